@@ -1,0 +1,96 @@
+"""Shared fixtures: a scrubbed environment, real temporary git repositories, subprocess helpers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Test User",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test User",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def git(cwd: Path | str, *args: str, check: bool = True) -> str:
+    """Run git in ``cwd`` and return stdout (stripped)."""
+    res = subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    if check and res.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {res.stderr}")
+    return res.stdout.strip()
+
+
+@pytest.fixture(autouse=True)
+def scrub_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Each test starts with no VTRACK_*/GIT_* variables, a private HOME and a fresh session."""
+    for name in list(os.environ):
+        if name.startswith(("VTRACK_", "GIT_")):
+            monkeypatch.delenv(name, raising=False)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    for k, v in GIT_ENV.items():
+        monkeypatch.setenv(k, v)
+    yield
+    if "vtrack.fluent" in sys.modules:
+        sys.modules["vtrack.fluent"]._reset_for_tests()
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path):
+    """Factory: a real git repository with one commit; returns its path."""
+
+    def _make(name: str = "repo", files: dict[str, str] | None = None, commit: bool = True) -> Path:
+        repo = tmp_path / name
+        repo.mkdir()
+        git(repo, "init", "-q", "-b", "main")
+        for rel, content in (files or {"train.py": "print('hello')\n"}).items():
+            p = repo / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(content)
+        if commit:
+            git(repo, "add", "-A")
+            git(repo, "commit", "-q", "-m", "initial")
+        return repo
+
+    return _make
+
+
+@pytest.fixture
+def repo(make_repo, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A real git repository with one commit, made the current directory."""
+    path = make_repo()
+    monkeypatch.chdir(path)
+    return path
+
+
+def run_script(
+    code: str,
+    cwd: Path | str,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    wait: bool = True,
+) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
+    """Run ``code`` (dedented) in a fresh Python subprocess in ``cwd``."""
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
+    full_env.update(env or {})
+    args = [sys.executable, "-c", textwrap.dedent(code)]
+    if not wait:
+        return subprocess.Popen(
+            args, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+    return subprocess.run(
+        args, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )

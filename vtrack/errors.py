@@ -1,0 +1,147 @@
+"""The vtrack exception tree.
+
+Every error vtrack raises derives from :class:`VtrackError`. Each class knows the
+exit code the command line uses for it, and each message names what was wrong
+(the key, path or run) and, where useful, what to do about it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Exit codes shared by every command (documented in docs/design-decisions.md).
+EXIT_OK = 0
+EXIT_DRIFT = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_CONFLICT = 4
+EXIT_STORE = 5
+
+
+class VtrackError(Exception):
+    """Root of every error vtrack raises on purpose."""
+
+    exit_code: int = EXIT_STORE
+
+    def __init__(self, message: str, *, hint: str | None = None, **fields: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.fields = fields
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} ({self.hint})"
+        return self.message
+
+
+class ValidationError(VtrackError, ValueError):
+    """An argument broke a rule: a bad key, value, path or filter."""
+
+    exit_code = EXIT_USAGE
+
+
+class ParamConflictError(ValidationError):
+    """A param was logged again with a different value; the first value is kept."""
+
+    exit_code = EXIT_CONFLICT
+
+
+class QuerySyntaxError(ValidationError):
+    """A filter or order-by string could not be parsed; ``column`` is 1-based."""
+
+    def __init__(self, message: str, *, text: str = "", column: int = 0, **kw: Any) -> None:
+        super().__init__(message, text=text, column=column, **kw)
+        self.text = text
+        self.column = column
+
+
+class StoreNotFoundError(VtrackError):
+    """The tracking URI does not name a vtrack store (a git repository)."""
+
+    exit_code = EXIT_NOT_FOUND
+
+
+class StoreError(VtrackError):
+    """The store could not be read or written (I/O, git, corrupt data)."""
+
+    exit_code = EXIT_STORE
+
+
+class GitError(StoreError):
+    """A git command failed; carries the command line and git's stderr."""
+
+    def __init__(self, cmd: list[str], returncode: int, stderr: str) -> None:
+        msg = f"git {' '.join(cmd)} failed with exit code {returncode}: {stderr.strip()}"
+        super().__init__(msg, cmd=cmd, returncode=returncode, stderr=stderr)
+        self.cmd = cmd
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+class CorruptObjectError(StoreError):
+    """Stored bytes do not match their recorded digest."""
+
+
+class RefConflictError(StoreError):
+    """A compare-and-swap ref update lost a race: the ref moved meanwhile."""
+
+    exit_code = EXIT_CONFLICT
+
+
+class RunNotFoundError(VtrackError, LookupError):
+    """No run matches the given id, prefix or name."""
+
+    exit_code = EXIT_NOT_FOUND
+
+
+class AmbiguousRunSpecError(VtrackError, LookupError):
+    """A run spec matches several runs; ``candidates`` lists them."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, candidates: list[str], **kw: Any) -> None:
+        super().__init__(message, candidates=candidates, **kw)
+        self.candidates = candidates
+
+
+class ExperimentNotFoundError(VtrackError, LookupError):
+    """No experiment has the given id or name."""
+
+    exit_code = EXIT_NOT_FOUND
+
+
+class ExperimentExistsError(VtrackError):
+    """An experiment with that name already exists."""
+
+    exit_code = EXIT_CONFLICT
+
+
+class RunStateError(VtrackError):
+    """The call does not fit the run's state (no active run, already ended, nesting)."""
+
+    exit_code = EXIT_CONFLICT
+
+
+class ArtifactError(VtrackError):
+    """An artifact could not be logged, listed or read."""
+
+    exit_code = EXIT_STORE
+
+
+class ArtifactNotFoundError(ArtifactError, LookupError):
+    """No artifact at that path in that run."""
+
+    exit_code = EXIT_NOT_FOUND
+
+
+class DatasetError(VtrackError):
+    """A dataset input could not be hashed or recorded."""
+
+    exit_code = EXIT_STORE
+
+
+class MissingDependencyError(VtrackError, ImportError):
+    """An optional dependency is needed for this call; the hint says how to install it."""
+
+    exit_code = EXIT_USAGE

@@ -1,0 +1,43 @@
+"""Every named limit, default and interval vtrack uses, in one place.
+
+Environment variables that override a default are read in :mod:`vtrack.config`,
+never here.
+"""
+
+from __future__ import annotations
+
+# --- keys and values (MLflow's limits, so scripts move over unchanged) ---
+MAX_KEY_LENGTH = 250
+MAX_PARAM_VALUE_LENGTH = 6000
+MAX_TAG_VALUE_LENGTH = 8000
+MAX_RUN_NAME_LENGTH = 250
+MAX_EXPERIMENT_NAME_LENGTH = 250
+MAX_DESCRIPTION_LENGTH = 5000
+
+# --- live runs ---
+#: Seconds between background flushes of the in-memory buffer to the journal.
+DEFAULT_FLUSH_SECONDS = 1.0
+#: Seconds between checkpoints (run commits) of a live run.
+DEFAULT_CHECKPOINT_SECONDS = 30.0
+#: Rows per metric history chunk file (``metrics/<key>/<NNNNNN>.tsv``).
+HISTORY_CHUNK_ROWS = 10_000
+#: Digits in a chunk file name.
+HISTORY_CHUNK_DIGITS = 6
+
+# --- code snapshot ---
+#: Untracked files larger than this are left out of the snapshot (and listed).
+DEFAULT_SNAPSHOT_MAX_FILE_BYTES = 5 * 1024 * 1024
+#: Seconds a git command may run before vtrack gives up on it.
+GIT_TIMEOUT_SECONDS = 120.0
+
+# --- artifacts ---
+#: Artifacts larger than this go to the large-object store instead of git blobs.
+DEFAULT_LARGE_FILE_THRESHOLD = 8 * 1024 * 1024
+
+# --- hashing ---
+#: Read buffer for streamed hashing and copying.
+HASH_CHUNK_BYTES = 1024 * 1024
+
+# --- ids ---
+RUN_ID_HEX_LENGTH = 32
+MIN_RUN_PREFIX = 4
