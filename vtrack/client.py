@@ -1,0 +1,612 @@
+"""``TrackingClient``: every operation by explicit run or experiment id.
+
+The fluent API, the command line and the UI all call this class. It composes the
+store (plumbing) with validation, run writers of this process, and recovery of
+runs whose writer died.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import platform
+import sys
+import threading
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from vtrack import validation as v
+from vtrack.entities import Experiment, Metric, Run, RunData, RunInfo, RunInputs, RunStatus
+from vtrack.errors import (
+    ExperimentExistsError,
+    ExperimentNotFoundError,
+    RunNotFoundError,
+    RunStateError,
+    ValidationError,
+)
+from vtrack.store import Store, current_user
+from vtrack.store import refs as refnames
+from vtrack.store.experiments import (
+    DEFAULT_EXPERIMENT_ID,
+    DEFAULT_EXPERIMENT_NAME,
+    experiment_id_for,
+    random_experiment_id,
+)
+from vtrack.store.record import RecordState
+from vtrack.store.recover import recover_all, recover_run
+from vtrack.store.writer import MetricPoint, RunWriter, live_writers, now_ms
+
+_stores: dict[str, Store] = {}
+_stores_lock = threading.Lock()
+
+#: Environment variables recorded with a run so that ``vtrack rerun`` can restore them.
+RECORDED_ENV_NAMES = (
+    "PYTHONHASHSEED",
+    "CUDA_VISIBLE_DEVICES",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "VTRACK_EXPERIMENT_NAME",
+    "VTRACK_EXPERIMENT_ID",
+)
+
+_ADJECTIVES = (
+    "amber bold brave bright calm clever crisp daring eager fair fancy gentle glad golden "
+    "grand happy jolly keen kind lively lucky merry mighty noble polite proud quick quiet "
+    "rapid royal shiny silent silver smart snowy steady sunny swift tidy vivid warm wise witty"
+).split()
+_NOUNS = (
+    "ant badger bat bear bee bison boar cat colt crab crane deer dog dove eagle eel elk "
+    "falcon finch fox frog goat hare hawk heron ibis jay koala lark lion lynx mole moose "
+    "newt otter owl panda quail ram raven robin seal shark sloth snail swan tiger toad trout "
+    "wasp whale wolf wren yak zebra"
+).split()
+
+
+def generate_run_name() -> str:
+    """A readable random run name such as ``bright-fox-042``."""
+    r = uuid.uuid4().int
+    adj = _ADJECTIVES[r % len(_ADJECTIVES)]
+    noun = _NOUNS[(r // 97) % len(_NOUNS)]
+    return f"{adj}-{noun}-{(r // 9973) % 1000:03d}"
+
+
+def _package_versions() -> dict[str, str]:
+    out: dict[str, str] = {}
+    stdlib = getattr(sys, "stdlib_module_names", frozenset())
+    for name, mod in list(sys.modules.items()):
+        if "." in name or name.startswith("_") or name in stdlib or mod is None:
+            continue
+        ver = getattr(mod, "__version__", None)
+        if isinstance(ver, str) and len(ver) < 64:
+            out[name] = ver
+    return dict(sorted(out.items()))
+
+
+_platform: str | None = None
+
+
+def _environment() -> dict[str, Any]:
+    global _platform
+    if _platform is None:
+        _platform = platform.platform()
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": _platform,
+        "packages": _package_versions(),
+    }
+
+
+def _entry_point(worktree: Path | None) -> tuple[str | None, list[str]]:
+    argv = list(sys.argv)
+    if not argv or not argv[0]:
+        return None, argv[1:]
+    first = argv[0]
+    if first == "-c":
+        return "-c", argv[1:]
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and getattr(spec, "name", None) and first.endswith("__main__.py") is False:
+        if spec.name != "__main__" and not first.endswith(".py"):
+            return f"-m {spec.name}", argv[1:]
+    path = Path(first)
+    try:
+        path = path.resolve()
+        if worktree is not None:
+            return path.relative_to(worktree).as_posix(), argv[1:]
+    except (OSError, ValueError):
+        pass
+    return str(path), argv[1:]
+
+
+class TrackingClient:
+    """Explicit access to one store: experiments, runs, logging, reading."""
+
+    def __init__(self, tracking_uri: str | None = None) -> None:
+        self.tracking_uri = tracking_uri
+        self._store: Store | None = None
+
+    # -- the store -------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        """The opened store (created on first use outside any repository)."""
+        if self._store is None:
+            from vtrack.config import locate_store
+
+            loc = locate_store(self.tracking_uri)
+            key = str(loc.git_dir)
+            with _stores_lock:
+                st = _stores.get(key)
+                if st is None or st.location != loc:
+                    st = _stores[key] = Store(loc)
+            self._store = st
+        return self._store
+
+    # -- experiments -----------------------------------------------------------
+    @staticmethod
+    def _to_experiment(data: Mapping[str, Any]) -> Experiment:
+        return Experiment(
+            experiment_id=str(data["id"]),
+            name=str(data["name"]),
+            lifecycle_stage=str(data.get("lifecycle_stage", "active")),
+            creation_time=int(data.get("creation_time") or 0),
+            last_update_time=int(data.get("last_update_time") or 0),
+            tags=dict(data.get("tags") or {}),
+        )
+
+    def _ensure_default_experiment(self) -> None:
+        st = self.store
+        if st.experiment_tip(DEFAULT_EXPERIMENT_ID) is None:
+            from vtrack.errors import RefConflictError
+
+            try:
+                self._write_new_experiment(DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, {})
+            except RefConflictError:
+                pass  # created by another process meanwhile
+
+    def _write_new_experiment(self, exp_id: str, name: str, tags: dict[str, str]) -> None:
+        now = now_ms()
+        self.store.write_experiment(
+            {"id": exp_id, "name": name, "lifecycle_stage": "active", "creation_time": now,
+             "last_update_time": now, "tags": tags},
+            None,
+        )
+
+    def create_experiment(self, name: str, tags: Mapping[str, Any] | None = None) -> str:
+        """Create an experiment and return its id; raise if the name is taken."""
+        from vtrack.errors import RefConflictError
+
+        v.validate_experiment_name(name)
+        clean_tags = v.validate_tags(tags)
+        self._ensure_default_experiment()
+        if self.get_experiment_by_name(name) is not None:
+            raise ExperimentExistsError(f"experiment {name!r} already exists")
+        exp_id = experiment_id_for(name)
+        for candidate in (exp_id, random_experiment_id(), random_experiment_id()):
+            if self.store.experiment_tip(candidate) is not None:
+                continue
+            try:
+                self._write_new_experiment(candidate, name, clean_tags)
+                return candidate
+            except RefConflictError:
+                existing = self.get_experiment_by_name(name)
+                if existing is not None:
+                    return existing.experiment_id
+        raise ExperimentExistsError(f"could not allocate an id for experiment {name!r}")
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """The experiment with that id; raise ExperimentNotFoundError if absent."""
+        exp_id = v.validate_experiment_id(experiment_id)
+        if exp_id == DEFAULT_EXPERIMENT_ID:
+            self._ensure_default_experiment()
+        data = self.store.read_experiment(exp_id)
+        if data is None:
+            raise ExperimentNotFoundError(f"no experiment with id {experiment_id!r}")
+        return self._to_experiment(data)
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        """The experiment with that name (active or deleted), or None."""
+        if not isinstance(name, str):
+            raise ValidationError(f"experiment name {name!r} must be a string")
+        if name == DEFAULT_EXPERIMENT_NAME:
+            self._ensure_default_experiment()
+        for data in self.store.list_experiments():
+            if data.get("name") == name:
+                return self._to_experiment(data)
+        return None
+
+    def search_experiments(
+        self, view_type: str = "ACTIVE_ONLY", max_results: int | None = None
+    ) -> list[Experiment]:
+        """Experiments by lifecycle (``ACTIVE_ONLY``, ``DELETED_ONLY``, ``ALL``), oldest first."""
+        view = view_type.upper()
+        if view not in ("ACTIVE_ONLY", "DELETED_ONLY", "ALL"):
+            raise ValidationError(f"view_type {view_type!r} must be ACTIVE_ONLY, DELETED_ONLY or ALL")
+        self._ensure_default_experiment()
+        exps = [self._to_experiment(d) for d in self.store.list_experiments()]
+        if view == "ACTIVE_ONLY":
+            exps = [e for e in exps if e.lifecycle_stage == "active"]
+        elif view == "DELETED_ONLY":
+            exps = [e for e in exps if e.lifecycle_stage == "deleted"]
+        exps.sort(key=lambda e: (e.creation_time, e.experiment_id))
+        return exps[:max_results] if max_results else exps
+
+    def _update_experiment(self, experiment_id: str, **changes: Any) -> Experiment:
+        from vtrack.errors import RefConflictError
+
+        exp_id = v.validate_experiment_id(experiment_id)
+        for _ in range(20):
+            tip = self.store.experiment_tip(exp_id)
+            data = self.store.read_experiment(exp_id)
+            if tip is None or data is None:
+                raise ExperimentNotFoundError(f"no experiment with id {experiment_id!r}")
+            data.update(changes)
+            data["last_update_time"] = now_ms()
+            try:
+                self.store.write_experiment(data, tip)
+                return self._to_experiment(data)
+            except RefConflictError:
+                continue
+        raise RunStateError(f"experiment {experiment_id} keeps changing; try again")
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        """Mark an experiment deleted (its runs stay; restore with restore_experiment)."""
+        if str(experiment_id) == DEFAULT_EXPERIMENT_ID:
+            raise ValidationError("the Default experiment cannot be deleted")
+        self._update_experiment(experiment_id, lifecycle_stage="deleted")
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        """Undo delete_experiment."""
+        self._update_experiment(experiment_id, lifecycle_stage="active")
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        """Give an experiment a new (unused) name."""
+        v.validate_experiment_name(new_name)
+        other = self.get_experiment_by_name(new_name)
+        if other is not None and other.experiment_id != str(experiment_id):
+            raise ExperimentExistsError(f"experiment {new_name!r} already exists")
+        self._update_experiment(experiment_id, name=new_name)
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
+        """Set a tag on an experiment."""
+        k, val = v.validate_tag(key, value)
+        exp = self.get_experiment(experiment_id)
+        tags = dict(exp.tags)
+        tags[k] = val
+        self._update_experiment(experiment_id, tags=tags)
+
+    # -- runs: creation and writers --------------------------------------------------
+    def create_run(
+        self,
+        experiment_id: str | None = None,
+        start_time: int | None = None,
+        tags: Mapping[str, Any] | None = None,
+        run_name: str | None = None,
+        parent_run_id: str | None = None,
+        description: str | None = None,
+    ) -> Run:
+        """Start a new RUNNING run (code snapshot, first commit, ref) and return it."""
+        clean_tags = v.validate_tags(tags)
+        name = v.validate_run_name(run_name) if run_name is not None else generate_run_name()
+        desc = v.validate_description(description)
+        if parent_run_id is not None:
+            v.validate_run_id(parent_run_id)
+        exp_id = str(experiment_id) if experiment_id is not None else DEFAULT_EXPERIMENT_ID
+        exp = self.get_experiment(exp_id)
+        if exp.lifecycle_stage != "active":
+            raise RunStateError(f"experiment {exp.name!r} is deleted; restore it to add runs")
+        st = self.store
+        from vtrack.store.snapshot import capture
+
+        snap = capture(
+            st.location, st.objects, st.refs,
+            max_file_bytes=st.settings.snapshot_max_file_bytes,
+            enabled=st.settings.capture_code,
+        )
+        entry, argv = _entry_point(st.location.worktree)
+        source = dict(snap.source)
+        source["entry_point"] = entry
+        source["argv"] = argv
+        source["cwd"] = os.getcwd()
+        env = {k: os.environ[k] for k in RECORDED_ENV_NAMES if k in os.environ}
+        if env:
+            source["env"] = env
+        run_id = uuid.uuid4().hex
+        info = {
+            "id": run_id,
+            "name": name,
+            "experiment_id": exp.experiment_id,
+            "status": RunStatus.RUNNING.value,
+            "start_time": int(start_time) if start_time is not None else now_ms(),
+            "end_time": None,
+            "user": current_user(),
+            "parent_run_id": parent_run_id,
+            "description": desc,
+            "source": source,
+            "environment": _environment(),
+        }
+        writer = RunWriter.create(st, run_id, info, clean_tags, snap.entries, snap.parent)
+        return self._run_from_state(writer.tip, writer.state)
+
+    def _writer(self, run_id: str) -> RunWriter:
+        """This process's writer for ``run_id`` (joining the run if needed)."""
+        st = self.store
+        for w in live_writers():
+            if w.run_id == run_id and w.store is st:
+                return w
+        v.validate_run_id(run_id)
+        writer = RunWriter.join(st, run_id)
+        writer.joined_status = writer.state.info.get("status")  # type: ignore[attr-defined]
+        return writer
+
+    def resume_run(self, run_id: str) -> Run:
+        """Attach this process to an existing run and mark it RUNNING again if it had ended."""
+        w = self._writer(v.validate_run_id(run_id))
+        if w.state.info.get("status") != RunStatus.RUNNING.value:
+            from vtrack.store.journal import encode_status
+
+            with w.lock:
+                w.state.info["status"] = RunStatus.RUNNING.value
+                w.state.info["end_time"] = None
+                w.journal.append(encode_status(RunStatus.RUNNING.value, None))
+                w.dirty = True
+            w.checkpoint()
+        w.resumed = True  # type: ignore[attr-defined]
+        return self._run_from_state(w.tip, w.state)
+
+    # -- logging -----------------------------------------------------------------
+    def log_metric(
+        self,
+        run_id: str,
+        key: str,
+        value: Any,
+        timestamp: int | None = None,
+        step: int | None = None,
+        synchronous: bool = False,
+    ) -> None:
+        """Log one metric point (NaN and ±inf allowed)."""
+        key = v.validate_metric_key(key)
+        val = v.validate_metric_value(key, value)
+        st = v.validate_step(key, step) if step is not None else 0
+        ts = v.validate_timestamp(key, timestamp) if timestamp is not None else now_ms()
+        w = self._writer(run_id)
+        w.log_metric(key, val, st, ts)
+        if synchronous:
+            w.flush()
+
+    def log_metrics(
+        self,
+        run_id: str,
+        metrics: Mapping[str, Any],
+        step: int | None = None,
+        timestamp: int | None = None,
+        synchronous: bool = False,
+    ) -> None:
+        """Log several metrics at one step; all are validated before any is recorded."""
+        if not isinstance(metrics, Mapping):
+            raise ValidationError(f"metrics must be a mapping, not {type(metrics).__name__}")
+        ts = v.validate_timestamp("metrics", timestamp) if timestamp is not None else now_ms()
+        points: list[MetricPoint] = []
+        for key, value in metrics.items():
+            k = v.validate_metric_key(key)
+            points.append((k, v.validate_metric_value(k, value), v.validate_step(k, step), ts))
+        w = self._writer(run_id)
+        w.log_metrics(points)
+        if synchronous:
+            w.flush()
+
+    def log_param(self, run_id: str, key: str, value: Any) -> Any:
+        """Log one param; return the stored (normalized) value."""
+        k = v.validate_key(key, "param key")
+        val = v.normalize_param_value(k, value)
+        self._writer(run_id).log_params({k: val})
+        return val
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        """Log params (nested mappings flattened with '.'); all or nothing."""
+        self._writer(run_id).log_params(v.validate_params(params))
+
+    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+        """Set one tag."""
+        k, val = v.validate_tag(key, value)
+        self._writer(run_id).set_tags({k: val})
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        """Set several tags; all are validated first."""
+        clean = v.validate_tags(tags)
+        self._writer(run_id).set_tags(clean)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Delete a tag; raise if the run has no such tag."""
+        v.validate_key(key, "tag key")
+        w = self._writer(run_id)
+        if key not in w.state.tags:
+            raise ValidationError(f"run {run_id} has no tag {key!r}")
+        w.delete_tag(key)
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Iterable[Any] = (),
+        tags: Mapping[str, Any] | None = None,
+        synchronous: bool = False,
+    ) -> None:
+        """Log metrics (Metric objects), params (Param objects or a mapping) and tags at once."""
+        pmap = params if isinstance(params, Mapping) else {p.key: p.value for p in params}
+        clean_params = v.validate_params(pmap)
+        clean_tags = v.validate_tags(tags)
+        points: list[MetricPoint] = []
+        for m in metrics:
+            k = v.validate_metric_key(m.key)
+            points.append(
+                (k, v.validate_metric_value(k, m.value), v.validate_step(k, m.step),
+                 v.validate_timestamp(k, m.timestamp))
+            )
+        w = self._writer(run_id)
+        if clean_params:
+            w.log_params(clean_params)
+        if clean_tags:
+            w.set_tags(clean_tags)
+        w.log_metrics(points)
+        if synchronous:
+            w.flush()
+
+    def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
+        """Rename a run and/or end it with ``status``."""
+        if name is not None:
+            self._writer(run_id).set_info("name", v.validate_run_name(name))
+        if status is not None:
+            self.set_terminated(run_id, status)
+
+    def set_description(self, run_id: str, description: str | None) -> None:
+        """Set a run's description."""
+        self._writer(run_id).set_info("description", v.validate_description(description))
+
+    def flush(self, run_id: str) -> None:
+        """Make everything logged to ``run_id`` by this process durable in its journal."""
+        for w in live_writers():
+            if w.run_id == run_id:
+                w.flush()
+
+    def checkpoint(self, run_id: str) -> None:
+        """Commit everything logged to ``run_id`` by this process now."""
+        for w in live_writers():
+            if w.run_id == run_id:
+                w.checkpoint()
+
+    def set_terminated(self, run_id: str, status: str = "FINISHED", end_time: int | None = None) -> None:
+        """End a run with ``status`` (FINISHED, FAILED or KILLED) and commit it."""
+        s = RunStatus.parse(status)
+        if not s.is_terminal:
+            raise ValidationError(f"set_terminated needs a terminal status, not {s.value}")
+        self._writer(run_id).end(s.value, end_time)
+
+    # -- reading -----------------------------------------------------------------
+    def _run_from_state(self, commit: str | None, state: RecordState) -> Run:
+        info = state.info
+        return Run(
+            info=RunInfo(
+                run_id=str(info.get("id")),
+                run_name=str(info.get("name")),
+                experiment_id=str(info.get("experiment_id")),
+                status=str(info.get("status")),
+                start_time=int(info.get("start_time") or 0),
+                end_time=info.get("end_time"),
+                user_id=str(info.get("user") or ""),
+                parent_run_id=info.get("parent_run_id"),
+                description=info.get("description"),
+                lifecycle_stage=str(info.get("lifecycle_stage", "active")),
+                commit=commit,
+                source=dict(info.get("source") or {}),
+                environment=dict(info.get("environment") or {}),
+            ),
+            data=RunData(params=dict(state.params), metrics=dict(state.metrics), tags=dict(state.tags)),
+            inputs=RunInputs(datasets=list(state.inputs), artifacts=dict(state.artifacts)),
+        )
+
+    def _state(self, run_id: str) -> tuple[str | None, RecordState]:
+        v.validate_run_id(run_id)
+        for w in live_writers():
+            if w.run_id == run_id and w.store is self.store:
+                with w.lock:
+                    w.flush()
+                    return w.tip, w.state.copy()
+        recover_run(self.store, run_id)
+        return self.store.read_run_state(run_id)
+
+    def get_run(self, run_id: str) -> Run:
+        """The run with everything logged so far (live journals included)."""
+        try:
+            tip, state = self._state(run_id)
+        except RunNotFoundError:
+            trash = self.store.trash_tip(run_id) if isinstance(run_id, str) else None
+            if trash:
+                state, _, _ = self.store.read_run_commit(trash)
+                state.info["lifecycle_stage"] = "deleted"
+                return self._run_from_state(trash, state)
+            raise
+        return self._run_from_state(tip, state)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of metric ``key`` in the order logged."""
+        v.validate_metric_key(key)
+        _, state = self._state(run_id)
+        return [Metric(key, val, ts, step) for step, ts, val in state.iter_history(key)]
+
+    def list_runs(self, experiment_id: str | None = None, view_type: str = "ACTIVE_ONLY") -> list[Run]:
+        """Runs (of one experiment, or all), newest first. Dead writers are recovered first."""
+        self.recover()
+        tips = {}
+        view = view_type.upper()
+        if view in ("ACTIVE_ONLY", "ALL"):
+            tips.update({r: (s, "active") for r, s in self.store.list_run_tips().items()})
+        if view in ("DELETED_ONLY", "ALL"):
+            tips.update({r: (s, "deleted") for r, s in self.store.list_trash_tips().items()})
+        runs = []
+        for run_id, (sha, stage) in tips.items():
+            if stage == "active":
+                try:
+                    tip, state = self._state(run_id)
+                except RunNotFoundError:
+                    continue
+            else:
+                tip = sha
+                state, _, _ = self.store.read_run_commit(sha)
+                state.info["lifecycle_stage"] = "deleted"
+            if experiment_id is not None and str(state.info.get("experiment_id")) != str(experiment_id):
+                continue
+            runs.append(self._run_from_state(tip, state))
+        runs.sort(key=lambda r: (r.info.start_time, r.info.run_id), reverse=True)
+        return runs
+
+    def recover(self) -> list[str]:
+        """Finalize runs whose writing process died; return their ids."""
+        return recover_all(self.store)
+
+    def delete_run(self, run_id: str) -> None:
+        """Move a run to the trash (``refs/vtrack/trash/``); restore_run undoes it."""
+        v.validate_run_id(run_id)
+        for w in live_writers():
+            if w.run_id == run_id and w.store is self.store:
+                w.detach()
+        st = self.store
+        tip = st.require_run(run_id)
+        from vtrack.errors import RefConflictError
+
+        if st.trash_tip(run_id) is not None:
+            st.refs.delete(refnames.trash_ref(run_id), st.trash_tip(run_id))  # type: ignore[arg-type]
+        try:
+            st.refs.cas(refnames.trash_ref(run_id), None, tip)
+        except RefConflictError:
+            pass
+        st.refs.delete(refnames.run_ref(run_id), tip)
+
+    def restore_run(self, run_id: str) -> None:
+        """Bring a deleted run back from the trash."""
+        v.validate_run_id(run_id)
+        st = self.store
+        tip = st.trash_tip(run_id)
+        if tip is None:
+            raise RunNotFoundError(f"no deleted run with id {run_id}")
+        if st.run_tip(run_id) is not None:
+            raise RunStateError(f"run {run_id} exists and is not deleted")
+        st.refs.cas(refnames.run_ref(run_id), None, tip)
+        st.refs.delete(refnames.trash_ref(run_id), tip)
+
+
+def _end_writers_at_exit() -> None:
+    for w in live_writers():
+        try:
+            if getattr(w, "joined_status", "RUNNING") != "RUNNING" and not getattr(w, "resumed", False):
+                w.detach()
+            else:
+                w.end(RunStatus.FINISHED.value)
+        except Exception as exc:  # noqa: BLE001 - exit must go on
+            print(f"vtrack: could not finalize run {w.run_id}: {exc}", file=sys.stderr)
+
+
+atexit.register(_end_writers_at_exit)

@@ -1,0 +1,431 @@
+"""The fluent API: module-level functions over an active-run stack.
+
+Each thread has its own stack of active runs; a thread that started none logs
+into the main thread's active run, so data loaders and callbacks just work.
+Interpreter exit ends active runs FINISHED, an uncaught exception ends them
+FAILED, SIGTERM ends them KILLED.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from vtrack import config
+from vtrack import validation as v
+from vtrack.client import TrackingClient
+from vtrack.entities import Experiment, Metric, Run, RunStatus
+from vtrack.errors import RunStateError, ValidationError
+from vtrack.store.experiments import DEFAULT_EXPERIMENT_ID
+
+
+class ActiveRun:
+    """A run started by :func:`start_run`; ends itself when used as a context manager."""
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+
+    @property
+    def info(self) -> Any:
+        """The run's info as it was when started."""
+        return self._run.info
+
+    @property
+    def data(self) -> Any:
+        """The run's data as it was when started (use get_run for current data)."""
+        return self._run.data
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        if exc_type is None:
+            status = RunStatus.FINISHED
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status = RunStatus.KILLED
+        else:
+            status = RunStatus.FAILED
+        _session.end_run_id(self._run.info.run_id, status.value)
+        return False
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun {self._run.info.run_id} {self._run.info.run_name!r}>"
+
+
+class _Session:
+    """Process state of the fluent API."""
+
+    def __init__(self) -> None:
+        self.tracking_uri: str | None = None
+        self.experiment_id: str | None = None
+        self.client: TrackingClient | None = None
+        self.local = threading.local()
+        self.main_stack: list[ActiveRun] = []
+        self.last_run_id: str | None = None
+        self.failed = False
+        self.lock = threading.RLock()
+
+    def get_client(self) -> TrackingClient:
+        if self.client is None:
+            self.client = TrackingClient(self.tracking_uri)
+        return self.client
+
+    def stack(self) -> list[ActiveRun]:
+        if threading.current_thread() is threading.main_thread():
+            return self.main_stack
+        st = getattr(self.local, "stack", None)
+        if st is None:
+            st = self.local.stack = []
+        return st
+
+    def current(self) -> ActiveRun | None:
+        st = self.stack()
+        if st:
+            return st[-1]
+        if self.main_stack:
+            return self.main_stack[-1]
+        return None
+
+    def require_run_id(self) -> str:
+        run = self.current()
+        if run is None:
+            raise RunStateError("no active run", hint="call vtrack.start_run() first")
+        return run.info.run_id  # type: ignore[no-any-return]
+
+    def end_run_id(self, run_id: str, status: str) -> None:
+        with self.lock:
+            for st in (self.stack(), self.main_stack):
+                for i, r in enumerate(st):
+                    if r.info.run_id == run_id:
+                        # children still open end with their parent
+                        for child in reversed(st[i + 1 :]):
+                            self.get_client().set_terminated(child.info.run_id, status)
+                        del st[i:]
+                        self.get_client().set_terminated(run_id, status)
+                        self.last_run_id = run_id
+                        return
+
+    def end_all(self, status: str) -> None:
+        with self.lock:
+            st = self.main_stack
+            while st:
+                run = st.pop()
+                try:
+                    self.get_client().set_terminated(run.info.run_id, status)
+                except Exception as exc:  # noqa: BLE001 - shutting down
+                    print(f"vtrack: could not end run {run.info.run_id}: {exc}", file=sys.stderr)
+                self.last_run_id = run.info.run_id
+
+
+_session = _Session()
+
+
+def _reset_for_tests() -> None:
+    """End and forget every active run and setting (test isolation)."""
+    global _session
+    try:
+        _session.end_all(RunStatus.FINISHED.value)
+    finally:
+        from vtrack.store import snapshot
+        from vtrack.store.writer import live_writers
+
+        for w in live_writers():
+            try:
+                w.end(RunStatus.FINISHED.value)
+            except Exception:  # noqa: BLE001
+                w.abandon()
+        snapshot.clear_cache()
+        _session = _Session()
+
+
+# -- tracking URI and experiments --------------------------------------------------
+def set_tracking_uri(uri: str | os.PathLike[str] | None) -> None:
+    """Use the store at ``uri`` (a worktree, a bare repository or a file:// URL)."""
+    if uri is not None:
+        config.uri_to_path(os.fspath(uri))
+    with _session.lock:
+        if _session.main_stack:
+            raise RunStateError("cannot change the tracking URI while a run is active")
+        _session.tracking_uri = os.fspath(uri) if uri is not None else None
+        _session.client = None
+        _session.experiment_id = None
+
+
+def get_tracking_uri() -> str:
+    """The tracking URI in use, as a ``file://`` URL of the store's git directory."""
+    client = _session.get_client()
+    return "file://" + str(client.store.location.git_dir)
+
+
+def _client() -> TrackingClient:
+    return _session.get_client()
+
+
+def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Experiment:
+    """Make an experiment active (creating it by name if missing) and return it."""
+    if (experiment_name is None) == (experiment_id is None):
+        raise ValidationError("set_experiment needs exactly one of experiment_name or experiment_id")
+    client = _client()
+    if experiment_name is not None:
+        exp = client.get_experiment_by_name(experiment_name)
+        if exp is None:
+            exp = client.get_experiment(client.create_experiment(experiment_name))
+    else:
+        exp = client.get_experiment(str(experiment_id))
+    if exp.lifecycle_stage != "active":
+        raise RunStateError(
+            f"experiment {exp.name!r} is deleted", hint="restore it with vtrack.restore_experiment"
+        )
+    _session.experiment_id = exp.experiment_id
+    return exp
+
+
+def _current_experiment_id() -> str:
+    if _session.experiment_id is not None:
+        return _session.experiment_id
+    name, exp_id = config.env_experiment()
+    client = _client()
+    if exp_id:
+        return client.get_experiment(exp_id).experiment_id
+    if name:
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            return client.create_experiment(name)
+        return exp.experiment_id
+    return DEFAULT_EXPERIMENT_ID
+
+
+def create_experiment(name: str, tags: Mapping[str, Any] | None = None) -> str:
+    """Create an experiment; return its id."""
+    return _client().create_experiment(name, tags)
+
+
+def get_experiment(experiment_id: str) -> Experiment:
+    """The experiment with that id."""
+    return _client().get_experiment(experiment_id)
+
+
+def get_experiment_by_name(name: str) -> Experiment | None:
+    """The experiment with that name, or None."""
+    return _client().get_experiment_by_name(name)
+
+
+def search_experiments(view_type: str = "ACTIVE_ONLY", max_results: int | None = None) -> list[Experiment]:
+    """Experiments by lifecycle stage."""
+    return _client().search_experiments(view_type, max_results)
+
+
+def delete_experiment(experiment_id: str) -> None:
+    """Mark an experiment deleted."""
+    _client().delete_experiment(experiment_id)
+
+
+def restore_experiment(experiment_id: str) -> None:
+    """Restore a deleted experiment."""
+    _client().restore_experiment(experiment_id)
+
+
+# -- runs --------------------------------------------------------------------------
+def start_run(
+    run_id: str | None = None,
+    experiment_id: str | None = None,
+    run_name: str | None = None,
+    nested: bool = False,
+    parent_run_id: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    description: str | None = None,
+) -> ActiveRun:
+    """Start a new run, or resume ``run_id`` (also one written by another process).
+
+    Starting a run while one is active needs ``nested=True``; the active run becomes
+    the parent. Raises RunStateError otherwise.
+    """
+    _install_handlers()
+    client = _client()
+    with _session.lock:
+        current = _session.current()
+        own_stack = _session.stack()
+        if own_stack and not nested:
+            raise RunStateError(
+                f"run {own_stack[-1].info.run_id} is already active",
+                hint="end it with vtrack.end_run() or pass nested=True",
+            )
+        if run_id is not None:
+            v.validate_run_id(run_id)
+            if any(r.info.run_id == run_id for r in own_stack):
+                raise RunStateError(f"run {run_id} is already active")
+            run = client.resume_run(run_id)
+            if tags:
+                client.set_tags(run_id, tags)
+            if run_name is not None:
+                client.update_run(run_id, name=run_name)
+            if description is not None:
+                client.set_description(run_id, description)
+        else:
+            if parent_run_id is None and nested and current is not None:
+                parent_run_id = current.info.run_id
+            exp_id = str(experiment_id) if experiment_id is not None else _current_experiment_id()
+            run = client.create_run(
+                experiment_id=exp_id, tags=tags, run_name=run_name,
+                parent_run_id=parent_run_id, description=description,
+            )
+        active = ActiveRun(run)
+        own_stack.append(active)
+        return active
+
+
+def end_run(status: str = "FINISHED") -> None:
+    """End the innermost active run with ``status``; no-op when none is active."""
+    s = RunStatus.parse(status)
+    if not s.is_terminal:
+        raise ValidationError(f"end_run needs a terminal status, not {s.value}")
+    st = _session.stack()
+    if st:
+        _session.end_run_id(st[-1].info.run_id, s.value)
+
+
+def active_run() -> ActiveRun | None:
+    """The innermost active run, or None."""
+    return _session.current()
+
+
+def last_active_run() -> Run | None:
+    """The active run, or else the most recently ended one (re-read from the store)."""
+    cur = _session.current()
+    run_id = cur.info.run_id if cur else _session.last_run_id
+    if run_id is None:
+        return None
+    return _client().get_run(run_id)
+
+
+def get_run(run_id: str) -> Run:
+    """A run by id, with everything logged so far."""
+    return _client().get_run(run_id)
+
+
+def get_metric_history(run_id: str, key: str) -> list[Metric]:
+    """Every point of metric ``key`` of a run."""
+    return _client().get_metric_history(run_id, key)
+
+
+def delete_run(run_id: str) -> None:
+    """Move a run to the trash."""
+    _client().delete_run(run_id)
+
+
+def restore_run(run_id: str) -> None:
+    """Restore a run from the trash."""
+    _client().restore_run(run_id)
+
+
+# -- logging -------------------------------------------------------------------------
+def log_param(key: str, value: Any) -> Any:
+    """Log a param of the active run; return the stored value."""
+    return _client().log_param(_session.require_run_id(), key, value)
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Log params of the active run (nested mappings flattened with '.')."""
+    _client().log_params(_session.require_run_id(), params)
+
+
+def log_metric(
+    key: str,
+    value: Any,
+    step: int | None = None,
+    timestamp: int | None = None,
+    synchronous: bool = False,
+) -> None:
+    """Log a metric point of the active run; cheap enough for inner loops."""
+    run = _session.current()
+    if run is None:
+        raise RunStateError("no active run", hint="call vtrack.start_run() first")
+    _client().log_metric(run.info.run_id, key, value, timestamp, step, synchronous)
+
+
+def log_metrics(
+    metrics: Mapping[str, Any],
+    step: int | None = None,
+    timestamp: int | None = None,
+    synchronous: bool = False,
+) -> None:
+    """Log several metrics of the active run at one step."""
+    _client().log_metrics(_session.require_run_id(), metrics, step, timestamp, synchronous)
+
+
+def set_tag(key: str, value: Any) -> None:
+    """Set a tag on the active run."""
+    _client().set_tag(_session.require_run_id(), key, value)
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    """Set tags on the active run."""
+    _client().set_tags(_session.require_run_id(), tags)
+
+
+def delete_tag(key: str) -> None:
+    """Delete a tag of the active run."""
+    _client().delete_tag(_session.require_run_id(), key)
+
+
+# -- process exit ------------------------------------------------------------------
+_handlers_installed = False
+
+
+def _install_handlers() -> None:
+    global _handlers_installed
+    if _handlers_installed:
+        return
+    _handlers_installed = True
+    previous_hook = sys.excepthook
+
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        _session.failed = True
+        if issubclass(exc_type, KeyboardInterrupt):
+            _session.end_all(RunStatus.KILLED.value)
+        else:
+            _session.end_all(RunStatus.FAILED.value)
+        previous_hook(exc_type, exc, tb)
+
+    sys.excepthook = hook
+    if threading.current_thread() is threading.main_thread():
+        try:
+            if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+                signal.signal(signal.SIGTERM, _on_sigterm)
+        except (ValueError, OSError):
+            pass
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    _session.end_all(RunStatus.KILLED.value)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _at_exit() -> None:
+    _session.end_all(RunStatus.FAILED.value if _session.failed else RunStatus.FINISHED.value)
+
+
+atexit.register(_at_exit)
+
+
+def _after_fork_in_child() -> None:
+    global _session
+    _session = _Session()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+

@@ -1,0 +1,79 @@
+"""The one place that runs the git command line: scrubbed environment, timeouts, errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+from vtrack.errors import GitError, StoreError
+from vtrack.limits import GIT_TIMEOUT_SECONDS
+
+_SCRUB = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_NAMESPACE",
+    "GIT_PREFIX",
+)
+
+
+def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Return the environment git runs with: no inherited repository pointers."""
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env["LC_ALL"] = "C"
+    env.setdefault("GIT_AUTHOR_NAME", env.get("GIT_AUTHOR_NAME", "vtrack"))
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run(
+    args: list[str],
+    *,
+    cwd: Path | str | None = None,
+    git_dir: Path | None = None,
+    work_tree: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    input: bytes | None = None,
+    check: bool = True,
+    timeout: float = GIT_TIMEOUT_SECONDS,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``git <args>`` and return the completed process (bytes output).
+
+    Raises GitError (with git's stderr) on a non-zero exit when ``check`` is true,
+    and StoreError when git is missing or times out.
+    """
+    cmd = ["git"]
+    if git_dir is not None:
+        cmd.append(f"--git-dir={git_dir}")
+    if work_tree is not None:
+        cmd.append(f"--work-tree={work_tree}")
+    cmd.extend(args)
+    try:
+        res = subprocess.run(
+            cmd,
+            cwd=cwd,
+            env=git_env(env),
+            input=input,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise StoreError("git is not installed or not on PATH", hint="install git 2.30+") from None
+    except subprocess.TimeoutExpired:
+        raise StoreError(f"git {' '.join(args)} did not finish within {timeout:.0f} s") from None
+    if check and res.returncode != 0:
+        raise GitError(args, res.returncode, res.stderr.decode("utf-8", "replace"))
+    return res
+
+
+def output(args: list[str], **kw: object) -> str:
+    """Run git and return its stdout as stripped text."""
+    return run(args, **kw).stdout.decode("utf-8", "replace").strip()  # type: ignore[arg-type]

@@ -1,0 +1,220 @@
+"""Git objects: write loose objects in-process, read loose or packed ones.
+
+Writes are idempotent and safe with concurrent writers (temporary file + rename of
+identical bytes), so parallel runs sharing blobs and trees never contend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import threading
+import zlib
+from pathlib import Path
+from typing import Any
+
+from vtrack.errors import CorruptObjectError, StoreError
+from vtrack.store.fileio import unique_suffix
+
+TREE_MODE = 0o040000
+BLOB_MODE = 0o100644
+EXEC_MODE = 0o100755
+LINK_MODE = 0o120000
+GITLINK_MODE = 0o160000
+
+TreeEntry = tuple[int, bytes, str]  # (mode, name, hex sha)
+
+
+def object_sha(kind: bytes, data: bytes) -> str:
+    """Return the hex SHA-1 git gives an object of ``kind`` with ``data``."""
+    h = hashlib.sha1(b"%s %d\x00" % (kind, len(data)))
+    h.update(data)
+    return h.hexdigest()
+
+
+def _tree_sort_key(entry: TreeEntry) -> bytes:
+    mode, name, _ = entry
+    return name + b"/" if mode == TREE_MODE else name
+
+
+def serialize_tree(entries: list[TreeEntry]) -> bytes:
+    """Return the raw bytes of a tree holding ``entries`` (sorted the way git sorts)."""
+    parts = []
+    for mode, name, sha in sorted(entries, key=_tree_sort_key):
+        parts.append(b"%o %s\x00" % (mode, name))
+        parts.append(bytes.fromhex(sha))
+    return b"".join(parts)
+
+
+def parse_tree(data: bytes) -> list[TreeEntry]:
+    """Return the entries of a raw tree object."""
+    out: list[TreeEntry] = []
+    i = 0
+    n = len(data)
+    while i < n:
+        sp = data.index(b" ", i)
+        nul = data.index(b"\x00", sp)
+        mode = int(data[i:sp], 8)
+        name = data[sp + 1 : nul]
+        sha = data[nul + 1 : nul + 21].hex()
+        out.append((mode, name, sha))
+        i = nul + 21
+    return out
+
+
+def serialize_commit(
+    tree: str,
+    parents: list[str],
+    author: bytes,
+    committer: bytes,
+    timestamp: int,
+    tz: bytes,
+    message: bytes,
+) -> bytes:
+    """Return the raw bytes of a commit object."""
+    lines = [b"tree " + tree.encode()]
+    lines += [b"parent " + p.encode() for p in parents]
+    lines.append(b"author %s %d %s" % (author, timestamp, tz))
+    lines.append(b"committer %s %d %s" % (committer, timestamp, tz))
+    return b"\n".join(lines) + b"\n\n" + message
+
+
+def parse_commit(data: bytes) -> dict[str, Any]:
+    """Return ``{"tree", "parents", "message", "committer"}`` of a raw commit."""
+    head, _, message = data.partition(b"\n\n")
+    tree = ""
+    parents: list[str] = []
+    committer = b""
+    for line in head.split(b"\n"):
+        if line.startswith(b"tree "):
+            tree = line[5:].decode()
+        elif line.startswith(b"parent "):
+            parents.append(line[7:].decode())
+        elif line.startswith(b"committer "):
+            committer = line[10:]
+    return {"tree": tree, "parents": parents, "message": message, "committer": committer}
+
+
+class GitObjects:
+    """The object database of one repository (``<git_dir>/objects``)."""
+
+    def __init__(self, git_dir: Path, *, fsync: bool = False) -> None:
+        self.git_dir = git_dir
+        self.objects_dir = git_dir / "objects"
+        self.fsync = fsync
+        self._dulwich: Any = None
+        self._lock = threading.Lock()
+        self._known: set[str] = set()
+
+    def _loose_path(self, sha: str) -> Path:
+        return self.objects_dir / sha[:2] / sha[2:]
+
+    def write(self, kind: bytes, data: bytes) -> str:
+        """Store an object (if absent) and return its hex SHA-1."""
+        sha = object_sha(kind, data)
+        if sha in self._known:
+            return sha
+        path = self._loose_path(sha)
+        if not path.exists():
+            level = 1 if len(data) > 65536 else 6
+            raw = zlib.compress(b"%s %d\x00" % (kind, len(data)) + data, level)
+            try:
+                path.parent.mkdir(exist_ok=True)
+                tmp = path.parent / f"tmp_obj_{unique_suffix()}"
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+                try:
+                    os.write(fd, raw)
+                    if self.fsync:
+                        os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.replace(tmp, path)
+            except OSError as exc:
+                with contextlib.suppress(OSError, UnboundLocalError):
+                    os.unlink(tmp)
+                raise StoreError(f"could not write git object {sha}: {exc}") from exc
+        if len(self._known) < 200_000:
+            self._known.add(sha)
+        return sha
+
+    def write_blob(self, data: bytes) -> str:
+        """Store a blob and return its SHA."""
+        return self.write(b"blob", data)
+
+    def write_tree(self, entries: list[TreeEntry]) -> str:
+        """Store a tree and return its SHA."""
+        return self.write(b"tree", serialize_tree(entries))
+
+    def read(self, sha: str) -> tuple[bytes, bytes]:
+        """Return ``(kind, data)`` of an object, loose or packed; raise StoreError if absent."""
+        path = self._loose_path(sha)
+        try:
+            raw = zlib.decompress(path.read_bytes())
+        except FileNotFoundError:
+            return self._read_packed(sha)
+        except zlib.error as exc:
+            raise CorruptObjectError(f"git object {sha} is corrupt: {exc}") from exc
+        nul = raw.index(b"\x00")
+        kind, _, _size = raw[:nul].partition(b" ")
+        return kind, raw[nul + 1 :]
+
+    def _read_packed(self, sha: str) -> tuple[bytes, bytes]:
+        with self._lock:
+            if self._dulwich is None:
+                from dulwich.object_store import DiskObjectStore
+
+                self._dulwich = DiskObjectStore(str(self.objects_dir))
+            store = self._dulwich
+        try:
+            kind_num, data = store.get_raw(sha.encode())
+        except KeyError:
+            raise StoreError(f"git object {sha} is missing from {self.objects_dir}") from None
+        names = {1: b"commit", 2: b"tree", 3: b"blob", 4: b"tag"}
+        return names[kind_num], data
+
+    def exists(self, sha: str) -> bool:
+        """True when the object is present (loose or packed)."""
+        if self._loose_path(sha).exists():
+            return True
+        try:
+            self._read_packed(sha)
+            return True
+        except StoreError:
+            return False
+
+    def read_tree(self, sha: str) -> list[TreeEntry]:
+        """Return the entries of tree ``sha``."""
+        kind, data = self.read(sha)
+        if kind != b"tree":
+            raise StoreError(f"object {sha} is a {kind.decode()}, not a tree")
+        return parse_tree(data)
+
+    def read_blob(self, sha: str) -> bytes:
+        """Return the bytes of blob ``sha``."""
+        kind, data = self.read(sha)
+        if kind != b"blob":
+            raise StoreError(f"object {sha} is a {kind.decode()}, not a blob")
+        return data
+
+    def read_commit(self, sha: str) -> dict[str, Any]:
+        """Return the parsed commit ``sha`` (tree, parents, message)."""
+        kind, data = self.read(sha)
+        if kind != b"commit":
+            raise StoreError(f"object {sha} is a {kind.decode()}, not a commit")
+        return parse_commit(data)
+
+    def tree_lookup(self, tree_sha: str, path: str) -> tuple[int, str] | None:
+        """Return ``(mode, sha)`` of ``path`` (posix, relative) inside a tree, or None."""
+        mode, sha = TREE_MODE, tree_sha
+        for part in path.strip("/").split("/"):
+            if mode != TREE_MODE:
+                return None
+            name = part.encode()
+            for m, n, s in self.read_tree(sha):
+                if n == name:
+                    mode, sha = m, s
+                    break
+            else:
+                return None
+        return mode, sha

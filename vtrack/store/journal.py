@@ -1,0 +1,322 @@
+"""The live journal: an append-only log per writer under ``.git/vtrack/live/<run_id>/``.
+
+Every logging call reaches a writer's journal within one flush interval; a
+checkpoint turns journal entries into a run commit and starts a new segment. A
+process that dies leaves its journal and an owner file (pid, process start time,
+host) from which any later vtrack command finalizes the run.
+
+Line format (UTF-8, tab separated, one operation per line)::
+
+    m <key> <step> <timestamp_ms> <value>      metric point
+    p <key> <json value>                        param
+    t <key> <json value>                        tag set
+    T <key>                                     tag deleted
+    s <STATUS> <end_time_ms>                    terminal status
+    n <json name> / d <json description>        run name / description
+    f <json path> <mode> <sha>                  blob placed under .vtrack/
+    a <json path> <json entry>                  artifact manifest entry
+    i <json entry>                              dataset input entry
+
+A final line without its newline (a write cut short by SIGKILL) is ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vtrack.errors import ParamConflictError
+from vtrack.store.fileio import atomic_write
+from vtrack.store.record import RecordState
+
+OWNER_SUFFIX = ".owner"
+SEGMENT_SUFFIX = ".journal"
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _proc_start(pid: int) -> str | None:
+    """Process start time as a string unique across pid reuse, or None if no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2 :].split()[19]
+    except FileNotFoundError:
+        return None
+    except OSError:
+        pass
+    try:
+        import psutil
+
+        return repr(psutil.Process(pid).create_time())
+    except Exception:  # noqa: BLE001 - any failure means we cannot see it
+        return None
+
+
+HOST = socket.gethostname()
+BOOT_ID = _boot_id()
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who writes a journal: enough to tell, on this host, whether it still runs."""
+
+    writer_id: str
+    pid: int
+    start: str | None
+    host: str
+    boot_id: str
+    started: float
+
+    def is_alive(self) -> bool:
+        """False only when this host can prove the process is gone (robust to pid reuse)."""
+        if self.host != HOST or (self.boot_id and BOOT_ID and self.boot_id != BOOT_ID):
+            # another machine (shared folder), or this machine rebooted
+            return self.host != HOST
+        current = _proc_start(self.pid)
+        if current is None:
+            return False
+        if self.start is not None and current != self.start:
+            return False
+        return _not_zombie(self.pid)
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2] != "Z"
+    except OSError:
+        return True
+
+
+def read_owner(path: Path) -> Owner | None:
+    """Parse an owner file; None if it vanished or is unreadable."""
+    try:
+        data = json.loads(path.read_text())
+        return Owner(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def encode_param(key: str, value: Any) -> str:
+    """Journal line for a param."""
+    return f"p\t{key}\t{json.dumps(value, allow_nan=True)}\n"
+
+
+def encode_tag(key: str, value: str) -> str:
+    """Journal line for a tag."""
+    return f"t\t{key}\t{json.dumps(value)}\n"
+
+
+def encode_delete_tag(key: str) -> str:
+    """Journal line for a deleted tag."""
+    return f"T\t{key}\n"
+
+
+def encode_status(status: str, end_time: int | None) -> str:
+    """Journal line for a status change (``end_time`` None when running again)."""
+    return f"s\t{status}\t{'' if end_time is None else end_time}\n"
+
+
+def encode_info(field: str, value: Any) -> str:
+    """Journal line for a run name (``n``) or description (``d``)."""
+    return f"{field}\t{json.dumps(value)}\n"
+
+
+def encode_file(path: str, mode: int, sha: str) -> str:
+    """Journal line for a blob placed under ``.vtrack/``."""
+    return f"f\t{json.dumps(path)}\t{mode:o}\t{sha}\n"
+
+
+def encode_artifact(path: str, entry: dict[str, Any]) -> str:
+    """Journal line for an artifact manifest entry."""
+    return f"a\t{json.dumps(path)}\t{json.dumps(entry, sort_keys=True)}\n"
+
+
+def encode_input(entry: dict[str, Any]) -> str:
+    """Journal line for a dataset input entry."""
+    return f"i\t{json.dumps(entry, sort_keys=True)}\n"
+
+
+def apply_lines(state: RecordState, text: str) -> list[str]:
+    """Apply journal text to ``state``; return warnings (e.g. param conflicts kept first)."""
+    warnings: list[str] = []
+    lines = text.split("\n")
+    lines.pop()  # the part after the last newline: empty, or a torn write
+    for line in lines:
+        if not line:
+            continue
+        op = line[0]
+        parts = line.split("\t")
+        try:
+            if op == "m":
+                _, key, step, ts, value = parts
+                state.add_metric(key, int(step), int(ts), float(value), f"{step}\t{ts}\t{value}\n")
+            elif op == "p":
+                try:
+                    state.set_param(parts[1], json.loads(parts[2]))
+                except ParamConflictError as exc:
+                    warnings.append(str(exc))
+            elif op == "t":
+                state.set_tag(parts[1], json.loads(parts[2]))
+            elif op == "T":
+                state.delete_tag(parts[1])
+            elif op == "s":
+                state.info["status"] = parts[1]
+                state.info["end_time"] = int(parts[2]) if parts[2] else None
+            elif op == "n":
+                state.info["name"] = json.loads(parts[1])
+            elif op == "d":
+                state.info["description"] = json.loads(parts[1])
+            elif op == "f":
+                state.add_file(json.loads(parts[1]), int(parts[2], 8), parts[3])
+            elif op == "a":
+                state.add_artifact(json.loads(parts[1]), json.loads(parts[2]))
+            elif op == "i":
+                state.add_input(json.loads(parts[1]))
+            else:
+                warnings.append(f"unknown journal operation {op!r} skipped")
+        except (ValueError, IndexError) as exc:
+            warnings.append(f"unreadable journal line skipped: {line[:80]!r} ({exc})")
+    return warnings
+
+
+class Journal:
+    """One writer's journal: an owner file plus numbered append-only segments."""
+
+    def __init__(self, run_dir: Path, writer_id: str) -> None:
+        self.run_dir = run_dir
+        self.writer_id = writer_id
+        self.seq = 0
+        self.fd = -1
+        self.size = 0
+
+    @property
+    def owner_path(self) -> Path:
+        """Path of this writer's owner file."""
+        return self.run_dir / (self.writer_id + OWNER_SUFFIX)
+
+    def segment_path(self, seq: int) -> Path:
+        """Path of segment ``seq``."""
+        return self.run_dir / f"{self.writer_id}.{seq:06d}{SEGMENT_SUFFIX}"
+
+    def open(self) -> None:
+        """Create the owner file and the first segment."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        pid = os.getpid()
+        owner = {
+            "writer_id": self.writer_id,
+            "pid": pid,
+            "start": _proc_start(pid),
+            "host": HOST,
+            "boot_id": BOOT_ID,
+            "started": time.time(),
+        }
+        atomic_write(self.owner_path, json.dumps(owner).encode())
+        self._open_segment()
+
+    def _open_segment(self) -> None:
+        self.fd = os.open(
+            self.segment_path(self.seq), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
+        )
+        self.size = 0
+
+    def append(self, text: str) -> None:
+        """Append whole lines to the current segment."""
+        if not text:
+            return
+        data = text.encode("utf-8")
+        view = memoryview(data)
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
+        self.size += len(data)
+
+    def read_segment(self) -> str:
+        """The text of the current segment (everything since the last checkpoint)."""
+        with open(self.segment_path(self.seq), encoding="utf-8") as f:
+            return f.read()
+
+    def rotate(self) -> None:
+        """Start a new segment and drop the old one (its content is committed)."""
+        old_fd, old_seq = self.fd, self.seq
+        self.seq += 1
+        self._open_segment()
+        os.close(old_fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.segment_path(old_seq))
+
+    def close(self, remove: bool = True) -> None:
+        """Close the segment; with ``remove``, delete this writer's files."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if remove:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.segment_path(self.seq))
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.owner_path)
+            with contextlib.suppress(OSError):
+                self.run_dir.rmdir()
+
+
+@dataclass
+class ForeignWriter:
+    """A writer found in a run's live folder (possibly this process's own)."""
+
+    run_dir: Path
+    writer_id: str
+    owner: Owner | None
+    segments: list[Path]
+
+    def is_alive(self) -> bool:
+        """True while the owning process runs (unknown owners count as dead)."""
+        return self.owner is not None and self.owner.is_alive()
+
+    def read_text(self) -> str:
+        """All segments' text, in order, each cut at its last full line."""
+        out = []
+        for seg in self.segments:
+            try:
+                text = seg.read_text(encoding="utf-8", errors="replace")
+            except FileNotFoundError:
+                continue
+            cut = text.rfind("\n")
+            out.append(text[: cut + 1])
+        return "".join(out) + "\n"
+
+    def remove(self) -> None:
+        """Delete this writer's segments and owner file."""
+        for seg in self.segments:
+            with contextlib.suppress(FileNotFoundError):
+                seg.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            (self.run_dir / (self.writer_id + OWNER_SUFFIX)).unlink()
+
+
+def list_writers(run_dir: Path) -> list[ForeignWriter]:
+    """Every writer with files in ``run_dir``."""
+    try:
+        names = os.listdir(run_dir)
+    except FileNotFoundError:
+        return []
+    writers: dict[str, ForeignWriter] = {}
+    for name in sorted(names):
+        if name.endswith(OWNER_SUFFIX):
+            wid = name[: -len(OWNER_SUFFIX)]
+            w = writers.setdefault(wid, ForeignWriter(run_dir, wid, None, []))
+            w.owner = read_owner(run_dir / name)
+        elif name.endswith(SEGMENT_SUFFIX):
+            wid = name[: -len(SEGMENT_SUFFIX)].rsplit(".", 1)[0]
+            writers.setdefault(wid, ForeignWriter(run_dir, wid, None, [])).segments.append(run_dir / name)
+    return list(writers.values())

@@ -1,0 +1,332 @@
+"""The run record: the ``.vtrack/`` folder of a run commit, read and written.
+
+Format contract (docs/concepts/run-record.md): ``run.yaml``, ``params.yaml``,
+``metrics.yaml`` (latest value per metric), ``metrics/<key>/<NNNNNN>.tsv``
+(``step<TAB>timestamp_ms<TAB>value`` lines, fixed-size chunks), ``inputs.yaml``,
+``artifacts.yaml`` and any further files (artifacts, input manifests). YAML is
+written sorted and block-styled so that ``git diff`` between runs reads well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+
+from vtrack.errors import CorruptObjectError, ParamConflictError
+from vtrack.limits import HISTORY_CHUNK_DIGITS, HISTORY_CHUNK_ROWS
+from vtrack.store.gitobj import BLOB_MODE, TREE_MODE, GitObjects, TreeEntry
+from vtrack.validation import params_equal
+
+try:
+    _Loader: Any = yaml.CSafeLoader
+    _Dumper: Any = yaml.CSafeDumper
+except AttributeError:  # pragma: no cover - libyaml missing
+    _Loader = yaml.SafeLoader
+    _Dumper = yaml.SafeDumper
+
+RECORD_DIR = ".vtrack"
+FORMAT_VERSION = 1
+MANAGED = {"run.yaml", "params.yaml", "metrics.yaml", "metrics", "inputs.yaml", "artifacts.yaml"}
+
+
+def dump_yaml(data: Any) -> bytes:
+    """Serialize ``data`` as stable, sorted, block-style YAML (UTF-8)."""
+    text: str = yaml.dump(
+        data, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True, width=1000
+    )
+    return text.encode("utf-8")
+
+
+def load_yaml(data: bytes | str) -> Any:
+    """Parse YAML with the safe (C where available) loader."""
+    return yaml.load(data, Loader=_Loader)
+
+
+def chunk_name(index: int) -> str:
+    """File name of history chunk ``index``."""
+    return f"{index:0{HISTORY_CHUNK_DIGITS}d}.tsv"
+
+
+def format_row(step: int, timestamp: int, value: float) -> str:
+    """One history line."""
+    return f"{step}\t{timestamp}\t{value!r}\n"
+
+
+def parse_rows(text: str) -> list[tuple[int, int, float]]:
+    """Parse history lines into ``(step, timestamp, value)`` tuples."""
+    out = []
+    for line in text.splitlines():
+        if not line:
+            continue
+        s, t, v = line.split("\t")
+        out.append((int(s), int(t), float(v)))
+    return out
+
+
+class History:
+    """One metric's history: full chunks (blob SHAs) plus the open tail chunk."""
+
+    __slots__ = ("chunks", "tail", "tail_sha", "latest")
+
+    def __init__(self) -> None:
+        self.chunks: list[str] = []
+        self.tail: list[str] = []
+        self.tail_sha: str | None = None  # blob of the tail as last written; None = dirty
+        self.latest: tuple[int, int, float] | None = None
+
+    @property
+    def count(self) -> int:
+        """Number of points in the history."""
+        return len(self.chunks) * HISTORY_CHUNK_ROWS + len(self.tail)
+
+
+class RecordState:
+    """An in-memory mirror of one run record that can be updated and written as a tree."""
+
+    def __init__(self, objects: GitObjects) -> None:
+        self.objects = objects
+        self.info: dict[str, Any] = {}
+        self.tags: dict[str, str] = {}
+        self.params: dict[str, Any] = {}
+        self.metrics: dict[str, float] = {}
+        self.histories: dict[str, History] = {}
+        self.inputs: list[dict[str, Any]] = []
+        self.artifacts: dict[str, dict[str, Any]] = {}
+        self.extra: dict[str, tuple[int, str]] = {}  # top-level .vtrack entries kept as-is
+        self.pending_files: dict[str, tuple[int, str]] = {}  # path under .vtrack -> entry
+
+    # -- updates ------------------------------------------------------------
+    def set_param(self, key: str, value: Any) -> None:
+        """Record a param; a different value for a logged key raises ParamConflictError."""
+        self.check_param(key, value)
+        self.params[key] = value
+
+    def check_param(self, key: str, value: Any) -> None:
+        """Raise ParamConflictError if ``key`` was logged with a different value."""
+        if key in self.params:
+            old = self.params[key]
+            if params_equal(old, value):
+                return
+            raise ParamConflictError(
+                f"param {key!r} was already logged as {old!r}; cannot change it to {value!r}",
+                hint="params are immutable within a run; log a new key or start a new run",
+                key=key,
+                old=old,
+                new=value,
+            )
+
+    def add_metric(self, key: str, step: int, timestamp: int, value: float, line: str | None = None) -> None:
+        """Append one point to a metric history and update its latest value."""
+        hist = self.histories.get(key)
+        if hist is None:
+            hist = self.histories[key] = History()
+            if key in self.metrics:  # loaded from a tree: latest step unknown yet
+                self._compute_latest(key, hist)
+        hist.tail.append(line if line is not None else format_row(step, timestamp, value))
+        hist.tail_sha = None
+        latest = hist.latest
+        if latest is None or (step, timestamp) >= (latest[0], latest[1]):
+            hist.latest = (step, timestamp, value)
+            self.metrics[key] = value
+        if len(hist.tail) >= HISTORY_CHUNK_ROWS:
+            sha = self.objects.write_blob("".join(hist.tail).encode())
+            hist.chunks.append(sha)
+            hist.tail = []
+
+    def _compute_latest(self, key: str, hist: History) -> None:
+        best: tuple[int, int, float] | None = None
+        for row in self.iter_history(key):
+            if best is None or (row[0], row[1]) >= (best[0], best[1]):
+                best = row
+        hist.latest = best
+
+    def iter_history(self, key: str) -> Iterable[tuple[int, int, float]]:
+        """Yield every ``(step, timestamp, value)`` of ``key`` in logged order."""
+        hist = self.histories.get(key)
+        if hist is None:
+            return
+        for sha in hist.chunks:
+            yield from parse_rows(self.objects.read_blob(sha).decode())
+        yield from parse_rows("".join(hist.tail))
+
+    def set_tag(self, key: str, value: str) -> None:
+        """Set or overwrite a tag."""
+        self.tags[key] = value
+
+    def delete_tag(self, key: str) -> None:
+        """Remove a tag (absent is fine)."""
+        self.tags.pop(key, None)
+
+    def add_file(self, path: str, mode: int, sha: str) -> None:
+        """Place a blob at ``path`` (relative to ``.vtrack/``) in the next tree."""
+        self.pending_files[path] = (mode, sha)
+
+    def add_artifact(self, path: str, entry: dict[str, Any]) -> None:
+        """Add or replace an artifact manifest entry."""
+        self.artifacts[path] = entry
+
+    def add_input(self, entry: dict[str, Any]) -> None:
+        """Add a dataset input entry, replacing one with the same name and context."""
+        key = (entry.get("name"), entry.get("context"))
+        self.inputs = [e for e in self.inputs if (e.get("name"), e.get("context")) != key]
+        self.inputs.append(entry)
+
+    # -- serialization ----------------------------------------------------------
+    def run_yaml(self) -> dict[str, Any]:
+        """The content of ``run.yaml``."""
+        data = dict(self.info)
+        data["tags"] = dict(self.tags)
+        data["format"] = FORMAT_VERSION
+        return data
+
+    def build_tree(self) -> str:
+        """Write every changed blob and tree; return the SHA of the ``.vtrack`` tree."""
+        obj = self.objects
+        entries: list[TreeEntry] = [
+            (BLOB_MODE, b"run.yaml", obj.write_blob(dump_yaml(self.run_yaml()))),
+            (BLOB_MODE, b"params.yaml", obj.write_blob(dump_yaml(self.params))),
+            (BLOB_MODE, b"metrics.yaml", obj.write_blob(dump_yaml(self.metrics))),
+        ]
+        if self.inputs:
+            entries.append((BLOB_MODE, b"inputs.yaml", obj.write_blob(dump_yaml(self.inputs))))
+        if self.artifacts:
+            entries.append(
+                (BLOB_MODE, b"artifacts.yaml", obj.write_blob(dump_yaml(self.artifacts)))
+            )
+        if self.histories:
+            nested: dict[str, Any] = {}
+            for key, hist in self.histories.items():
+                if hist.tail_sha is None and hist.tail:
+                    hist.tail_sha = obj.write_blob("".join(hist.tail).encode())
+                files = [(BLOB_MODE, chunk_name(i).encode(), s) for i, s in enumerate(hist.chunks)]
+                if hist.tail:
+                    files.append((BLOB_MODE, chunk_name(len(hist.chunks)).encode(), hist.tail_sha))  # type: ignore[arg-type]
+                node = nested
+                for part in key.split("/"):
+                    node = node.setdefault(part, {})
+                node[""] = files
+            entries.append((TREE_MODE, b"metrics", _write_nested(obj, nested)))
+        if self.pending_files:
+            by_top: dict[str, dict[str, tuple[int, str]]] = {}
+            for path, entry in self.pending_files.items():
+                top, _, rest = path.partition("/")
+                if not rest:
+                    self.extra[top] = entry
+                else:
+                    by_top.setdefault(top, {})[rest] = entry
+            for top, files in by_top.items():
+                base = self.extra.get(top)
+                base_sha = base[1] if base and base[0] == TREE_MODE else None
+                self.extra[top] = (TREE_MODE, overlay_tree(obj, base_sha, files))
+            self.pending_files = {}
+        for name, (mode, sha) in self.extra.items():
+            if name not in MANAGED:
+                entries.append((mode, name.encode(), sha))
+        return obj.write_tree(entries)
+
+    # -- loading -------------------------------------------------------------
+    @classmethod
+    def from_tree(cls, objects: GitObjects, tree_sha: str) -> RecordState:
+        """Load the record held in a ``.vtrack`` tree."""
+        state = cls(objects)
+        for mode, name_b, sha in objects.read_tree(tree_sha):
+            name = name_b.decode()
+            if name == "run.yaml":
+                data = load_yaml(objects.read_blob(sha)) or {}
+                state.tags = {str(k): str(v) for k, v in (data.pop("tags", None) or {}).items()}
+                data.pop("format", None)
+                state.info = data
+            elif name == "params.yaml":
+                state.params = load_yaml(objects.read_blob(sha)) or {}
+            elif name == "metrics.yaml":
+                state.metrics = {k: float(v) for k, v in (load_yaml(objects.read_blob(sha)) or {}).items()}
+            elif name == "inputs.yaml":
+                state.inputs = load_yaml(objects.read_blob(sha)) or []
+            elif name == "artifacts.yaml":
+                state.artifacts = load_yaml(objects.read_blob(sha)) or {}
+            elif name == "metrics" and mode == TREE_MODE:
+                _load_histories(objects, sha, "", state.histories)
+            else:
+                state.extra[name] = (mode, sha)
+        for key in state.histories:
+            if key not in state.metrics:
+                raise CorruptObjectError(f"run record lists history for {key!r} but no latest value")
+        return state
+
+    def copy(self) -> RecordState:
+        """A deep-enough copy that can be updated without touching this one."""
+        other = RecordState(self.objects)
+        other.info = dict(self.info)
+        other.tags = dict(self.tags)
+        other.params = dict(self.params)
+        other.metrics = dict(self.metrics)
+        for key, h in self.histories.items():
+            nh = History()
+            nh.chunks = list(h.chunks)
+            nh.tail = list(h.tail)
+            nh.tail_sha = h.tail_sha
+            nh.latest = h.latest
+            other.histories[key] = nh
+        other.inputs = [dict(e) for e in self.inputs]
+        other.artifacts = {k: dict(v) for k, v in self.artifacts.items()}
+        other.extra = dict(self.extra)
+        other.pending_files = dict(self.pending_files)
+        return other
+
+
+def _write_nested(obj: GitObjects, node: dict[str, Any]) -> str:
+    entries: list[TreeEntry] = list(node.get("", []))
+    for name, child in node.items():
+        if name == "":
+            continue
+        entries.append((TREE_MODE, name.encode(), _write_nested(obj, child)))
+    return obj.write_tree(entries)
+
+
+def _load_histories(obj: GitObjects, tree_sha: str, prefix: str, out: dict[str, History]) -> None:
+    chunks: list[tuple[str, str]] = []
+    for mode, name_b, sha in obj.read_tree(tree_sha):
+        name = name_b.decode()
+        if mode == TREE_MODE:
+            _load_histories(obj, sha, f"{prefix}{name}/", out)
+        elif name.endswith(".tsv") and name[:-4].isdigit():
+            chunks.append((name, sha))
+    if not chunks:
+        return
+    chunks.sort()
+    hist = History()
+    last_name, last_sha = chunks[-1]
+    tail_text = obj.read_blob(last_sha).decode()
+    tail_lines = tail_text.splitlines(keepends=True)
+    if len(tail_lines) >= HISTORY_CHUNK_ROWS:
+        hist.chunks = [s for _, s in chunks]
+    else:
+        hist.chunks = [s for _, s in chunks[:-1]]
+        hist.tail = tail_lines
+        hist.tail_sha = last_sha
+    out[prefix.rstrip("/")] = hist
+
+
+def overlay_tree(obj: GitObjects, base_sha: str | None, files: dict[str, tuple[int, str]]) -> str:
+    """Return a tree equal to ``base_sha`` with ``files`` (relative path → entry) put in place."""
+    entries: dict[bytes, tuple[int, str]] = {}
+    if base_sha:
+        entries = {name: (mode, sha) for mode, name, sha in obj.read_tree(base_sha)}
+    direct: dict[str, tuple[int, str]] = {}
+    deeper: dict[str, dict[str, tuple[int, str]]] = {}
+    for path, entry in files.items():
+        head, _, rest = path.partition("/")
+        if rest:
+            deeper.setdefault(head, {})[rest] = entry
+        else:
+            direct[head] = entry
+    for name, entry in direct.items():
+        entries[name.encode()] = entry
+    for name, sub in deeper.items():
+        existing = entries.get(name.encode())
+        sub_base = existing[1] if existing and existing[0] == TREE_MODE else None
+        entries[name.encode()] = (TREE_MODE, overlay_tree(obj, sub_base, sub))
+    return obj.write_tree([(m, n, s) for n, (m, s) in entries.items()])
+

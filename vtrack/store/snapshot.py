@@ -1,0 +1,136 @@
+"""Code snapshots: the working tree as it is on disk, written as a git tree.
+
+Tracked files (uncommitted edits included) and untracked, non-ignored files up to
+a size cap are captured through a temporary index, so the user's index and files
+are never touched. Within one process a snapshot is reused while HEAD is
+unchanged: the code a process runs was read when it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from vtrack import gitcmd
+from vtrack.config import StoreLocation
+from vtrack.errors import GitError, StoreError
+from vtrack.store.fileio import unique_suffix
+from vtrack.store.gitobj import GitObjects, TreeEntry
+from vtrack.store.record import RECORD_DIR
+from vtrack.store.refs import RefStore
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The code a run executed: root tree entries (no ``.vtrack``) and where they came from."""
+
+    entries: tuple[TreeEntry, ...]
+    parent: str | None
+    source: dict[str, Any] = field(default_factory=dict)
+
+
+_cache: dict[tuple[str, str | None, str | None, int], Snapshot] = {}
+_cache_lock = threading.Lock()
+
+
+def clear_cache() -> None:
+    """Forget cached snapshots (tests, and forked children that must re-read)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def capture(
+    location: StoreLocation,
+    objects: GitObjects,
+    refs: RefStore,
+    *,
+    max_file_bytes: int,
+    enabled: bool = True,
+) -> Snapshot:
+    """Return the snapshot of the store's working tree (cached per HEAD in this process)."""
+    head, branch = refs.read_head(location.head_dir)
+    key = (str(location.head_dir), head, branch, max_file_bytes if enabled else -1)
+    with _cache_lock:
+        snap = _cache.get(key)
+        if snap is not None:
+            return snap
+        snap = _capture(location, objects, head, branch, max_file_bytes, enabled)
+        _cache[key] = snap
+        return snap
+
+
+def _remote_url(location: StoreLocation) -> str | None:
+    res = gitcmd.run(
+        ["config", "--get-regexp", r"^remote\..*\.url$"], git_dir=location.git_dir, check=False
+    )
+    urls = {}
+    for line in res.stdout.decode("utf-8", "replace").splitlines():
+        name, _, url = line.partition(" ")
+        urls[name] = url
+    return urls.get("remote.origin.url") or (next(iter(urls.values())) if urls else None)
+
+
+def _capture(
+    location: StoreLocation,
+    objects: GitObjects,
+    head: str | None,
+    branch: str | None,
+    max_file_bytes: int,
+    enabled: bool,
+) -> Snapshot:
+    source: dict[str, Any] = {"commit": head, "branch": branch}
+    worktree = location.worktree
+    if worktree is None or not enabled:
+        source["code_captured"] = False
+        source["reason"] = "store has no working tree" if worktree is None else "disabled"
+        return Snapshot(entries=(), parent=head, source=source)
+    source["remote_url"] = _remote_url(location)
+    untracked = gitcmd.run(
+        ["ls-files", "-z", "--others", "--exclude-standard"], cwd=worktree,
+        git_dir=location.head_dir, work_tree=worktree,
+    ).stdout.split(b"\x00")
+    skipped: list[dict[str, Any]] = []
+    for raw in untracked:
+        if not raw:
+            continue
+        try:
+            size = os.lstat(worktree / os.fsdecode(raw)).st_size
+        except OSError:
+            continue
+        if size > max_file_bytes:
+            skipped.append({"path": os.fsdecode(raw), "size": size})
+    tmp_dir = location.vtrack_dir / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp_index = tmp_dir / f"index-{unique_suffix()}"
+    try:
+        real_index = location.head_dir / "index"
+        if real_index.exists():
+            tmp_index.write_bytes(real_index.read_bytes())
+        env = {"GIT_INDEX_FILE": str(tmp_index)}
+        pathspec = b".\x00:(exclude,literal).vtrack\x00" + b"".join(
+            b":(exclude,literal)" + os.fsencode(s["path"]) + b"\x00" for s in skipped
+        )
+        gitcmd.run(
+            ["add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul"],
+            cwd=worktree, git_dir=location.head_dir, work_tree=worktree, env=env, input=pathspec,
+        )
+        tree = gitcmd.output(
+            ["write-tree"], cwd=worktree, git_dir=location.head_dir, work_tree=worktree, env=env
+        )
+    except GitError as exc:
+        raise StoreError(f"could not snapshot the code in {worktree}: {exc.stderr.strip()}") from exc
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_index.unlink()
+    entries = tuple(e for e in objects.read_tree(tree) if e[1] != RECORD_DIR.encode())
+    head_tree = objects.read_commit(head)["tree"] if head else None
+    source["dirty"] = head_tree != tree
+    source["code_captured"] = True
+    source["code_tree"] = tree
+    if skipped:
+        source["skipped_files"] = skipped
+    return Snapshot(entries=entries, parent=head, source=source)
+

@@ -1,0 +1,371 @@
+"""Live run writers: buffered logging, the background flusher, checkpoints.
+
+A ``RunWriter`` owns one process's contribution to one run. Metric points go to an
+in-memory buffer that the background flusher moves to the writer's journal at
+least every ``flush_seconds``; params, tags and status are journaled at once. A
+checkpoint writes a run commit and moves the ref by compare-and-swap. When the ref
+was moved by another process logging into the same run, the checkpoint reloads
+that commit and re-applies this writer's journal segment on top, so no writer's
+data is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import threading
+import time
+from typing import Any
+
+from vtrack.errors import RefConflictError, RunStateError
+from vtrack.store import Store
+from vtrack.store import refs as refnames
+from vtrack.store.gitobj import TreeEntry
+from vtrack.store.journal import (
+    HOST,
+    Journal,
+    apply_lines,
+    encode_artifact,
+    encode_delete_tag,
+    encode_file,
+    encode_info,
+    encode_input,
+    encode_param,
+    encode_status,
+    encode_tag,
+    list_writers,
+)
+from vtrack.store.record import RecordState, format_row
+
+log = logging.getLogger("vtrack")
+
+MetricPoint = tuple[str, float, int, int]  # key, value, step, timestamp
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch."""
+    return time.time_ns() // 1_000_000
+
+
+def new_writer_id() -> str:
+    """An id unique to this process and writer."""
+    return f"{HOST}-{os.getpid()}-{random.getrandbits(48):012x}"
+
+
+class RunWriter:
+    """This process's writer for one run. Thread-safe."""
+
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        state: RecordState,
+        tip: str | None,
+        code_entries: tuple[TreeEntry, ...] | list[TreeEntry],
+        parent: str | None,
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.state = state
+        self.tip = tip
+        self.code_entries = tuple(code_entries)
+        self.parent = parent
+        self.lock = threading.RLock()
+        self._buf: list[MetricPoint] = []
+        self._buf_lock = threading.Lock()
+        self.journal = Journal(store.run_live_dir(run_id), new_writer_id())
+        self.flush_seconds = store.settings.flush_seconds
+        self.checkpoint_seconds = store.settings.checkpoint_seconds
+        self.last_flush = time.monotonic()
+        self.last_checkpoint = time.monotonic()
+        self.dirty = False
+        self.closed = False
+        self.warnings: list[str] = []
+
+    # -- creation ----------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        store: Store,
+        run_id: str,
+        info: dict[str, Any],
+        tags: dict[str, str],
+        code_entries: tuple[TreeEntry, ...],
+        parent: str | None,
+    ) -> RunWriter:
+        """Start a new run: journal first, then the first commit and the ref."""
+        state = RecordState(store.objects)
+        state.info = dict(info)
+        state.tags = dict(tags)
+        writer = cls(store, run_id, state, None, code_entries, parent)
+        writer.journal.open()
+        try:
+            sha = store.write_run_commit(state, code_entries, parent)
+            store.refs.cas(refnames.run_ref(run_id), None, sha)
+        except BaseException:
+            writer.journal.close(remove=True)
+            raise
+        writer.tip = sha
+        _register(writer)
+        return writer
+
+    @classmethod
+    def join(cls, store: Store, run_id: str) -> RunWriter:
+        """Attach to an existing run (another process may be writing it too)."""
+        tip = store.require_run(run_id)
+        state, code, parent = store.read_run_commit(tip)
+        writer = cls(store, run_id, state, tip, code, parent)
+        writer.journal.open()
+        _register(writer)
+        return writer
+
+    # -- logging -----------------------------------------------------------------
+    def log_metric(self, key: str, value: float, step: int, timestamp: int) -> None:
+        """Buffer one (validated) metric point."""
+        with self._buf_lock:
+            self._buf.append((key, value, step, timestamp))
+
+    def log_metrics(self, points: list[MetricPoint]) -> None:
+        """Buffer several (validated) metric points."""
+        with self._buf_lock:
+            self._buf.extend(points)
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RunStateError(f"run {self.run_id} is no longer being written by this process")
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        """Record validated params; a conflicting value raises and records nothing of the call."""
+        with self.lock:
+            self._check_open()
+            for k, v in params.items():
+                self.state.check_param(k, v)
+            lines = []
+            for k, v in params.items():
+                if k not in self.state.params:
+                    self.state.params[k] = v
+                    lines.append(encode_param(k, v))
+            self.journal.append("".join(lines))
+            self.dirty = True
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        """Set validated tags."""
+        with self.lock:
+            self._check_open()
+            for k, v in tags.items():
+                self.state.set_tag(k, v)
+            self.journal.append("".join(encode_tag(k, v) for k, v in tags.items()))
+            self.dirty = True
+
+    def delete_tag(self, key: str) -> None:
+        """Delete a tag."""
+        with self.lock:
+            self._check_open()
+            self.state.delete_tag(key)
+            self.journal.append(encode_delete_tag(key))
+            self.dirty = True
+
+    def set_info(self, field: str, value: Any) -> None:
+        """Set the run name (``"name"``) or description (``"description"``)."""
+        with self.lock:
+            self._check_open()
+            self.state.info[field] = value
+            self.journal.append(encode_info("n" if field == "name" else "d", value))
+            self.dirty = True
+
+    def add_file(self, path: str, mode: int, sha: str) -> None:
+        """Place an already written blob under ``.vtrack/`` in the next commit."""
+        with self.lock:
+            self._check_open()
+            self.state.add_file(path, mode, sha)
+            self.journal.append(encode_file(path, mode, sha))
+            self.dirty = True
+
+    def add_artifact(self, path: str, entry: dict[str, Any], blob: tuple[str, int, str] | None) -> None:
+        """Record an artifact manifest entry (and its blob under ``.vtrack/``, if any)."""
+        with self.lock:
+            self._check_open()
+            lines = ""
+            if blob is not None:
+                self.state.add_file(*blob)
+                lines += encode_file(*blob)
+            self.state.add_artifact(path, entry)
+            self.journal.append(lines + encode_artifact(path, entry))
+            self.dirty = True
+
+    def add_input(self, entry: dict[str, Any], manifest: tuple[str, int, str] | None = None) -> None:
+        """Record a dataset input entry (and its per-file manifest blob, if any)."""
+        with self.lock:
+            self._check_open()
+            lines = ""
+            if manifest is not None:
+                self.state.add_file(*manifest)
+                lines += encode_file(*manifest)
+            self.state.add_input(entry)
+            self.journal.append(lines + encode_input(entry))
+            self.dirty = True
+
+    # -- flushing and checkpoints ----------------------------------------------------
+    def flush(self) -> None:
+        """Move buffered metric points into the journal and the in-memory record."""
+        with self.lock:
+            with self._buf_lock:
+                buf, self._buf = self._buf, []
+            self.last_flush = time.monotonic()
+            if not buf or self.closed:
+                return
+            state = self.state
+            out = []
+            for key, value, step, ts in buf:
+                row = format_row(step, ts, value)
+                out.append(f"m\t{key}\t{row}")
+                state.add_metric(key, step, ts, value, row)
+            self.journal.append("".join(out))
+            self.dirty = True
+
+    def checkpoint(self, force: bool = False) -> str | None:
+        """Write a run commit with everything logged so far; return its SHA (None if unchanged)."""
+        with self.lock:
+            self.flush()
+            if self.closed or (not self.dirty and not force):
+                self.last_checkpoint = time.monotonic()
+                return None
+            ref = refnames.run_ref(self.run_id)
+            for _attempt in range(50):
+                current = self.store.refs.read(ref)
+                if current is None:
+                    # the run was deleted while live: stop writing, keep the journal out
+                    self.closed = True
+                    self.journal.close(remove=True)
+                    _unregister(self)
+                    raise RunStateError(f"run {self.run_id} was deleted while it was being written")
+                if current != self.tip:
+                    self._rebase(current)
+                sha = self.store.write_run_commit(self.state, self.code_entries, self.parent)
+                try:
+                    self.store.refs.cas(ref, current, sha)
+                except RefConflictError:
+                    time.sleep(random.random() * 0.01)
+                    continue
+                self.tip = sha
+                self.journal.rotate()
+                self.dirty = False
+                self.last_checkpoint = time.monotonic()
+                return sha
+            raise RefConflictError(f"could not update run {self.run_id}: the ref keeps moving")
+
+    def _rebase(self, current: str) -> None:
+        """Reload the run from ``current`` and re-apply this writer's uncommitted entries."""
+        state, code, parent = self.store.read_run_commit(current)
+        self.warnings += apply_lines(state, self.journal.read_segment())
+        self.state = state
+        self.code_entries = tuple(code)
+        self.parent = parent
+        self.tip = current
+
+    def other_writers_alive(self) -> bool:
+        """True when another live process is writing this run."""
+        for w in list_writers(self.journal.run_dir):
+            if w.writer_id != self.journal.writer_id and w.is_alive():
+                return True
+        return False
+
+    def end(self, status: str, end_time: int | None = None) -> str | None:
+        """Final checkpoint and detach.
+
+        FINISHED is recorded only by the last writer of a run; FAILED and KILLED are
+        recorded by any writer. Returns the final commit SHA.
+        """
+        with self.lock:
+            if self.closed:
+                return self.tip
+            self.flush()
+            if status != "FINISHED" or not self.other_writers_alive():
+                end_time = end_time if end_time is not None else now_ms()
+                self.state.info["status"] = status
+                self.state.info["end_time"] = end_time
+                self.journal.append(encode_status(status, end_time))
+                self.dirty = True
+            sha = self.checkpoint()
+            self.closed = True
+            self.journal.close(remove=True)
+            _unregister(self)
+            return sha or self.tip
+
+    def detach(self) -> None:
+        """Final checkpoint without changing the status (a joined writer leaving)."""
+        with self.lock:
+            if self.closed:
+                return
+            self.checkpoint()
+            self.closed = True
+            self.journal.close(remove=True)
+            _unregister(self)
+
+    def abandon(self) -> None:
+        """Stop writing without a checkpoint; the journal stays for recovery (tests, forks)."""
+        self.closed = True
+        _unregister(self)
+
+
+# -- the background flusher --------------------------------------------------------
+_writers: set[RunWriter] = set()
+_writers_lock = threading.Lock()
+_thread: threading.Thread | None = None
+_wake = threading.Event()
+
+
+def _register(writer: RunWriter) -> None:
+    global _thread
+    with _writers_lock:
+        _writers.add(writer)
+        if _thread is None or not _thread.is_alive():
+            _thread = threading.Thread(target=_loop, name="vtrack-flusher", daemon=True)
+            _thread.start()
+
+
+def _unregister(writer: RunWriter) -> None:
+    with _writers_lock:
+        _writers.discard(writer)
+
+
+def live_writers() -> list[RunWriter]:
+    """Writers of this process that are still open."""
+    with _writers_lock:
+        return [w for w in _writers if not w.closed]
+
+
+def _loop() -> None:
+    while True:
+        writers = live_writers()
+        if not writers:
+            interval = 0.5
+        else:
+            interval = min(w.flush_seconds for w in writers)
+        _wake.wait(max(0.01, interval / 2))
+        _wake.clear()
+        now = time.monotonic()
+        for w in live_writers():
+            try:
+                if now - w.last_checkpoint >= w.checkpoint_seconds:
+                    w.checkpoint()
+                elif now - w.last_flush >= w.flush_seconds:
+                    w.flush()
+            except Exception as exc:  # noqa: BLE001 - never let the flusher die
+                log.warning("vtrack: background write of run %s failed: %s", w.run_id, exc)
+
+
+def _after_fork_in_child() -> None:
+    global _thread, _writers_lock
+    _writers_lock = threading.Lock()
+    with contextlib.suppress(Exception):
+        for w in list(_writers):
+            w.closed = True
+    _writers.clear()
+    _thread = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
