@@ -1,0 +1,92 @@
+"""The ``vtrack`` command (also ``git vtrack``): a click group with lazily loaded commands.
+
+Subcommand modules are imported only when their command runs, so ``vtrack --help``
+stays fast. Every ``VtrackError`` is turned into one line on stderr and the exit
+code its class names.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from vtrack.errors import EXIT_USAGE, VtrackError
+
+#: command name -> "module:attribute"; a command module registers itself here.
+COMMANDS: dict[str, str] = {
+    "recover": "vtrack.cli.admin:recover",
+}
+
+#: one-line help shown by ``vtrack --help`` without importing the command modules.
+SHORT_HELP: dict[str, str] = {
+    "recover": "Finalize runs whose process died (KILLED, journal kept).",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        cmd = getattr(importlib.import_module(module), attr)
+        return cmd  # type: ignore[no-any-return]
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, SHORT_HELP.get(name, "")) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="vtrack", prog_name="vtrack")
+@click.option(
+    "--store", "tracking_uri", envvar="VTRACK_TRACKING_URI", default=None, metavar="PATH",
+    help="Store to use (a git repository, bare repository or file:// URL).",
+)
+@click.pass_context
+def cli(ctx: click.Context, tracking_uri: str | None) -> None:
+    """vtrack: experiment tracking inside git. Runs are commits on refs/vtrack/."""
+    ctx.obj = {"tracking_uri": tracking_uri}
+
+
+def get_client(ctx: click.Context | None = None) -> Any:
+    """The TrackingClient for the store chosen on the command line."""
+    from vtrack.client import TrackingClient
+
+    ctx = ctx or click.get_current_context()
+    root = ctx.find_root()
+    uri = (root.obj or {}).get("tracking_uri")
+    return TrackingClient(uri)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``vtrack`` and ``git-vtrack`` scripts."""
+    try:
+        cli.main(args=argv, prog_name="vtrack", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code if exc.exit_code else EXIT_USAGE)
+    except VtrackError as exc:
+        click.echo(f"vtrack: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(0)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(0)
