@@ -14,9 +14,15 @@ from pathlib import Path
 
 from vtrack.errors import ValidationError
 
-#: Component names git refuses in a tree (checked case-insensitively, as git does on
-#: case-insensitive filesystems); a run tree holding one could not be checked out.
+#: Component names git refuses to check out (it compares case-insensitively and, with
+#: its default NTFS protection, ignores trailing dots and spaces and refuses the 8.3
+#: short name and alternate data streams); a run tree holding one could not be checked out.
 _GIT_RESERVED = frozenset({".git", "git~1"})
+
+
+def _is_git_reserved(part: str) -> bool:
+    low = part.lower()
+    return low.rstrip(". ") in _GIT_RESERVED or low.startswith(".git:")
 
 
 def _refuse(path: object, rule: str) -> ValidationError:
@@ -35,8 +41,9 @@ def normalize_artifact_path(p: str) -> str:
     a ``str``; NUL bytes; backslashes (refused, not converted, since their meaning
     differs between systems); absolute paths (``/x``) and Windows drive paths
     (``C:/x``, ``C:x``); any ``..`` component (even one that would stay inside);
-    text that cannot be encoded as UTF-8; a ``.git`` component (git cannot check out a
-    tree containing one); and a path with nothing left after normalizing.
+    text that cannot be encoded as UTF-8; a ``.git`` component in any spelling git
+    treats as one (``.GIT``, ``.git.``, ``git~1``), since git cannot check out a tree
+    containing one; and a path with nothing left after normalizing.
     """
     return _normalize(p, allow_empty=False)
 
@@ -61,7 +68,7 @@ def _normalize(p: str, allow_empty: bool) -> str:
     for part in parts:
         if part == "..":
             raise _refuse(p, "it contains a '..' component")
-        if part.lower() in _GIT_RESERVED:
+        if _is_git_reserved(part):
             raise _refuse(p, f"git does not allow a {part!r} component in a tree")
     if not parts and not allow_empty:
         raise _refuse(p, "it names no file (empty after normalizing)")

@@ -177,6 +177,12 @@ class LocalFS:
             os.unlink(path)
         except FileNotFoundError:
             return False
+        except PermissionError:
+            if os.name != "nt":
+                raise
+            # Windows will not unlink a read-only file.
+            os.chmod(path, 0o644)
+            os.unlink(path)
         return True
 
     @staticmethod
@@ -418,7 +424,8 @@ class ObjectStore:
 
         ``dst_path`` appears atomically and only with verified content: on a digest
         mismatch it is left untouched and CorruptObjectError is raised. The parent
-        directory must exist.
+        directory must exist (OSError otherwise). The bytes are staged in a hidden
+        ``.vtrack-*.tmp`` file beside ``dst_path``, which only a kill can leave behind.
         """
         expected = parse_digest(digest)
         dst = os.fspath(dst_path)
