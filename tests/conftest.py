@@ -94,3 +94,13 @@ def run_script(
     return subprocess.run(
         args, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def assert_fsck_clean(repo: Path | str) -> None:
+    """Fail unless ``git fsck`` finds no error, missing or broken object (dangling is fine)."""
+    res = subprocess.run(
+        ["git", "fsck", "--full", "--no-dangling"], cwd=repo, capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    bad = [l for l in (res.stdout + res.stderr).splitlines() if l.split(" ")[0] in ("error:", "missing", "broken", "bad")]
+    assert not bad, bad
