@@ -16,6 +16,7 @@ import importlib
 import importlib.metadata
 import os
 import platform
+import secrets
 import shutil
 import tempfile
 import warnings
@@ -380,10 +381,17 @@ def save_model_dir(
             raise ValidationError(f"metadata must be a mapping, got {type(metadata).__name__}")
         metadata = dict(metadata)
         check_yaml_values(metadata, "metadata")
+    # Rejects unsupported example types before the (possibly slow) serialization.
+    example_schema = None if input_example is None else infer_schema(input_example)
     _prepare_target(target)
 
-    created_parents = _make_parents(target.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        created_parents = _make_parents(target.parent)
+        # Not tempfile.mkdtemp: its 0700 mode would stick to the renamed model folder.
+        tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        tmp.mkdir()
+    except OSError as exc:
+        raise ArtifactError(f"cannot create the model folder {target}: {exc}") from exc
     removed_empty_target = False
     try:
         try:
@@ -401,7 +409,7 @@ def save_model_dir(
         if input_example is not None:
             example_file = write_input_example(input_example, tmp)
             if sig is None:
-                sig = Signature(infer_schema(input_example), _infer_outputs(predict, input_example))
+                sig = Signature(example_schema, _infer_outputs(predict, input_example))
         doc: dict[str, Any] = {
             "flavor": flavor,
             "vtrack_model_format": MODEL_FORMAT_VERSION,
@@ -419,10 +427,10 @@ def save_model_dir(
             yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8"
         )
         (tmp / REQUIREMENTS_TXT).write_text("".join(r + "\n" for r in reqs), encoding="utf-8")
-        if target.is_dir():
-            target.rmdir()  # only an empty folder gets here (checked above)
-            removed_empty_target = True
         try:
+            if target.is_dir():
+                target.rmdir()  # empty when checked; fails if another writer filled it since
+                removed_empty_target = True
             tmp.rename(target)
         except OSError as exc:
             raise ArtifactError(

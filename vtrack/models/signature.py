@@ -187,6 +187,11 @@ def write_input_example(value: Any, folder: Path) -> str:
         payload = json.loads(
             value.to_json(orient="split", index=False, date_format="iso", date_unit="ns")
         )
+        for j, dtype in enumerate(value.dtypes):
+            if getattr(dtype, "kind", "") == "f":
+                # to_json rounds floats to 10 digits; Python's float repr round-trips exactly
+                for row, v in zip(payload["data"], value.iloc[:, j].to_numpy(), strict=True):
+                    row[j] = None if v != v else float(v)
         doc = {
             "type": "dataframe",
             "columns": payload["columns"],
