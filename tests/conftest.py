@@ -102,5 +102,6 @@ def assert_fsck_clean(repo: Path | str) -> None:
         ["git", "fsck", "--full", "--no-dangling"], cwd=repo, capture_output=True, text=True
     )
     assert res.returncode == 0, res.stdout + res.stderr
-    bad = [l for l in (res.stdout + res.stderr).splitlines() if l.split(" ")[0] in ("error:", "missing", "broken", "bad")]
+    words = ("error:", "missing", "broken", "bad")
+    bad = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.split(" ")[0] in words]
     assert not bad, bad

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import git
 from vtrack import TrackingClient
 from vtrack.entities import Metric, Param
 from vtrack.errors import RunNotFoundError, ValidationError
-from tests.conftest import git
 
 
 def test_create_log_read_terminate(repo: Path) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 import vtrack
+from tests.conftest import git
 from vtrack.config import locate_store
 from vtrack.errors import StoreNotFoundError, ValidationError
-from tests.conftest import git
 
 
 def test_default_is_the_enclosing_repository_from_a_subdirectory(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:

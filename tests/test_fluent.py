@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 import vtrack
-from vtrack.errors import ParamConflictError, RunStateError, ValidationError
 from tests.conftest import assert_fsck_clean, git
+from vtrack.errors import ParamConflictError, RunStateError, ValidationError
 
 
 def test_run_becomes_commit_readable_with_plain_git(repo: Path) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import vtrack
+from tests.conftest import assert_fsck_clean, git
 from vtrack.limits import HISTORY_CHUNK_ROWS
 from vtrack.store.writer import live_writers
-from tests.conftest import assert_fsck_clean, git
 
 
 def test_history_is_split_into_fixed_size_chunks(repo: Path) -> None:
