@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import platform
 import sys
 import threading
 import uuid
@@ -90,6 +89,8 @@ _platform: str | None = None
 
 def _environment() -> dict[str, Any]:
     global _platform
+    import platform
+
     if _platform is None:
         _platform = platform.platform()
     return {

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +62,7 @@ def _proc_start(pid: int) -> str | None:
         return None
 
 
-HOST = socket.gethostname()
+HOST = os.uname().nodename if hasattr(os, "uname") else os.environ.get("COMPUTERNAME", "localhost")
 BOOT_ID = _boot_id()
 
 

@@ -12,7 +12,6 @@ data is lost.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import random
 import threading
@@ -38,8 +37,6 @@ from vtrack.store.journal import (
     list_writers,
 )
 from vtrack.store.record import RecordState, format_row
-
-log = logging.getLogger("vtrack")
 
 MetricPoint = tuple[str, float, int, int]  # key, value, step, timestamp
 
@@ -354,7 +351,11 @@ def _loop() -> None:
                 elif now - w.last_flush >= w.flush_seconds:
                     w.flush()
             except Exception as exc:  # noqa: BLE001 - never let the flusher die
-                log.warning("vtrack: background write of run %s failed: %s", w.run_id, exc)
+                import logging
+
+                logging.getLogger("vtrack").warning(
+                    "vtrack: background write of run %s failed: %s", w.run_id, exc
+                )
 
 
 def _after_fork_in_child() -> None:
