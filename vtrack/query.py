@@ -40,6 +40,10 @@ tags, text attributes,        ``= != LIKE ILIKE IN NOT IN IS [NOT]   strings
 datasets                      NULL``
 ============================  =====================================  =====================
 
+Beyond MLflow, params also take number literals and ``< <= > >=``, and every entity takes
+``IN`` / ``NOT IN``. Errors are :class:`~vtrack.errors.QuerySyntaxError` with a 1-based
+column (counted within its line when the filter spans several lines).
+
 Evaluation
 ----------
 * A value is *missing* when its key is absent, or it is ``None`` or a float NaN. A missing
@@ -50,6 +54,7 @@ Evaluation
 * Text compares by code point (SQLite's BINARY collation). The text of a stored value is
   the string itself, ``'True'``/``'False'`` for a bool, and Python's ``str()`` for an int
   or float (``0.01`` → ``'0.01'``); the text of a number literal is ``str()`` of it.
+  Bools are text, never numbers, in comparisons, patterns and sorting alike.
 * Params keep their YAML types. A param comparison (``= != < <= > >=``) is numeric when
   the stored value is an int or float (not a bool) and the filter value is a number or a
   string that is written exactly like a number literal (``'0.01'``, ``'1e-3'``); it is a
@@ -85,6 +90,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from vtrack.errors import QuerySyntaxError, ValidationError
+
+__all__ = [
+    "ATTRIBUTES",
+    "BARE_ATTRIBUTES",
+    "DATASET_FIELDS",
+    "ENTITIES",
+    "NUMERIC_ATTRIBUTES",
+    "OPERATORS",
+    "TEXT_ATTRIBUTES",
+    "Comparison",
+    "OrderKey",
+    "RunView",
+    "allowed_operators",
+    "evaluate",
+    "parse_filter",
+    "parse_order_by",
+    "sort_runs",
+]
 
 #: A run as the evaluator sees it: ``{"metrics": {...}, "params": {...}, "tags": {...},
 #: "attributes": {...}, "datasets": [{"name", "digest", "context"}, ...]}``; absent
@@ -180,7 +203,8 @@ class Comparison:
     Construction checks the combination against the type table in the module docstring
     and raises :class:`~vtrack.errors.ValidationError` for anything else, so every
     ``Comparison`` is one :func:`evaluate` and the SQL compiler can handle. ``value`` is a
-    tuple for ``IN``/``NOT IN``, ``None`` for ``IS [NOT] NULL`` and a scalar otherwise.
+    tuple for ``IN``/``NOT IN`` (a list is accepted and stored as a tuple), ``None`` for
+    ``IS [NOT] NULL`` and a scalar otherwise.
     """
 
     entity: str
@@ -189,6 +213,8 @@ class Comparison:
     value: str | int | float | tuple[str | int | float, ...] | None
 
     def __post_init__(self) -> None:
+        if isinstance(self.value, list):  # callers building IN clauses by hand
+            object.__setattr__(self, "value", tuple(self.value))
         _check_column(self.entity, self.key, ordering=False)
         kind = _kind(self.entity, self.key)
         allowed = allowed_operators(self.entity, self.key)
