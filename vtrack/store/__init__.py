@@ -44,7 +44,7 @@ class Store:
         self.location = location
         self.settings = settings or load_settings()
         self.objects = GitObjects(location.git_dir, fsync=self.settings.fsync_objects)
-        self.refs = RefStore(location.git_dir)
+        self.refs = RefStore(location.git_dir, fsync=self.settings.fsync_objects)
         self.live_dir = location.vtrack_dir / "live"
         self._identity = f"{current_user()} <{current_user()}@vtrack>".encode()
         self._tz = _tz()

@@ -106,6 +106,8 @@ class GitObjects:
         self._dulwich: Any = None
         self._lock = threading.Lock()
         self._known: set[str] = set()
+        self._dirs: set[str] = set()
+        self._objects_str = str(self.objects_dir)
 
     def _loose_path(self, sha: str) -> Path:
         return self.objects_dir / sha[:2] / sha[2:]
@@ -115,13 +117,16 @@ class GitObjects:
         sha = object_sha(kind, data)
         if sha in self._known:
             return sha
-        path = self._loose_path(sha)
-        if not path.exists():
+        folder = f"{self._objects_str}/{sha[:2]}"
+        path = f"{folder}/{sha[2:]}"
+        if not os.path.exists(path):
             level = 1 if len(data) > 65536 else 6
             raw = zlib.compress(b"%s %d\x00" % (kind, len(data)) + data, level)
+            tmp = f"{folder}/tmp_obj_{unique_suffix()}"
             try:
-                path.parent.mkdir(exist_ok=True)
-                tmp = path.parent / f"tmp_obj_{unique_suffix()}"
+                if folder not in self._dirs:
+                    os.makedirs(folder, exist_ok=True)
+                    self._dirs.add(folder)
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
                 try:
                     os.write(fd, raw)
@@ -131,7 +136,7 @@ class GitObjects:
                     os.close(fd)
                 os.replace(tmp, path)
             except OSError as exc:
-                with contextlib.suppress(OSError, UnboundLocalError):
+                with contextlib.suppress(OSError):
                     os.unlink(tmp)
                 raise StoreError(f"could not write git object {sha}: {exc}") from exc
         if len(self._known) < 200_000:

@@ -9,6 +9,7 @@ written sorted and block-styled so that ``git diff`` between runs reads well.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from typing import Any
 
@@ -96,6 +97,7 @@ class RecordState:
         self.artifacts: dict[str, dict[str, Any]] = {}
         self.extra: dict[str, tuple[int, str]] = {}  # top-level .vtrack entries kept as-is
         self.pending_files: dict[str, tuple[int, str]] = {}  # path under .vtrack -> entry
+        self._dumped: dict[str, tuple[Any, str]] = {}  # file -> (content written, blob sha)
 
     # -- updates ------------------------------------------------------------
     def set_param(self, key: str, value: Any) -> None:
@@ -185,15 +187,15 @@ class RecordState:
         """Write every changed blob and tree; return the SHA of the ``.vtrack`` tree."""
         obj = self.objects
         entries: list[TreeEntry] = [
-            (BLOB_MODE, b"run.yaml", obj.write_blob(dump_yaml(self.run_yaml()))),
-            (BLOB_MODE, b"params.yaml", obj.write_blob(dump_yaml(self.params))),
-            (BLOB_MODE, b"metrics.yaml", obj.write_blob(dump_yaml(self.metrics))),
+            (BLOB_MODE, b"run.yaml", self._yaml_blob("run.yaml", self.run_yaml())),
+            (BLOB_MODE, b"params.yaml", self._yaml_blob("params.yaml", self.params)),
+            (BLOB_MODE, b"metrics.yaml", self._yaml_blob("metrics.yaml", self.metrics)),
         ]
         if self.inputs:
-            entries.append((BLOB_MODE, b"inputs.yaml", obj.write_blob(dump_yaml(self.inputs))))
+            entries.append((BLOB_MODE, b"inputs.yaml", self._yaml_blob("inputs.yaml", self.inputs)))
         if self.artifacts:
             entries.append(
-                (BLOB_MODE, b"artifacts.yaml", obj.write_blob(dump_yaml(self.artifacts)))
+                (BLOB_MODE, b"artifacts.yaml", self._yaml_blob("artifacts.yaml", self.artifacts))
             )
         if self.histories:
             nested: dict[str, Any] = {}
@@ -225,6 +227,15 @@ class RecordState:
             if name not in MANAGED:
                 entries.append((mode, name.encode(), sha))
         return obj.write_tree(entries)
+
+    def _yaml_blob(self, name: str, data: Any) -> str:
+        """Blob SHA of ``data`` as YAML, reusing the last one when the content is unchanged."""
+        last = self._dumped.get(name)
+        if last is not None and _same(last[0], data):
+            return last[1]
+        sha = self.objects.write_blob(dump_yaml(data))
+        self._dumped[name] = (copy.deepcopy(data), sha)
+        return sha
 
     # -- loading -------------------------------------------------------------
     @classmethod
@@ -274,6 +285,14 @@ class RecordState:
         other.extra = dict(self.extra)
         other.pending_files = dict(self.pending_files)
         return other
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality that also treats NaN as equal to NaN (metrics may hold NaN)."""
+    try:
+        return bool(a == b) and repr(a) == repr(b)
+    except Exception:  # noqa: BLE001 - uncomparable content is never the same
+        return False
 
 
 def _write_nested(obj: GitObjects, node: dict[str, Any]) -> str:

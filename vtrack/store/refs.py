@@ -41,8 +41,9 @@ def experiment_ref(exp_id: str) -> str:
 class RefStore:
     """Refs of one repository's common git directory."""
 
-    def __init__(self, git_dir: Path) -> None:
+    def __init__(self, git_dir: Path, *, fsync: bool = False) -> None:
         self.git_dir = git_dir
+        self.fsync = fsync
         self._packed_key: tuple[int, int] | None = None
         self._packed_names: list[str] = []
         self._packed_shas: list[str] = []
@@ -124,7 +125,7 @@ class RefStore:
         return {name[len(prefix) :]: sha for name, sha in self.list(prefix).items()}
 
     # -- writing ---------------------------------------------------------
-    def cas(self, name: str, old: str | None, new: str, *, fsync: bool = True) -> None:
+    def cas(self, name: str, old: str | None, new: str, *, fsync: bool | None = None) -> None:
         """Point ``name`` at ``new`` if it currently points at ``old`` (None: absent).
 
         Raises RefConflictError when the ref holds something else, and StoreError
@@ -154,7 +155,7 @@ class RefStore:
                         found=current,
                     )
                 os.write(fd, new.encode() + b"\n")
-                if fsync:
+                if self.fsync if fsync is None else fsync:
                     os.fsync(fd)
             finally:
                 os.close(fd)

@@ -1,0 +1,75 @@
+"""Helpers shared by the benchmark scripts: timing, temporary repositories, tables."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def median_us(fn: Callable[[], object], n: int) -> float:
+    """Median wall time of ``fn`` in microseconds over ``n`` calls."""
+    times = []
+    for _ in range(n):
+        t = time.perf_counter_ns()
+        fn()
+        times.append(time.perf_counter_ns() - t)
+    return statistics.median(times) / 1000
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git quietly and return stdout."""
+    env = dict(os.environ, GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@b", GIT_COMMITTER_NAME="b",
+               GIT_COMMITTER_EMAIL="b@b")
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
+                          env=env).stdout.strip()
+
+
+def make_repo(path: Path, n_files: int) -> Path:
+    """A git repository with ``n_files`` small tracked files in nested folders, committed."""
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    for i in range(n_files):
+        d = path / f"pkg{i % 50:02d}" / f"mod{i % 7}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"file{i}.py").write_text(f"# file {i}\nVALUE = {i}\n")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "init")
+    return path
+
+
+def python_with_vtrack() -> dict[str, str]:
+    """Environment for subprocesses that import vtrack from this checkout."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def have_mlflow() -> bool:
+    """True when mlflow can be imported by this interpreter."""
+    try:
+        import mlflow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def table(rows: list[tuple[str, str, str, str, str]]) -> str:
+    """Format rows of (figure, vtrack, anchor, ratio, target) as a Markdown table."""
+    head = ("figure", "vtrack", "MLflow 3.17 (same run)", "ratio", "target")
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(5)]
+    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |"  # noqa: E731
+    out = [line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [line(r) for r in rows]
+    return "\n".join(out)
+
+
+def interpreter() -> str:
+    """The running interpreter (benchmarks run their subprocesses with it)."""
+    return sys.executable
