@@ -74,7 +74,7 @@ def get_client(ctx: click.Context | None = None) -> Any:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``vtrack`` and ``git-vtrack`` scripts."""
     try:
-        cli.main(args=argv, prog_name="vtrack", standalone_mode=False)
+        rc = cli.main(args=argv, prog_name="vtrack", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
@@ -89,4 +89,5 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    sys.exit(0)
+    # without standalone mode click returns the code of ctx.exit(n) / raise Exit(n)
+    sys.exit(rc if isinstance(rc, int) else 0)
