@@ -473,6 +473,12 @@ class TrackingClient:
             if w.run_id == run_id:
                 w.flush()
 
+    def detach(self, run_id: str) -> None:
+        """Commit what this process logged to ``run_id`` and stop writing it (status kept)."""
+        for w in live_writers():
+            if w.run_id == run_id and w.store is self.store:
+                w.detach()
+
     def checkpoint(self, run_id: str) -> None:
         """Commit everything logged to ``run_id`` by this process now."""
         for w in live_writers():

@@ -108,6 +108,11 @@ def env_experiment() -> tuple[str | None, str | None]:
     )
 
 
+def env_rerun_of() -> str | None:
+    """Return ``VTRACK_RERUN_OF``: the run a ``vtrack rerun`` is re-executing, if any."""
+    return os.environ.get("VTRACK_RERUN_OF") or None
+
+
 def _is_git_dir(path: Path) -> bool:
     return (path / "HEAD").is_file() and (path / "objects").is_dir() and (path / "refs").is_dir()
 

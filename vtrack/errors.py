@@ -123,6 +123,12 @@ class RunStateError(VtrackError):
     exit_code = EXIT_CONFLICT
 
 
+class DirtyWorktreeError(VtrackError):
+    """A checkout would overwrite uncommitted changes in a working tree."""
+
+    exit_code = EXIT_CONFLICT
+
+
 class ArtifactError(VtrackError):
     """An artifact could not be logged, listed or read."""
 

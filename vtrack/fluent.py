@@ -24,6 +24,9 @@ from vtrack.entities import Experiment, Metric, Run, RunStatus
 from vtrack.errors import RunStateError, ValidationError
 from vtrack.store.experiments import DEFAULT_EXPERIMENT_ID
 
+#: Tag that ``vtrack rerun`` puts (through ``VTRACK_RERUN_OF``) on the runs it re-executes.
+RERUN_OF_TAG = "vtrack.rerun_of"
+
 
 class ActiveRun:
     """A run started by :func:`start_run`; ends itself when used as a context manager."""
@@ -276,6 +279,9 @@ def start_run(
             if parent_run_id is None and nested and current is not None:
                 parent_run_id = current.info.run_id
             exp_id = str(experiment_id) if experiment_id is not None else _current_experiment_id()
+            rerun_of = config.env_rerun_of()
+            if rerun_of and parent_run_id is None:  # started by 'vtrack rerun'
+                tags = {**(tags or {}), RERUN_OF_TAG: rerun_of}
             run = client.create_run(
                 experiment_id=exp_id, tags=tags, run_name=run_name,
                 parent_run_id=parent_run_id, description=description,
