@@ -72,7 +72,15 @@ def generate_run_name() -> str:
     return f"{adj}-{noun}-{(r // 9973) % 1000:03d}"
 
 
+_versions_cache: tuple[int, dict[str, str]] = (-1, {})
+
+
 def _package_versions() -> dict[str, str]:
+    """Versions of the imported top-level packages (recomputed when more were imported)."""
+    global _versions_cache
+    count = len(sys.modules)
+    if _versions_cache[0] == count:
+        return dict(_versions_cache[1])
     out: dict[str, str] = {}
     stdlib = getattr(sys, "stdlib_module_names", frozenset())
     for name, mod in list(sys.modules.items()):
@@ -81,7 +89,8 @@ def _package_versions() -> dict[str, str]:
         ver = getattr(mod, "__version__", None)
         if isinstance(ver, str) and len(ver) < 64:
             out[name] = ver
-    return dict(sorted(out.items()))
+    _versions_cache = (count, dict(sorted(out.items())))
+    return dict(_versions_cache[1])
 
 
 _platform: str | None = None
