@@ -19,6 +19,9 @@ MAX_DESCRIPTION_LENGTH = 5000
 DEFAULT_FLUSH_SECONDS = 1.0
 #: Seconds between checkpoints (run commits) of a live run.
 DEFAULT_CHECKPOINT_SECONDS = 30.0
+#: Metric points buffered in memory before the logging thread flushes them itself
+#: (bounds memory when a loop logs faster than the background flusher drains).
+MAX_BUFFERED_POINTS = 20_000
 #: Rows per metric history chunk file (``metrics/<key>/<NNNNNN>.tsv``).
 HISTORY_CHUNK_ROWS = 10_000
 #: Digits in a chunk file name.

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from vtrack.errors import RefConflictError, RunStateError
+from vtrack.limits import MAX_BUFFERED_POINTS
 from vtrack.store import Store
 from vtrack.store import refs as refnames
 from vtrack.store.gitobj import TreeEntry
@@ -120,14 +121,21 @@ class RunWriter:
 
     # -- logging -----------------------------------------------------------------
     def log_metric(self, key: str, value: float, step: int, timestamp: int) -> None:
-        """Buffer one (validated) metric point."""
+        """Buffer one (validated) metric point; flush inline when the buffer is full."""
         with self._buf_lock:
-            self._buf.append((key, value, step, timestamp))
+            buf = self._buf
+            buf.append((key, value, step, timestamp))
+            full = len(buf) >= MAX_BUFFERED_POINTS
+        if full:
+            self.flush()
 
     def log_metrics(self, points: list[MetricPoint]) -> None:
         """Buffer several (validated) metric points."""
         with self._buf_lock:
             self._buf.extend(points)
+            full = len(self._buf) >= MAX_BUFFERED_POINTS
+        if full:
+            self.flush()
 
     def _check_open(self) -> None:
         if self.closed:
