@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vtrack import validation as v
 from vtrack.entities import Experiment, Metric, Run, RunData, RunInfo, RunInputs, RunStatus
@@ -36,6 +36,9 @@ from vtrack.store.experiments import (
 from vtrack.store.record import RecordState
 from vtrack.store.recover import recover_all, recover_run
 from vtrack.store.writer import MetricPoint, RunWriter, live_writers, now_ms
+
+if TYPE_CHECKING:
+    from vtrack.store.index import RunIndex
 
 _stores: dict[str, Store] = {}
 _stores_lock = threading.Lock()
@@ -556,28 +559,51 @@ class TrackingClient:
     def list_runs(self, experiment_id: str | None = None, view_type: str = "ACTIVE_ONLY") -> list[Run]:
         """Runs (of one experiment, or all), newest first. Dead writers are recovered first."""
         self.recover()
-        tips = {}
-        view = view_type.upper()
-        if view in ("ACTIVE_ONLY", "ALL"):
-            tips.update({r: (s, "active") for r, s in self.store.list_run_tips().items()})
-        if view in ("DELETED_ONLY", "ALL"):
-            tips.update({r: (s, "deleted") for r, s in self.store.list_trash_tips().items()})
-        runs = []
-        for run_id, (sha, stage) in tips.items():
-            if stage == "active":
-                try:
-                    tip, state = self._state(run_id)
-                except RunNotFoundError:
-                    continue
-            else:
-                tip = sha
-                state, _, _ = self.store.read_run_commit(sha)
-                state.info["lifecycle_stage"] = "deleted"
-            if experiment_id is not None and str(state.info.get("experiment_id")) != str(experiment_id):
-                continue
-            runs.append(self._run_from_state(tip, state))
-        runs.sort(key=lambda r: (r.info.start_time, r.info.run_id), reverse=True)
-        return runs
+        exps = None if experiment_id is None else [str(experiment_id)]
+        return self.run_index().list_runs(exps, _lifecycles(view_type))
+
+    def run_index(self, *, sync: bool = True) -> RunIndex:
+        """The store's derived run index, synced with the refs and this process's unflushed logs."""
+        from vtrack.store.index import RunIndex
+
+        idx = RunIndex.for_store(self.store)
+        if sync:
+            for w in live_writers():
+                if w.store is self.store:
+                    w.flush()
+            idx.sync()
+        return idx
+
+    def search_runs(
+        self,
+        experiment_ids: str | Iterable[str] | None = None,
+        filter_string: str = "",
+        run_view_type: str | int = "ACTIVE_ONLY",
+        max_results: int | None = 1000,
+        order_by: Sequence[str] | None = None,
+    ) -> list[Run]:
+        """Runs matching MLflow's filter grammar, ordered, at most ``max_results`` (None: all).
+
+        ``experiment_ids`` None searches every experiment. Without ``order_by`` runs come
+        newest first. Results include live runs as far as they have been logged. Raises
+        QuerySyntaxError for a bad filter or order-by, ValidationError for bad arguments.
+        """
+        from vtrack.query import parse_filter, parse_order_by
+
+        clauses = parse_filter(filter_string or "")
+        order = parse_order_by(order_by)
+        if max_results is not None and (
+            isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1
+        ):
+            raise ValidationError(f"max_results must be a positive integer or None, not {max_results!r}")
+        if isinstance(experiment_ids, (str, int)):
+            experiment_ids = [str(experiment_ids)]
+        exps = None if experiment_ids is None else [str(e) for e in experiment_ids]
+        lifecycles = _lifecycles(run_view_type)
+        self.recover()
+        return self.run_index().search(
+            clauses, order, experiment_ids=exps, lifecycles=lifecycles, max_results=max_results
+        )
 
     def recover(self) -> list[str]:
         """Finalize runs whose writing process died; return their ids."""
@@ -612,6 +638,23 @@ class TrackingClient:
             raise RunStateError(f"run {run_id} exists and is not deleted")
         st.refs.cas(refnames.run_ref(run_id), None, tip)
         st.refs.delete(refnames.trash_ref(run_id), tip)
+
+
+_VIEW_TYPES = {
+    "ACTIVE_ONLY": ("active",), "DELETED_ONLY": ("deleted",), "ALL": ("active", "deleted"),
+    1: ("active",), 2: ("deleted",), 3: ("active", "deleted"),
+}  # fmt: skip
+
+
+def _lifecycles(view_type: str | int) -> tuple[str, ...]:
+    """Lifecycle stages a view type covers (MLflow's names or its ViewType numbers)."""
+    key = view_type.upper() if isinstance(view_type, str) else view_type
+    try:
+        return _VIEW_TYPES[key]
+    except (KeyError, TypeError):
+        raise ValidationError(
+            f"run view type {view_type!r} must be ACTIVE_ONLY, DELETED_ONLY or ALL"
+        ) from None
 
 
 def _end_writers_at_exit() -> None:

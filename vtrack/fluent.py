@@ -335,6 +335,84 @@ def restore_run(run_id: str) -> None:
     _client().restore_run(run_id)
 
 
+def search_runs(
+    experiment_ids: list[str] | None = None,
+    filter_string: str = "",
+    run_view_type: str | int = "ACTIVE_ONLY",
+    max_results: int | None = 100_000,
+    order_by: list[str] | None = None,
+    output_format: str = "pandas",
+    search_all_experiments: bool = False,
+    experiment_names: list[str] | None = None,
+) -> Any:
+    """Search runs with MLflow's filter grammar; a pandas DataFrame or a list of Runs.
+
+    Scope as in MLflow: ``experiment_ids`` and/or ``experiment_names`` (unknown names are
+    ignored); with neither, every experiment if ``search_all_experiments`` else the active
+    one (``set_experiment``, then ``VTRACK_EXPERIMENT_ID`` / ``_NAME``, then Default).
+    The DataFrame has ``run_id, experiment_id, status, start_time, end_time, run_name``
+    (times as UTC datetimes) then ``metrics.*``, ``params.*`` and ``tags.*`` columns;
+    pandas is imported only here. Raises QuerySyntaxError for a bad filter.
+    """
+    if output_format not in ("pandas", "list"):
+        raise ValidationError(f"output_format must be 'pandas' or 'list', not {output_format!r}")
+    client = _client()
+    exp_ids: list[str] | None = None
+    if experiment_ids is not None or experiment_names is not None:
+        if isinstance(experiment_ids, (str, int)):
+            experiment_ids = [str(experiment_ids)]
+        exp_ids = [str(e) for e in experiment_ids or []]
+        for name in [experiment_names] if isinstance(experiment_names, str) else experiment_names or []:
+            exp = client.get_experiment_by_name(name)
+            if exp is not None:
+                exp_ids.append(exp.experiment_id)
+        if not exp_ids:
+            runs: list[Run] = []
+            return runs if output_format == "list" else _runs_frame(runs)
+    elif not search_all_experiments:
+        exp_ids = [_active_experiment_id_for_search()]
+    runs = client.search_runs(exp_ids, filter_string, run_view_type, max_results, order_by)
+    return runs if output_format == "list" else _runs_frame(runs)
+
+
+def _active_experiment_id_for_search() -> str:
+    """The active experiment's id, without creating one that is only named in the environment."""
+    if _session.experiment_id is not None:
+        return _session.experiment_id
+    name, exp_id = config.env_experiment()
+    if exp_id:
+        return exp_id
+    if name:
+        exp = _client().get_experiment_by_name(name)
+        return exp.experiment_id if exp is not None else name
+    return DEFAULT_EXPERIMENT_ID
+
+
+def _runs_frame(runs: list[Run]) -> Any:
+    """MLflow's search_runs DataFrame of ``runs`` (pandas imported here, not at import time)."""
+    import pandas as pd
+
+    n = len(runs)
+    cols: dict[str, list[Any]] = {
+        "run_id": [r.info.run_id for r in runs],
+        "experiment_id": [r.info.experiment_id for r in runs],
+        "status": [r.info.status for r in runs],
+        "start_time": [r.info.start_time for r in runs],
+        "end_time": [r.info.end_time for r in runs],
+        "run_name": [r.info.run_name for r in runs],
+    }
+    extra: dict[str, list[Any]] = {}
+    for prefix, attr, missing in (("metrics", "metrics", float("nan")), ("params", "params", None),
+                                  ("tags", "tags", None)):  # fmt: skip
+        keys = sorted({k for r in runs for k in getattr(r.data, attr)})
+        for k in keys:
+            extra[f"{prefix}.{k}"] = [getattr(r.data, attr).get(k, missing) for r in runs]
+    frame = pd.DataFrame({**cols, **extra}, index=range(n))
+    for col in ("start_time", "end_time"):
+        frame[col] = pd.to_datetime(frame[col], unit="ms", utc=True)
+    return frame
+
+
 # -- logging -------------------------------------------------------------------------
 def log_param(key: str, value: Any) -> Any:
     """Log a param of the active run; return the stored value."""
