@@ -135,9 +135,11 @@ class LocalFS:
         """Atomically give the finished file ``tmp`` the name ``final``.
 
         Returns True if ``final`` was created, False if an object of the same size
-        already held that name (then ``tmp`` is removed and the existing file kept).
-        An existing file of a different size is a damaged object and is replaced.
-        Either way ``tmp`` no longer exists afterwards and ``final`` is complete.
+        already held that name (then ``tmp`` is removed and the existing file kept,
+        with its modification time set to now, so that a garbage collection that
+        spares young objects spares it too). An existing file of a different size is
+        a damaged object and is replaced. Either way ``tmp`` no longer exists
+        afterwards and ``final`` is complete.
         """
         self.makedirs(os.path.dirname(final))
         try:
@@ -147,7 +149,8 @@ class LocalFS:
                 same = os.stat(final).st_size == os.stat(tmp).st_size
             except FileNotFoundError:
                 same = False
-            if same:
+            # If the object vanished (collected) between the checks, ours replaces it.
+            if same and self.touch(final):
                 self.remove(tmp)
                 return False
             os.replace(tmp, final)
@@ -156,7 +159,7 @@ class LocalFS:
         except OSError:
             # No hard links here (some network and FUSE filesystems): a rename still
             # publishes atomically; a racing writer may replace it with identical bytes.
-            if self.isfile(final):
+            if self.isfile(final) and self.touch(final):
                 self.remove(tmp)
                 return False
             os.replace(tmp, final)
@@ -165,6 +168,24 @@ class LocalFS:
         self.remove(tmp)
         self._sync_dir(os.path.dirname(final))
         return True
+
+    def touch(self, path: str) -> bool:
+        """Set the modification time of ``path`` to now; return False if it does not exist.
+
+        A file this user may not touch (someone else's, on a shared store) counts as
+        existing.
+        """
+        try:
+            os.utime(path)
+        except FileNotFoundError:
+            return False
+        except PermissionError:
+            return os.path.exists(path)
+        return True
+
+    def rename(self, src: str, dst: str) -> None:
+        """Atomically rename ``src`` to ``dst`` (replacing it). FileNotFoundError propagates."""
+        os.replace(src, dst)
 
     def replace(self, tmp: str, final: str) -> None:
         """Atomically rename ``tmp`` over ``final`` and make the rename durable."""
@@ -355,6 +376,47 @@ class ObjectStore:
         """Remove the object; return False if it was not there. Never touches other objects."""
         self._check_writable()
         return self.fs.remove(self._object_path(digest))
+
+    def freshen(self, digest: str) -> bool:
+        """Mark the object as just used (modification time now); False if it is not stored.
+
+        A caller about to record a reference to an object it put a while ago calls
+        this first: :meth:`delete_if_older` spares an object freshened after its cutoff.
+        """
+        self._check_writable()
+        return self.fs.touch(self._object_path(digest))
+
+    def delete_if_older(self, digest: str, cutoff: float) -> int | None:
+        """Remove the object unless it was modified (put or freshened) after ``cutoff``.
+
+        Returns the bytes freed, or None if the object was kept or absent. Safe against
+        a concurrent put or :meth:`freshen` of the same object: the object is first
+        renamed away, then its time is checked again and, if it was freshened in the
+        meantime, it is put back (its bytes are the same either way). So a writer whose
+        put or freshen succeeded after ``cutoff`` still finds the object; one whose
+        freshen found it gone (False) knows to put it again.
+        """
+        self._check_writable()
+        final = self._object_path(digest)
+        try:
+            if self.fs.mtime(final) > cutoff:
+                return None
+            self.fs.makedirs(self._tmp)
+            doomed = os.path.join(self._tmp, f"gc-{os.getpid()}-{secrets.token_hex(8)}{_TMP_SUFFIX}")
+            self.fs.rename(final, doomed)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise self._write_error(e) from e
+        try:
+            if self.fs.mtime(doomed) > cutoff:
+                self.fs.rename(doomed, final)
+                return None
+            size = self.fs.size(doomed)
+            self.fs.remove(doomed)
+        except OSError as e:
+            raise self._write_error(e) from e
+        return size
 
     def gc_temp(self, older_than_seconds: float = DEFAULT_TEMP_MAX_AGE_SECONDS) -> int:
         """Remove temp files left by interrupted puts that are older than the given age.
