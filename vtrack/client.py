@@ -553,7 +553,13 @@ class TrackingClient:
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of metric ``key`` in the order logged."""
         v.validate_metric_key(key)
-        _, state = self._state(run_id)
+        try:
+            _, state = self._state(run_id)
+        except RunNotFoundError:  # a deleted run keeps its history, as get_run shows it
+            trash = self.store.trash_tip(run_id)
+            if not trash:
+                raise
+            state, _, _ = self.store.read_run_commit(trash)
         return [Metric(key, val, ts, step) for step, ts, val in state.iter_history(key)]
 
     def list_runs(self, experiment_id: str | None = None, view_type: str = "ACTIVE_ONLY") -> list[Run]:
