@@ -21,7 +21,7 @@ from vtrack import config
 from vtrack import validation as v
 from vtrack.client import TrackingClient
 from vtrack.entities import Experiment, Metric, Run, RunStatus
-from vtrack.errors import RunStateError, ValidationError
+from vtrack.errors import ExperimentExistsError, RunStateError, ValidationError
 from vtrack.store.experiments import DEFAULT_EXPERIMENT_ID
 
 #: Tag that ``vtrack rerun`` puts (through ``VTRACK_RERUN_OF``) on the runs it re-executes.
@@ -181,9 +181,7 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
         raise ValidationError("set_experiment needs exactly one of experiment_name or experiment_id")
     client = _client()
     if experiment_name is not None:
-        exp = client.get_experiment_by_name(experiment_name)
-        if exp is None:
-            exp = client.get_experiment(client.create_experiment(experiment_name))
+        exp = _get_or_create_experiment(client, experiment_name)
     else:
         exp = client.get_experiment(str(experiment_id))
     if exp.lifecycle_stage != "active":
@@ -202,11 +200,21 @@ def _current_experiment_id() -> str:
     if exp_id:
         return client.get_experiment(exp_id).experiment_id
     if name:
-        exp = client.get_experiment_by_name(name)
-        if exp is None:
-            return client.create_experiment(name)
-        return exp.experiment_id
+        return _get_or_create_experiment(client, name).experiment_id
     return DEFAULT_EXPERIMENT_ID
+
+
+def _get_or_create_experiment(client: TrackingClient, name: str) -> Experiment:
+    """The experiment called ``name``, created if missing (another process may win the race)."""
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        try:
+            return client.get_experiment(client.create_experiment(name))
+        except ExperimentExistsError:
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+    return exp
 
 
 def create_experiment(name: str, tags: Mapping[str, Any] | None = None) -> str:
