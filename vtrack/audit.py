@@ -142,6 +142,7 @@ def _check_folder(result: dict[str, Any], entry: Mapping[str, Any], root: str,
     removed = sorted(set(want) - set(have))
     modified: list[str] = []
     to_hash: list[str] = []
+    to_hash_stats: list[os.stat_result] = []
     for rel in sorted(set(have) & set(want)):
         try:
             st = stat_regular(have[rel])
@@ -154,8 +155,9 @@ def _check_folder(result: dict[str, Any], entry: Mapping[str, Any], root: str,
             modified.append(rel)
         else:
             to_hash.append(rel)
+            to_hash_stats.append(st)
     with cache.batch():
-        digests = cache.digest_many([have[rel] for rel in to_hash])
+        digests = cache.digest_many([have[rel] for rel in to_hash], stats=to_hash_stats)
     modified.extend(rel for rel, (d, _) in zip(to_hash, digests, strict=True) if d != want[rel][1])
     result["added"], result["removed"], result["modified"] = added, sorted(removed), sorted(modified)
     if added or removed or modified:

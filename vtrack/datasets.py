@@ -73,7 +73,7 @@ def describe_input(
     data: Any,
     name: str | None = None,
     context: str | None = None,
-    source: str | None = None,
+    source: str | os.PathLike[str] | None = None,
     tags: Mapping[str, Any] | None = None,
     cache: BaseStatCache | None = None,
     *,
@@ -108,6 +108,12 @@ def describe_input(
     tag_map = _validate_tags(tags)
     if name is not None:
         _validate_name(name)
+    if context is not None and not isinstance(context, str):
+        raise ValidationError(f"input context {context!r} must be a string, like 'train'")
+    if source is not None:
+        source = os.fspath(source)
+    if isinstance(exclude, str):
+        exclude = [exclude]
     the_cache = cache if cache is not None else NoStatCache()
 
     frame_like = _as_dataframe(data)
@@ -158,10 +164,8 @@ def describe_input(
 
     if stat_mod.S_ISDIR(st.st_mode):
         files = hash_folder(path, exclude=exclude, cache=the_cache)
-        formats = {detect_format(rel) for rel, _, _ in files}
-        fmt = None if not formats else (formats.pop() if len(formats) == 1 else "mixed")
         entry = _base(base_name, context, source or path, "folder", folder_digest(files),
-                      sum(size for _, size, _ in files), fmt, tag_map)
+                      sum(size for _, size, _ in files), _folder_format(files), tag_map)
         entry["path"] = path
         entry["file_count"] = len(files)
         if exclude:
@@ -252,7 +256,7 @@ def _as_dataframe(data: Any) -> Any:
 
 def _is_ndarray(data: Any) -> bool:
     np = sys.modules.get("numpy")
-    return np is not None and isinstance(data, np.ndarray)
+    return np is not None and isinstance(data, (np.ndarray, np.generic))
 
 
 # --------------------------------------------------------------------------- folders
@@ -318,7 +322,7 @@ def list_folder(root: str | os.PathLike[str],
 
 def _compile_excludes(patterns: Iterable[str]) -> list[tuple[str, bool, bool]]:
     rules = []
-    for raw in patterns:
+    for raw in [patterns] if isinstance(patterns, str) else patterns:
         if not isinstance(raw, str) or not raw.strip():
             raise ValidationError(f"exclude pattern {raw!r} must be a non-empty string")
         pat = raw.strip()
@@ -442,7 +446,9 @@ def manifest_to_tsv(files: Iterable[tuple[str, int, str]]) -> str:
     for a, b in zip(rows, rows[1:], strict=False):
         if a[0] == b[0]:
             raise ValidationError(f"manifest lists {a[0]!r} twice")
-    return "".join(f"{_escape_path(p)}\t{int(size)}\t{digest}\n" for p, size, digest in rows)
+    if _NEEDS_ESCAPE.search("".join(r[0] for r in rows)):
+        return "".join(f"{_escape_path(p)}\t{int(size)}\t{digest}\n" for p, size, digest in rows)
+    return "".join([f"{p}\t{int(size)}\t{digest}\n" for p, size, digest in rows])
 
 
 def manifest_from_tsv(text: str) -> list[tuple[str, int, str]]:
@@ -478,6 +484,24 @@ def detect_format(path: str) -> str | None:
     if ext in _FORMATS:
         return _FORMATS[ext]
     return ext[1:] if len(ext) > 1 and ext[1:].isalnum() else None
+
+
+def _folder_format(files: Sequence[tuple[str, int, str]]) -> str | None:
+    """The files' common format, ``"mixed"``, or None for an empty folder."""
+    by_ext: dict[str, str] = {}  # one detect_format per distinct extension
+    formats: set[str | None] = set()
+    for rel, _, _ in files:
+        dot = rel.rfind(".")
+        ext = rel[dot:].lower() if dot > rel.rfind("/") + 1 else ""
+        if ext in _COMPRESSIONS:
+            formats.add(detect_format(rel))
+        else:
+            if ext not in by_ext:
+                by_ext[ext] = detect_format("x" + ext) or ""
+            formats.add(by_ext[ext] or None)
+        if len(formats) > 1:
+            return "mixed"
+    return formats.pop() if formats else None
 
 
 def _file_schema_and_rows(path: str, fmt: str | None, size: int) -> tuple[Any, int | None]:
@@ -630,15 +654,17 @@ def dataframe_digest(df: Any) -> tuple[str, int]:
     Canonical form, version 1 (stable across pandas and numpy versions and memory
     layouts): the header ``vtrack-dataframe-v1\\n``, row and column counts and an
     index flag, then each column in order as its name (tagged value), its dtype name
-    (every string dtype is ``string``) and its values:
+    and its values:
 
     - numpy numeric, bool, datetime64 and timedelta64 dtypes: the little-endian
       C-contiguous bytes, every NaN replaced by the one canonical NaN;
     - timezone-aware datetimes: the int64 UTC instants (the zone is in the dtype name);
     - nullable numeric and boolean dtypes: the null mask, then values with nulls as 0;
     - categoricals: the ordered flag, the categories (as a column), the int64 codes;
-    - strings (every non-null value a str): digests of the null mask, of the UTF-8
-      lengths (uint64) and of the concatenated UTF-8 bytes;
+    - strings (any string dtype, or object dtype whose non-null values are all str;
+      dtype name ``string`` for all of them, so pandas 2's object columns and pandas 3's
+      ``str`` columns agree): digests of the null mask, of the UTF-8 lengths (uint64)
+      and of the concatenated UTF-8 bytes;
     - anything else: each value tagged by type (null, bool, int, float, str, bytes,
       date/time as ISO text, Decimal, sequences, and as a last resort type name + repr).
 
@@ -665,14 +691,6 @@ def dataframe_digest(df: Any) -> tuple[str, int]:
     return format_digest(h.h.hexdigest()), h.n
 
 
-def _dtype_name(dtype: Any) -> str:
-    import pandas as pd
-
-    if isinstance(dtype, pd.StringDtype):
-        return "string"
-    return str(dtype)
-
-
 def _hash_column(h: _Hasher, name: Any, values: Any) -> None:
     import numpy as np
     import pandas as pd
@@ -680,19 +698,22 @@ def _hash_column(h: _Hasher, name: Any, values: Any) -> None:
     dtype = values.dtype
     h.update(b"C")
     _put_value(h, name)
-    h.put_str(_dtype_name(dtype))
     if isinstance(dtype, pd.CategoricalDtype):
+        h.put_str(str(dtype))
         h.update(b"K\x01" if dtype.ordered else b"K\x00")
         _hash_column(h, "__categories__", pd.Series(dtype.categories, copy=False))
         _hash_ndarray(h, values.cat.codes.to_numpy(dtype=np.int64))
     elif isinstance(dtype, np.dtype) and dtype.kind in "biufcmM":
+        h.put_str(str(dtype))
         h.update(b"F")
         _hash_ndarray(h, values.to_numpy())
     elif isinstance(dtype, pd.DatetimeTZDtype):
+        h.put_str(str(dtype))
         h.update(b"Z")
         utc = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
         _hash_ndarray(h, utc.view(np.int64))
     elif getattr(dtype, "numpy_dtype", None) is not None and dtype.numpy_dtype.kind in "biufc":
+        h.put_str(str(dtype))
         h.update(b"M")
         mask = values.isna().to_numpy(dtype=bool)
         fill = False if dtype.numpy_dtype.kind == "b" else 0
@@ -703,9 +724,12 @@ def _hash_column(h: _Hasher, name: Any, values: Any) -> None:
         mask = np.asarray(pd.isna(objs), dtype=bool)
         present = objs[~mask]
         if all(isinstance(v, str) for v in present):
+            # object-of-str (pandas 2) and str/string (pandas 3) hash alike
+            h.put_str("string")
             h.update(b"S")
             _hash_strings(h, mask, present)
         else:
+            h.put_str(str(dtype))
             h.update(b"O")
             for v in objs:
                 _put_value(h, v)

@@ -38,8 +38,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import xxhash
 
@@ -61,6 +60,9 @@ HASH_WORKERS = 4
 #: because for tiny files threads only add GIL hand-offs (measured ~4x slower).
 PARALLEL_MIN_BYTES = 1024 * 1024
 _LOOKUP_BATCH = 500
+_RANGE_SCAN_MIN = 2000
+_U64 = 1 << 64
+_I64_LIMIT = 1 << 63
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 _OPEN_FLAGS |= getattr(os, "O_BINARY", 0)
 
@@ -68,9 +70,8 @@ _OPEN_FLAGS |= getattr(os, "O_BINARY", 0)
 ProgressCallback = Callable[[int, int], None]
 
 
-@dataclass(frozen=True)
-class FileStat:
-    """The stat fields the cache keys on."""
+class FileStat(NamedTuple):
+    """The stat fields the cache keys on (dev and ino folded into SQLite's int64 range)."""
 
     dev: int
     ino: int
@@ -80,7 +81,12 @@ class FileStat:
 
     @classmethod
     def of(cls, st: os.stat_result) -> FileStat:
-        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        dev, ino = st.st_dev, st.st_ino
+        return cls(
+            dev - _U64 if dev >= _I64_LIMIT else dev,
+            ino - _U64 if ino >= _I64_LIMIT else ino,
+            st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+        )
 
     def is_racy(self, written_ns: int, margin_ns: int = RACY_MARGIN_NS) -> bool:
         """True if the file was touched too close to ``written_ns`` to trust its stat."""
@@ -161,14 +167,18 @@ def hash_regular_file(path: str) -> tuple[str, int, FileStat | None]:
         h = xxhash.xxh3_128()
         size = 0
         if before.st_size < HASH_CHUNK_BYTES:
-            # Small files: one right-sized read beats a reused large buffer.
+            # Small files: one right-sized read beats a reused large buffer. A short
+            # read of a regular file means end of file, so no extra read to see EOF.
+            want = before.st_size + 1
             while True:
-                data = os.read(fd, before.st_size + 1)
-                if not data:
-                    break
+                data = os.read(fd, want)
                 h.update(data)
                 size += len(data)
+                if len(data) < want:
+                    break
         else:
+            if hasattr(os, "posix_fadvise"):  # a larger readahead window on real disks
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
             buf = _buffer()
             view = memoryview(buf)
             while True:
@@ -191,7 +201,7 @@ def hash_regular_file(path: str) -> tuple[str, int, FileStat | None]:
 
 def _i64(v: int) -> int:
     """Fold an unsigned 64-bit stat field into SQLite's signed INTEGER range."""
-    return v - (1 << 64) if v >= (1 << 63) else v
+    return v - _U64 if v >= _I64_LIMIT else v
 
 
 class BaseStatCache:
@@ -214,8 +224,11 @@ class BaseStatCache:
         self._batch_depth = 0
 
     # -- what subclasses provide -------------------------------------------------
-    def _lookup(self, paths: Sequence[str]) -> dict[str, tuple[Any, ...]]:
-        """Return rows ``path -> (dev, ino, size, mtime_ns, ctime_ns, digest, written_ns)``."""
+    def _lookup(self, paths: Sequence[bytes]) -> dict[bytes, tuple[Any, ...]]:
+        """Return rows ``path -> (path, dev, ino, size, mtime_ns, ctime_ns, digest, written_ns)``.
+
+        ``paths`` are absolute and fs-encoded; rows for other paths may be included.
+        """
         return {}
 
     def _write(self, rows: list[tuple[Any, ...]]) -> None:
@@ -234,6 +247,8 @@ class BaseStatCache:
         self,
         paths: Iterable[str | os.PathLike[str]],
         progress: ProgressCallback | None = None,
+        *,
+        stats: Sequence[os.stat_result] | None = None,
     ) -> list[tuple[str, int]]:
         """Return ``(digest, size)`` for each path, in order.
 
@@ -241,29 +256,33 @@ class BaseStatCache:
         hashed are read inline when small and by a pool of :data:`HASH_WORKERS`
         threads when large. ``progress(files_done, bytes_done)`` is called from the
         calling thread as files complete. The first file that cannot be hashed raises
-        DatasetError naming it.
+        DatasetError naming it. ``stats``, if given, are ``os.stat`` results the caller
+        just took for the same paths (it saves a second stat per file).
         """
-        abspaths = [os.path.abspath(os.fspath(p)) for p in paths]
+        isabs, abspath = os.path.isabs, os.path.abspath
+        abspaths = [p if isabs(p) else abspath(p) for p in map(os.fspath, paths)]
         now = self._clock()
-        stats = [stat_regular(p) for p in abspaths]
-        rows = self._lookup(abspaths) if abspaths else {}
+        if stats is None:
+            stats = [stat_regular(p) for p in abspaths]
+        elif len(stats) != len(abspaths):
+            raise ValueError("digest_many: stats and paths differ in length")
+        encoded = [os.fsencode(p) for p in abspaths]
+        rows = self._lookup(encoded) if abspaths else {}
         results: list[tuple[str, int] | None] = [None] * len(abspaths)
         small: list[int] = []
         large: list[int] = []
         files_done = bytes_done = 0
-        for i, (p, st) in enumerate(zip(abspaths, stats, strict=True)):
-            row = rows.get(p)
-            fst = FileStat.of(st)
-            if (
-                row is not None
-                and row[:5] == (_i64(fst.dev), _i64(fst.ino), fst.size, fst.mtime_ns, fst.ctime_ns)
-                and not fst.is_racy(row[6])
-            ):
-                results[i] = (row[5], fst.size)
-                self.hits += 1
-                files_done += 1
-                bytes_done += fst.size
-            elif st.st_size >= PARALLEL_MIN_BYTES:
+        for i, st in enumerate(stats):
+            row = rows.get(encoded[i]) if rows else None
+            if row is not None:
+                fst = FileStat.of(st)
+                if row[1:6] == fst and max(fst.mtime_ns, fst.ctime_ns) < row[7] - RACY_MARGIN_NS:
+                    results[i] = (row[6], fst.size)
+                    self.hits += 1
+                    files_done += 1
+                    bytes_done += fst.size
+                    continue
+            if st.st_size >= PARALLEL_MIN_BYTES:
                 large.append(i)
             else:
                 small.append(i)
@@ -279,13 +298,10 @@ class BaseStatCache:
             self.misses += 1
             files_done += 1
             bytes_done += size
-            if fst is None or fst.is_racy(now):
+            if fst is None or max(fst.mtime_ns, fst.ctime_ns) >= now - RACY_MARGIN_NS:
                 self.racy += 1
             else:
-                new_rows.append(
-                    (os.fsencode(abspaths[i]), _i64(fst.dev), _i64(fst.ino), fst.size,
-                     fst.mtime_ns, fst.ctime_ns, digest, now)
-                )
+                new_rows.append((encoded[i], *fst, digest, now))
             if progress is not None:
                 progress(files_done, bytes_done)
 
@@ -470,8 +486,11 @@ class StatCache(BaseStatCache):
         return self._conn is not None
 
     # -- lookup and store ----------------------------------------------------
-    def _lookup(self, paths: Sequence[str]) -> dict[str, tuple[Any, ...]]:
-        out: dict[str, tuple[Any, ...]] = {}
+    def _lookup(self, paths: Sequence[bytes]) -> dict[bytes, tuple[Any, ...]]:
+        query = (
+            "SELECT path, dev, ino, size, mtime_ns, ctime_ns, digest, written_ns FROM entries"
+        )
+        out: dict[bytes, tuple[Any, ...]] = {}
         with self._lock:
             conn = self._conn
             if conn is None:
@@ -479,15 +498,20 @@ class StatCache(BaseStatCache):
             try:
                 conn.execute("BEGIN")
                 try:
-                    for start in range(0, len(paths), _LOOKUP_BATCH):
-                        chunk = [os.fsencode(p) for p in paths[start : start + _LOOKUP_BATCH]]
-                        marks = ",".join("?" * len(chunk))
-                        for row in conn.execute(
-                            "SELECT path, dev, ino, size, mtime_ns, ctime_ns, digest, written_ns"
-                            f" FROM entries WHERE path IN ({marks})",
-                            chunk,
-                        ):
-                            out[os.fsdecode(row[0])] = tuple(row[1:])
+                    if len(paths) > _RANGE_SCAN_MIN:
+                        # Many files under one folder: one index range scan beats
+                        # thousands of point lookups.
+                        prefix = _common_folder(paths)
+                        upper = prefix[:-1] + b"0"  # the byte after "/"
+                        for row in conn.execute(f"{query} WHERE path >= ? AND path < ?",
+                                                (prefix, upper)):
+                            out[row[0]] = row
+                    else:
+                        for start in range(0, len(paths), _LOOKUP_BATCH):
+                            chunk = paths[start : start + _LOOKUP_BATCH]
+                            marks = ",".join("?" * len(chunk))
+                            for row in conn.execute(f"{query} WHERE path IN ({marks})", chunk):
+                                out[row[0]] = row
                 finally:
                     conn.execute("COMMIT")
             except sqlite3.Error as exc:
@@ -540,6 +564,17 @@ class StatCache(BaseStatCache):
                 except sqlite3.Error:
                     pass
                 self._conn = None
+
+
+def _common_folder(paths: Sequence[bytes]) -> bytes:
+    """The longest ``/``-terminated prefix shared by all absolute ``paths``."""
+    lo, hi = min(paths), max(paths)  # the common prefix of all is that of these two
+    n = 0
+    for a, b in zip(lo, hi, strict=False):
+        if a != b:
+            break
+        n += 1
+    return lo[: lo.rfind(b"/", 0, n + 1 if n < len(lo) else n) + 1] or b"/"
 
 
 def _is_corrupt(exc: sqlite3.Error) -> bool:
