@@ -38,6 +38,7 @@ from vtrack.store.recover import recover_all, recover_run
 from vtrack.store.writer import MetricPoint, RunWriter, live_writers, now_ms
 
 if TYPE_CHECKING:
+    from vtrack.artifacts import FileInfo
     from vtrack.store.index import RunIndex
 
 _stores: dict[str, Store] = {}
@@ -91,7 +92,7 @@ def _package_versions() -> dict[str, str]:
             continue
         ver = getattr(mod, "__version__", None)
         if isinstance(ver, str) and len(ver) < 64:
-            out[name] = ver
+            out[name] = str(ver)  # a str subclass (torch.__version__) is no YAML scalar
     _versions_cache = (count, dict(sorted(out.items())))
     return dict(_versions_cache[1])
 
@@ -644,6 +645,75 @@ class TrackingClient:
             raise RunStateError(f"run {run_id} exists and is not deleted")
         st.refs.cas(refnames.run_ref(run_id), None, tip)
         st.refs.delete(refnames.trash_ref(run_id), tip)
+
+    # -- artifacts (the rules live in vtrack.artifacts) --------------------------------
+    def log_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> None:
+        """Log a local file as ``<artifact_path>/<file name>`` (see vtrack.artifacts)."""
+        from vtrack import artifacts
+
+        artifacts.log_artifact(self, run_id, local_path, artifact_path)
+
+    def log_artifacts(
+        self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> None:
+        """Log every file under a local folder below ``artifact_path``."""
+        from vtrack import artifacts
+
+        artifacts.log_artifacts(self, run_id, local_dir, artifact_path)
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        """Log a string as a UTF-8 text artifact."""
+        from vtrack import artifacts
+
+        artifacts.log_text(self, run_id, text, artifact_file)
+
+    def log_dict(self, run_id: str, dictionary: Any, artifact_file: str) -> None:
+        """Log a mapping (or list) as YAML (``.yaml``/``.yml``) or JSON."""
+        from vtrack import artifacts
+
+        artifacts.log_dict(self, run_id, dictionary, artifact_file)
+
+    def log_figure(
+        self, run_id: str, figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None
+    ) -> None:
+        """Log a matplotlib figure (format by extension) or a plotly figure (``.html``)."""
+        from vtrack import artifacts
+
+        artifacts.log_figure(self, run_id, figure, artifact_file, save_kwargs=save_kwargs)
+
+    def log_image(self, run_id: str, image: Any, artifact_file: str) -> None:
+        """Log a numpy array or PIL image as an image file (PNG by ``.png``)."""
+        from vtrack import artifacts
+
+        artifacts.log_image(self, run_id, image, artifact_file)
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        """The files and folders directly inside artifact folder ``path`` (FileInfo list)."""
+        from vtrack import artifacts
+
+        return artifacts.list_artifacts(self, run_id, path)
+
+    def download_artifacts(
+        self, run_id: str, path: str = "", dst_path: str | os.PathLike[str] | None = None
+    ) -> str:
+        """Download an artifact file or folder (verified); return its local path."""
+        from vtrack import artifacts
+
+        return artifacts.download_artifacts(self, run_id, path, dst_path)
+
+    def load_text(self, run_id: str, path: str) -> str:
+        """The text of an artifact file."""
+        from vtrack import artifacts
+
+        return artifacts.load_text(self, run_id, path)
+
+    def load_dict(self, run_id: str, path: str) -> Any:
+        """An artifact file parsed as YAML (``.yaml``/``.yml``) or JSON."""
+        from vtrack import artifacts
+
+        return artifacts.load_dict(self, run_id, path)
 
 
 _VIEW_TYPES = {
