@@ -221,7 +221,15 @@ class Journal:
             "boot_id": BOOT_ID,
             "started": time.time(),
         }
-        atomic_write(self.owner_path, json.dumps(owner).encode())
+        for attempt in range(10):
+            try:
+                atomic_write(self.owner_path, json.dumps(owner).encode())
+                break
+            except FileNotFoundError:
+                # another process's recover_all removed the still-empty folder: make it again
+                if attempt == 9:
+                    raise
+                self.run_dir.mkdir(parents=True, exist_ok=True)
         self._open_segment()
 
     def _open_segment(self) -> None:
