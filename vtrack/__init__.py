@@ -8,51 +8,125 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vtrack.client import TrackingClient
-from vtrack.entities import Experiment, Metric, Param, Run, RunData, RunInfo, RunStatus
 from vtrack.errors import VtrackError
-from vtrack.fluent import (
-    ActiveRun,
-    active_run,
-    create_experiment,
-    delete_experiment,
-    delete_run,
-    delete_tag,
-    end_run,
-    get_experiment,
-    get_experiment_by_name,
-    get_metric_history,
-    get_run,
-    get_tracking_uri,
-    last_active_run,
-    log_metric,
-    log_metrics,
-    log_param,
-    log_params,
-    restore_experiment,
-    restore_run,
-    search_experiments,
-    search_runs,
-    set_experiment,
-    set_tag,
-    set_tags,
-    set_tracking_uri,
-    start_run,
-)
 
 __version__ = "0.1.0"
 
+#: Public names and the module that defines them. They are imported on first use, so
+#: ``import vtrack`` costs next to nothing and pulls in no storage code.
+_FLUENT_NAMES = (
+    "ActiveRun",
+    "active_run",
+    "create_experiment",
+    "delete_experiment",
+    "delete_run",
+    "delete_tag",
+    "download_artifacts",
+    "end_run",
+    "get_experiment",
+    "get_experiment_by_name",
+    "get_metric_history",
+    "get_run",
+    "get_tracking_uri",
+    "last_active_run",
+    "list_artifacts",
+    "load_dict",
+    "load_text",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_image",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "restore_experiment",
+    "restore_run",
+    "search_experiments",
+    "search_runs",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+)
+_EXPORTS: dict[str, str] = {name: "vtrack.fluent" for name in _FLUENT_NAMES}
+_EXPORTS.update(
+    {
+        "TrackingClient": "vtrack.client",
+        "Experiment": "vtrack.entities",
+        "Metric": "vtrack.entities",
+        "Param": "vtrack.entities",
+        "Run": "vtrack.entities",
+        "RunData": "vtrack.entities",
+        "RunInfo": "vtrack.entities",
+        "RunStatus": "vtrack.entities",
+    }
+)
 _LAZY_SUBMODULES = {"sklearn", "pytorch", "pyfunc"}
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from vtrack.client import TrackingClient
+    from vtrack.entities import Experiment, Metric, Param, Run, RunData, RunInfo, RunStatus
+    from vtrack.fluent import (
+        ActiveRun,
+        active_run,
+        create_experiment,
+        delete_experiment,
+        delete_run,
+        delete_tag,
+        download_artifacts,
+        end_run,
+        get_experiment,
+        get_experiment_by_name,
+        get_metric_history,
+        get_run,
+        get_tracking_uri,
+        last_active_run,
+        list_artifacts,
+        load_dict,
+        load_text,
+        log_artifact,
+        log_artifacts,
+        log_dict,
+        log_figure,
+        log_image,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        log_text,
+        restore_experiment,
+        restore_run,
+        search_experiments,
+        search_runs,
+        set_experiment,
+        set_tag,
+        set_tags,
+        set_tracking_uri,
+        start_run,
+    )
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY_SUBMODULES:
-        import importlib
+    import importlib
 
+    module = _EXPORTS.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
+    if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"vtrack.models.{name}")
     raise AttributeError(f"module 'vtrack' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS) | _LAZY_SUBMODULES)
 
 
 __all__ = [
@@ -71,6 +145,7 @@ __all__ = [
     "delete_experiment",
     "delete_run",
     "delete_tag",
+    "download_artifacts",
     "end_run",
     "get_experiment",
     "get_experiment_by_name",
@@ -78,10 +153,19 @@ __all__ = [
     "get_run",
     "get_tracking_uri",
     "last_active_run",
+    "list_artifacts",
+    "load_dict",
+    "load_text",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_image",
     "log_metric",
     "log_metrics",
     "log_param",
     "log_params",
+    "log_text",
     "restore_experiment",
     "restore_run",
     "search_experiments",
