@@ -47,19 +47,22 @@ def mlflow_log_metric(tmp: Path, uri: str, n: int) -> float:
 
 
 def rss_for_points(tmp: Path, points: int) -> float:
+    """Peak RSS of a process logging ``points`` metric points minus one logging none (MB)."""
     repo = make_repo(tmp / "rss", 10)
-    code = f"""
-import resource, vtrack
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    code = """
+import resource, sys, vtrack
+n = int(sys.argv[1])
 with vtrack.start_run():
-    for i in range({points}):
+    for i in range(n):
         vtrack.log_metric("loss", i * 0.5, step=i)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print((peak - base) / 1024)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
-    out = subprocess.run([sys.executable, "-c", code], cwd=repo, env=python_with_vtrack(),
-                         capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+    peaks = []
+    for n in (0, points):
+        out = subprocess.run([sys.executable, "-c", code, str(n)], cwd=repo,
+                             env=python_with_vtrack(), capture_output=True, text=True, check=True)
+        peaks.append(int(out.stdout.strip().splitlines()[-1]))
+    return (peaks[1] - peaks[0]) / 1024
 
 
 def lifecycle_once() -> None:
