@@ -18,11 +18,37 @@ from vtrack.errors import EXIT_USAGE, VtrackError
 #: command name -> "module:attribute"; a command module registers itself here.
 COMMANDS: dict[str, str] = {
     "recover": "vtrack.cli.admin:recover",
+    "ls": "vtrack.cli.runs:ls",
+    "log": "vtrack.cli.runs:log",
+    "show": "vtrack.cli.runs:show",
+    "rm": "vtrack.cli.runs:rm",
+    "restore": "vtrack.cli.runs:restore",
+    "tag": "vtrack.cli.runs:tag",
+    "experiments": "vtrack.cli.runs:experiments",
+    "diff": "vtrack.cli.compare:diff",
+    "compare": "vtrack.cli.compare:compare",
+    "metrics": "vtrack.cli.compare:metrics",
+    "checkout": "vtrack.cli.repro:checkout",
+    "rerun": "vtrack.cli.repro:rerun",
+    "index": "vtrack.cli.runs:index",
 }
 
 #: one-line help shown by ``vtrack --help`` without importing the command modules.
 SHORT_HELP: dict[str, str] = {
     "recover": "Finalize runs whose process died (KILLED, journal kept).",
+    "ls": "List runs: filter, sort, choose columns (--json, --csv).",
+    "log": "One line per run, newest first, like git log --oneline.",
+    "show": "Everything in a run's record, with metric sparklines.",
+    "rm": "Move runs to the trash.",
+    "restore": "Bring deleted runs back.",
+    "tag": "Set or delete tags of a run.",
+    "experiments": "List, create, rename and delete experiments.",
+    "diff": "Changes between two runs: params, metrics, data, code, env.",
+    "compare": "Several runs side by side, best values marked.",
+    "metrics": "Metric histories of a run as terminal charts or CSV.",
+    "checkout": "Put a run's exact code, params and artifacts on disk.",
+    "rerun": "Run a run again from its snapshot: reproduced or diverged?",
+    "index": "Rebuild the derived run index (index rebuild).",
 }
 
 
