@@ -58,6 +58,28 @@ def test_checkout_into_equals_the_snapshot_byte_for_byte(runs_repo: RunsRepo, tm
     git(runs_repo.path, "worktree", "remove", "--force", str(target))
 
 
+def test_checkout_materialises_small_and_large_artifacts(fresh_repo, tmp_path: Path) -> None:
+    rr = fresh_repo()
+    big = bytes(range(256)) * 64
+    (tmp_path / "model.bin").write_bytes(big)
+    (tmp_path / "notes.md").write_text("small\n")
+    code = (
+        "import vtrack\n"
+        "with vtrack.start_run(run_name='arts'):\n"
+        f"    vtrack.log_artifact({str(tmp_path / 'model.bin')!r})\n"
+        f"    vtrack.log_artifact({str(tmp_path / 'notes.md')!r}, 'docs')\n"
+    )
+    (rr.path / "arts.py").write_text(code)
+    train(rr.path, script="arts.py", env={"VTRACK_LARGE_FILE_THRESHOLD": "1000"})
+    target = tmp_path / "co"
+    res = vt(rr.path, "checkout", "arts", "--into", str(target))
+    assert res.exit_code == 0, res.stderr
+    arts = target / ".vtrack" / "artifacts"
+    assert (arts / "model.bin").read_bytes() == big
+    assert (arts / "docs" / "notes.md").read_text() == "small\n"
+    assert (target / "arts.py").read_text() == code
+
+
 def test_checkout_as_real_process_refuses_non_empty_target(runs_repo: RunsRepo, tmp_path: Path) -> None:
     target = tmp_path / "t"
     res = vt(runs_repo.path, "checkout", "base", "--into", str(target), "--json")

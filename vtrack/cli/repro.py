@@ -2,9 +2,10 @@
 
 ``checkout`` puts the run commit's tree on disk — the code snapshot, uncommitted
 edits of the original included, plus the run record under ``.vtrack/`` (so
-``.vtrack/params.yaml`` is there) — and fetches the large artifacts the record lists
-into ``.vtrack/artifacts/``. Nothing is written outside ``.vtrack/``, so the files
-equal the snapshot byte for byte and a later run started there captures the same code.
+``.vtrack/params.yaml`` and small artifacts are there) — and replaces the pointer files
+of large artifacts in ``.vtrack/artifacts/`` with their bytes. Nothing is written
+outside ``.vtrack/``, so the code equals the snapshot byte for byte and a run started
+there captures the same code (snapshots leave ``.vtrack/`` out).
 
 ``rerun`` checks the run out into a temporary git worktree, executes its recorded
 entry point and arguments there with the recorded environment variables, and compares
@@ -76,26 +77,20 @@ def require_snapshot(run: Run) -> str:
 
 
 def materialise_artifacts(c: TrackingClient, run: Run, target: Path) -> list[str]:
-    """Fetch listed artifacts that are not git blobs into ``target/.vtrack/artifacts/``.
+    """Put the bytes of large artifacts at ``target/.vtrack/artifacts/<path>``; return their paths.
 
-    Returns the artifact paths written. Paths are checked with the artifact path rules,
-    contents are verified against their digests by the large-object store.
+    Small artifacts are git blobs of the run tree, so the checkout already holds them;
+    a large one is a pointer file there, replaced here by its verified bytes from the
+    large-object store (ArtifactNotFoundError if this clone does not have them).
     """
-    from vtrack.pathsafety import normalize_artifact_path
+    from vtrack import artifacts
 
+    base = target / ".vtrack" / artifacts.ARTIFACTS_DIR
     written = []
-    base = target / ".vtrack" / "artifacts"
-    for raw_path, entry in sorted(run.inputs.artifacts.items()):
-        path = normalize_artifact_path(raw_path)
-        dst = base / path
-        digest = entry.get("digest")
-        if dst.exists() or not digest:
+    for path, entry in sorted(run.inputs.artifacts.items()):
+        if entry.get("storage") != artifacts.STORAGE_LARGE and (base / path).exists():
             continue
-        from vtrack.store.objects import ObjectStore
-
-        objects = ObjectStore(c.store.location.vtrack_dir / "objects", read_only=True)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        objects.copy_to(str(digest), dst)
+        artifacts.download_artifacts(c, run.info.run_id, path, base)
         written.append(path)
     return written
 
