@@ -471,6 +471,86 @@ def delete_tag(key: str) -> None:
     _client().delete_tag(_session.require_run_id(), key)
 
 
+# -- artifacts (the rules live in vtrack.artifacts) ----------------------------------
+def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    """Log a local file to the active run as ``<artifact_path>/<file name>``."""
+    _client().log_artifact(_session.require_run_id(), local_path, artifact_path)
+
+
+def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    """Log every file under a local folder to the active run, below ``artifact_path``."""
+    _client().log_artifacts(_session.require_run_id(), local_dir, artifact_path)
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    """Log a string as a UTF-8 text artifact of the active run."""
+    _client().log_text(_session.require_run_id(), text, artifact_file)
+
+
+def log_dict(dictionary: Any, artifact_file: str) -> None:
+    """Log a mapping as YAML (``.yaml``/``.yml``) or JSON artifact of the active run."""
+    _client().log_dict(_session.require_run_id(), dictionary, artifact_file)
+
+
+def log_figure(figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None) -> None:
+    """Log a matplotlib or plotly figure of the active run (format by extension)."""
+    _client().log_figure(_session.require_run_id(), figure, artifact_file, save_kwargs=save_kwargs)
+
+
+def log_image(image: Any, artifact_file: str) -> None:
+    """Log a numpy array or PIL image of the active run as an image file."""
+    _client().log_image(_session.require_run_id(), image, artifact_file)
+
+
+def _artifact_location(
+    artifact_uri: str | None, run_id: str | None, artifact_path: str | None
+) -> tuple[str, str]:
+    from vtrack import artifacts
+
+    current = _session.current()
+    default = current.info.run_id if current is not None else None
+    return artifacts.locate(_client(), artifact_uri, run_id, artifact_path, default)
+
+
+def download_artifacts(
+    artifact_uri: str | None = None,
+    run_id: str | None = None,
+    artifact_path: str | None = None,
+    dst_path: str | os.PathLike[str] | None = None,
+) -> str:
+    """Download the artifacts ``runs:/<run>/<path>`` (or run id and path); return the local path.
+
+    ``<run>`` may be an id, a unique id prefix or a run name. Without a URI or run id
+    the active run is used.
+    """
+    rid, path = _artifact_location(artifact_uri, run_id, artifact_path)
+    return _client().download_artifacts(rid, path, dst_path)
+
+
+def list_artifacts(
+    artifact_uri: str | None = None, run_id: str | None = None, artifact_path: str | None = None
+) -> list[Any]:
+    """FileInfo entries directly inside an artifact folder (of the active run by default)."""
+    rid, path = _artifact_location(artifact_uri, run_id, artifact_path)
+    return _client().list_artifacts(rid, path)
+
+
+def load_text(
+    artifact_uri: str | None = None, *, run_id: str | None = None, artifact_path: str | None = None
+) -> str:
+    """The text of the artifact file ``runs:/<run>/<path>`` (or run id and path)."""
+    rid, path = _artifact_location(artifact_uri, run_id, artifact_path)
+    return _client().load_text(rid, path)
+
+
+def load_dict(
+    artifact_uri: str | None = None, *, run_id: str | None = None, artifact_path: str | None = None
+) -> Any:
+    """The artifact file ``runs:/<run>/<path>`` (or run id and path) parsed as YAML or JSON."""
+    rid, path = _artifact_location(artifact_uri, run_id, artifact_path)
+    return _client().load_dict(rid, path)
+
+
 # -- process exit ------------------------------------------------------------------
 _handlers_installed = False
 

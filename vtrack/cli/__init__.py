@@ -18,6 +18,7 @@ from vtrack.errors import EXIT_USAGE, VtrackError
 #: command name -> "module:attribute"; a command module registers itself here.
 COMMANDS: dict[str, str] = {
     "recover": "vtrack.cli.admin:recover",
+    "gc": "vtrack.cli.admin:gc",
     "ls": "vtrack.cli.runs:ls",
     "log": "vtrack.cli.runs:log",
     "show": "vtrack.cli.runs:show",
@@ -36,6 +37,7 @@ COMMANDS: dict[str, str] = {
 #: one-line help shown by ``vtrack --help`` without importing the command modules.
 SHORT_HELP: dict[str, str] = {
     "recover": "Finalize runs whose process died (KILLED, journal kept).",
+    "gc": "Remove large artifact objects no run references; report bytes freed.",
     "ls": "List runs: filter, sort, choose columns (--json, --csv).",
     "log": "One line per run, newest first, like git log --oneline.",
     "show": "Everything in a run's record, with metric sparklines.",

@@ -1,4 +1,4 @@
-"""Maintenance commands: recover (more join here: gc, index, hooks, ui)."""
+"""Maintenance commands: recover, gc (more join here: index, hooks, ui)."""
 
 from __future__ import annotations
 
@@ -21,3 +21,50 @@ def recover(as_json: bool) -> None:
             click.echo(f"recovered {run_id}")
     else:
         click.echo("nothing to recover")
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Report what would be removed; change nothing.")
+@click.option(
+    "--purge-trash", is_flag=True,
+    help="First delete every run in the trash for good (they cannot be restored after).",
+)
+@click.option(
+    "--grace", "grace_seconds", type=click.FloatRange(min=0), default=3600.0, show_default=True,
+    metavar="SECONDS", help="Never remove objects or temp files younger than this.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def gc(dry_run: bool, purge_trash: bool, grace_seconds: float, as_json: bool) -> None:
+    """Remove large artifact objects that no run references and report the bytes freed.
+
+    Runs in the trash keep their objects until they are purged (--purge-trash). Objects
+    that a live run (or an unrecovered dead one) has journaled are kept, and so is any
+    object younger than the grace period, which covers an upload in progress.
+    """
+    from vtrack.gc import collect_garbage
+
+    report = collect_garbage(
+        get_client(), dry_run=dry_run, grace_seconds=grace_seconds, purge_trash_first=purge_trash
+    )
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), sort_keys=True))
+        return
+    verb = "would remove" if dry_run else "removed"
+    if report.trash_purged:
+        click.echo(f"{'would purge' if dry_run else 'purged'} {len(report.trash_purged)} deleted run(s)")
+    click.echo(
+        f"{verb} {len(report.objects_removed)} of {report.objects_scanned} large object(s), "
+        f"{_human(report.bytes_freed)} freed; {report.objects_referenced} referenced, "
+        f"{report.objects_kept_young} younger than the grace period"
+    )
+    if report.temp_files_removed:
+        click.echo(f"removed {report.temp_files_removed} stale temp file(s)")
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"

@@ -1,0 +1,182 @@
+"""Garbage collection of the large-object store (``vtrack gc``).
+
+An object in ``.git/vtrack/objects`` is removed only when all of these hold:
+
+- no run references it: neither the newest commit of a run (``refs/vtrack/runs/``) nor
+  of a deleted run still in the trash (``refs/vtrack/trash/``), nor any entry in a live
+  journal (``.git/vtrack/live/``: runs being written, or whose writer died and which
+  recovery will commit);
+- it was last put or freshened before ``start - grace`` (one hour by default), where
+  ``start`` is when the collection began. An upload stores its object first and
+  journals the manifest entry right after, freshening the object in between, so an
+  object that is young may be referenced a moment from now.
+
+The references are read after the candidate objects are listed, journals before refs,
+so an entry that moves from a journal into a commit meanwhile is seen in one or the
+other; and each removal re-checks the object's time after renaming it away (see
+:meth:`~vtrack.store.objects.ObjectStore.delete_if_older`). If any run record cannot
+be read, nothing is removed.
+
+Git blobs of small artifacts are git's business: they become unreachable when their
+runs are purged and ``git gc`` prunes them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from vtrack.artifacts import object_store
+from vtrack.errors import StoreError
+from vtrack.store import refs as refnames
+from vtrack.store.journal import list_writers
+from vtrack.store.record import RECORD_DIR, load_yaml
+
+if TYPE_CHECKING:
+    from vtrack.client import TrackingClient
+    from vtrack.store import Store
+
+#: Objects (and temp files) younger than this many seconds are never removed.
+DEFAULT_GRACE_SECONDS = 3600.0
+
+
+@dataclass
+class GcReport:
+    """What a collection found and did (or, with ``dry_run``, would do)."""
+
+    dry_run: bool
+    grace_seconds: float
+    runs_scanned: int = 0
+    objects_scanned: int = 0
+    objects_referenced: int = 0
+    objects_kept_young: int = 0
+    objects_removed: list[str] = field(default_factory=list)
+    bytes_freed: int = 0
+    temp_files_removed: int = 0
+    trash_purged: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain JSON-ready data."""
+        return asdict(self)
+
+
+def referenced_digests(store: Store, *, include_trash: bool = True) -> tuple[set[str], int]:
+    """Digests every run references; return ``(digests, runs scanned)``.
+
+    Live journals are read first, then the refs of runs (and of the trash with
+    ``include_trash``). Raises StoreError if a run record cannot be read: a collection
+    must not guess.
+    """
+    digests: set[str] = set()
+    for run_id in store.live_run_ids():
+        for writer in list_writers(store.run_live_dir(run_id)):
+            digests.update(_journal_digests(writer.read_text()))
+    tips = dict(store.list_run_tips())
+    if include_trash:
+        for run_id, sha in store.list_trash_tips().items():
+            tips.setdefault(f"trash:{run_id}", sha)
+    seen_manifests: set[str] = set()
+    for run_id, sha in tips.items():
+        try:
+            tree = store.objects.read_commit(sha)["tree"]
+            found = store.objects.tree_lookup(tree, f"{RECORD_DIR}/artifacts.yaml")
+            if found is None or found[1] in seen_manifests:
+                continue
+            seen_manifests.add(found[1])
+            manifest = load_yaml(store.objects.read_blob(found[1])) or {}
+        except Exception as e:  # noqa: BLE001 - any unreadable record stops the collection
+            raise StoreError(
+                f"cannot read the artifacts of run {run_id.removeprefix('trash:')} "
+                f"(commit {sha}): {e}; nothing was removed",
+                hint="run 'git fsck' to find what is damaged",
+            ) from e
+        for entry in manifest.values():
+            if isinstance(entry, dict) and isinstance(entry.get("digest"), str):
+                digests.add(entry["digest"])
+    return digests, len(tips)
+
+
+def _journal_digests(text: str) -> set[str]:
+    out: set[str] = set()
+    for line in text.split("\n"):
+        if not line.startswith("a\t"):
+            continue
+        try:
+            entry = json.loads(line.split("\t", 2)[2])
+        except (IndexError, ValueError):
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("digest"), str):
+            out.add(entry["digest"])
+    return out
+
+
+def purge_trash(store: Store, *, dry_run: bool = False) -> list[str]:
+    """Delete every run in the trash for good (its ref); return their ids.
+
+    The runs' git objects become unreachable (``git gc`` prunes them later); their large
+    objects are no longer referenced by them.
+    """
+    purged = []
+    for run_id, sha in sorted(store.list_trash_tips().items()):
+        if not dry_run:
+            store.refs.delete(refnames.trash_ref(run_id), sha)
+        purged.append(run_id)
+    return purged
+
+
+def collect_garbage(
+    client: TrackingClient,
+    *,
+    dry_run: bool = False,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    purge_trash_first: bool = False,
+) -> GcReport:
+    """Remove large objects no run references, and stale temp files; return a report.
+
+    ``dry_run`` changes nothing and reports what would be removed. ``purge_trash_first``
+    deletes the runs in the trash for good first (their objects then count as
+    unreferenced). Rules and guarantees are in the module docstring.
+    """
+    if grace_seconds < 0:
+        from vtrack.errors import ValidationError
+
+        raise ValidationError(f"grace period {grace_seconds!r} must not be negative")
+    store = client.store
+    start = time.time()
+    cutoff = start - grace_seconds
+    report = GcReport(dry_run=dry_run, grace_seconds=grace_seconds)
+    if purge_trash_first:
+        report.trash_purged = purge_trash(store, dry_run=dry_run)
+    objects = object_store(store)
+    candidates = list(objects.iter_digests())
+    report.objects_scanned = len(candidates)
+    if candidates:
+        # A dry run that "purges" the trash leaves it in place: ignore it instead. A real
+        # purge already happened, and a run deleted since then still counts.
+        referenced, report.runs_scanned = referenced_digests(
+            store, include_trash=not (purge_trash_first and dry_run)
+        )
+        for digest in candidates:
+            if digest in referenced:
+                report.objects_referenced += 1
+                continue
+            if dry_run:
+                try:
+                    young = objects.fs.mtime(str(objects.path_of(digest))) > cutoff
+                except FileNotFoundError:
+                    continue
+                freed = None if young else objects.size(digest)
+            else:
+                freed = objects.delete_if_older(digest, cutoff)
+                young = freed is None and objects.exists(digest)
+            if freed is None:
+                report.objects_kept_young += int(young)
+                continue
+            report.objects_removed.append(digest)
+            report.bytes_freed += freed
+    if not dry_run and objects.root.exists():
+        report.temp_files_removed = objects.gc_temp(older_than_seconds=max(grace_seconds, 0.0))
+    return report
+
