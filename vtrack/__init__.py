@@ -14,59 +14,20 @@ from vtrack.errors import VtrackError
 
 __version__ = "0.1.0"
 
-#: Public names and the module that defines them. They are imported on first use, so
-#: ``import vtrack`` costs next to nothing and pulls in no storage code.
-_FLUENT_NAMES = (
-    "ActiveRun",
-    "active_run",
-    "create_experiment",
-    "delete_experiment",
-    "delete_run",
-    "delete_tag",
-    "download_artifacts",
-    "end_run",
-    "get_experiment",
-    "get_experiment_by_name",
-    "get_metric_history",
-    "get_run",
-    "get_tracking_uri",
-    "last_active_run",
-    "list_artifacts",
-    "load_dict",
-    "load_text",
-    "log_artifact",
-    "log_artifacts",
-    "log_dict",
-    "log_figure",
-    "log_image",
-    "log_metric",
-    "log_metrics",
-    "log_param",
-    "log_params",
-    "log_text",
-    "restore_experiment",
-    "restore_run",
-    "search_experiments",
-    "search_runs",
-    "set_experiment",
-    "set_tag",
-    "set_tags",
-    "set_tracking_uri",
-    "start_run",
-)
-_EXPORTS: dict[str, str] = {name: "vtrack.fluent" for name in _FLUENT_NAMES}
-_EXPORTS.update(
-    {
-        "TrackingClient": "vtrack.client",
-        "Experiment": "vtrack.entities",
-        "Metric": "vtrack.entities",
-        "Param": "vtrack.entities",
-        "Run": "vtrack.entities",
-        "RunData": "vtrack.entities",
-        "RunInfo": "vtrack.entities",
-        "RunStatus": "vtrack.entities",
-    }
-)
+#: Where the public names that are not fluent functions live. Every public name is
+#: imported on first use, so ``import vtrack`` costs next to nothing and pulls in no
+#: storage code; names in ``__all__`` not listed here come from ``vtrack.fluent``.
+_NON_FLUENT = {
+    "VtrackError": "vtrack.errors",
+    "TrackingClient": "vtrack.client",
+    "Experiment": "vtrack.entities",
+    "Metric": "vtrack.entities",
+    "Param": "vtrack.entities",
+    "Run": "vtrack.entities",
+    "RunData": "vtrack.entities",
+    "RunInfo": "vtrack.entities",
+    "RunStatus": "vtrack.entities",
+}
 _LAZY_SUBMODULES = {"sklearn", "pytorch", "pyfunc"}
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
@@ -115,7 +76,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
 def __getattr__(name: str) -> Any:
     import importlib
 
-    module = _EXPORTS.get(name)
+    module = _NON_FLUENT.get(name, "vtrack.fluent") if name in __all__ else None
     if module is not None:
         value = getattr(importlib.import_module(module), name)
         globals()[name] = value
@@ -126,7 +87,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS) | _LAZY_SUBMODULES)
+    return sorted(set(globals()) | set(__all__) | _LAZY_SUBMODULES)
 
 
 __all__ = [
