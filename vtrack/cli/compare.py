@@ -151,8 +151,6 @@ def metrics(
     as_csv: bool, as_json: bool,
 ) -> None:
     """Metric histories of RUN as terminal charts (all non-system metrics without KEY)."""
-    from rich.text import Text
-
     c = client()
     rn = c.get_run(run)
     available = sorted(rn.data.metrics)
@@ -182,6 +180,6 @@ def metrics(
         if i:
             r.emit()
         last = h[-1].value if h else None
-        r.emit(Text.assemble((k, "bold"), f"  last {r.fmt_value(last)}  ({len(h)} points)"))
+        r.emit(r.styled(k, "bold"), f"  last {r.fmt_value(last)}  ({len(h)} points)")
         for line in r.line_chart([(m.step, m.value) for m in h], width, height):
             click.echo(line.rstrip())

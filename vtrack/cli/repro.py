@@ -313,9 +313,9 @@ def rerun(
         cwd = rerun_cwd(c, original, workdir)
         recorded = {str(k): str(v) for k, v in ((original.info.source or {}).get("env") or {}).items()}
         env = {k: v for k, v in os.environ.items() if k not in _RERUN_SCRUB}
+        # the recorded variables include VTRACK_EXPERIMENT_* when the original had them, so
+        # the same code picks the same experiment; nothing else is added to the record
         env.update(recorded)
-        if "VTRACK_EXPERIMENT_NAME" not in recorded and "VTRACK_EXPERIMENT_ID" not in recorded:
-            env["VTRACK_EXPERIMENT_ID"] = original.info.experiment_id
         env["VTRACK_TRACKING_URI"] = str(workdir)  # a linked worktree of this store
         env["VTRACK_RERUN_OF"] = run
         if not as_json:
@@ -369,24 +369,22 @@ def rerun(
 
 
 def _print_rerun(report: dict[str, Any]) -> None:
-    from rich.text import Text
-
     if report["metrics"] or report["params"]:
         t = r.table("", "key", "original", "rerun", "change")
         for m in report["metrics"]:
-            mark = Text("=", style="green") if m["within_tolerance"] else Text("≠", style="red")
+            mark = r.styled("=", "green") if m["within_tolerance"] else r.styled("≠", "red")
             t.add_row(mark, f"metrics.{m['key']}", r.fmt_value(m["original"]),
                       r.fmt_value(m["rerun"]), r.fmt_delta(m["delta"], None))
         for p in report["params"]:
-            t.add_row(Text("≠", style="red"), f"params.{p['key']}", r.fmt_param(p["original"]),
+            t.add_row(r.styled("≠", "red"), f"params.{p['key']}", r.fmt_param(p["original"]),
                       r.fmt_param(p["rerun"]), "")
-        r.emit(t)
+        t.print()
     if report["returncode"] != 0:
         r.emit(f"the command exited with code {report['returncode']}")
     if report.get("worktree"):
         r.emit(f"worktree kept at {report['worktree']}")
     style = "bold green" if report["verdict"] == "reproduced" else "bold red"
     new = f"{report['rerun_id']} ({report['rerun_name']})" if report["rerun_id"] else "no run"
-    r.emit(Text.assemble((report["verdict"], style),
-                            f": rerun {new} of {report['run_id']} "
-                            f"(tolerance {report['tolerance']:g}, {r.fmt_seconds(report['seconds'])})"))
+    r.emit(r.styled(report["verdict"], style),
+           f": rerun {new} of {report['run_id']} "
+           f"(tolerance {report['tolerance']:g}, {r.fmt_seconds(report['seconds'])})")

@@ -94,7 +94,7 @@ def search(
         filter_string=filter_string or "",
         run_view_type=view,
         max_results=max_results,
-        order_by=order_by or ["attributes.start_time DESC"],
+        order_by=order_by or None,  # None: newest first, without parsing an order-by
     )
 
 
@@ -261,18 +261,17 @@ def ls(
         return
     rows = [[display(k, cell(run, k, names)) for k in cols] for run in runs]
     if not columns:
-        cols, rows = fit_columns(cols, rows, r.console().width)
+        cols, rows = fit_columns(cols, rows, r.output_width())
     headers = column_headers(cols)
     t = r.table(*headers)
     for i, k in enumerate(cols):
-        t.columns[i].no_wrap = True
         if k.startswith("metrics.") or k == "duration":
-            t.columns[i].justify = "right"
+            t.right(i)
         if k == "id":
-            t.columns[i].style = "yellow"
+            t.styles[i] = "yellow"
     for row in rows:
         t.add_row(*row)
-    r.emit(t)
+    t.print()
 
 
 def column_headers(cols: Sequence[str]) -> list[str]:
@@ -288,7 +287,7 @@ def fit_columns(
     """Drop automatic param/metric columns from the right until the table fits ``width``."""
     def natural(i: int) -> int:
         header = column_headers(cols)[i]
-        cells = [len(str(getattr(row[i], "plain", row[i]))) for row in rows]
+        cells = [len(str(row[i])) for row in rows]
         return max([len(header), *cells]) + 3
 
     keep = list(range(len(cols)))
@@ -317,8 +316,6 @@ def key_metrics(run: Run, n: int = LOG_METRICS) -> list[tuple[str, float]]:
 @json_option
 def log(experiment: tuple[Experiment, ...], all_experiments: bool, limit: int, as_json: bool) -> None:
     """One line per run, newest first: id, status, duration, name, key metrics."""
-    from rich.text import Text
-
     c = client()
     runs = search(c, experiment_scope(c, experiment, all_experiments), max_results=limit or None)
     if as_json:
@@ -330,16 +327,15 @@ def log(experiment: tuple[Experiment, ...], all_experiments: bool, limit: int, a
         ])
         return
     for run in runs:
-        line = Text()
-        line.append(r.short_id(run.info.run_id), style="yellow")
-        line.append(" ")
-        line.append(f"{run.info.status:<8}", style=r.STATUS_STYLES.get(run.info.status, ""))
-        line.append(f" {r.fmt_duration(run.info.start_time, run.info.end_time):>7} ")
-        line.append(run.info.run_name, style="bold")
+        parts: list[Any] = [
+            r.styled(r.short_id(run.info.run_id), "yellow"), " ",
+            r.styled(f"{run.info.status:<8}", r.STATUS_STYLES.get(run.info.status, "")),
+            f" {r.fmt_duration(run.info.start_time, run.info.end_time):>7} ",
+            r.styled(run.info.run_name, "bold"),
+        ]
         for k, v in key_metrics(run):
-            line.append(f" {k}=", style="dim")
-            line.append(r.fmt_value(v))
-        r.emit(line, soft_wrap=True)
+            parts += [r.styled(f" {k}=", "dim"), r.fmt_value(v)]
+        r.emit(*parts)
 
 
 # -- show --------------------------------------------------------------------------------
@@ -409,22 +405,20 @@ def show(run: str, experiment: Experiment | None, as_json: bool) -> None:
         for k, v in sorted(rn.data.params.items()):
             t.add_row(k, r.fmt_param(v))
         r.section_title(f"params ({len(rn.data.params)})")
-        r.emit(t)
+        t.print()
     if summaries:
-        t = r.table("metric", "last", "min", "max", "steps", "history")
-        for i in range(1, 5):
-            t.columns[i].justify = "right"
+        t = r.table("metric", "last", "min", "max", "steps", "history").right(1, 2, 3, 4)
         for k, s in summaries.items():
             t.add_row(k, r.fmt_value(s["last"]), r.fmt_value(s["min"]), r.fmt_value(s["max"]),
                       str(s["points"]), r.sparkline(s["values"], SPARK_WIDTH))
         r.section_title(f"metrics ({len(summaries)})")
-        r.emit(t)
+        t.print()
     if rn.data.tags:
         t = r.table("tag", "value")
         for k, v in sorted(rn.data.tags.items()):
             t.add_row(k, v)
         r.section_title(f"tags ({len(rn.data.tags)})")
-        r.emit(t)
+        t.print()
     if rn.inputs.datasets:
         t = r.table("dataset", "context", "digest", "size", "rows", "source")
         for d in rn.inputs.datasets:
@@ -432,13 +426,13 @@ def show(run: str, experiment: Experiment | None, as_json: bool) -> None:
                       r.fmt_bytes(d.get("size")), r.fmt_value(d.get("rows"), ""),
                       str(d.get("source") or ""))
         r.section_title(f"datasets ({len(rn.inputs.datasets)})")
-        r.emit(t)
+        t.print()
     if rn.inputs.artifacts:
         t = r.table("artifact", "size", "digest")
         for p, a in sorted(rn.inputs.artifacts.items()):
             t.add_row(p, r.fmt_bytes(a.get("size")), str(a.get("digest", "")))
         r.section_title(f"artifacts ({len(rn.inputs.artifacts)})")
-        r.emit(t)
+        t.print()
     env = info.environment or {}
     if env:
         r.section_title("environment")
@@ -544,7 +538,7 @@ def experiments_ls(show_all: bool, as_json: bool) -> None:
     t = r.table("id", "name", "created", "stage")
     for e in exps:
         t.add_row(e.experiment_id, e.name, r.fmt_time(e.creation_time), e.lifecycle_stage)
-    r.emit(t)
+    t.print()
 
 
 @experiments.command("create")
