@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -673,3 +674,25 @@ def test_1gib_artifact_is_logged_with_bounded_memory(repo: Path, tmp_path: Path)
         for obj in _object_files(repo):
             obj.chmod(0o644)
             obj.unlink()
+
+
+def test_mid_size_blobs_compressible_or_not_are_read_back_by_git(repo: Path, tmp_path: Path) -> None:
+    noise = os.urandom(3 * 65535 + 17)  # stored uncompressed inside the zlib stream
+    text = ("step,loss\n" + "".join(f"{i},{1 / (i + 1):.6f}\n" for i in range(20000))).encode()
+    (tmp_path / "noise.bin").write_bytes(noise)
+    (tmp_path / "log.csv").write_bytes(text)
+    with vtrack.start_run() as run:
+        vtrack.log_artifact(tmp_path / "noise.bin")
+        vtrack.log_artifact(tmp_path / "log.csv")
+    m = _manifest(run.info.run_id)
+    for name, data in (("noise.bin", noise), ("log.csv", text)):
+        assert m[name]["storage"] == "git"
+        out = subprocess.run(
+            ["git", "cat-file", "blob", m[name]["blob"]], cwd=repo, capture_output=True, check=True
+        ).stdout
+        assert out == data
+        sha = m[name]["blob"]
+        loose = repo / ".git" / "objects" / sha[:2] / sha[2:]
+        if name == "log.csv":
+            assert loose.stat().st_size < len(data) / 3  # text is still compressed
+    assert_fsck_clean(repo)

@@ -110,7 +110,7 @@ class _Stored:
     source: str | None  # local file to put again if its large object vanished meanwhile
 
 
-def _store_bytes(store: Store, path: str, data: bytes) -> _Stored:
+def _store_bytes(store: Store, path: str, data: bytes | bytearray) -> _Stored:
     """Store in-memory ``data`` as the artifact ``path`` (git blob or large object)."""
     digest = hash_bytes(data)
     if len(data) <= store.settings.large_file_threshold:
@@ -128,15 +128,26 @@ def _store_bytes(store: Store, path: str, data: bytes) -> _Stored:
 def _store_file(store: Store, path: str, local: str | os.PathLike[str]) -> _Stored:
     """Store the local file ``local`` as the artifact ``path``; streamed when it is large."""
     threshold = store.settings.large_file_threshold
+    data: bytearray | None = None
     try:
-        with open(local, "rb") as f:
+        with open(local, "rb", buffering=0) as f:
             size = os.fstat(f.fileno()).st_size
-            data = f.read(threshold + 1) if size <= threshold else None
+            if size <= threshold:
+                data = bytearray(size)
+                got = f.readinto(data) or 0
+                while got < size:  # short reads
+                    n = f.readinto(memoryview(data)[got:]) or 0
+                    if not n:
+                        del data[got:]  # shrank while we read: store what was there
+                        break
+                    got += n
+                if f.read(1):
+                    data = None  # grew while we read: stream it instead
     except OSError as e:
         raise ArtifactError(
             f"cannot read {os.fspath(local)!r}: {e.strerror or e}", path=os.fspath(local)
         ) from e
-    if data is not None and len(data) <= threshold:
+    if data is not None:
         return _store_bytes(store, path, data)
     # Large (or grew past the threshold while we looked): stream it, memory stays flat.
     digest, size = _put_large(object_store(store), local)
