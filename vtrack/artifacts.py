@@ -21,9 +21,11 @@ run; the client and the fluent API are thin wrappers over this module.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -173,17 +175,20 @@ def _record(client: TrackingClient, writer: RunWriter, items: list[_Stored]) -> 
                 raise ArtifactError(f"artifact {item.path!r} vanished before it was recorded")
             _put_large(objects, item.source)
     with writer.lock:
-        _check_clashes(writer.state.artifacts, [item.path for item in items])
+        _check_clashes(writer, [item.path for item in items])
         for item in items:
             writer.add_artifact(item.path, item.entry, item.blob)
 
 
-def _check_clashes(manifest: dict[str, Any], paths: list[str]) -> None:
+def _check_clashes(writer: RunWriter, paths: list[str]) -> None:
     """Raise ValidationError if a new path is a logged folder or lies under a logged file."""
-    folders: set[str] = set()
-    for existing in manifest:
-        parts = existing.split("/")
-        folders.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    with writer.lock:  # the manifest only changes under this lock
+        manifest = writer.state.artifacts
+        folders = _folders(writer)
+        _check_paths(manifest, folders, paths)
+
+
+def _check_paths(manifest: dict[str, Any], folders: set[str], paths: list[str]) -> None:
     for path in paths:
         if path in folders:
             raise ValidationError(
@@ -200,6 +205,35 @@ def _check_clashes(manifest: dict[str, Any], paths: list[str]) -> None:
                     "not a folder",
                     path=path,
                 )
+
+
+#: writer -> (the record its folders were computed from, manifest length then, folders)
+_FOLDER_CACHE: weakref.WeakKeyDictionary[RunWriter, tuple[Any, int, set[str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _folders(writer: RunWriter) -> set[str]:
+    """Every folder that holds artifacts of the writer's run, kept up to date incrementally.
+
+    Call with ``writer.lock`` held.
+
+    Manifest entries are only ever added or replaced, and dicts keep insertion order, so
+    the entries added since the last call are the ones past the remembered length.
+    """
+    state = writer.state
+    manifest = state.artifacts
+    cached = _FOLDER_CACHE.get(writer)
+    if cached is not None and cached[0] is state and cached[1] <= len(manifest):
+        _, seen, folders = cached
+        new = itertools.islice(manifest, seen, None)
+    else:
+        folders, new = set(), iter(manifest)
+    for existing in new:
+        parts = existing.split("/")
+        folders.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    _FOLDER_CACHE[writer] = (state, len(manifest), folders)
+    return folders
 
 
 # --- logging ------------------------------------------------------------------------------
@@ -229,7 +263,7 @@ def log_artifact(
         )
     if not os.path.exists(local):
         raise ValidationError(f"cannot log {local!r}: no such file", path=local)
-    _check_clashes(writer.state.artifacts, [path])
+    _check_clashes(writer, [path])
     _record(client, writer, [_store_file(client.store, path, local)])
     return path
 
@@ -253,7 +287,7 @@ def log_artifacts(
     writer = client._writer(run_id)
     files = walk_folder(local_dir)
     paths = [f"{folder}/{rel}" if folder else rel for rel, _ in files]
-    _check_clashes(writer.state.artifacts, paths)
+    _check_clashes(writer, paths)
     stored = [
         _store_file(client.store, path, real) for path, (_, real) in zip(paths, files, strict=True)
     ]
@@ -265,7 +299,7 @@ def log_bytes(client: TrackingClient, run_id: str, data: bytes, artifact_file: s
     """Log ``data`` as the artifact ``artifact_file``; return its normalized path."""
     path = normalize_artifact_path(artifact_file)
     writer = client._writer(run_id)
-    _check_clashes(writer.state.artifacts, [path])
+    _check_clashes(writer, [path])
     _record(client, writer, [_store_bytes(client.store, path, bytes(data))])
     return path
 
