@@ -71,7 +71,10 @@ def csv_option(f: F) -> F:
 
 def experiment_option(multiple: bool = False) -> Callable[[F], F]:
     """``--experiment/-e NAME``: resolved to Experiment objects before run specs."""
-    help_text = "Experiment name or id" + (" (repeatable)." if multiple else ".")
+    help_text = (
+        "Experiment name or id (repeatable)." if multiple
+        else "Experiment in which @, @~N and run names are looked up."
+    )
     return click.option(
         "--experiment", "-e", "experiment", multiple=multiple, metavar="NAME",
         is_eager=True, expose_value=True, callback=_experiments_callback, help=help_text,

@@ -21,10 +21,6 @@ class RunSpec(click.ParamType):
     def __init__(self, include_deleted: bool = False) -> None:
         self.include_deleted = include_deleted
 
-    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
-        """``RUN`` in usage lines."""
-        return "RUN"
-
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         """Resolve ``value`` to a full run id (inside ``--experiment`` when given)."""
         from vtrack.cli._options import client

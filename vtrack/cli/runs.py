@@ -452,7 +452,7 @@ def show(run: str, experiment: Experiment | None, as_json: bool) -> None:
 @experiment_option()
 @json_option
 def rm(runs: tuple[str, ...], experiment: Experiment | None, as_json: bool) -> None:
-    """Move runs to the trash (``vtrack restore`` brings them back)."""
+    """Move runs to the trash ('vtrack restore' brings them back)."""
     c = client()
     for run_id in dict.fromkeys(runs):
         c.delete_run(run_id)
@@ -574,7 +574,7 @@ def experiments_rename(experiment: str, new_name: str, as_json: bool) -> None:
 @click.argument("experiment")
 @json_option
 def experiments_rm(experiment: str, as_json: bool) -> None:
-    """Mark EXPERIMENT deleted (its runs are kept; ``experiments restore`` undoes it)."""
+    """Mark EXPERIMENT deleted (its runs are kept; 'experiments restore' undoes it)."""
     from vtrack.cli._options import find_experiment
 
     exp = find_experiment(click.get_current_context(), experiment)
@@ -605,7 +605,7 @@ def experiments_restore(experiment: str, as_json: bool) -> None:
 
 @click.group("index")
 def index() -> None:
-    """Maintain the derived run index (``.git/vtrack/index.sqlite``; refs stay the truth)."""
+    """Maintain the derived run index (.git/vtrack/index.sqlite; refs stay the truth)."""
 
 
 @index.command("rebuild")
