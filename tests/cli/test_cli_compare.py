@@ -5,8 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
+import subprocess
 
-from tests.cli.conftest import RunsRepo, invoke, vt
+import pytest
+
+from tests.cli.conftest import BIN, RunsRepo, invoke, subprocess_env, vt
 from vtrack.errors import EXIT_USAGE
 
 
@@ -121,3 +125,25 @@ def test_no_color_when_piped_even_with_force_free_env(runs_repo: RunsRepo) -> No
     res = vt(runs_repo.path, "diff", "@~2", "@", "--code")
     assert res.exit_code == 0
     assert "\x1b[" not in res.stdout
+
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="needs script(1) for a terminal")
+def test_colours_on_a_terminal_and_off_with_no_color(runs_repo: RunsRepo) -> None:
+    cmd = f"{BIN / 'vtrack'} log -n 1"
+
+    def through_tty(extra: dict[str, str]) -> str:
+        # stdin stays open until vtrack is done: script(1) may stop copying output at EOF
+        proc = subprocess.Popen(["script", "-qec", cmd, "/dev/null"], cwd=runs_repo.path,
+                                env=subprocess_env(runs_repo.path.parent, extra),
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stdin is not None
+        out = proc.stdout.read()
+        assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
+        proc.stdin.close()
+        return out
+
+    assert "\x1b[" in through_tty({"TERM": "xterm"})
+    plain = through_tty({"TERM": "xterm", "NO_COLOR": "1"})
+    assert "\x1b[" not in plain and "FINISHED" in plain
