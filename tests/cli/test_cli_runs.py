@@ -191,3 +191,15 @@ def test_ls_reads_through_the_index_and_sees_deletion_while_stale(fresh_repo) ->
     time.sleep(0.01)
     assert [d["run_name"] for d in invoke("ls", "--json").json()] == ["b"]
     assert Path(rr.path, ".git", "vtrack", "index.sqlite").exists()
+
+
+def test_a_run_name_equal_to_another_runs_id_prefix_wins(fresh_repo) -> None:
+    from tests.cli.conftest import train
+
+    rr = fresh_repo(("--name", "first"),)
+    prefix = rr.ids["first"][:6]
+    train(rr.path, "--name", prefix)
+    named = invoke("show", prefix, "--json").json()
+    assert named["run_name"] == prefix and named["run_id"] != rr.ids["first"]
+    longer = vt(rr.path, "show", rr.ids["first"][:10], "--json")
+    assert json.loads(longer.stdout)["run_id"] == rr.ids["first"]
