@@ -88,3 +88,13 @@ def test_demo_runs_and_prints_a_table_and_a_diff(tmp_path: Path) -> None:
     assert "params" in diff_part and "l2" in diff_part
     assert "train.py | 2 +-" in diff_part
     assert elapsed < 60
+
+
+def test_commands_outside_any_store_exit_3_and_create_nothing(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for args in (("ls",), ("log",), ("show", "@"), ("experiments", "ls")):
+        res = vt(empty, *args)
+        assert res.exit_code == 3, (args, res.stderr)
+        assert "inside a git repository" in res.stderr
+    assert list(empty.iterdir()) == []

@@ -20,8 +20,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def client(ctx: click.Context | None = None) -> TrackingClient:
-    """The TrackingClient of this invocation (one per command line, for ``--store``)."""
+    """The TrackingClient of this invocation (one per command line, for ``--store``).
+
+    Unlike the Python API, the command line never creates a store: outside any git
+    repository or store it raises StoreNotFoundError (exit 3), as git does.
+    """
     from vtrack.cli import get_client
+    from vtrack.config import locate_store
+    from vtrack.errors import StoreNotFoundError
 
     ctx = ctx or click.get_current_context()
     root = ctx.find_root()
@@ -29,6 +35,14 @@ def client(ctx: click.Context | None = None) -> TrackingClient:
         root.obj = {}
     cached = root.obj.get("client")
     if cached is None:
+        try:
+            locate_store(root.obj.get("tracking_uri"), create=False)
+        except StoreNotFoundError as exc:
+            raise StoreNotFoundError(
+                exc.message,
+                hint="run vtrack inside a git repository, or name a store with --store "
+                     "or VTRACK_TRACKING_URI",
+            ) from None
         cached = root.obj["client"] = get_client(ctx)
     return cached  # type: ignore[no-any-return]
 
