@@ -1,0 +1,235 @@
+"""Filter and order-by ASTs (:mod:`vtrack.query`) compiled to SQL over the run index.
+
+Every value is bound as a parameter; only column names, aliases and operators taken
+from the validated AST are written into SQL text. The compiled query answers exactly
+as :func:`vtrack.query.evaluate` and :func:`vtrack.query.sort_runs` do:
+
+* a clause on a missing value (absent key, None, NaN) is false, except ``IS NULL``;
+* params compare as numbers when stored as int or float and the filter value is a
+  number or a numeric literal, as text otherwise; ints beyond 64 bits compare exactly
+  through a Python function (they sort as their nearest float);
+* ``LIKE`` is a case-sensitive ``GLOB`` (``%`` → ``*``, ``_`` → ``?``, other GLOB
+  metacharacters bracketed); ``ILIKE`` applies Python's ``str.lower`` to both sides;
+* order keys sort missing values last in both directions, numbers before text, then
+  ``start_time`` descending and ``run_id`` ascending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from vtrack.errors import ValidationError
+from vtrack.query import Comparison, OrderKey, _filter_number, _text
+from vtrack.store.index_records import INT64_RANGE
+
+ACTIVE, DELETED = "active", "deleted"
+
+
+def sql_lower(text: Any) -> Any:
+    return text.lower() if isinstance(text, str) else text
+
+
+def sql_numcmp(left: Any, op: str, right: Any) -> int | None:
+    """Exact numeric comparison; either side may be the decimal text of an int beyond 64 bits."""
+    if left is None or right is None:
+        return None
+    a = int(left) if isinstance(left, str) else left
+    b = int(right) if isinstance(right, str) else right
+    return int(_PY_OPS[op](a, b))
+
+
+_PY_OPS: dict[str, Any] = {
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+# --- compiling ------------------------------------------------------------------------
+
+
+def marks(items: Sequence[Any]) -> str:
+    return ",".join("?" * len(items)) or "NULL"
+
+
+def like_to_glob(pattern: str) -> str:
+    """The GLOB pattern equal to a LIKE pattern (``%`` ``_``, no escape, case-sensitive)."""
+    out = []
+    for c in pattern:
+        if c == "%":
+            out.append("*")
+        elif c == "_":
+            out.append("?")
+        elif c in "*?[":
+            out.append(f"[{c}]")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def _fits_int64(value: Any) -> bool:
+    return not isinstance(value, int) or INT64_RANGE[0] <= value <= INT64_RANGE[1]
+
+
+class _Column:
+    """How one stored value is reached in SQL: numeric part, text part, param kind."""
+
+    def __init__(self, num: str | None, text: str | None, kind: str | None = None) -> None:
+        self.num, self.text, self.kind = num, text, kind
+
+    def numeric(self, op: str, number: int | float, args: list[Any]) -> str:
+        assert self.num is not None
+        if _fits_int64(number):
+            args.append(number)
+            return f"{self.num} {op} ?"
+        args.append(str(number))
+        return f"vt_numcmp({self.num}, '{op}', ?)"
+
+    def compare(self, op: str, value: Any, args: list[Any]) -> str:
+        """SQL for ``stored <op> value`` on a present stored value (``_compare``'s rules)."""
+        number = _filter_number(value)
+        if self.text is None:  # numbers only (metrics, start/end time)
+            assert number is not None
+            return self.numeric(op, number, args)
+        if self.num is None or number is None:  # text only, or a non-numeric filter value
+            args.append(_text(value))
+            return f"{self.text} {op} ?"
+        # a param: numbers numerically (exactly, even beyond 64 bits), the rest as text
+        parts = [f"CASE WHEN {self.kind} = 'bigint' THEN vt_numcmp({self.text}, '{op}', ?)"]
+        args.append(number if _fits_int64(number) else str(number))
+        parts.append(f"WHEN {self.num} IS NOT NULL THEN {self.numeric(op, number, args)}")
+        args.append(_text(value))
+        parts.append(f"ELSE {self.text} {op} ? END")
+        return " ".join(parts)
+
+    def predicate(self, op: str, value: Any, args: list[Any]) -> str:
+        if op in ("=", "!=", "<", "<=", ">", ">="):
+            return self.compare(op, value, args)
+        if op == "LIKE":
+            args.append(like_to_glob(value))
+            return f"{self.text} GLOB ?"
+        if op == "ILIKE":
+            args.append(like_to_glob(value.lower()))
+            return f"vt_lower({self.text}) GLOB ?"
+        if op in ("IN", "NOT IN"):
+            parts = [f"({self.compare('=', v, args)})" for v in value]
+            any_equal = " OR ".join(parts)
+            return f"({any_equal})" if op == "IN" else f"NOT ({any_equal})"
+        raise ValidationError(f"operator {op} cannot be compiled")  # pragma: no cover
+
+    def present(self) -> str:
+        return f"{self.text if self.text is not None else self.num} IS NOT NULL"
+
+
+_ATTRIBUTE_COLUMNS = {
+    "run_id": "r.run_id",
+    "run_name": "r.name",
+    "status": "r.status",
+    "experiment_id": "r.experiment_id",
+    "user_id": "r.user",
+    "start_time": "r.start_time",
+    "end_time": "r.end_time",
+}
+
+
+def _entity_column(entity: str, key: str, alias: str) -> _Column:
+    if entity == "metrics":
+        return _Column(f"{alias}.num", None)
+    if entity == "params":
+        return _Column(f"{alias}.num", f"{alias}.text", f"{alias}.kind")
+    if entity == "tags":
+        return _Column(None, f"{alias}.text")
+    if entity == "datasets":
+        return _Column(None, f"{alias}.{key}")
+    col = _ATTRIBUTE_COLUMNS[key]
+    if key in ("start_time", "end_time"):
+        return _Column(col, None)
+    return _Column(None, col)
+
+
+def _clause_sql(clause: Comparison, n: int, args: list[Any]) -> str:
+    entity, key, op = clause.entity, clause.key, clause.op
+    alias = f"c{n}"
+    col = _entity_column(entity, key, alias)
+    if entity == "attributes":
+        if op == "IS NULL":
+            return f"NOT ({col.present()})"
+        if op == "IS NOT NULL":
+            return col.present()
+        return f"({col.present()} AND {col.predicate(op, clause.value, args)})"
+    if entity == "datasets":
+        table, key_filter = "datasets", ""
+    else:
+        table, key_filter = entity, f"{alias}.key = ? AND "
+        args.append(key)
+    head = f"r.id IN (SELECT {alias}.run FROM {table} {alias} WHERE {key_filter}{col.present()}"
+    if op == "IS NULL":
+        return "NOT " + head + ")"
+    if op == "IS NOT NULL":
+        return head + ")"
+    return f"{head} AND {col.predicate(op, clause.value, args)})"
+
+
+def compile_search(
+    clauses: Sequence[Comparison],
+    order: Sequence[OrderKey],
+    *,
+    experiment_ids: Iterable[str] | None = None,
+    lifecycles: Iterable[str] = (ACTIVE,),
+    max_results: int | None = None,
+    tie_break: str = "r.start_time DESC, r.run_id ASC",
+) -> tuple[str, list[Any]]:
+    """Parametrized SQL selecting the rows of matching runs, in order, at most ``max_results``.
+
+    Values are always bound as parameters; only fixed column names, aliases and
+    operators from the validated AST are written into the SQL text.
+    """
+    joins: list[str] = []
+    join_args: list[Any] = []
+    order_terms: list[str] = []
+    for i, key in enumerate(order):
+        alias = f"o{i}"
+        if key.entity == "attributes":
+            expr = _ATTRIBUTE_COLUMNS[key.key]
+        else:
+            joins.append(
+                f"LEFT JOIN {key.entity} {alias} ON {alias}.run = r.id AND {alias}.key = ?"
+            )
+            join_args.append(key.key)
+            if key.entity == "metrics":
+                expr = f"{alias}.num"
+            elif key.entity == "params":
+                expr = f"CASE WHEN {alias}.text IS NULL THEN NULL ELSE coalesce({alias}.num, {alias}.text) END"
+            else:
+                expr = f"{alias}.text"
+        if key.ascending:
+            order_terms.append(f"({expr}) IS NULL, ({expr}) ASC")
+        else:  # SQLite sorts NULL lowest: DESC already puts missing values last
+            order_terms.append(f"{expr} DESC")
+    order_terms.append(tie_break)
+    where_args: list[Any] = []
+    life = tuple(lifecycles)
+    where = [f"r.lifecycle IN ({marks(life)})"]
+    where_args += life
+    if experiment_ids is not None:
+        exps = tuple(str(e) for e in experiment_ids)
+        where.append(f"r.experiment_id IN ({marks(exps)})")
+        where_args += exps
+    for n, clause in enumerate(clauses):
+        where.append(_clause_sql(clause, n, where_args))
+    sql = (
+        "SELECT r.id, r.run_id, r.commit_sha, r.lifecycle, r.name, r.experiment_id, r.status, "
+        "r.start_time, r.end_time, r.user, r.parent_run_id FROM runs r "
+        + " ".join(joins)
+        + " WHERE " + " AND ".join(where)
+        + " ORDER BY " + ", ".join(order_terms)
+    )  # fmt: skip
+    args = join_args + where_args
+    if max_results is not None:
+        sql += " LIMIT ?"
+        args.append(int(max_results))
+    return sql, args
