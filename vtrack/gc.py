@@ -179,4 +179,3 @@ def collect_garbage(
     if not dry_run and objects.root.exists():
         report.temp_files_removed = objects.gc_temp(older_than_seconds=max(grace_seconds, 0.0))
     return report
-

@@ -1,0 +1,84 @@
+"""Artifacts of a run: logging files, folders and in-memory objects; listing, reading, downloading.
+
+Storage rules (``docs/concepts/artifacts.md``):
+
+- Every artifact is content-addressed by the xxh3-128 digest of its bytes and listed in
+  the run's manifest (``.vtrack/artifacts.yaml``) as ``{digest, size, storage}``.
+- A file of at most ``large_file_threshold`` bytes (``VTRACK_LARGE_FILE_THRESHOLD``,
+  8 MiB by default) is a git blob at ``.vtrack/artifacts/<path>`` in the run tree
+  (``storage: git``, ``blob: <sha>``); git stores identical blobs once.
+- A larger file is streamed into the large-object store ``.git/vtrack/objects``
+  (``storage: large``), which stores identical bytes once; the run tree holds a small
+  pointer file at ``.vtrack/artifacts/<path>`` naming the digest, so that the tree
+  always mirrors the manifest.
+- The bytes are stored completely before the manifest entry is journaled, so an
+  interrupted upload leaves no entry, and never a partial object.
+
+Every function takes the :class:`~vtrack.client.TrackingClient` whose store holds the
+run; the client and the fluent API are thin wrappers over this module.
+
+Modules: :mod:`~vtrack.artifacts.storage` (storage kinds, the object store handle),
+:mod:`~vtrack.artifacts.write` (logging), :mod:`~vtrack.artifacts.read` (listing,
+reading, downloading, URIs) and :mod:`~vtrack.artifacts.render` (dicts, figures and
+images as bytes). Everything public is re-exported here.
+"""
+
+from __future__ import annotations
+
+from vtrack.artifacts.read import (
+    download_artifacts,
+    list_artifacts,
+    load_dict,
+    load_text,
+    locate,
+    manifest,
+    read_bytes,
+    split_runs_uri,
+)
+from vtrack.artifacts.render import dict_bytes, figure_bytes, image_bytes
+from vtrack.artifacts.storage import (
+    ARTIFACTS_DIR,
+    STORAGE_GIT,
+    STORAGE_LARGE,
+    FileInfo,
+    object_store,
+    pointer_bytes,
+)
+from vtrack.artifacts.write import (
+    log_artifact,
+    log_artifacts,
+    log_bytes,
+    log_dict,
+    log_figure,
+    log_image,
+    log_text,
+)
+from vtrack.store.objects import ObjectStore
+
+__all__ = [
+    "ARTIFACTS_DIR",
+    "STORAGE_GIT",
+    "STORAGE_LARGE",
+    "FileInfo",
+    "ObjectStore",
+    "dict_bytes",
+    "download_artifacts",
+    "figure_bytes",
+    "image_bytes",
+    "list_artifacts",
+    "load_dict",
+    "load_text",
+    "locate",
+    "log_artifact",
+    "log_artifacts",
+    "log_bytes",
+    "log_dict",
+    "log_figure",
+    "log_image",
+    "log_text",
+    "manifest",
+    "object_store",
+    "pointer_bytes",
+    "read_bytes",
+    "split_runs_uri",
+]
