@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vtrack.audit import check_input  # noqa: E402
 from vtrack.datasets import describe_input  # noqa: E402
+from vtrack.drift import check_input  # noqa: E402
 from vtrack.hashing import hash_file  # noqa: E402
 from vtrack.limits import HASH_CHUNK_BYTES  # noqa: E402
 from vtrack.statcache import RACY_MARGIN_NS, NoStatCache, StatCache, hash_regular_file  # noqa: E402

@@ -372,11 +372,11 @@ def test_no_progress_output_when_stderr_is_not_a_tty(tmp_path: Path, capfd, monk
 
 def test_progress_bar_appears_only_after_the_delay(monkeypatch) -> None:
     monkeypatch.setattr(ds, "_stderr_is_tty", lambda: True)
-    quick = ds._DeferredProgress(10, "x", delay=60.0)
+    quick = ds.DeferredProgress(10, "x", delay=60.0)
     quick(5, 50)
     assert quick.bar is None
     quick.close()
-    slow = ds._DeferredProgress(10, "x", delay=0.0)
+    slow = ds.DeferredProgress(10, "x", delay=0.0)
     slow(5, 50)
     assert slow.bar is not None
     slow.close()
@@ -584,7 +584,7 @@ def test_importing_and_describing_files_loads_no_heavy_module(tmp_path: Path) ->
     code = textwrap.dedent(
         f"""
         import sys, json
-        import vtrack.statcache, vtrack.datasets, vtrack.audit
+        import vtrack.statcache, vtrack.datasets, vtrack.drift
         from vtrack.datasets import describe_input
         describe_input({str(tmp_path / 'a.csv')!r})
         describe_input({str(tmp_path / 'd')!r})

@@ -238,9 +238,27 @@ def test_file_changed_while_being_read_is_not_stored(tmp_path: Path, monkeypatch
     monkeypatch.setattr(sc.os, "fstat", fstat)
     digest, size, fst = sc.hash_regular_file(str(p))
     assert fst is None and size == 3
+
+    def later_fstat(fd: int):  # the cache stats before opening; the read's fstat is "after"
+        st = real_fstat(fd)
+        return SimpleNamespace(
+            st_mode=st.st_mode, st_dev=st.st_dev, st_ino=st.st_ino, st_size=st.st_size,
+            st_mtime_ns=st.st_mtime_ns + 1, st_ctime_ns=st.st_ctime_ns + 1,
+        )
+
+    monkeypatch.setattr(sc.os, "fstat", later_fstat)
     with StatCache(tmp_path / "c.sqlite", clock=lambda: time.time_ns() + 10**10) as cache:
         cache.digest(p)
         assert cache.stored == 0
+
+
+def test_file_replaced_between_stat_and_open_is_hashed_but_not_stored(tmp_path: Path) -> None:
+    p = write(tmp_path / "f.txt", b"old")
+    before = os.stat(p)
+    replacement = write(tmp_path / "g.txt", b"new!")
+    os.replace(replacement, p)
+    digest, size, fst = sc.hash_regular_file(str(p), before)
+    assert (digest, size) == hash_file(p) and fst is None
 
 
 def test_deleting_the_database_changes_no_result(aged: Path, tmp_path: Path) -> None:

@@ -358,7 +358,7 @@ def hash_folder(root: str | os.PathLike[str], exclude: Sequence[str] | None = No
     """
     listing = list_folder(root, exclude)
     the_cache = cache if cache is not None else NoStatCache()
-    progress = _DeferredProgress(len(listing), f"hashing {os.path.basename(os.fspath(root))}")
+    progress = DeferredProgress(len(listing), f"hashing {os.path.basename(os.fspath(root))}")
     try:
         with the_cache.batch():
             results = the_cache.digest_many([p for _, p in listing], progress=progress)
@@ -367,14 +367,20 @@ def hash_folder(root: str | os.PathLike[str], exclude: Sequence[str] | None = No
     return [(rel, size, digest) for (rel, _), (digest, size) in zip(listing, results, strict=True)]
 
 
-class _DeferredProgress:
-    """A rich progress bar that appears only after a delay, and only on a TTY."""
+class DeferredProgress:
+    """A rich progress bar over files that appears only after a delay, and only on a TTY.
 
-    def __init__(self, total: int, label: str, delay: float = PROGRESS_DELAY_SECONDS) -> None:
+    Call it as ``progress(files_done, bytes_done)`` (a statcache ``ProgressCallback``)
+    and :meth:`close` it at the end; nothing is printed when stderr is not a terminal
+    or when the work ends within ``delay`` seconds (default
+    :data:`PROGRESS_DELAY_SECONDS`). rich is imported only when the bar appears.
+    """
+
+    def __init__(self, total: int, label: str, delay: float | None = None) -> None:
         self.total = total
         self.label = label
         self.start = time.monotonic()
-        self.delay = delay
+        self.delay = PROGRESS_DELAY_SECONDS if delay is None else delay
         self.enabled = _stderr_is_tty()
         self.bar: Any = None
         self.task: Any = None
@@ -399,6 +405,7 @@ class _DeferredProgress:
         self.bar.update(self.task, completed=files_done)
 
     def close(self) -> None:
+        """Remove the bar if it was shown; safe to call twice."""
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
@@ -854,6 +861,7 @@ def _array_into(h: _Hasher, arr: Any) -> None:
 
 __all__ = [
     "CSV_ROW_COUNT_MAX_BYTES",
+    "DeferredProgress",
     "array_digest",
     "dataframe_digest",
     "describe_input",

@@ -146,13 +146,19 @@ def _buffer() -> bytearray:
     return buf
 
 
-def hash_regular_file(path: str) -> tuple[str, int, FileStat | None]:
+def hash_regular_file(
+    path: str, before: os.stat_result | None = None
+) -> tuple[str, int, FileStat | None]:
     """Hash the regular file at ``path``.
 
     Returns ``(digest, size, stat)`` where ``stat`` is the file's stat as it was while
     it was read, or None when the file changed during the read (the digest is then of
-    whatever bytes were read and must not be cached). Raises DatasetError naming the
-    file if it is missing, unreadable or not a regular file; never blocks on a FIFO.
+    whatever bytes were read and must not be cached). ``before`` is an ``os.stat`` of
+    ``path`` the caller took just now (it spares one system call per file): the read
+    counts as stable only if the file's stat after the read still equals it, so a
+    file replaced or rewritten in between is hashed but never cached. Raises
+    DatasetError naming the file if it is missing, unreadable or not a regular file;
+    never blocks on a FIFO.
     """
     try:
         fd = os.open(path, _OPEN_FLAGS)
@@ -161,7 +167,8 @@ def hash_regular_file(path: str) -> tuple[str, int, FileStat | None]:
     except OSError as exc:
         raise file_error(path, exc) from exc
     try:
-        before = os.fstat(fd)
+        if before is None:
+            before = os.fstat(fd)
         if not stat_mod.S_ISREG(before.st_mode):
             raise file_error(path, None, "not_a_file")
         h = xxhash.xxh3_128()
@@ -194,6 +201,8 @@ def hash_regular_file(path: str) -> tuple[str, int, FileStat | None]:
         raise file_error(path, exc) from exc
     finally:
         os.close(fd)
+    if not stat_mod.S_ISREG(after.st_mode):  # swapped for a FIFO or device after ``before``
+        raise file_error(path, None, "not_a_file")
     fst = FileStat.of(before)
     stable = fst == FileStat.of(after) and size == before.st_size
     return format_digest(h.hexdigest()), size, fst if stable else None
@@ -310,11 +319,11 @@ class BaseStatCache:
             futures: dict[Future[tuple[str, int, FileStat | None]], int] = {}
             if len(large) > 1:
                 pool = ThreadPoolExecutor(HASH_WORKERS, thread_name_prefix="vtrack-hash")
-                futures = {pool.submit(hash_regular_file, abspaths[i]): i for i in large}
+                futures = {pool.submit(hash_regular_file, abspaths[i], stats[i]): i for i in large}
             else:
                 small.extend(large)
             for i in small:
-                record(i, hash_regular_file(abspaths[i]))
+                record(i, hash_regular_file(abspaths[i], stats[i]))
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)

@@ -13,7 +13,9 @@ answers with a status:
   DataFrame/array logged without a local source file).
 
 This module is pure logic over entries and the filesystem; reading entries from runs
-and answering lineage questions live above it.
+and answering lineage questions live above it, in :mod:`vtrack.provenance`. (It is not
+called ``audit``: ``vtrack.audit`` is the public function, and a submodule of that name
+would replace it on the package as soon as it was imported.)
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ import stat as stat_mod
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from vtrack.datasets import folder_digest, hash_folder, list_folder, manifest_from_tsv
+from vtrack.datasets import (
+    DeferredProgress,
+    folder_digest,
+    hash_folder,
+    list_folder,
+    manifest_from_tsv,
+)
 from vtrack.errors import DatasetError, ValidationError
 from vtrack.statcache import BaseStatCache, NoStatCache, stat_regular
 
@@ -156,8 +164,14 @@ def _check_folder(result: dict[str, Any], entry: Mapping[str, Any], root: str,
         else:
             to_hash.append(rel)
             to_hash_stats.append(st)
-    with cache.batch():
-        digests = cache.digest_many([have[rel] for rel in to_hash], stats=to_hash_stats)
+    progress = DeferredProgress(len(to_hash), f"checking {os.path.basename(root)}")
+    try:
+        with cache.batch():
+            digests = cache.digest_many(
+                [have[rel] for rel in to_hash], progress=progress, stats=to_hash_stats
+            )
+    finally:
+        progress.close()
     modified.extend(rel for rel, (d, _) in zip(to_hash, digests, strict=True) if d != want[rel][1])
     result["added"], result["removed"], result["modified"] = added, sorted(removed), sorted(modified)
     if added or removed or modified:

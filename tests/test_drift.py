@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vtrack.audit import check_input
 from vtrack.datasets import describe_input, manifest_to_tsv
+from vtrack.drift import check_input
 from vtrack.errors import DatasetError, ValidationError
 from vtrack.statcache import RACY_MARGIN_NS, StatCache
 
