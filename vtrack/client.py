@@ -715,6 +715,47 @@ class TrackingClient:
 
         return artifacts.load_dict(self, run_id, path)
 
+    # -- dataset provenance (the rules live in vtrack.provenance) ------------------------
+    def log_input(
+        self,
+        run_id: str,
+        data: Any,
+        name: str | None = None,
+        context: str | None = None,
+        source: str | os.PathLike[str] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        *,
+        exclude: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """Record a file, folder, DataFrame, array or URI as an input; return its entry.
+
+        Logging the same (name, context) again with the same content records nothing;
+        other content raises InputConflictError. See vtrack.provenance.log_input.
+        """
+        from vtrack import provenance
+
+        return provenance.log_input(
+            self, run_id, data, name, context, source, tags, exclude=exclude
+        )
+
+    def log_inputs(self, run_id: str, inputs: Iterable[Any]) -> list[dict[str, Any]]:
+        """Record several inputs (data, or mappings of log_input's arguments); all or nothing."""
+        from vtrack import provenance
+
+        return provenance.log_inputs(self, run_id, inputs)
+
+    def audit(self, run: str) -> list[dict[str, Any]]:
+        """Re-check the inputs of ``run`` (id or run spec) against the disk; one dict per input."""
+        from vtrack import provenance
+
+        return provenance.audit(self, run)
+
+    def lineage(self, path_or_digest: str | os.PathLike[str]) -> list[dict[str, Any]]:
+        """Runs whose inputs include this file, folder or digest, newest first (plain dicts)."""
+        from vtrack import provenance
+
+        return provenance.lineage(self, path_or_digest)
+
 
 _VIEW_TYPES = {
     "ACTIVE_ONLY": ("active",), "DELETED_ONLY": ("deleted",), "ALL": ("active", "deleted"),

@@ -47,6 +47,12 @@ class ParamConflictError(ValidationError):
     exit_code = EXIT_CONFLICT
 
 
+class InputConflictError(ValidationError):
+    """A dataset input was logged again under its name and context with other content."""
+
+    exit_code = EXIT_CONFLICT
+
+
 class QuerySyntaxError(ValidationError):
     """A filter or order-by string could not be parsed; ``column`` is 1-based."""
 

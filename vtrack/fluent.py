@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -500,6 +500,47 @@ def log_figure(figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] |
 def log_image(image: Any, artifact_file: str) -> None:
     """Log a numpy array or PIL image of the active run as an image file."""
     _client().log_image(_session.require_run_id(), image, artifact_file)
+
+
+# -- dataset provenance (the rules live in vtrack.provenance) -------------------------
+def log_input(
+    data: Any,
+    name: str | None = None,
+    context: str | None = None,
+    source: str | os.PathLike[str] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    *,
+    exclude: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Record a file, folder, DataFrame, array or remote URI as an input of the active run.
+
+    Returns the entry written to ``.vtrack/inputs.yaml``. Logging the same name and
+    context again with the same content records nothing; other content raises
+    InputConflictError. ``exclude`` takes gitignore-style patterns for folders.
+    """
+    return _client().log_input(
+        _session.require_run_id(), data, name, context, source, tags, exclude=exclude
+    )
+
+
+def log_inputs(inputs: Iterable[Any]) -> list[dict[str, Any]]:
+    """Record several inputs of the active run: data, or mappings of log_input's arguments."""
+    return _client().log_inputs(_session.require_run_id(), inputs)
+
+
+def audit(run: str | None = None) -> list[dict[str, Any]]:
+    """Re-check a run's inputs against the disk (default: the active run); one dict per input.
+
+    ``run`` is a run id or any run spec (prefix, name, ``@``). Each dict has the
+    input's ``name``, ``context``, ``kind``, ``path``, ``status`` (unchanged, changed,
+    missing, unverifiable) and, for folders, ``added``/``removed``/``modified`` files.
+    """
+    return _client().audit(run if run is not None else _session.require_run_id())
+
+
+def lineage(path_or_digest: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Runs whose inputs include this file, folder or digest, newest first (plain dicts)."""
+    return _client().lineage(path_or_digest)
 
 
 def _artifact_location(

@@ -32,6 +32,8 @@ COMMANDS: dict[str, str] = {
     "checkout": "vtrack.cli.repro:checkout",
     "rerun": "vtrack.cli.repro:rerun",
     "index": "vtrack.cli.runs:index",
+    "audit": "vtrack.cli.provenance:audit",
+    "lineage": "vtrack.cli.provenance:lineage",
 }
 
 #: one-line help shown by ``vtrack --help`` without importing the command modules.
@@ -51,6 +53,8 @@ SHORT_HELP: dict[str, str] = {
     "checkout": "Put a run's exact code, params and artifacts on disk.",
     "rerun": "Run a run again from its snapshot: reproduced or diverged?",
     "index": "Rebuild the derived run index (index rebuild).",
+    "audit": "Is the data on disk still what a run saw? (exit 1 on drift)",
+    "lineage": "Which runs consumed this file, folder or digest?",
 }
 
 

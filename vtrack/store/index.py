@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from vtrack import gitcmd
 from vtrack.entities import Run, RunData, RunInfo, RunInputs
 from vtrack.query import Comparison, OrderKey
+from vtrack.store import index_inputs
 from vtrack.store import refs as refnames
 from vtrack.store.index_records import (
     IndexedRecord,
@@ -69,7 +70,7 @@ __all__ = [
 
 log = logging.getLogger("vtrack")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 INDEX_FILE = "index.sqlite"
 #: Milliseconds a writer waits for another process's index transaction.
 BUSY_TIMEOUT_MS = 60_000
@@ -113,9 +114,9 @@ CREATE TABLE IF NOT EXISTS datasets(
 CREATE INDEX IF NOT EXISTS datasets_digest ON datasets(digest);
 CREATE INDEX IF NOT EXISTS datasets_name ON datasets(name);
 CREATE TABLE IF NOT EXISTS records(run INTEGER PRIMARY KEY, body TEXT NOT NULL);
-"""
-_TABLES = ("runs", "params", "metrics", "tags", "datasets", "records")
-_CHILD_TABLES = ("params", "metrics", "tags", "datasets", "records")
+""" + index_inputs.SCHEMA
+_TABLES = ("runs", "params", "metrics", "tags", "datasets", "records", index_inputs.TABLE)
+_CHILD_TABLES = ("params", "metrics", "tags", "datasets", "records", index_inputs.TABLE)
 
 
 # --- the index ------------------------------------------------------------------------------
@@ -335,7 +336,8 @@ class RunIndex:
             self._store_fingerprint(conn, fp, started, live, skipped=0)
             return SyncStats(True, 0, 0, 0)
         records = read_records(self.store, wanted)
-        skipped = self._apply(conn, records, vanished, seen, full=full)
+        files = index_inputs.input_file_rows(self.store, records)
+        skipped = self._apply(conn, records, vanished, seen, full=full, files=files)
         self._store_fingerprint(conn, fp, started, live, skipped=skipped, commit=True)
         return SyncStats(True, len(records), len(vanished), skipped)
 
@@ -362,6 +364,7 @@ class RunIndex:
         seen: dict[str, tuple[str, str, bool]],
         *,
         full: bool,
+        files: dict[str, list[tuple[Any, ...]]] | None = None,
     ) -> int:
         """Write ``records`` and drop ``vanished`` in one transaction; return rows skipped."""
         skipped = 0
@@ -381,6 +384,7 @@ class RunIndex:
                     continue
                 rid = self._write_run(conn, current[0] if current else None, rec)
                 child_rows(rid, rec, rows)
+                rows[index_inputs.TABLE].extend((rid, *f) for f in (files or {}).get(rec.run_id, ()))
             for table, values in rows.items():
                 if values:
                     marks = ",".join("?" * len(values[0]))
@@ -579,6 +583,10 @@ class RunIndex:
     def count(self) -> int:
         """Number of runs in the index (any lifecycle)."""
         return int(self._conn().execute("SELECT count(*) FROM runs").fetchone()[0])
+
+    def input_uses(self, **query: Any) -> list[dict[str, Any]]:
+        """Inputs of indexed runs matching a path or digest (:func:`index_inputs.find_uses`)."""
+        return index_inputs.find_uses(self._conn(), **query)
 
 
 # --- module-level conveniences ---------------------------------------------------------------
