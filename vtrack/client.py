@@ -87,12 +87,16 @@ def _package_versions() -> dict[str, str]:
         return dict(_versions_cache[1])
     out: dict[str, str] = {}
     stdlib = getattr(sys, "stdlib_module_names", frozenset())
-    for name, mod in list(sys.modules.items()):
-        if "." in name or name.startswith("_") or name in stdlib or mod is None:
-            continue
-        ver = getattr(mod, "__version__", None)
-        if isinstance(ver, str) and len(ver) < 64:
-            out[name] = str(ver)  # a str subclass (torch.__version__) is no YAML scalar
+    import warnings
+
+    with warnings.catch_warnings():  # click 8.2+ warns on __version__; -W error would fail runs
+        warnings.simplefilter("ignore")
+        for name, mod in list(sys.modules.items()):
+            if "." in name or name.startswith("_") or name in stdlib or mod is None:
+                continue
+            ver = getattr(mod, "__version__", None)
+            if isinstance(ver, str) and len(ver) < 64:
+                out[name] = str(ver)  # a str subclass (torch.__version__) is no YAML scalar
     _versions_cache = (count, dict(sorted(out.items())))
     return dict(_versions_cache[1])
 
