@@ -303,6 +303,9 @@ def test_fluent_scope_follows_mlflow(corpus: Corpus) -> None:
     assert len(vtrack.search_runs(search_all_experiments=True, output_format="list")) == 5
     named = vtrack.search_runs(experiment_names=["other", "Default", "missing"], output_format="list")
     assert len(named) == 5
+    assert [r.info.run_name for r in vtrack.search_runs(experiment_ids=[], output_format="list")] == [
+        "eps"
+    ]  # an empty list counts as not given (MLflow)
     empty = vtrack.search_runs(experiment_names=["missing"])
     assert len(empty) == 0 and "run_id" in empty.columns
     with pytest.raises(ValidationError, match="output_format"):

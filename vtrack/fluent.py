@@ -356,8 +356,9 @@ def search_runs(
     """Search runs with MLflow's filter grammar; a pandas DataFrame or a list of Runs.
 
     Scope as in MLflow: ``experiment_ids`` and/or ``experiment_names`` (unknown names are
-    ignored); with neither, every experiment if ``search_all_experiments`` else the active
-    one (``set_experiment``, then ``VTRACK_EXPERIMENT_ID`` / ``_NAME``, then Default).
+    ignored); with neither (or empty lists), every experiment if ``search_all_experiments``
+    else the active one (``set_experiment``, then ``VTRACK_EXPERIMENT_ID`` / ``_NAME``,
+    then Default).
     The DataFrame has ``run_id, experiment_id, status, start_time, end_time, run_name``
     (times as UTC datetimes) then ``metrics.*``, ``params.*`` and ``tags.*`` columns;
     pandas is imported only here. Raises QuerySyntaxError for a bad filter.
@@ -366,7 +367,7 @@ def search_runs(
         raise ValidationError(f"output_format must be 'pandas' or 'list', not {output_format!r}")
     client = _client()
     exp_ids: list[str] | None = None
-    if experiment_ids is not None or experiment_names is not None:
+    if experiment_ids or experiment_names:  # MLflow: empty lists count as not given
         if isinstance(experiment_ids, (str, int)):
             experiment_ids = [str(experiment_ids)]
         exp_ids = [str(e) for e in experiment_ids or []]
