@@ -67,7 +67,9 @@ def _store_bytes(store: Store, path: str, data: bytes | bytearray) -> _Stored:
     """Store in-memory ``data`` as the artifact ``path`` (git blob or large object)."""
     digest = hash_bytes(data)
     if len(data) <= store.settings.large_file_threshold:
-        sha = store.objects.write_blob(data)
+        # no compression at logging time (MLflow copies a file; so do we): git gc packs
+        # and compresses these blobs later
+        sha = store.objects.write_blob(data, compress=False)
         entry = {"digest": digest, "size": len(data), "storage": STORAGE_GIT, "blob": sha}
         return _Stored(path, entry, (f"{ARTIFACTS_DIR}/{path}", BLOB_MODE, sha), None)
     objects = object_store(store)

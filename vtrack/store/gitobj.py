@@ -165,8 +165,12 @@ class GitObjects:
     def _loose_path(self, sha: str) -> Path:
         return self.objects_dir / sha[:2] / sha[2:]
 
-    def write(self, kind: bytes, data: bytes) -> str:
-        """Store an object (if absent) and return its hex SHA-1."""
+    def write(self, kind: bytes, data: bytes, *, compress: bool = True) -> str:
+        """Store an object (if absent) and return its hex SHA-1.
+
+        ``compress=False`` writes objects over 64 KiB as stored deflate blocks (no
+        compression work; ``git gc`` compresses them when it packs).
+        """
         sha = object_sha(kind, data)
         if sha in self._known:
             return sha
@@ -174,7 +178,7 @@ class GitObjects:
         path = f"{folder}/{sha[2:]}"
         if not os.path.exists(path):
             header = b"%s %d\x00" % (kind, len(data))
-            if len(data) > _PROBE_OVER and _incompressible(data):
+            if len(data) > _PROBE_OVER and (not compress or _incompressible(data)):
                 pieces = _stored_zlib(header, data)
             else:
                 pieces = [zlib.compress(header + data, 1 if len(data) > _PROBE_OVER else 6)]
@@ -199,9 +203,9 @@ class GitObjects:
             self._known.add(sha)
         return sha
 
-    def write_blob(self, data: bytes) -> str:
-        """Store a blob and return its SHA."""
-        return self.write(b"blob", data)
+    def write_blob(self, data: bytes, *, compress: bool = True) -> str:
+        """Store a blob and return its SHA (``compress`` as for :meth:`write`)."""
+        return self.write(b"blob", data, compress=compress)
 
     def write_tree(self, entries: list[TreeEntry]) -> str:
         """Store a tree and return its SHA."""

@@ -57,8 +57,13 @@ class LocalFS:
     """Every local-disk operation the object store performs, and nothing else.
 
     A remote variant provides the same methods with the same promises; paths are
-    plain strings.
+    plain strings. With ``fsync`` false (vtrack's default, as for git's loose objects)
+    finished objects are not forced to stable storage: they survive a killed process,
+    not a power loss; ``VTRACK_FSYNC=1`` turns it on.
     """
+
+    def __init__(self, *, fsync: bool = True) -> None:
+        self.fsync = fsync
 
     def open_read(self, path: str) -> io.RawIOBase:
         """Open ``path`` for unbuffered binary reading. FileNotFoundError propagates."""
@@ -116,16 +121,17 @@ class LocalFS:
         chunks are still being copied, so the closing fsync has little left to do,
         and keeps a large put from filling the page cache with pages nobody reads.
         """
-        if _FADVISE is not None:
+        if _FADVISE is not None and self.fsync:
             try:
                 os.posix_fadvise(fd, offset, length, _FADVISE)
             except OSError:
                 pass
 
     def finish_temp(self, fd: int, path: str, mode: int | None) -> None:
-        """Flush ``fd`` to stable storage, close it and optionally chmod ``path``."""
+        """Flush ``fd`` to stable storage (when fsyncing), close it and optionally chmod ``path``."""
         try:
-            os.fsync(fd)
+            if self.fsync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         if mode is not None:
