@@ -202,6 +202,55 @@ def test_live_run_of_this_process_is_visible_before_any_checkpoint(repo: Path) -
     assert c.run_index().sync().read == 0  # no longer live: not re-read
 
 
+def test_live_runs_are_reread_without_listing_refs_while_refs_are_still(repo: Path, monkeypatch) -> None:
+    monkeypatch.setattr(index_mod, "SETTLED_SECONDS", 0.0)
+    c = TrackingClient()
+    _finished_run(c, "done")
+    rid = c.create_run(run_name="training").info.run_id
+    time.sleep(0.05)
+    idx = c.run_index()  # lists refs, sees them settled, records the fingerprint
+    c.log_metric(rid, "loss", 0.5)
+    c.flush(rid)
+    stats = idx.sync()
+    assert (stats.listed, stats.read) == (False, 1)  # only the live run, from its journal
+    (run,) = idx.search([Comparison("metrics", "loss", "=", 0.5)])
+    assert run.info.run_id == rid and run.info.status == "RUNNING"
+    c.set_terminated(rid)
+    assert c.search_runs(filter_string="attributes.status = 'FINISHED'", max_results=None)[0].info.run_id == rid
+
+
+def test_unchanged_listing_skips_the_row_comparison(repo: Path, monkeypatch) -> None:
+    monkeypatch.setattr(index_mod, "SETTLED_SECONDS", 1e9)  # never skip the listing itself
+    c = TrackingClient()
+    _finished_run(c, "a")
+    idx = _fresh_index(c)
+    assert idx.sync().read == 1
+    monkeypatch.setattr(RunIndex, "_parse_tips", lambda *a: pytest.fail("compared every row"))
+    stats = idx.sync()
+    assert (stats.listed, stats.read) == (True, 0)
+
+
+def test_marks_are_not_stored_when_another_sync_wrote_in_between(repo: Path) -> None:
+    c = TrackingClient()
+    rid = _finished_run(c, "x")
+    a, b = _fresh_index(c), _fresh_index(c)
+    a.sync()
+    conn = a._conn()
+    generation, seen = a._read_rows(conn, "SELECT run_id, commit_sha, lifecycle, live FROM runs")
+    c.delete_run(rid)
+    b.sync()  # another process records the deletion meanwhile
+    # a now applies what it read before the deletion: its marks would describe rows it
+    # never saw, so they must not be stored
+    a._apply(conn, [], [], seen, full=False, generation=generation,
+             marks=(a._fingerprint(), time.time() - 100, "digest-of-an-older-listing"))  # fmt: skip
+    meta = a._meta(conn)
+    assert "refs_listing" not in meta and "refs_fingerprint" not in meta
+    assert a.search() == []
+    c.restore_run(rid)  # refs back to what a listed: a must still notice
+    a.sync()
+    assert [r.info.run_id for r in a.search()] == [rid]
+
+
 def test_two_processes_syncing_at_once_neither_corrupt_nor_duplicate(repo: Path) -> None:
     c = TrackingClient()
     for i in range(30):

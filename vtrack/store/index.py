@@ -8,8 +8,9 @@ Refs are the truth; ``<git dir>/vtrack/index.sqlite`` only makes reading fast. P
   one ``git for-each-ref``, compares each tip with the commit the index last read for
   that run, re-reads only new or moved runs and drops vanished ones, all in one
   transaction. Runs with a live journal are re-read (journal included) on every sync.
-  When no run is live and the ref storage has not changed since a sync that saw it
-  settled, the listing itself is skipped.
+  When the ref storage has not changed (by ``stat``) since a sync that saw it settled,
+  the listing itself is skipped; when a listing equals the last one applied, the
+  comparison with every row is skipped.
 * **Concurrent.** WAL mode, a busy timeout and compare-and-swap row updates: any
   number of processes may sync and search at once; rows never duplicate, and a slow
   syncer never overwrites a row that a faster one refreshed.
@@ -24,6 +25,7 @@ Refs are the truth; ``<git dir>/vtrack/index.sqlite`` only makes reading fast. P
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -290,13 +292,17 @@ class RunIndex:
                     live.add(run_id)
         return live
 
-    def _list_tips(self) -> dict[str, tuple[str, str]]:
+    def _list_refs(self) -> bytes:
         res = gitcmd.run(
             ["for-each-ref", "--format=%(objectname) %(refname)", refnames.RUNS, refnames.TRASH],
             git_dir=self.store.location.git_dir,
         )
+        return res.stdout
+
+    @staticmethod
+    def _parse_tips(listing: bytes) -> dict[str, tuple[str, str]]:
         tips: dict[str, tuple[str, str]] = {}
-        for line in res.stdout.decode("utf-8", "replace").splitlines():
+        for line in listing.decode("utf-8", "replace").splitlines():
             sha, _, name = line.partition(" ")
             if name.startswith(refnames.RUNS):
                 tips[name[len(refnames.RUNS) :]] = (sha, ACTIVE)
@@ -313,48 +319,85 @@ class RunIndex:
         return self._sync(full=True)
 
     def _sync(self, *, full: bool) -> SyncStats:
+        # Two marks, stored with the data they describe, let a sync skip work: the stat
+        # fingerprint of the ref storage (skip listing refs) and the digest of the last
+        # applied listing (skip comparing every row). Neither covers live runs, which are
+        # re-read every time.
         conn = self._conn()
         live = self._live_ids()
         fp = self._fingerprint()
-        if not full and not live:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'refs_fingerprint'").fetchone()
-            if row is not None and json.loads(row[0]) == fp:
-                return SyncStats(False, 0, 0, 0)
+        meta = self._meta(conn)
+        if not full and meta.get("refs_fingerprint") == json.dumps(fp):
+            return self._sync_live(conn, live, listed=False, marks=None)
         started = time.time()
-        tips = self._list_tips()
-        seen = {
-            r[0]: (r[1], r[2], bool(r[3]))
-            for r in conn.execute("SELECT run_id, commit_sha, lifecycle, live FROM runs")
-        }
+        listing = self._list_refs()
+        digest = hashlib.blake2b(listing, digest_size=16).hexdigest()
+        marks = (fp, started, digest)
+        if not full and meta.get("refs_listing") == digest:
+            return self._sync_live(conn, live, listed=True, marks=marks)
+        tips = self._parse_tips(listing)
+        generation, seen = self._read_rows(conn, "SELECT run_id, commit_sha, lifecycle, live FROM runs")
         wanted: list[tuple[str, str, str, bool]] = []
         for run_id, (sha, lifecycle) in tips.items():
             is_live = lifecycle == ACTIVE and run_id in live
             if full or is_live or seen.get(run_id) != (sha, lifecycle, False):
                 wanted.append((run_id, sha, lifecycle, is_live))
         vanished = [r for r in seen if r not in tips]
-        if not wanted and not vanished and not full:
-            self._store_fingerprint(conn, fp, started, live, skipped=0)
-            return SyncStats(True, 0, 0, 0)
-        records = read_records(self.store, wanted)
+        records = read_records(self.store, wanted) if wanted else []
         files = index_inputs.input_file_rows(self.store, records)
-        skipped = self._apply(conn, records, vanished, seen, full=full, files=files)
-        self._store_fingerprint(conn, fp, started, live, skipped=skipped, commit=True)
+        skipped = self._apply(
+            conn, records, vanished, seen, full=full, files=files, generation=generation,
+            marks=marks,
+        )  # fmt: skip
         return SyncStats(True, len(records), len(vanished), skipped)
 
-    def _store_fingerprint(
-        self, conn: sqlite3.Connection, fp: list[Any], started: float, live: set[str],
-        *, skipped: int, commit: bool = False,
-    ) -> None:  # fmt: skip
-        settled = all(
-            c is None or max(c[0], c[1]) / 1e9 < started - SETTLED_SECONDS for c in fp
+    def _sync_live(
+        self, conn: sqlite3.Connection, live: set[str], *, listed: bool,
+        marks: tuple[list[Any], float, str] | None,
+    ) -> SyncStats:  # fmt: skip
+        """Refs unchanged: re-read live runs, and runs that stopped being live, only."""
+        generation, rows = self._read_rows(
+            conn,
+            "SELECT run_id, commit_sha, lifecycle, live FROM runs "
+            "WHERE live = 1 OR run_id IN (SELECT value FROM json_each(?))",
+            (to_json(sorted(live)),),
         )
-        with contextlib.suppress(sqlite3.OperationalError):  # busy: the next sync tries again
-            if settled and not live and not skipped:
-                conn.execute(
-                    "INSERT OR REPLACE INTO meta VALUES('refs_fingerprint', ?)", (json.dumps(fp),)
-                )
-            else:
-                conn.execute("DELETE FROM meta WHERE key = 'refs_fingerprint'")
+        wanted = [
+            (run_id, sha, lifecycle, lifecycle == ACTIVE and run_id in live)
+            for run_id, (sha, lifecycle, was_live) in rows.items()
+            if was_live or (lifecycle == ACTIVE and run_id in live)
+        ]
+        if not wanted and (marks is None or not self._settled(marks)):
+            return SyncStats(listed, 0, 0, 0)
+        records = read_records(self.store, wanted) if wanted else []
+        files = index_inputs.input_file_rows(self.store, records)
+        skipped = self._apply(
+            conn, records, [], rows, full=False, files=files, generation=generation, marks=marks
+        )
+        return SyncStats(listed, len(records), 0, skipped)
+
+    @staticmethod
+    def _meta(conn: sqlite3.Connection) -> dict[str, str]:
+        return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+
+    @staticmethod
+    def _read_rows(
+        conn: sqlite3.Connection, sql: str, args: Sequence[Any] = ()
+    ) -> tuple[int, dict[str, tuple[str, str, bool]]]:
+        """``(generation, {run_id: (commit, lifecycle, live)})`` from one read snapshot."""
+        conn.execute("BEGIN")
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+            rows = {r[0]: (r[1], r[2], bool(r[3])) for r in conn.execute(sql, args)}
+        finally:
+            conn.execute("COMMIT")
+        return int(row[0]) if row else 0, rows
+
+    @staticmethod
+    def _settled(marks: tuple[list[Any], float, str]) -> bool:
+        """True when no part of the ref storage changed shortly before the listing began."""
+        fp, started, _ = marks
+        return all(c is None or max(c[0], c[1]) / 1e9 < started - SETTLED_SECONDS for c in fp)
 
     def _apply(
         self,
@@ -365,11 +408,21 @@ class RunIndex:
         *,
         full: bool,
         files: dict[str, list[tuple[Any, ...]]] | None = None,
+        generation: int = 0,
+        marks: tuple[list[Any], float, str] | None = None,
     ) -> int:
-        """Write ``records`` and drop ``vanished`` in one transaction; return rows skipped."""
+        """Write ``records`` and drop ``vanished`` in one transaction; return rows skipped.
+
+        Each row is replaced only if it still holds what this sync read (``seen``);
+        ``marks`` are stored only when no other sync wrote in between and nothing was
+        skipped, so they always describe the rows beside them.
+        """
         skipped = 0
         conn.execute("BEGIN IMMEDIATE")
         try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+            current_generation = int(row[0]) if row else 0
+            clean = full or current_generation == generation
             if full:
                 for table in _TABLES:
                     conn.execute(f"DELETE FROM {table}")
@@ -387,8 +440,8 @@ class RunIndex:
                 rows[index_inputs.TABLE].extend((rid, *f) for f in (files or {}).get(rec.run_id, ()))
             for table, values in rows.items():
                 if values:
-                    marks = ",".join("?" * len(values[0]))
-                    conn.executemany(f"INSERT INTO {table} VALUES({marks})", values)
+                    marks_sql = ",".join("?" * len(values[0]))
+                    conn.executemany(f"INSERT INTO {table} VALUES({marks_sql})", values)
             for run_id in vanished:
                 current = conn.execute(
                     "SELECT id, commit_sha, lifecycle, live FROM runs WHERE run_id = ?", (run_id,)
@@ -400,6 +453,20 @@ class RunIndex:
                     continue
                 self._delete_children(conn, current[0])
                 conn.execute("DELETE FROM runs WHERE id = ?", (current[0],))
+            if records or vanished or full:
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta VALUES('generation', ?)",
+                    (str(current_generation + 1),),
+                )
+            if marks is not None:
+                fp, _, digest = marks
+                keep = clean and not skipped
+                for key, value, ok in (("refs_listing", digest, keep),
+                                       ("refs_fingerprint", json.dumps(fp), keep and self._settled(marks))):  # fmt: skip
+                    if ok:
+                        conn.execute("INSERT OR REPLACE INTO meta VALUES(?, ?)", (key, value))
+                    else:
+                        conn.execute("DELETE FROM meta WHERE key = ?", (key,))
             conn.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
