@@ -319,3 +319,18 @@ def test_fluent_scope_from_environment(corpus: Corpus, monkeypatch) -> None:
     monkeypatch.setenv("VTRACK_EXPERIMENT_NAME", "no-such-experiment")
     assert len(vtrack.search_runs()) == 0
     assert vtrack.get_experiment_by_name("no-such-experiment") is None  # searching creates nothing
+
+
+def test_datasets_filter_on_inputs_logged_through_log_input(repo: Path) -> None:
+    c = TrackingClient()
+    data = repo / "data.csv"
+    data.write_text("a,b\n1,2\n")
+    rid = c.create_run(run_name="with-data").info.run_id
+    entry = c.log_input(rid, str(data), name="table", context="train")
+    c.set_terminated(rid)
+    other = c.create_run(run_name="without").info.run_id
+    c.set_terminated(other)
+    digest = entry["digest"]
+    (run,) = c.search_runs(filter_string=f"datasets.digest = '{digest}' and datasets.context = 'train'")
+    assert run.info.run_id == rid and run.inputs.datasets[0]["digest"] == digest
+    assert [r.info.run_id for r in c.search_runs(filter_string="datasets.name IS NULL")] == [other]
