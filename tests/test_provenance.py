@@ -342,8 +342,13 @@ def test_lineage_through_files_folders_and_digests(repo: Path) -> None:
         ("images", ["b/c.png"]), ("folder", ["imgs/b/c.png"])
     ]
     under = vtrack.lineage(repo / "data" / "imgs")  # a folder: runs that read files below it
-    assert [(h["run_name"], len(h["files"])) for h in under] == [("images", 2), ("folder", 2)]
+    assert [(h["run_name"], h["files"]) for h in under] == [
+        ("images", []), ("folder", ["imgs/a.png", "imgs/b/c.png"])  # itself; files of a parent
+    ]
     assert under[0]["digest"] == vtrack.get_run(r4.info.run_id).inputs.datasets[0]["digest"]
+    assert under[1]["digest"] is None and under[1]["path"] == str(repo / "data")
+    assert [h["run_name"] for h in vtrack.lineage(repo / "data")] == ["images", "frame", "folder",
+                                                                      "direct"]
 
     (repo / "data" / "shared.csv").write_bytes(b"s\n2\n")
     assert {h["data_status"] for h in vtrack.lineage("data/shared.csv")} == {"changed"}

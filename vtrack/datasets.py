@@ -424,6 +424,7 @@ _NEEDS_ESCAPE = re.compile(r"[\\\t\n\r\udc80-\udcff]")
 _SURROGATE = re.compile(r"[\udc80-\udcff]")
 _UNESCAPE = re.compile(r"\\(\\|t|n|r|x[0-9a-f]{2})")
 _UNESCAPES = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
+_MANIFEST_DIGEST = re.compile(r"xxh3-128:[0-9a-f]{32}")
 
 
 def _escape_path(path: str) -> str:
@@ -464,15 +465,19 @@ def manifest_from_tsv(text: str) -> list[tuple[str, int, str]]:
     Raises ValidationError naming the line of any malformed row.
     """
     out: list[tuple[str, int, str]] = []
+    append, valid = out.append, _MANIFEST_DIGEST.fullmatch
     for n, line in enumerate(text.split("\n"), start=1):
         if not line:
             continue
         parts = line.split("\t")
-        if len(parts) != 3 or not parts[1].isdigit():
+        if len(parts) != 3 or not parts[1].isdigit() or valid(parts[2]) is None:
+            if len(parts) == 3 and parts[1].isdigit():
+                parse_digest(parts[2])  # raises, saying what is wrong with the digest
             raise ValidationError(f"manifest line {n} is not 'path<TAB>size<TAB>digest': {line!r}")
-        parse_digest(parts[2])
-        out.append((_unescape_path(parts[0]), int(parts[1]), parts[2]))
-    out.sort(key=lambda f: f[0])
+        rel = parts[0]
+        append((_unescape_path(rel) if "\\" in rel else rel, int(parts[1]), parts[2]))
+    if any(out[i][0] > out[i + 1][0] for i in range(len(out) - 1)):
+        out.sort(key=lambda f: f[0])
     return out
 
 

@@ -31,17 +31,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vtrack import validation as v
-from vtrack.datasets import describe_input, manifest_to_tsv
-from vtrack.drift import CHANGED, MISSING, UNCHANGED, check_input
 from vtrack.errors import DatasetError, InputConflictError, ValidationError
 from vtrack.hashing import ALGORITHM
-from vtrack.statcache import BaseStatCache, StatCache
 from vtrack.store.gitobj import BLOB_MODE, TREE_MODE
 
 if TYPE_CHECKING:
     from vtrack.client import TrackingClient
+    from vtrack.statcache import BaseStatCache, StatCache
     from vtrack.store import Store
     from vtrack.store.record import RecordState
+
+# Hashing, describing and checking (datasets, drift, statcache) are imported inside the
+# functions that use them: ``vtrack lineage`` answers from the index without them.
+UNCHANGED, CHANGED, MISSING = "unchanged", "changed", "missing"  # vtrack.drift's statuses
 
 #: The stat cache file inside ``<git dir>/vtrack/``.
 STATCACHE_FILE = "statcache.sqlite"
@@ -59,6 +61,8 @@ _DIGEST_ARG = re.compile(rf"{re.escape(ALGORITHM)}:([0-9a-f]*)")
 
 def stat_cache(store: Store) -> StatCache:
     """The store's stat cache (``.git/vtrack/statcache.sqlite``); close it after use."""
+    from vtrack.statcache import StatCache
+
     return StatCache(store.location.vtrack_dir / STATCACHE_FILE)
 
 
@@ -187,6 +191,8 @@ def _spec(item: Any) -> dict[str, Any]:
 
 
 def _describe(store: Store, spec: dict[str, Any], cache: BaseStatCache) -> _Described:
+    from vtrack.datasets import describe_input, manifest_to_tsv
+
     name = spec.get("name")
     context = spec.get("context")
     if name is not None:
@@ -325,6 +331,8 @@ def _audit_entry(
     store: Store, run_id: str, state: RecordState, entry: Mapping[str, Any],
     cache: BaseStatCache, memo: dict[Any, dict[str, Any]],
 ) -> dict[str, Any]:  # fmt: skip
+    from vtrack.drift import check_input
+
     where = local_path(store, entry)
     shown = where or entry.get("path") or (
         entry.get("source") if entry.get("kind") in ("file", "folder") else None
@@ -370,39 +378,42 @@ def lineage(client: TrackingClient, target: str | os.PathLike[str]) -> list[dict
     ``target`` is a digest (``xxh3-128:<hex>``, or a prefix of at least
     :data:`MIN_DIGEST_PREFIX` hex digits) or a path (need not exist any more): a file
     matches runs that logged it directly, inside a logged folder, or as the source
-    file of a DataFrame or array; a folder matches runs that consumed any file below
-    it. Paths inside the store's working tree also match runs recorded in other clones
-    (through ``repo_path``).
+    file of a DataFrame or array; a folder matches runs that logged it or anything
+    below it, and folder inputs above it whose files below it they read. Paths inside
+    the store's working tree also match runs recorded in other clones (through
+    ``repo_path``).
 
     Returns one dict per (run, input): ``run_id``, ``run_name``, ``experiment_id``,
     ``status`` (the run's), ``start_time``, ``name`` and ``context`` of the input,
     ``kind``, ``source``, ``path`` (the input's recorded path), ``files`` (the matching
-    files inside a folder input, as relative paths; empty otherwise), ``digest`` (the
-    recorded digest of the match) and ``data_status``: for a path naming one file,
-    ``unchanged`` / ``changed`` / ``missing`` comparing the file on disk now with what
-    the run saw; None otherwise. Active runs only.
+    files inside a folder input that holds the target, as paths relative to it; empty
+    when the input itself matched), ``digest`` (the input's when it matched itself, else
+    the matching file's when there is one) and ``data_status``: for a path naming one
+    file, ``unchanged`` / ``changed`` / ``missing`` comparing the file on disk now with
+    what the run saw; None otherwise. Active runs only.
     """
     raw = os.fspath(target)
     if not isinstance(raw, str) or not raw:
         raise ValidationError(f"lineage needs a path or a digest, not {target!r}")
     index = client.run_index()
+    store = client.store
     m = _DIGEST_ARG.fullmatch(raw)
     if m is not None:
-        hexpart = m.group(1)
-        if len(hexpart) < MIN_DIGEST_PREFIX:
+        if len(m.group(1)) < MIN_DIGEST_PREFIX:
             raise ValidationError(
                 f"digest {raw!r} is too short",
                 hint=f"give at least {MIN_DIGEST_PREFIX} hex digits after '{ALGORITHM}:'",
             )
-        hits = index.input_uses(digest=raw)
-        return _lineage_rows(hits, None)
+        return _lineage_rows(index.input_uses(digest=raw), None)
+    from vtrack.store.index_inputs import loc_of
+
     path = os.path.abspath(raw)
-    repo_rel = _repo_path(client.store, path)
+    loc = loc_of(path, _repo_path(store, path))
     folder = os.path.isdir(path)
-    hits = index.input_uses(path=path, repo_path=repo_rel, under=folder)
+    hits = index.input_uses(loc=loc, under=folder)
     current = None
-    if not folder:
-        current = _current_digest(client.store, path)
+    if hits and not folder:
+        current = _current_digest(store, path)
     return _lineage_rows(hits, current)
 
 
@@ -420,34 +431,33 @@ def _current_digest(store: Store, path: str) -> str | None:
 def _lineage_rows(hits: Sequence[Mapping[str, Any]], current: str | None) -> list[dict[str, Any]]:
     """Group index hits by (run, input) and add ``data_status`` (see :func:`lineage`)."""
     grouped: dict[tuple[str, int], dict[str, Any]] = {}
-    entry_digest: dict[tuple[str, int], str | None] = {}
+    itself: dict[tuple[str, int], str | None] = {}
     file_digests: dict[tuple[str, int], list[str | None]] = {}
     for h in hits:
         key = (h["run_id"], h["idx"])
-        if key not in grouped:
-            grouped[key] = {
+        row = grouped.get(key)
+        if row is None:
+            row = grouped[key] = {
                 "run_id": h["run_id"], "run_name": h["run_name"],
                 "experiment_id": h["experiment_id"], "status": h["status"],
                 "start_time": h["start_time"], "name": h["name"], "context": h["context"],
-                "kind": h["kind"], "source": h["source"], "path": h["input_path"],
+                "kind": h["kind"], "source": h["source"], "path": h["path"],
                 "files": [], "digest": None, "data_status": None,
             }  # fmt: skip
-        row = grouped[key]
-        if h["relpath"] is None:  # the input itself matched
-            entry_digest[key] = h["digest"]
+        if h["relpath"] is not None:  # a file inside a folder input
+            row["files"].append(h["relpath"])
+            file_digests.setdefault(key, []).append(h["digest"])
+        elif h["part"] == 1:  # the local source file of a DataFrame or array
+            file_digests.setdefault(key, []).append(h["digest"])
+        else:  # the input itself
+            itself[key] = h["digest"]
             if h["kind"] == "file":
                 file_digests.setdefault(key, []).append(h["digest"])
-        else:  # a file inside a folder, or ("") the source file of in-memory data
-            file_digests.setdefault(key, []).append(h["digest"])
-            if h["relpath"]:
-                row["files"].append(h["relpath"])
-            elif row["path"] is None:
-                row["path"] = h["path"]
     rows = []
     for key, row in grouped.items():
         files = file_digests.get(key, [])
         one_file = files[0] if len(files) == 1 else None
-        row["digest"] = entry_digest[key] if key in entry_digest else one_file
+        row["digest"] = itself[key] if key in itself else one_file
         row["files"].sort()
         if current is not None and one_file:
             if current == "":

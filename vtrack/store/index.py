@@ -72,7 +72,7 @@ __all__ = [
 
 log = logging.getLogger("vtrack")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 INDEX_FILE = "index.sqlite"
 #: Milliseconds a writer waits for another process's index transaction.
 BUSY_TIMEOUT_MS = 60_000
@@ -653,7 +653,7 @@ class RunIndex:
 
     def input_uses(self, **query: Any) -> list[dict[str, Any]]:
         """Inputs of indexed runs matching a path or digest (:func:`index_inputs.find_uses`)."""
-        return index_inputs.find_uses(self._conn(), **query)
+        return index_inputs.find_uses(self._conn(), store=self.store, **query)
 
 
 # --- module-level conveniences ---------------------------------------------------------------

@@ -1,18 +1,23 @@
-"""The run index's record of consumed files, for lineage questions.
+"""The run index's record of what runs read, for lineage questions.
 
-Table ``input_files`` holds, for every input entry of every indexed run:
+Two kinds of rows, both derived from run records only (so a rebuilt index holds the same):
 
-* one **entry row** (``relpath`` NULL) with the entry's ``name``, ``context``, ``kind``,
-  ``source``, ``path`` (file or folder; NULL for in-memory data), ``repo_path`` and
-  ``digest``;
-* for a folder, one **file row** per manifest line (``relpath`` the path inside the
-  folder, ``path``/``repo_path`` the folder's joined with it, ``digest`` the file's);
-* for a DataFrame or array logged with a local source file, one file row with
-  ``relpath`` ``""`` for that file (``digest`` its ``source_digest``).
+* ``input_files``: per run, one row per input entry (``part`` 0) with its ``name``,
+  ``context``, ``kind``, ``source``, recorded ``path``, ``digest`` (a folder's is its
+  Merkle digest), ``manifest`` and ``loc``; and, for a DataFrame or array logged with a
+  local source file, a second row (``part`` 1) for that file (``digest`` its
+  ``source_digest``). Rows are written by the index's sync with the run's other rows.
+* ``folder_files``: the files of each folder manifest, keyed by the folder's Merkle
+  digest — stored **once per distinct folder content**, however many runs read it (a
+  sweep of 1,000 runs over one 100,000-file folder adds 1,000 rows to ``input_files``
+  and 100,000 to ``folder_files``, not 10^8). A manifest's digest is the hash of its
+  text, so these rows never go stale. They are filled on demand: a lineage query first
+  reads (through one ``git cat-file --batch``) the manifests of the folders it needs
+  that are not in ``folders`` yet, and checks each against its digest.
 
-Rows are derived from the run record only (``inputs.yaml`` and the manifests it
-names), so a rebuilt index holds the same rows. The manifests of many runs are read
-through one ``git cat-file --batch`` pipe.
+``loc`` is where an input lives in a form every clone agrees on: ``repo:<posix path>``
+for inputs inside the store's working tree (their ``repo_path``), else the absolute
+path.
 """
 
 from __future__ import annotations
@@ -38,103 +43,311 @@ if TYPE_CHECKING:
 log = logging.getLogger("vtrack")
 
 TABLE = "input_files"
+#: Prefix of a ``loc`` relative to the working tree.
+REPO = "repo:"
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {TABLE}(
-    run INTEGER NOT NULL, idx INTEGER NOT NULL, relpath TEXT, path TEXT, repo_path TEXT,
-    digest TEXT, name TEXT, context TEXT, kind TEXT, source TEXT);
-CREATE INDEX IF NOT EXISTS {TABLE}_run ON {TABLE}(run);
-CREATE INDEX IF NOT EXISTS {TABLE}_path ON {TABLE}(path) WHERE path IS NOT NULL;
-CREATE INDEX IF NOT EXISTS {TABLE}_repo_path ON {TABLE}(repo_path) WHERE repo_path IS NOT NULL;
+    run INTEGER NOT NULL, idx INTEGER NOT NULL, part INTEGER NOT NULL, loc TEXT, path TEXT,
+    digest TEXT, name TEXT, context TEXT, kind TEXT, source TEXT, manifest TEXT,
+    PRIMARY KEY(run, idx, part)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS {TABLE}_loc ON {TABLE}(loc) WHERE loc IS NOT NULL;
 CREATE INDEX IF NOT EXISTS {TABLE}_digest ON {TABLE}(digest) WHERE digest IS NOT NULL;
+CREATE TABLE IF NOT EXISTS folders(folder TEXT PRIMARY KEY, files INTEGER) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS folder_files(
+    folder TEXT NOT NULL, relpath TEXT NOT NULL, digest TEXT NOT NULL,
+    PRIMARY KEY(folder, relpath)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS folder_files_digest ON folder_files(digest);
 """
-#: Manifests of at most this many runs are read in-process instead of through git.
+#: Manifests of at most this many folders are read in-process instead of through git.
 BATCH_READ_THRESHOLD = 16
+_DIGEST_LEN = len("xxh3-128:") + 32
+_CHUNK = 500
 
-Row = tuple[Any, ...]  # (idx, relpath, path, repo_path, digest, name, context, kind, source)
+Row = tuple[Any, ...]  # (idx, part, loc, path, digest, name, context, kind, source, manifest)
 
 
-# --- rows -------------------------------------------------------------------------------------
+def loc_of(path: str | None, repo_path: str | None) -> str | None:
+    """The ``loc`` of an input recorded at ``path`` (with ``repo_path`` when in the worktree)."""
+    if repo_path:
+        return REPO + repo_path
+    return path or None
+
+
+# --- rows written at sync ------------------------------------------------------------------
 
 
 def input_file_rows(store: Store, records: Sequence[IndexedRecord]) -> dict[str, list[Row]]:
-    """``{run_id: rows}`` for ``records`` (rows lack the index's run number, added on insert).
-
-    A manifest that cannot be read is logged and its files are left out (the entry row
-    stays), so one damaged run never stops a sync.
-    """
-    manifests = _read_manifests(store, records)
+    """``{run_id: rows}`` for ``records`` (without the index's run number, added on insert)."""
     out: dict[str, list[Row]] = {}
     for rec in records:
         rows: list[Row] = []
         for idx, entry in enumerate(rec.inputs):
             if isinstance(entry, Mapping):
-                rows.extend(_entry_rows(idx, entry, manifests.get((rec.run_id, idx))))
+                rows.extend(_entry_rows(idx, entry))
         if rows:
             out[rec.run_id] = rows
     return out
 
 
-def _entry_rows(idx: int, entry: Mapping[str, Any], manifest: str | None) -> Iterable[Row]:
+def _entry_rows(idx: int, entry: Mapping[str, Any]) -> Iterable[Row]:
     kind = _text(entry.get("kind"))
     path = _text(entry.get("path"))
-    repo = _text(entry.get("repo_path"))
+    loc = loc_of(path, _text(entry.get("repo_path")))
     in_memory = kind in ("dataframe", "array")
     yield (
-        idx, None, None if in_memory else path, None if in_memory else repo,
-        _text(entry.get("digest")), _text(entry.get("name")), _text(entry.get("context")),
-        kind, _text(entry.get("source")),
+        idx, 0, None if in_memory else loc, path, _text(entry.get("digest")),
+        _text(entry.get("name")), _text(entry.get("context")), kind, _text(entry.get("source")),
+        _text(entry.get("manifest")) if kind == "folder" else None,
     )  # fmt: skip
-    if in_memory and path and entry.get("source_digest"):
-        yield (idx, "", path, repo, _text(entry.get("source_digest")), None, None, None, None)
-    if kind == "folder" and manifest is not None and path:
-        from vtrack.datasets import manifest_from_tsv
-
-        try:
-            files = manifest_from_tsv(manifest)
-        except Exception as exc:  # noqa: BLE001 - a damaged manifest must not stop a sync
-            log.warning("vtrack: unreadable manifest of input %r: %s", entry.get("name"), exc)
-            return
-        base = path.rstrip(os.sep) + os.sep
-        rbase = "" if repo in (None, ".") else repo + "/"  # type: ignore[operator]
-        for rel, _size, digest in files:
-            native = rel if os.sep == "/" else rel.replace("/", os.sep)
-            yield (idx, rel, base + native, None if repo is None else rbase + rel, digest,
-                   None, None, None, None)
+    if in_memory and loc and entry.get("source_digest"):
+        yield (idx, 1, loc, path, _text(entry.get("source_digest")), None, None, None, None, None)
 
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _read_manifests(store: Store, records: Sequence[IndexedRecord]) -> dict[tuple[str, int], str]:
-    wanted: list[tuple[IndexedRecord, int, str]] = []
-    for rec in records:
-        for idx, entry in enumerate(rec.inputs):
-            if isinstance(entry, Mapping) and entry.get("kind") == "folder":
-                rel = entry.get("manifest")
-                if isinstance(rel, str) and rel:
-                    wanted.append((rec, idx, rel))
-    out: dict[tuple[str, int], str] = {}
-    live = [w for w in wanted if w[0].live]
-    plain = [w for w in wanted if not w[0].live]
-    for rec, idx, rel in live:  # pending in a journal: read through the record state
-        with contextlib.suppress(Exception):
-            _, state = store.read_run_state(rec.run_id)
-            pending = state.pending_files.get(rel)
-            if pending is not None:
-                out[(rec.run_id, idx)] = store.objects.read_blob(pending[1]).decode("utf-8")
+# --- queries --------------------------------------------------------------------------------
+
+
+def find_uses(
+    conn: sqlite3.Connection,
+    *,
+    store: Store,
+    loc: str | None = None,
+    under: bool = False,
+    digest: str | None = None,
+    lifecycles: Sequence[str] = ("active",),
+) -> list[dict[str, Any]]:
+    """What runs read at ``loc`` (and below it, with ``under``), or with ``digest``.
+
+    ``loc`` matches inputs recorded there and files of folder inputs recorded at one of
+    its parent folders; ``digest`` (full, or a prefix) matches input digests, source
+    files of in-memory data and files inside folder inputs. Returns one dict per match:
+    ``run_id``, ``run_name``, ``experiment_id``, ``status``, ``start_time``, ``idx``,
+    ``part`` (0: the input itself or a file in it, 1: a DataFrame's source file),
+    ``relpath`` (the file inside a folder input, else None), ``digest`` (of what
+    matched) and the input's ``name``, ``context``, ``kind``, ``source`` and ``path``.
+    """
+    hits: list[tuple[int, int, int, str | None, str | None]] = []  # run, idx, part, rel, digest
+    if digest is not None:
+        _fill_folders(conn, store, None)
+        cond, args = _digest_cond("digest", digest)
+        hits += conn.execute(
+            f"SELECT run, idx, part, NULL, digest FROM {TABLE} WHERE {cond}", args
+        ).fetchall()
+        by_folder: dict[str, list[tuple[str, str]]] = {}
+        for folder, rel, dig in conn.execute(
+            f"SELECT folder, relpath, digest FROM folder_files WHERE {cond}", args
+        ):
+            by_folder.setdefault(folder, []).append((rel, dig))
+        hits += _folder_hits(conn, by_folder, None)
+    elif loc is not None:
+        sep = "/" if loc.startswith(REPO) else os.sep
+        base = loc.rstrip(sep) or loc
+        if under:
+            low, high = _prefix_range(base, sep)
+            sql = (f"SELECT run, idx, part, NULL, digest FROM {TABLE} "
+                   "WHERE loc = ? OR (loc >= ? AND loc < ?)")  # fmt: skip
+            hits += conn.execute(sql, (base, low, high)).fetchall()
+        else:
+            hits += conn.execute(
+                f"SELECT run, idx, part, NULL, digest FROM {TABLE} WHERE loc = ?", (base,)
+            ).fetchall()
+        parents = _parents(base, sep)
+        folder_rows = []
+        for parent, _rel in parents:
+            folder_rows += conn.execute(
+                f"SELECT DISTINCT digest FROM {TABLE} WHERE loc = ? AND kind = 'folder'", (parent,)
+            ).fetchall()
+        _fill_folders(conn, store, {r[0] for r in folder_rows if r[0]})
+        for parent, rel in parents:
+            by_folder = {}
+            if under:
+                low, high = _prefix_range(rel, "/")
+                sql = ("SELECT f.folder, f.relpath, f.digest FROM folder_files f WHERE f.folder IN "
+                       f"(SELECT digest FROM {TABLE} WHERE loc = ? AND kind = 'folder') "
+                       "AND (f.relpath = ? OR (f.relpath >= ? AND f.relpath < ?))")  # fmt: skip
+                args: tuple[Any, ...] = (parent, rel, low, high)
             else:
-                plain.append((rec, idx, rel))
-    names = [f"{rec.commit}:{RECORD_DIR}/{rel}" for rec, _, rel in plain]
-    if len({rec.run_id for rec, _, _ in plain}) > BATCH_READ_THRESHOLD:
+                sql = ("SELECT f.folder, f.relpath, f.digest FROM folder_files f WHERE f.folder IN "
+                       f"(SELECT digest FROM {TABLE} WHERE loc = ? AND kind = 'folder') "
+                       "AND f.relpath = ?")  # fmt: skip
+                args = (parent, rel)
+            for folder, r, dig in conn.execute(sql, args):
+                by_folder.setdefault(folder, []).append((r, dig))
+            hits += _folder_hits(conn, by_folder, parent)
+    return _describe_hits(conn, hits, lifecycles)
+
+
+def _digest_cond(column: str, digest: str) -> tuple[str, tuple[str, ...]]:
+    if len(digest) >= _DIGEST_LEN:
+        return f"{column} = ?", (digest,)
+    return f"{column} >= ? AND {column} < ?", (digest, digest + "~")
+
+
+def _prefix_range(base: str, sep: str) -> tuple[str, str]:
+    """Bounds of every string below ``base`` + ``sep`` (the byte after ``sep`` ends it)."""
+    prefix = base if base.endswith(sep) else base + sep
+    return prefix, prefix[:-1] + chr(ord(sep) + 1)
+
+
+def _parents(loc: str, sep: str) -> list[tuple[str, str]]:
+    """``(parent loc, path of loc inside it)`` for every folder above ``loc``, nearest first."""
+    out = []
+    if loc.startswith(REPO):
+        rel = loc[len(REPO) :]
+        if rel == ".":
+            return []
+        parts = rel.split("/")
+        for i in range(len(parts) - 1, 0, -1):
+            out.append((REPO + "/".join(parts[:i]), "/".join(parts[i:])))
+        out.append((REPO + ".", rel))
+        return out
+    head = loc
+    while True:
+        parent = os.path.dirname(head)
+        if not parent or parent == head:
+            return out
+        rest = os.path.relpath(loc, parent).replace(os.sep, "/")
+        out.append((parent, rest))
+        head = parent
+
+
+def _folder_hits(
+    conn: sqlite3.Connection, by_folder: dict[str, list[tuple[str, str]]], loc: str | None
+) -> list[tuple[int, int, int, str | None, str | None]]:
+    """The (run, idx) of folder inputs with these digests (recorded at ``loc`` if given)."""
+    out: list[tuple[int, int, int, str | None, str | None]] = []
+    for folder, files in by_folder.items():
+        if loc is None:
+            entries = conn.execute(
+                f"SELECT run, idx FROM {TABLE} WHERE digest = ? AND kind = 'folder'", (folder,)
+            ).fetchall()
+        else:
+            entries = conn.execute(
+                f"SELECT run, idx FROM {TABLE} WHERE loc = ? AND digest = ? AND kind = 'folder'",
+                (loc, folder),
+            ).fetchall()
+        for run, idx in entries:
+            out.extend((run, idx, 0, rel, dig) for rel, dig in files)
+    return out
+
+
+def _describe_hits(
+    conn: sqlite3.Connection, hits: list[tuple[int, int, int, str | None, str | None]],
+    lifecycles: Sequence[str],
+) -> list[dict[str, Any]]:  # fmt: skip
+    runs: dict[int, tuple[Any, ...]] = {}
+    entries: dict[tuple[int, int], tuple[Any, ...]] = {}
+    ids = sorted({h[0] for h in hits})
+    lifes = set(lifecycles)
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        for row in conn.execute(
+            "SELECT id, run_id, name, experiment_id, status, start_time, lifecycle FROM runs "
+            f"WHERE id IN ({marks})", chunk,
+        ):  # fmt: skip
+            if row[6] in lifes:
+                runs[row[0]] = row
+        for run, idx, name, context, kind, source, path in conn.execute(
+            f"SELECT run, idx, name, context, kind, source, path FROM {TABLE} "
+            f"WHERE part = 0 AND run IN ({marks})", chunk,
+        ):  # fmt: skip
+            entries[(run, idx)] = (name, context, kind, source, path)
+    out = []
+    seen: set[tuple[Any, ...]] = set()
+    for run, idx, part, rel, dig in hits:
+        info = runs.get(run)
+        if info is None or (run, idx, part, rel) in seen:
+            continue
+        seen.add((run, idx, part, rel))
+        name, context, kind, source, path = entries.get((run, idx), (None,) * 5)
+        out.append({
+            "run_id": info[1], "run_name": info[2], "experiment_id": info[3], "status": info[4],
+            "start_time": info[5], "idx": idx, "part": part, "relpath": rel, "digest": dig,
+            "name": name, "context": context, "kind": kind, "source": source, "path": path,
+        })  # fmt: skip
+    return out
+
+
+# --- folder manifests, read on demand ----------------------------------------------------------
+
+
+def _fill_folders(conn: sqlite3.Connection, store: Store, digests: set[str] | None) -> None:
+    """Store the files of folder inputs (these digests, or all) not stored yet."""
+    if digests is not None and not digests:
+        return
+    sql = (
+        f"SELECT e.digest, e.manifest, r.commit_sha, r.run_id, r.live FROM {TABLE} e "
+        "JOIN runs r ON r.id = e.run WHERE e.kind = 'folder' AND e.part = 0 "
+        "AND e.digest IS NOT NULL AND e.manifest IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM folders f WHERE f.folder = e.digest)"
+    )
+    args: list[Any] = []
+    if digests is not None:
+        sql += " AND e.digest IN (SELECT value FROM json_each(?))"
+        import json
+
+        args.append(json.dumps(sorted(digests)))
+    missing: dict[str, tuple[str, str, str, bool]] = {}
+    for dig, manifest, commit, run_id, live in conn.execute(sql, args):
+        known = missing.get(dig)
+        if known is None or (known[3] and not live):  # prefer a committed copy
+            missing[dig] = (manifest, commit, run_id, bool(live))
+    if not missing:
+        return
+    texts = _read_manifests(store, missing)
+    from vtrack.datasets import manifest_from_tsv
+    from vtrack.hashing import hash_bytes
+
+    folders: list[tuple[str, int]] = []
+    files: list[tuple[str, str, str]] = []
+    for dig, data in texts.items():
+        if data is None or hash_bytes(data) != dig:
+            log.warning("vtrack: the manifest of folder %s is missing or damaged; skipped", dig)
+            continue
+        try:
+            rows = manifest_from_tsv(data.decode("utf-8"))
+        except Exception as exc:  # noqa: BLE001 - one bad manifest must not stop a query
+            log.warning("vtrack: unreadable manifest of folder %s: %s", dig, exc)
+            continue
+        folders.append((dig, len(rows)))
+        files.extend((dig, rel, d) for rel, _size, d in rows)
+    if not folders:
+        return
+    with contextlib.suppress(sqlite3.OperationalError):  # busy or read-only: answer anyway
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany("INSERT OR IGNORE INTO folder_files VALUES(?, ?, ?)", files)
+            conn.executemany("INSERT OR IGNORE INTO folders VALUES(?, ?)", folders)
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+
+
+def _read_manifests(
+    store: Store, wanted: Mapping[str, tuple[str, str, str, bool]]
+) -> dict[str, bytes | None]:
+    """Manifest bytes by folder digest, from ``(manifest path, commit, run id, live)``."""
+    digs = list(wanted)
+    names = [f"{wanted[d][1]}:{RECORD_DIR}/{wanted[d][0]}" for d in digs]
+    if len(names) > BATCH_READ_THRESHOLD:
         blobs = _cat_file_batch(store.location.git_dir, names)
     else:
-        blobs = [_read_inprocess(store, rec.commit, rel) for rec, _, rel in plain]
-    for (rec, idx, rel), data in zip(plain, blobs, strict=True):
-        if data is None:
-            log.warning("vtrack: run %s names manifest %s but its commit lacks it", rec.run_id, rel)
-            continue
-        out[(rec.run_id, idx)] = data.decode("utf-8", "replace")
+        blobs = [_read_inprocess(store, wanted[d][1], wanted[d][0]) for d in digs]
+    out = dict(zip(digs, blobs, strict=True))
+    for dig in digs:
+        manifest, _commit, run_id, live = wanted[dig]
+        if out[dig] is None and live:  # still pending in the run's journal
+            with contextlib.suppress(Exception):
+                _, state = store.read_run_state(run_id)
+                pending = state.pending_files.get(manifest)
+                if pending is not None:
+                    out[dig] = store.objects.read_blob(pending[1])
     return out
 
 
@@ -143,7 +356,7 @@ def _read_inprocess(store: Store, commit_sha: str, rel: str) -> bytes | None:
         commit = store.objects.read_commit(commit_sha)
         found = store.objects.tree_lookup(commit["tree"], f"{RECORD_DIR}/{rel}")
         return None if found is None else store.objects.read_blob(found[1])
-    except Exception:  # noqa: BLE001 - missing objects are reported by the caller
+    except Exception:  # noqa: BLE001 - a missing object is reported by the caller
         return None
 
 
@@ -175,7 +388,7 @@ def _cat_file_batch(git_dir: Path, names: Sequence[str]) -> list[bytes | None]:
         for _ in names:
             header = stdout.readline()
             if not header:
-                raise StoreError("git cat-file --batch stopped early while indexing inputs")
+                raise StoreError("git cat-file --batch stopped early while reading manifests")
             parts = header.split()
             if len(parts) == 3 and parts[1] in (b"blob", b"tree", b"commit", b"tag"):
                 size = int(parts[2])
@@ -187,80 +400,4 @@ def _cat_file_batch(git_dir: Path, names: Sequence[str]) -> list[bytes | None]:
         feeder.join()
         stdout.close()
         proc.wait()
-    return out
-
-
-# --- queries ----------------------------------------------------------------------------------
-
-
-def find_uses(
-    conn: sqlite3.Connection,
-    *,
-    path: str | None = None,
-    repo_path: str | None = None,
-    under: bool = False,
-    digest: str | None = None,
-    lifecycles: Sequence[str] = ("active",),
-) -> list[dict[str, Any]]:
-    """Rows of ``input_files`` that match, joined with their run and their entry row.
-
-    Matches ``path`` (and ``repo_path``) exactly, or with ``under`` also everything
-    below it; or ``digest`` exactly, or as a prefix when it is shorter than a full
-    digest. Each result has ``run_id``, ``run_name``, ``experiment_id``, ``status``,
-    ``start_time``, ``idx``, ``relpath``, ``path`` and ``digest`` (of the matching row)
-    and the entry's ``name``, ``context``, ``kind``, ``source`` and ``input_path``.
-    """
-    where: list[str] = []
-    args: list[Any] = []
-    if digest is not None:
-        if len(digest) >= len("xxh3-128:") + 32:
-            where.append("f.digest = ?")
-            args.append(digest)
-        else:
-            where.append("(f.digest >= ? AND f.digest < ?)")
-            args += [digest, digest + "~"]
-    for column, value, sep in (("path", path, os.sep), ("repo_path", repo_path, "/")):
-        if value is None:
-            continue
-        if under and column == "repo_path" and value == ".":
-            where.append("f.repo_path IS NOT NULL")
-        elif under:
-            prefix = value.rstrip(sep) + sep
-            where.append(f"(f.{column} = ? OR (f.{column} >= ? AND f.{column} < ?))")
-            args += [value.rstrip(sep) or sep, prefix, prefix[:-1] + chr(ord(sep) + 1)]
-        else:
-            where.append(f"f.{column} = ?")
-            args.append(value)
-    if not where:
-        return []
-    lifes = list(lifecycles)
-    sql = (
-        "SELECT r.id, r.run_id, r.name, r.experiment_id, r.status, r.start_time, f.idx, "
-        f"f.relpath, f.path, f.digest FROM {TABLE} f JOIN runs r ON r.id = f.run "
-        f"WHERE ({' OR '.join(where)}) AND r.lifecycle IN ({','.join('?' * len(lifes))})"
-    )
-    conn.execute("BEGIN")
-    try:
-        hits = conn.execute(sql, [*args, *lifes]).fetchall()
-        entries: dict[tuple[int, int], tuple[Any, ...]] = {}
-        runs = sorted({h[0] for h in hits})
-        for start in range(0, len(runs), 500):
-            chunk = runs[start : start + 500]
-            for run, idx, name, context, kind, source, ipath in conn.execute(
-                f"SELECT run, idx, name, context, kind, source, path FROM {TABLE} "
-                f"WHERE relpath IS NULL AND run IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ):
-                entries[(run, idx)] = (name, context, kind, source, ipath)
-    finally:
-        conn.execute("COMMIT")
-    out = []
-    for rid, run_id, run_name, exp_id, status, start, idx, relpath, fpath, dig in hits:
-        name, context, kind, source, ipath = entries.get((rid, idx), (None,) * 5)
-        out.append({
-            "run_id": run_id, "run_name": run_name, "experiment_id": exp_id, "status": status,
-            "start_time": start, "idx": idx, "relpath": relpath, "path": fpath, "digest": dig,
-            "name": name, "context": context, "kind": kind, "source": source,
-            "input_path": ipath,
-        })  # fmt: skip
     return out
