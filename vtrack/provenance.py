@@ -428,43 +428,45 @@ def _current_digest(store: Store, path: str) -> str | None:
         return None
 
 
-def _lineage_rows(hits: Sequence[Mapping[str, Any]], current: str | None) -> list[dict[str, Any]]:
-    """Group index hits by (run, input) and add ``data_status`` (see :func:`lineage`)."""
+def _lineage_rows(hits: Sequence[Sequence[Any]], current: str | None) -> list[dict[str, Any]]:
+    """Group index matches by (run, input) and add ``data_status`` (see :func:`lineage`).
+
+    ``hits`` are tuples with the fields of :data:`vtrack.store.index_inputs.USE_FIELDS`.
+    """
     grouped: dict[tuple[str, int], dict[str, Any]] = {}
     itself: dict[tuple[str, int], str | None] = {}
     file_digests: dict[tuple[str, int], list[str | None]] = {}
-    for h in hits:
-        key = (h["run_id"], h["idx"])
+    for run_id, run_name, exp_id, status, start, idx, part, rel, dig, name, ctx, kind, source, path in hits:
+        key = (run_id, idx)
         row = grouped.get(key)
         if row is None:
             row = grouped[key] = {
-                "run_id": h["run_id"], "run_name": h["run_name"],
-                "experiment_id": h["experiment_id"], "status": h["status"],
-                "start_time": h["start_time"], "name": h["name"], "context": h["context"],
-                "kind": h["kind"], "source": h["source"], "path": h["path"],
-                "files": [], "digest": None, "data_status": None,
+                "run_id": run_id, "run_name": run_name, "experiment_id": exp_id,
+                "status": status, "start_time": start, "name": name, "context": ctx,
+                "kind": kind, "source": source, "path": path, "files": [], "digest": None,
+                "data_status": None,
             }  # fmt: skip
-        if h["relpath"] is not None:  # a file inside a folder input
-            row["files"].append(h["relpath"])
-            file_digests.setdefault(key, []).append(h["digest"])
-        elif h["part"] == 1:  # the local source file of a DataFrame or array
-            file_digests.setdefault(key, []).append(h["digest"])
+        if rel is not None:  # a file inside a folder input
+            row["files"].append(rel)
+            file_digests.setdefault(key, []).append(dig)
+        elif part == 1:  # the local source file of a DataFrame or array
+            file_digests.setdefault(key, []).append(dig)
         else:  # the input itself
-            itself[key] = h["digest"]
-            if h["kind"] == "file":
-                file_digests.setdefault(key, []).append(h["digest"])
-    rows = []
+            itself[key] = dig
+            if kind == "file":
+                file_digests.setdefault(key, []).append(dig)
     for key, row in grouped.items():
-        files = file_digests.get(key, [])
+        files = file_digests.get(key, ())
         one_file = files[0] if len(files) == 1 else None
         row["digest"] = itself[key] if key in itself else one_file
-        row["files"].sort()
+        if len(row["files"]) > 1:
+            row["files"].sort()
         if current is not None and one_file:
             if current == "":
                 row["data_status"] = MISSING
             else:
                 row["data_status"] = UNCHANGED if current == one_file else CHANGED
-        rows.append(row)
+    rows = list(grouped.values())
     rows.sort(key=lambda r: (-(r["start_time"] or 0), r["run_id"], r["name"] or ""))
     return rows
 

@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 import xxhash
 
 from vtrack.errors import DatasetError
-from vtrack.hashing import format_digest
+from vtrack.hashing import ALGORITHM
 from vtrack.limits import HASH_CHUNK_BYTES
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ _U64 = 1 << 64
 _I64_LIMIT = 1 << 63
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 _OPEN_FLAGS |= getattr(os, "O_BINARY", 0)
+_PREFIX = ALGORITHM + ":"
 
 #: ``progress(files_done, bytes_done)``, called from the calling thread.
 ProgressCallback = Callable[[int, int], None]
@@ -171,19 +172,23 @@ def hash_regular_file(
             before = os.fstat(fd)
         if not stat_mod.S_ISREG(before.st_mode):
             raise file_error(path, None, "not_a_file")
-        h = xxhash.xxh3_128()
+        h = None
         size = 0
         if before.st_size < HASH_CHUNK_BYTES:
             # Small files: one right-sized read beats a reused large buffer. A short
             # read of a regular file means end of file, so no extra read to see EOF.
             want = before.st_size + 1
-            while True:
-                data = os.read(fd, want)
-                h.update(data)
-                size += len(data)
-                if len(data) < want:
-                    break
+            data = os.read(fd, want)
+            size = len(data)
+            if size < want:  # the whole file in one read: hash it in one call
+                hexdigest = xxhash.xxh3_128_hexdigest(data)
+            else:  # it grew since ``before``: read on (the stat check below rejects it)
+                h = xxhash.xxh3_128(data)
+                while data := os.read(fd, HASH_CHUNK_BYTES):
+                    h.update(data)
+                    size += len(data)
         else:
+            h = xxhash.xxh3_128()
             if hasattr(os, "posix_fadvise"):  # a larger readahead window on real disks
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
             buf = _buffer()
@@ -194,6 +199,8 @@ def hash_regular_file(
                     break
                 h.update(view[:n])
                 size += n
+        if h is not None:
+            hexdigest = h.hexdigest()
         after = os.fstat(fd)
     except DatasetError:
         raise
@@ -203,9 +210,12 @@ def hash_regular_file(
         os.close(fd)
     if not stat_mod.S_ISREG(after.st_mode):  # swapped for a FIFO or device after ``before``
         raise file_error(path, None, "not_a_file")
-    fst = FileStat.of(before)
-    stable = fst == FileStat.of(after) and size == before.st_size
-    return format_digest(h.hexdigest()), size, fst if stable else None
+    stable = (
+        size == before.st_size == after.st_size and after.st_ino == before.st_ino
+        and after.st_mtime_ns == before.st_mtime_ns and after.st_ctime_ns == before.st_ctime_ns
+        and after.st_dev == before.st_dev
+    )  # fmt: skip
+    return _PREFIX + hexdigest, size, FileStat.of(before) if stable else None
 
 
 def _i64(v: int) -> int:

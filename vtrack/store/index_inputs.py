@@ -110,6 +110,23 @@ def _text(value: Any) -> str | None:
 # --- queries --------------------------------------------------------------------------------
 
 
+#: Columns of every :func:`find_uses` result, in order.
+USE_FIELDS = ("run_id", "run_name", "experiment_id", "status", "start_time", "idx", "part",
+              "relpath", "digest", "name", "context", "kind", "source", "path")  # fmt: skip
+_SELECT = (
+    "SELECT r.run_id, r.name, r.experiment_id, r.status, r.start_time, e.idx, {part}, "
+    "{relpath}, {digest}, e.name, e.context, e.kind, e.source, e.path "
+)
+_DIRECT = _SELECT.format(part="h.part", relpath="NULL", digest="h.digest") + (
+    f"FROM {TABLE} h JOIN {TABLE} e ON e.run = h.run AND e.idx = h.idx AND e.part = 0 "
+    "JOIN runs r ON r.id = h.run WHERE ({where}) AND r.lifecycle IN ({lifes})"
+)
+_IN_FOLDER = _SELECT.format(part="0", relpath="f.relpath", digest="f.digest") + (
+    f"FROM {TABLE} e JOIN folder_files f ON f.folder = e.digest JOIN runs r ON r.id = e.run "
+    "WHERE e.kind = 'folder' AND e.part = 0 AND ({where}) AND r.lifecycle IN ({lifes})"
+)
+
+
 def find_uses(
     conn: sqlite3.Connection,
     *,
@@ -118,66 +135,67 @@ def find_uses(
     under: bool = False,
     digest: str | None = None,
     lifecycles: Sequence[str] = ("active",),
-) -> list[dict[str, Any]]:
+) -> list[tuple[Any, ...]]:
     """What runs read at ``loc`` (and below it, with ``under``), or with ``digest``.
 
     ``loc`` matches inputs recorded there and files of folder inputs recorded at one of
     its parent folders; ``digest`` (full, or a prefix) matches input digests, source
-    files of in-memory data and files inside folder inputs. Returns one dict per match:
-    ``run_id``, ``run_name``, ``experiment_id``, ``status``, ``start_time``, ``idx``,
-    ``part`` (0: the input itself or a file in it, 1: a DataFrame's source file),
-    ``relpath`` (the file inside a folder input, else None), ``digest`` (of what
-    matched) and the input's ``name``, ``context``, ``kind``, ``source`` and ``path``.
+    files of in-memory data and files inside folder inputs. Returns one tuple per match
+    with the fields :data:`USE_FIELDS`: the run's id, name, experiment, status and start
+    time; the input's index in ``inputs.yaml``; ``part`` (0: the input itself or a file
+    in it, 1: a DataFrame's or array's source file); ``relpath`` (the file inside a
+    folder input, else None); ``digest`` (of what matched); and the input's name,
+    context, kind, source and recorded path. In no particular order.
     """
-    hits: list[tuple[int, int, int, str | None, str | None]] = []  # run, idx, part, rel, digest
-    if digest is not None:
-        _fill_folders(conn, store, None)
-        cond, args = _digest_cond("digest", digest)
-        hits += conn.execute(
-            f"SELECT run, idx, part, NULL, digest FROM {TABLE} WHERE {cond}", args
-        ).fetchall()
-        by_folder: dict[str, list[tuple[str, str]]] = {}
-        for folder, rel, dig in conn.execute(
-            f"SELECT folder, relpath, digest FROM folder_files WHERE {cond}", args
-        ):
-            by_folder.setdefault(folder, []).append((rel, dig))
-        hits += _folder_hits(conn, by_folder, None)
-    elif loc is not None:
+    lifes = list(lifecycles)
+    marks = ",".join("?" * len(lifes)) or "NULL"
+    out: list[tuple[Any, ...]] = []
+    conn.execute("BEGIN")
+    try:
+        if digest is not None:
+            cond, args = _digest_cond("h.digest", digest)
+            out += conn.execute(_DIRECT.format(where=cond, lifes=marks), [*args, *lifes]).fetchall()
+            conn.execute("COMMIT")
+            _fill_folders(conn, store, None)
+            conn.execute("BEGIN")
+            cond, args = _digest_cond("f.digest", digest)
+            out += conn.execute(_IN_FOLDER.format(where=cond, lifes=marks), [*args, *lifes]).fetchall()
+            return out
+        if loc is None:
+            return out
         sep = "/" if loc.startswith(REPO) else os.sep
         base = loc.rstrip(sep) or loc
         if under:
             low, high = _prefix_range(base, sep)
-            sql = (f"SELECT run, idx, part, NULL, digest FROM {TABLE} "
-                   "WHERE loc = ? OR (loc >= ? AND loc < ?)")  # fmt: skip
-            hits += conn.execute(sql, (base, low, high)).fetchall()
+            where, args = "h.loc = ? OR (h.loc >= ? AND h.loc < ?)", (base, low, high)
         else:
-            hits += conn.execute(
-                f"SELECT run, idx, part, NULL, digest FROM {TABLE} WHERE loc = ?", (base,)
-            ).fetchall()
+            where, args = "h.loc = ?", (base,)
+        out += conn.execute(_DIRECT.format(where=where, lifes=marks), [*args, *lifes]).fetchall()
         parents = _parents(base, sep)
-        folder_rows = []
+        wanted: set[str] = set()
         for parent, _rel in parents:
-            folder_rows += conn.execute(
+            wanted.update(d for (d,) in conn.execute(
                 f"SELECT DISTINCT digest FROM {TABLE} WHERE loc = ? AND kind = 'folder'", (parent,)
-            ).fetchall()
-        _fill_folders(conn, store, {r[0] for r in folder_rows if r[0]})
+            ) if d)  # fmt: skip
+        if not wanted:
+            return out
+        conn.execute("COMMIT")
+        _fill_folders(conn, store, wanted)
+        conn.execute("BEGIN")
         for parent, rel in parents:
-            by_folder = {}
             if under:
                 low, high = _prefix_range(rel, "/")
-                sql = ("SELECT f.folder, f.relpath, f.digest FROM folder_files f WHERE f.folder IN "
-                       f"(SELECT digest FROM {TABLE} WHERE loc = ? AND kind = 'folder') "
-                       "AND (f.relpath = ? OR (f.relpath >= ? AND f.relpath < ?))")  # fmt: skip
-                args: tuple[Any, ...] = (parent, rel, low, high)
+                where = "e.loc = ? AND (f.relpath = ? OR (f.relpath >= ? AND f.relpath < ?))"
+                args = (parent, rel, low, high)
             else:
-                sql = ("SELECT f.folder, f.relpath, f.digest FROM folder_files f WHERE f.folder IN "
-                       f"(SELECT digest FROM {TABLE} WHERE loc = ? AND kind = 'folder') "
-                       "AND f.relpath = ?")  # fmt: skip
-                args = (parent, rel)
-            for folder, r, dig in conn.execute(sql, args):
-                by_folder.setdefault(folder, []).append((r, dig))
-            hits += _folder_hits(conn, by_folder, parent)
-    return _describe_hits(conn, hits, lifecycles)
+                where, args = "e.loc = ? AND f.relpath = ?", (parent, rel)
+            out += conn.execute(
+                _IN_FOLDER.format(where=where, lifes=marks), [*args, *lifes]
+            ).fetchall()
+        return out
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
 
 
 def _digest_cond(column: str, digest: str) -> tuple[str, tuple[str, ...]]:
@@ -212,64 +230,6 @@ def _parents(loc: str, sep: str) -> list[tuple[str, str]]:
         rest = os.path.relpath(loc, parent).replace(os.sep, "/")
         out.append((parent, rest))
         head = parent
-
-
-def _folder_hits(
-    conn: sqlite3.Connection, by_folder: dict[str, list[tuple[str, str]]], loc: str | None
-) -> list[tuple[int, int, int, str | None, str | None]]:
-    """The (run, idx) of folder inputs with these digests (recorded at ``loc`` if given)."""
-    out: list[tuple[int, int, int, str | None, str | None]] = []
-    for folder, files in by_folder.items():
-        if loc is None:
-            entries = conn.execute(
-                f"SELECT run, idx FROM {TABLE} WHERE digest = ? AND kind = 'folder'", (folder,)
-            ).fetchall()
-        else:
-            entries = conn.execute(
-                f"SELECT run, idx FROM {TABLE} WHERE loc = ? AND digest = ? AND kind = 'folder'",
-                (loc, folder),
-            ).fetchall()
-        for run, idx in entries:
-            out.extend((run, idx, 0, rel, dig) for rel, dig in files)
-    return out
-
-
-def _describe_hits(
-    conn: sqlite3.Connection, hits: list[tuple[int, int, int, str | None, str | None]],
-    lifecycles: Sequence[str],
-) -> list[dict[str, Any]]:  # fmt: skip
-    runs: dict[int, tuple[Any, ...]] = {}
-    entries: dict[tuple[int, int], tuple[Any, ...]] = {}
-    ids = sorted({h[0] for h in hits})
-    lifes = set(lifecycles)
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        marks = ",".join("?" * len(chunk))
-        for row in conn.execute(
-            "SELECT id, run_id, name, experiment_id, status, start_time, lifecycle FROM runs "
-            f"WHERE id IN ({marks})", chunk,
-        ):  # fmt: skip
-            if row[6] in lifes:
-                runs[row[0]] = row
-        for run, idx, name, context, kind, source, path in conn.execute(
-            f"SELECT run, idx, name, context, kind, source, path FROM {TABLE} "
-            f"WHERE part = 0 AND run IN ({marks})", chunk,
-        ):  # fmt: skip
-            entries[(run, idx)] = (name, context, kind, source, path)
-    out = []
-    seen: set[tuple[Any, ...]] = set()
-    for run, idx, part, rel, dig in hits:
-        info = runs.get(run)
-        if info is None or (run, idx, part, rel) in seen:
-            continue
-        seen.add((run, idx, part, rel))
-        name, context, kind, source, path = entries.get((run, idx), (None,) * 5)
-        out.append({
-            "run_id": info[1], "run_name": info[2], "experiment_id": info[3], "status": info[4],
-            "start_time": info[5], "idx": idx, "part": part, "relpath": rel, "digest": dig,
-            "name": name, "context": context, "kind": kind, "source": source, "path": path,
-        })  # fmt: skip
-    return out
 
 
 # --- folder manifests, read on demand ----------------------------------------------------------
