@@ -32,14 +32,36 @@ def test_validate_key_accepts_exactly_the_documented_language(key: str) -> None:
             v.validate_key(key)
 
 
-@given(st.one_of(st.integers(), st.floats(allow_nan=False), st.booleans(), st.none(), st.text(max_size=50)))
+@given(
+    st.one_of(
+        st.integers(),
+        st.floats(allow_nan=False),
+        st.booleans(),
+        st.none(),
+        st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=50),
+    )
+)
 def test_param_scalars_keep_their_type(value: object) -> None:
     out = v.normalize_param_value("k", value)
     assert type(out) is type(value)
     assert v.params_equal(out, value)
 
 
-@given(st.dictionaries(st.sampled_from("abc"), st.one_of(st.integers(), st.dictionaries(st.sampled_from("xy"), st.integers(), max_size=2)), max_size=3))
+@given(st.text(max_size=20), st.text(max_size=20))
+def test_param_and_tag_values_with_nul_are_refused(before: str, after: str) -> None:
+    with pytest.raises(ValidationError, match="NUL"):
+        v.normalize_param_value("k", before + "\x00" + after)
+    with pytest.raises(ValidationError, match="NUL"):
+        v.validate_tag("k", before + "\x00" + after)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from("abc"),
+        st.one_of(st.integers(), st.dictionaries(st.sampled_from("xy"), st.integers(), max_size=2)),
+        max_size=3,
+    )
+)
 def test_flatten_params_joins_nested_keys_with_dots(d: dict) -> None:
     flat = v.flatten_params(d)
     for k, val in d.items():
@@ -54,7 +76,9 @@ bad_keys = st.text(min_size=1, max_size=20).filter(lambda k: not _is_valid(k))
 bad_values = st.one_of(st.text(max_size=5), st.just(None), st.complex_numbers(allow_nan=False))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(key=bad_keys, value=bad_values)
 def test_invalid_calls_leave_no_trace_in_the_run(repo: Path, key: str, value: object) -> None:
     if vtrack.active_run() is None:
