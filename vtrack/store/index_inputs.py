@@ -117,9 +117,10 @@ _SELECT = (
     "SELECT r.run_id, r.name, r.experiment_id, r.status, r.start_time, e.idx, {part}, "
     "{relpath}, {digest}, e.name, e.context, e.kind, e.source, e.path "
 )
-_DIRECT = _SELECT.format(part="h.part", relpath="NULL", digest="h.digest") + (
-    f"FROM {TABLE} h JOIN {TABLE} e ON e.run = h.run AND e.idx = h.idx AND e.part = 0 "
-    "JOIN runs r ON r.id = h.run WHERE ({where}) AND r.lifecycle IN ({lifes})"
+# Matches of the inputs themselves (part 0) carry their own columns; the few part-1 rows
+# (a DataFrame's source file) are completed from their entry row afterwards.
+_DIRECT = _SELECT.format(part="e.part", relpath="NULL", digest="e.digest") + (
+    f"FROM {TABLE} e JOIN runs r ON r.id = e.run WHERE ({{where}}) AND r.lifecycle IN ({{lifes}})"
 )
 _IN_FOLDER = _SELECT.format(part="0", relpath="f.relpath", digest="f.digest") + (
     f"FROM {TABLE} e JOIN folder_files f ON f.folder = e.digest JOIN runs r ON r.id = e.run "
@@ -153,8 +154,10 @@ def find_uses(
     conn.execute("BEGIN")
     try:
         if digest is not None:
-            cond, args = _digest_cond("h.digest", digest)
-            out += conn.execute(_DIRECT.format(where=cond, lifes=marks), [*args, *lifes]).fetchall()
+            cond, args = _digest_cond("e.digest", digest)
+            out += _complete(conn, conn.execute(
+                _DIRECT.format(where=cond, lifes=marks), [*args, *lifes]
+            ).fetchall())  # fmt: skip
             conn.execute("COMMIT")
             _fill_folders(conn, store, None)
             conn.execute("BEGIN")
@@ -167,10 +170,12 @@ def find_uses(
         base = loc.rstrip(sep) or loc
         if under:
             low, high = _prefix_range(base, sep)
-            where, args = "h.loc = ? OR (h.loc >= ? AND h.loc < ?)", (base, low, high)
+            where, args = "e.loc = ? OR (e.loc >= ? AND e.loc < ?)", (base, low, high)
         else:
-            where, args = "h.loc = ?", (base,)
-        out += conn.execute(_DIRECT.format(where=where, lifes=marks), [*args, *lifes]).fetchall()
+            where, args = "e.loc = ?", (base,)
+        out += _complete(conn, conn.execute(
+            _DIRECT.format(where=where, lifes=marks), [*args, *lifes]
+        ).fetchall())  # fmt: skip
         parents = _parents(base, sep)
         wanted: set[str] = set()
         for parent, _rel in parents:
@@ -196,6 +201,24 @@ def find_uses(
     finally:
         if conn.in_transaction:
             conn.execute("COMMIT")
+
+
+def _complete(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Fill the input's columns of part-1 matches (a source file) from the input's row."""
+    if all(r[6] == 0 for r in rows):
+        return rows
+    out = []
+    for r in rows:
+        if r[6] != 0:
+            entry = conn.execute(
+                f"SELECT r.run_id, e.name, e.context, e.kind, e.source, e.path FROM {TABLE} e "
+                "JOIN runs r ON r.id = e.run WHERE r.run_id = ? AND e.idx = ? AND e.part = 0",
+                (r[0], r[5]),
+            ).fetchone()
+            if entry is not None:
+                r = (*r[:9], *entry[1:])
+        out.append(r)
+    return out
 
 
 def _digest_cond(column: str, digest: str) -> tuple[str, tuple[str, ...]]:
