@@ -167,6 +167,10 @@ def test_missing_input_raises_naming_the_path_and_records_nothing(repo: Path) ->
             vtrack.log_input("nope.csv")
         with pytest.raises(ValidationError):
             vtrack.log_inputs("a.csv")  # a single path is not a list
+        with pytest.raises(ValidationError, match="log_input"):
+            vtrack.log_inputs(pd.DataFrame({"a": [1]}))  # nor is a DataFrame (its columns)
+        with pytest.raises(ValidationError, match="unknown: nme"):
+            vtrack.log_inputs([{"data": "a.csv", "nme": "typo"}])
     assert vtrack.get_run(run.info.run_id).inputs.datasets == []
 
 

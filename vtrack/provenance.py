@@ -170,7 +170,8 @@ def log_inputs(client: TrackingClient, run_id: str, inputs: Iterable[Any]) -> li
 
 
 def _as_list(inputs: Iterable[Any]) -> list[Any]:
-    if isinstance(inputs, (str, bytes, os.PathLike, Mapping)) or not isinstance(inputs, Iterable):
+    one_input = isinstance(inputs, (str, bytes, os.PathLike, Mapping)) or hasattr(inputs, "shape")
+    if one_input or not isinstance(inputs, Iterable):  # a DataFrame or array is one input
         raise ValidationError(
             f"log_inputs takes a list of inputs, not {type(inputs).__name__}",
             hint="use log_input for one input",

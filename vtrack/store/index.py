@@ -651,7 +651,7 @@ class RunIndex:
         """Number of runs in the index (any lifecycle)."""
         return int(self._conn().execute("SELECT count(*) FROM runs").fetchone()[0])
 
-    def input_uses(self, **query: Any) -> list[dict[str, Any]]:
+    def input_uses(self, **query: Any) -> list[tuple[Any, ...]]:
         """Inputs of indexed runs matching a path or digest (:func:`index_inputs.find_uses`)."""
         return index_inputs.find_uses(self._conn(), store=self.store, **query)
 
