@@ -299,3 +299,27 @@ def test_uri_is_unverifiable() -> None:
 def test_unknown_kind_is_refused() -> None:
     with pytest.raises(ValidationError, match="unknown kind"):
         check_input({"name": "x", "kind": "table"})
+
+
+def test_folder_audit_shows_a_progress_bar_only_on_a_terminal(folder: Path, capfd, monkeypatch) -> None:
+    from vtrack import datasets as ds
+    from vtrack import drift
+
+    bars = []
+
+    class Spy(ds.DeferredProgress):
+        def close(self) -> None:
+            bars.append(self.bar is not None)
+            super().close()
+
+    monkeypatch.setattr(drift, "DeferredProgress", Spy)
+    entry = recorded(folder)
+    monkeypatch.setattr(ds, "PROGRESS_DELAY_SECONDS", 0.0)
+    assert audit(entry)["status"] == "unchanged"
+    assert capfd.readouterr().err == "" and bars == [False]  # stderr is not a terminal here
+    monkeypatch.setattr(ds, "_stderr_is_tty", lambda: True)
+    assert audit(entry)["status"] == "unchanged"
+    assert bars == [False, True]
+    monkeypatch.setattr(ds, "PROGRESS_DELAY_SECONDS", 60.0)
+    assert audit(entry)["status"] == "unchanged"
+    assert bars == [False, True, False]  # done within the delay: no bar
