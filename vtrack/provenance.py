@@ -434,6 +434,8 @@ def _lineage_rows(hits: Sequence[Sequence[Any]], current: str | None) -> list[di
 
     ``hits`` are tuples with the fields of :data:`vtrack.store.index_inputs.USE_FIELDS`.
     """
+    if all(h[6] == 0 and h[7] is None for h in hits):  # inputs matched themselves only
+        return _direct_rows(hits, current)
     grouped: dict[tuple[str, int], dict[str, Any]] = {}
     itself: dict[tuple[str, int], str | None] = {}
     file_digests: dict[tuple[str, int], list[str | None]] = {}
@@ -468,6 +470,29 @@ def _lineage_rows(hits: Sequence[Sequence[Any]], current: str | None) -> list[di
             else:
                 row["data_status"] = UNCHANGED if current == one_file else CHANGED
     rows = list(grouped.values())
+    rows.sort(key=lambda r: (-(r["start_time"] or 0), r["run_id"], r["name"] or ""))
+    return rows
+
+
+def _direct_rows(hits: Sequence[Sequence[Any]], current: str | None) -> list[dict[str, Any]]:
+    """:func:`_lineage_rows` when every match is an input itself (one per run and input)."""
+
+    def status(kind: str | None, digest: str | None) -> str | None:
+        if current is None or kind != "file" or not digest:
+            return None
+        if current == "":
+            return MISSING
+        return UNCHANGED if current == digest else CHANGED
+
+    rows = [
+        {
+            "run_id": run_id, "run_name": run_name, "experiment_id": exp_id, "status": st,
+            "start_time": start, "name": name, "context": ctx, "kind": kind, "source": source,
+            "path": path, "files": [], "digest": dig, "data_status": status(kind, dig),
+        }
+        for run_id, run_name, exp_id, st, start, _i, _p, _r, dig, name, ctx, kind, source, path
+        in hits
+    ]  # fmt: skip
     rows.sort(key=lambda r: (-(r["start_time"] or 0), r["run_id"], r["name"] or ""))
     return rows
 

@@ -72,7 +72,7 @@ __all__ = [
 
 log = logging.getLogger("vtrack")
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 INDEX_FILE = "index.sqlite"
 #: Milliseconds a writer waits for another process's index transaction.
 BUSY_TIMEOUT_MS = 60_000

@@ -17,7 +17,8 @@ Two kinds of rows, both derived from run records only (so a rebuilt index holds 
 
 ``loc`` is where an input lives in a form every clone agrees on: ``repo:<posix path>``
 for inputs inside the store's working tree (their ``repo_path``), else the absolute
-path.
+path; ``""`` for in-memory data. Rows are clustered by ``loc`` (the primary key leads
+with it), so the runs that read one place are one range of the table.
 """
 
 from __future__ import annotations
@@ -47,10 +48,10 @@ TABLE = "input_files"
 REPO = "repo:"
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {TABLE}(
-    run INTEGER NOT NULL, idx INTEGER NOT NULL, part INTEGER NOT NULL, loc TEXT, path TEXT,
-    digest TEXT, name TEXT, context TEXT, kind TEXT, source TEXT, manifest TEXT,
-    PRIMARY KEY(run, idx, part)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS {TABLE}_loc ON {TABLE}(loc) WHERE loc IS NOT NULL;
+    run INTEGER NOT NULL, idx INTEGER NOT NULL, part INTEGER NOT NULL, loc TEXT NOT NULL,
+    path TEXT, digest TEXT, name TEXT, context TEXT, kind TEXT, source TEXT, manifest TEXT,
+    PRIMARY KEY(loc, run, idx, part)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS {TABLE}_run ON {TABLE}(run, idx, part);
 CREATE INDEX IF NOT EXISTS {TABLE}_digest ON {TABLE}(digest) WHERE digest IS NOT NULL;
 CREATE TABLE IF NOT EXISTS folders(folder TEXT PRIMARY KEY, files INTEGER) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS folder_files(
@@ -95,7 +96,7 @@ def _entry_rows(idx: int, entry: Mapping[str, Any]) -> Iterable[Row]:
     loc = loc_of(path, _text(entry.get("repo_path")))
     in_memory = kind in ("dataframe", "array")
     yield (
-        idx, 0, None if in_memory else loc, path, _text(entry.get("digest")),
+        idx, 0, "" if in_memory or loc is None else loc, path, _text(entry.get("digest")),
         _text(entry.get("name")), _text(entry.get("context")), kind, _text(entry.get("source")),
         _text(entry.get("manifest")) if kind == "folder" else None,
     )  # fmt: skip
