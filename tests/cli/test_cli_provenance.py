@@ -124,3 +124,53 @@ def test_relogging_other_content_is_a_conflict_exit_code(repo: Path) -> None:
         with pytest.raises(vtrack.VtrackError) as info:
             vtrack.log_input("b.txt", name="x")
     assert info.value.exit_code == EXIT_CONFLICT
+
+
+def test_every_kind_of_drift_through_vtrack_audit(repo: Path) -> None:
+    from vtrack.statcache import RACY_MARGIN_NS
+
+    make_tree(repo / "data", {"train.csv": b"x,y\n1,2\n", "imgs/1.png": b"11", "imgs/2.png": b"22"})
+    time.sleep(RACY_MARGIN_NS / 1e9 + 0.1)  # old enough for the stat cache to vouch for them
+    with vtrack.start_run():
+        vtrack.log_input("data/train.csv", name="train")
+        vtrack.log_input("data/imgs", name="imgs")
+
+    def audit() -> tuple[int, dict[str, dict]]:
+        res = invoke("audit", "--json")
+        return res.exit_code, {i["name"]: i for i in res.json()}
+
+    assert audit()[0] == EXIT_OK  # also warms the stat cache
+    train, img = repo / "data" / "train.csv", repo / "data" / "imgs"
+    train.chmod(0o600)
+    (img / "1.png").chmod(0o400)
+    code, items = audit()
+    assert code == EXIT_OK and {i["status"] for i in items.values()} == {"unchanged"}
+
+    st = train.stat()
+    train.write_bytes(b"x,y\n9,2\n")  # same size, mtime put back
+    os.utime(train, ns=(st.st_atime_ns, st.st_mtime_ns))
+    code, items = audit()
+    assert code == EXIT_DRIFT and items["train"]["status"] == "changed"
+    train.write_bytes(b"x,y\n1,2\n")
+    assert audit()[0] == EXIT_OK
+
+    (img / "2.png").rename(img / "two.png")
+    code, items = audit()
+    assert code == EXIT_DRIFT
+    assert (items["imgs"]["removed"], items["imgs"]["added"]) == (["2.png"], ["two.png"])
+    (img / "two.png").rename(img / "2.png")
+    (img / "3.png").write_bytes(b"33")
+    code, items = audit()
+    assert code == EXIT_DRIFT and items["imgs"]["added"] == ["3.png"]
+    (img / "3.png").unlink()
+    (img / "1.png").chmod(0o600)
+    (img / "1.png").write_bytes(b"1!")
+    code, items = audit()
+    assert code == EXIT_DRIFT and items["imgs"]["modified"] == ["1.png"]
+    (img / "1.png").write_bytes(b"11")
+    assert audit()[0] == EXIT_OK
+
+    train.unlink()
+    code, items = audit()
+    assert code == EXIT_DRIFT and items["train"]["status"] == "missing"
+    assert items["imgs"]["status"] == "unchanged"
