@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import stat
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -14,7 +18,7 @@ import pytest
 import yaml
 
 import vtrack
-from tests.conftest import assert_fsck_clean, git, run_script
+from tests.conftest import ROOT, assert_fsck_clean, git, run_script
 from vtrack.datasets import folder_digest, manifest_from_tsv
 from vtrack.errors import DatasetError, InputConflictError, RunNotFoundError, ValidationError
 from vtrack.hashing import hash_file
@@ -174,16 +178,37 @@ def test_missing_input_raises_naming_the_path_and_records_nothing(repo: Path) ->
     assert vtrack.get_run(run.info.run_id).inputs.datasets == []
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_unreadable_file_gives_an_error_naming_it(repo: Path) -> None:
+def test_unreadable_file_gives_an_error_naming_it_and_records_nothing(repo: Path) -> None:
+    """A real EACCES (chmod 000). Root ignores file modes, so the logging process runs
+    with DAC override dropped from its capability bounding set (util-linux setpriv)."""
     make_tree(repo / "d", {"ok.txt": b"1", "secret.txt": b"2"})
     (repo / "d" / "secret.txt").chmod(0)
-    try:
-        with vtrack.start_run():
-            with pytest.raises(DatasetError, match="secret.txt"):
+    code = """
+        import vtrack
+        from vtrack.errors import DatasetError
+        with vtrack.start_run() as run:
+            try:
                 vtrack.log_input("d")
+            except DatasetError as exc:
+                print("ERROR", exc)
+        print("RUN", run.info.run_id)
+        """
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        assert setpriv is not None, "setpriv (util-linux) is needed to test EACCES as root"
+        prefix = [setpriv, "--bounding-set", "-dac_override,-dac_read_search"]
+    try:
+        res = subprocess.run(
+            [*prefix, sys.executable, "-c", textwrap.dedent(code)], cwd=repo,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=120,
+        )
     finally:
         (repo / "d" / "secret.txt").chmod(0o644)
+    assert res.returncode == 0, res.stderr
+    assert "ERROR" in res.stdout and "secret.txt" in res.stdout and "Permission denied" in res.stdout
+    run_id = res.stdout.split("RUN ")[1].split()[0]
+    assert vtrack.get_run(run_id).inputs.datasets == []
 
 
 def test_input_outside_the_repository(repo: Path, tmp_path: Path) -> None:

@@ -101,3 +101,31 @@ def test_outside_any_repository_tree_holds_only_the_record(tmp_path: Path, monke
     assert names and all(n.startswith(".vtrack/") for n in names)
     src = vtrack.get_run(run.info.run_id).info.source
     assert src["code_captured"] is False
+
+
+def test_unreadable_untracked_file_is_left_out_and_listed(repo: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    (repo / "secret.txt").write_text("no access")
+    (repo / "secret.txt").chmod(0)
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # root reads any file unless DAC override is dropped
+        setpriv = shutil.which("setpriv")
+        assert setpriv is not None
+        prefix = [setpriv, "--bounding-set", "-dac_override,-dac_read_search"]
+    code = "import vtrack\nwith vtrack.start_run() as r:\n    pass\nprint(r.info.run_id)\n"
+    try:
+        res = subprocess.run([*prefix, sys.executable, "-c", code], cwd=repo, capture_output=True,
+                             text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+    finally:
+        (repo / "secret.txt").chmod(0o644)
+    assert res.returncode == 0, res.stderr
+    run_id = res.stdout.split()[0]
+    files = git(repo, "ls-tree", "-r", "--name-only", f"refs/vtrack/runs/{run_id}").splitlines()
+    assert "secret.txt" not in files and "train.py" in files
+    skipped = vtrack.get_run(run_id).info.source["skipped_files"]
+    assert skipped == [{"path": "secret.txt", "reason": "unreadable"}]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,8 @@ from vtrack.store.fileio import unique_suffix
 from vtrack.store.gitobj import GitObjects, TreeEntry
 from vtrack.store.record import RECORD_DIR
 from vtrack.store.refs import RefStore
+
+_UNINDEXABLE = re.compile(r"unable to index file '(.+?)'")
 
 
 @dataclass(frozen=True)
@@ -113,10 +116,19 @@ def _capture(
         pathspec = b".\x00:(exclude,literal).vtrack\x00" + b"".join(
             b":(exclude,literal)" + os.fsencode(s["path"]) + b"\x00" for s in skipped
         )
-        gitcmd.run(
-            ["add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul"],
+        res = gitcmd.run(
+            ["add", "-A", "--ignore-errors", "--pathspec-from-file=-", "--pathspec-file-nul"],
             cwd=worktree, git_dir=location.head_dir, work_tree=worktree, env=env, input=pathspec,
+            check=False,
         )
+        if res.returncode != 0:
+            # files git could not read (permissions, vanished) are left out and listed;
+            # anything else is a real failure
+            stderr = res.stderr.decode("utf-8", "replace")
+            unreadable = _UNINDEXABLE.findall(stderr)
+            if not unreadable:
+                raise GitError(["add", "-A"], res.returncode, stderr)
+            skipped += [{"path": p, "reason": "unreadable"} for p in unreadable]
         tree = gitcmd.output(
             ["write-tree"], cwd=worktree, git_dir=location.head_dir, work_tree=worktree, env=env
         )
