@@ -384,7 +384,8 @@ def test_log_figure_writes_plotly_figures_as_html(repo: Path) -> None:
 
 
 def test_log_figure_with_real_plotly(repo: Path) -> None:
-    go = pytest.importorskip("plotly.graph_objects")
+    import plotly.graph_objects as go  # a test dependency ([dev] extra)
+
     fig = go.Figure(data=[go.Scatter(x=[1, 2], y=[3, 4])])
     with vtrack.start_run() as run:
         vtrack.log_figure(fig, "plot.html")
