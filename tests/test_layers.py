@@ -8,7 +8,7 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 RANKS = {
-    "vtrack.errors": 0, "vtrack.limits": 0, "vtrack.entities": 0,
+    "vtrack.errors": 0, "vtrack.limits": 0, "vtrack.entities": 0, "vtrack.progress": 0,
     "vtrack.validation": 1, "vtrack.hashing": 1, "vtrack.query": 1, "vtrack.diff": 1,
     "vtrack.config": 1, "vtrack.pathsafety": 1, "vtrack.gitcmd": 1,
     "vtrack.store": 2, "vtrack.statcache": 2, "vtrack.datasets": 2,

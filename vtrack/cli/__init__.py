@@ -103,8 +103,42 @@ def get_client(ctx: click.Context | None = None) -> Any:
     return TrackingClient(uri)
 
 
+class _TerminalProgress:
+    """A one-line progress bar on stderr for tasks that take more than a second."""
+
+    DELAY = 1.0
+
+    def __init__(self) -> None:
+        self.started: dict[str, float] = {}
+        self.shown = False
+
+    def __call__(self, task: str, done: int, total: int) -> None:
+        import time
+
+        now = time.monotonic()
+        first = self.started.setdefault(task, now)
+        if done >= total:
+            self.started.pop(task, None)
+            if self.shown:
+                sys.stderr.write("\r\x1b[2K")
+                sys.stderr.flush()
+                self.shown = False
+            return
+        if now - first < self.DELAY:
+            return
+        width = 30
+        filled = int(width * done / max(total, 1))
+        sys.stderr.write(f"\r{task} [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,}")
+        sys.stderr.flush()
+        self.shown = True
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``vtrack`` and ``git-vtrack`` scripts."""
+    if sys.stderr.isatty():
+        from vtrack import progress
+
+        progress.set_reporter(_TerminalProgress())
     try:
         rc = cli.main(args=argv, prog_name="vtrack", standalone_mode=False)
     except click.exceptions.Abort:

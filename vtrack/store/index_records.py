@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from vtrack import gitcmd
+from vtrack import gitcmd, progress
 from vtrack.entities import Run
 from vtrack.errors import RunNotFoundError, StoreError
 from vtrack.query import _present, _text
@@ -304,7 +304,12 @@ def read_records(
         blob_sets = iter_blobs_batch(store.location.git_dir, [w[1] for w in plain])
     else:
         blob_sets = (_read_blobs_quietly(store, w[0], w[1]) for w in plain)
-    for (run_id, sha, lifecycle, _), blobs in zip(plain, blob_sets, strict=True):
+    total = len(plain)
+    for done, ((run_id, sha, lifecycle, _), blobs) in enumerate(
+        zip(plain, blob_sets, strict=True), 1
+    ):
+        if done % 250 == 0 or done == total:
+            progress.report("indexing runs", done, total)
         if blobs.get("run.yaml") is None:
             log.warning("vtrack: run %s points at commit %s without a run record", run_id, sha)
         try:
