@@ -27,9 +27,12 @@ few operations later.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import os
 import secrets
+import stat
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -48,6 +51,10 @@ _TMP_SUFFIX = ".tmp"
 _OBJECT_MODE = 0o444
 #: Bytes per early-writeback window of a streamed put (see LocalFS.start_writeback).
 _WRITEBACK_WINDOW = 8 * 1024 * 1024
+#: Bytes per copy_file_range call of a kernel-side copy.
+_KERNEL_COPY_CHUNK = 64 * 1024 * 1024
+#: errno values meaning "no kernel copy between these files": fall back to a read loop.
+_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF}
 _FADVISE = getattr(os, "POSIX_FADV_DONTNEED", None) if hasattr(os, "posix_fadvise") else None
 #: Default age after which :meth:`ObjectStore.gc_temp` treats a temp file as abandoned.
 DEFAULT_TEMP_MAX_AGE_SECONDS = 24 * 3600.0
@@ -266,7 +273,67 @@ class ObjectStore:
                 f"cannot read {os.fspath(path)!r}: {e.strerror or e}", path=os.fspath(path)
             ) from e
         with src:
+            fast = self._put_by_kernel_copy(src.fileno(), os.fspath(path))
+            if fast is not None:
+                return fast
             return self._put_from(src.readinto, None, source=os.fspath(path))
+
+    def _put_by_kernel_copy(self, src_fd: int, source: str) -> tuple[str, int] | None:
+        """Copy a regular file inside the kernel, then hash the copy; None if unsupported.
+
+        ``copy_file_range`` moves the bytes without a trip through Python (and reflinks
+        on filesystems that can), and hashing the finished temp file — not the source —
+        keeps the promise that an object holds exactly the bytes its name says, even if
+        the source changes meanwhile. Falls back (None) where the call is missing or the
+        filesystems refuse it, before anything is published.
+        """
+        copy = getattr(os, "copy_file_range", None)
+        if copy is None or type(self.fs) is not LocalFS:
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(src_fd).st_mode):
+                return None
+            self.fs.makedirs(self._tmp)
+            fd, tmp = self.fs.create_temp(self._tmp)
+        except OSError:
+            return None
+        try:
+            size = 0
+            while True:
+                try:
+                    n = copy(src_fd, fd, _KERNEL_COPY_CHUNK)
+                except OSError as e:
+                    if size == 0 and e.errno in _NO_KERNEL_COPY:
+                        os.close(fd)
+                        self.fs.remove(tmp)
+                        return None
+                    raise ArtifactError(f"cannot copy {source}: {e.strerror or e}") from e
+                if not n:
+                    break
+                size += n
+            hasher = new_hasher()
+            buf = bytearray(HASH_CHUNK_BYTES)
+            view = memoryview(buf)
+            with open(tmp, "rb", buffering=0) as copied:
+                hashed = 0
+                while True:
+                    got = copied.readinto(buf)
+                    if not got:
+                        break
+                    hasher.update(view[:got])
+                    hashed += got
+            if hashed != size:
+                raise ArtifactError(f"the copy of {source} changed while it was hashed")
+        except BaseException as e:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            self.fs.remove(tmp)
+            if isinstance(e, OSError):
+                raise self._write_error(e) from e
+            raise
+        digest = format_digest(hasher.hexdigest())
+        self._publish(fd, tmp, self._object_path(digest))
+        return digest, size
 
     def put_stream(self, fileobj: BinaryIO) -> tuple[str, int]:
         """Store everything readable from the binary stream ``fileobj``; return ``(digest, size)``.
