@@ -658,15 +658,19 @@ def test_1gib_artifact_is_logged_with_bounded_memory(repo: Path, tmp_path: Path)
             import json, resource, vtrack
             with vtrack.start_run() as run:
                 vtrack.log_text("warm up", "warm.txt")
-                before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                before = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
                 vtrack.log_artifact({str(src)!r}, artifact_path="big")
-                after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            print(json.dumps({{"growth_kib": after - before, "run": run.info.run_id}}))
+                after = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
+            probe = bytearray(128 * 1024 * 1024)  # the measure must see a real allocation
+            probed = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
+            print(json.dumps({{"growth_kib": after - before, "probe_kib": probed - after,
+                              "run": run.info.run_id}}))
             """,
             cwd=repo,
         )
         assert res.returncode == 0, res.stderr
         out = json.loads(res.stdout.strip().splitlines()[-1])
+        assert out["probe_kib"] >= 100 * 1024, out  # a 128 MiB allocation is visible
         assert out["growth_kib"] * 1024 <= 64 * 1000 * 1000, out
         entry = _manifest(out["run"])["big/huge.bin"]
         assert entry["size"] == 1024 * MiB and entry["storage"] == "large"
