@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from vtrack.errors import ArtifactError, ArtifactNotFoundError, CorruptObjectError, ValidationError
-from vtrack.hashing import format_digest, new_hasher, parse_digest
+from vtrack.hashing import format_digest, hash_file, new_hasher, parse_digest
 from vtrack.limits import HASH_CHUNK_BYTES
 
 _HEX = frozenset("0123456789abcdef")
@@ -311,17 +311,7 @@ class ObjectStore:
                 if not n:
                     break
                 size += n
-            hasher = new_hasher()
-            buf = bytearray(HASH_CHUNK_BYTES)
-            view = memoryview(buf)
-            with open(tmp, "rb", buffering=0) as copied:
-                hashed = 0
-                while True:
-                    got = copied.readinto(buf)
-                    if not got:
-                        break
-                    hasher.update(view[:got])
-                    hashed += got
+            digest, hashed = hash_file(tmp)
             if hashed != size:
                 raise ArtifactError(f"the copy of {source} changed while it was hashed")
         except BaseException as e:
@@ -331,7 +321,6 @@ class ObjectStore:
             if isinstance(e, OSError):
                 raise self._write_error(e) from e
             raise
-        digest = format_digest(hasher.hexdigest())
         self._publish(fd, tmp, self._object_path(digest))
         return digest, size
 
