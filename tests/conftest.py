@@ -105,3 +105,18 @@ def assert_fsck_clean(repo: Path | str) -> None:
     words = ("error:", "missing", "broken", "bad")
     bad = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.split(" ")[0] in words]
     assert not bad, bad
+
+
+def wait_for_line(proc: subprocess.Popen[str], prefix: str, timeout: float = 60) -> str:
+    """Read ``proc``'s stdout until a line starts with ``prefix``; return it stripped."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith(prefix):
+            return line.strip()
+        if not line and proc.poll() is not None:
+            raise AssertionError(f"process ended early: {proc.stderr.read() if proc.stderr else ''}")
+    raise AssertionError(f"no line starting with {prefix!r}")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import vtrack
-from tests.conftest import assert_fsck_clean, run_script
+from tests.conftest import assert_fsck_clean, run_script, wait_for_line
 from vtrack.gc import collect_garbage
 from vtrack.hashing import hash_file
 
@@ -19,18 +19,6 @@ pytestmark = pytest.mark.processes
 
 FAST = {"VTRACK_FLUSH_SECONDS": "0.1", "VTRACK_CHECKPOINT_SECONDS": "3600"}
 MiB = 1024 * 1024
-
-
-def _wait_for_line(proc: subprocess.Popen[str], prefix: str, timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if line.startswith(prefix):
-            return line.strip()
-        if not line and proc.poll() is not None:
-            raise AssertionError(f"process ended early: {proc.stderr.read() if proc.stderr else ''}")
-    raise AssertionError(f"no line starting with {prefix!r}")
 
 
 def _finished_objects(repo: Path) -> list[Path]:
@@ -75,7 +63,7 @@ def test_upload_killed_halfway_leaves_no_object_no_entry_and_a_clean_store(
         """,
         cwd=repo, env=FAST, wait=False,
     )
-    run_id = _wait_for_line(proc, "RUN").split()[1]  # type: ignore[arg-type]
+    run_id = wait_for_line(proc, "RUN").split()[1]  # type: ignore[arg-type]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         temps = _temp_files(repo)
@@ -125,7 +113,7 @@ def test_kill_between_stored_object_and_manifest_entry_leaves_an_orphan_gc_remov
         """,
         cwd=repo, env=FAST, wait=False,
     )
-    run_id = _wait_for_line(proc, "RUN").split()[1]  # type: ignore[arg-type]
+    run_id = wait_for_line(proc, "RUN").split()[1]  # type: ignore[arg-type]
     proc.wait(timeout=60)  # type: ignore[union-attr]
     assert proc.returncode == -signal.SIGKILL  # type: ignore[union-attr]
     run = vtrack.get_run(run_id)
@@ -157,7 +145,7 @@ def test_gc_in_another_process_keeps_what_a_live_run_journaled(repo: Path, tmp_p
         cwd=repo, env=FAST, wait=False,
     )
     try:
-        run_id = _wait_for_line(proc, "RUN").split()[1]  # type: ignore[arg-type]
+        run_id = wait_for_line(proc, "RUN").split()[1]  # type: ignore[arg-type]
         # only the journal knows the artifact: the run's commit does not list it yet
         res = subprocess.run(
             ["git", "show", f"refs/vtrack/runs/{run_id}:.vtrack/artifacts.yaml"],

@@ -12,23 +12,11 @@ from pathlib import Path
 import pytest
 
 import vtrack
-from tests.conftest import assert_fsck_clean, git, run_script
+from tests.conftest import assert_fsck_clean, git, run_script, wait_for_line
 
 pytestmark = pytest.mark.processes
 
 FAST = {"VTRACK_FLUSH_SECONDS": "0.1", "VTRACK_CHECKPOINT_SECONDS": "3600"}
-
-
-def _wait_for_line(proc: subprocess.Popen[str], prefix: str, timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if line.startswith(prefix):
-            return line.strip()
-        if not line and proc.poll() is not None:
-            raise AssertionError(f"process ended early: {proc.stderr.read() if proc.stderr else ''}")
-    raise AssertionError(f"no line starting with {prefix!r}")
 
 
 def test_sigkilled_run_is_recovered_as_killed_with_every_flushed_metric(repo: Path) -> None:
@@ -48,8 +36,8 @@ def test_sigkilled_run_is_recovered_as_killed_with_every_flushed_metric(repo: Pa
         """,
         cwd=repo, env=FAST, wait=False,
     )
-    run_id = _wait_for_line(proc, "RUN").split()[1]  # type: ignore[arg-type]
-    _wait_for_line(proc, "FLUSHED")  # type: ignore[arg-type]
+    run_id = wait_for_line(proc, "RUN").split()[1]  # type: ignore[arg-type]
+    wait_for_line(proc, "FLUSHED")  # type: ignore[arg-type]
     os.kill(proc.pid, signal.SIGKILL)  # type: ignore[union-attr]
     proc.wait()  # type: ignore[union-attr]
     assert proc.returncode == -signal.SIGKILL  # type: ignore[union-attr]
@@ -78,7 +66,7 @@ def test_vtrack_recover_command_finalizes_killed_run(repo: Path) -> None:
         """,
         cwd=repo, env=FAST, wait=False,
     )
-    run_id = _wait_for_line(proc, "RUN").split()[1]  # type: ignore[arg-type]
+    run_id = wait_for_line(proc, "RUN").split()[1]  # type: ignore[arg-type]
     # while the writer lives, recovery leaves it alone
     out = subprocess.run(["vtrack", "recover", "--json"], cwd=repo, capture_output=True, text=True)
     assert json.loads(out.stdout) == {"recovered": []}
@@ -196,8 +184,8 @@ def test_reading_a_run_from_a_killed_process_while_its_journal_is_unrecovered(re
         """,
         cwd=repo, env=FAST, wait=False,
     )
-    run_id = _wait_for_line(proc, "RUN").split()[1]  # type: ignore[arg-type]
-    _wait_for_line(proc, "FLUSHED")  # type: ignore[arg-type]
+    run_id = wait_for_line(proc, "RUN").split()[1]  # type: ignore[arg-type]
+    wait_for_line(proc, "FLUSHED")  # type: ignore[arg-type]
     # while alive, another process reads live data from the journal
     res = run_script(
         f"""
@@ -235,8 +223,8 @@ def test_checkpoints_move_the_ref_while_the_run_is_live(repo: Path) -> None:
         """,
         cwd=repo, env={"VTRACK_FLUSH_SECONDS": "0.05", "VTRACK_CHECKPOINT_SECONDS": "0.3"}, wait=False,
     )
-    run_id = _wait_for_line(proc, "RUN").split()[1]  # type: ignore[arg-type]
-    _wait_for_line(proc, "DONE")  # type: ignore[arg-type]
+    run_id = wait_for_line(proc, "RUN").split()[1]  # type: ignore[arg-type]
+    wait_for_line(proc, "DONE")  # type: ignore[arg-type]
     time.sleep(0.8)
     os.kill(proc.pid, signal.SIGKILL)  # type: ignore[union-attr]
     proc.wait()  # type: ignore[union-attr]
