@@ -84,3 +84,24 @@ def test_experiment_rename_and_tags(repo: Path) -> None:
     assert int(git(repo, "rev-list", "--count", f"refs/vtrack/experiments/{e}")) == 3
     with pytest.raises(ValidationError, match="Default"):
         c.delete_experiment("0")
+
+
+def test_entry_point_records_scripts_relative_to_the_worktree_and_modules_by_name(repo: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    (repo / "pkg").mkdir()
+    (repo / "pkg" / "__init__.py").write_text("")
+    code = "import vtrack\nwith vtrack.start_run() as r:\n    pass\nprint(r.info.run_id)\n"
+    (repo / "pkg" / "train.py").write_text(code)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    found = []
+    for args in (["-m", "pkg.train", "--lr", "1"], ["pkg/train.py", "--lr", "1"]):
+        res = subprocess.run([sys.executable, *args], cwd=repo, env=env, capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+        src = TrackingClient().get_run(res.stdout.split()[0]).info.source
+        found.append((src["entry_point"], src["argv"]))
+    assert found == [("-m pkg.train", ["--lr", "1"]), ("pkg/train.py", ["--lr", "1"])]

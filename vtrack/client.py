@@ -125,11 +125,10 @@ def _entry_point(worktree: Path | None) -> tuple[str | None, list[str]]:
     first = argv[0]
     if first == "-c":
         return "-c", argv[1:]
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    if spec is not None and getattr(spec, "name", None) and first.endswith("__main__.py") is False:
-        if spec.name != "__main__" and not first.endswith(".py"):
-            return f"-m {spec.name}", argv[1:]
+    # started as `python -m module`: __main__ carries the module's import name
+    name = getattr(getattr(sys.modules.get("__main__"), "__spec__", None), "name", None)
+    if name and name != "__main__":
+        return f"-m {name.removesuffix('.__main__')}", argv[1:]
     path = Path(first)
     try:
         path = path.resolve()
