@@ -51,6 +51,35 @@ def backoff_delays(total_seconds: float, first: float = 0.001, cap: float = 0.05
         delay = min(cap, delay * 2)
 
 
+def acquire_lock(path: Path, *, timeout: float, stale_seconds: float | None = None) -> int:
+    """Create ``path`` exclusively (waiting with backoff) and return its open descriptor.
+
+    With ``stale_seconds``, a lock file older than that is taken over (its owner died);
+    without, an old lock is waited for like any other (git's rule for ref locks).
+    Raises StoreError naming the lock when it cannot be had within ``timeout`` seconds.
+    """
+    for delay in backoff_delays(timeout):
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            if stale_seconds is not None:
+                try:
+                    age = time.time() - path.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if age > stale_seconds:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
+                    continue
+            time.sleep(delay)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+    raise StoreError(
+        f"could not lock {path} within {timeout:.0f} s; another process holds it",
+        hint="if no vtrack or git process is running, the lock is stale: remove it",
+    )
+
+
 @contextlib.contextmanager
 def lock_file(path: Path, *, timeout: float = 10.0, stale_seconds: float = 60.0) -> Iterator[int]:
     """Hold ``path`` (a ``.lock`` file created exclusively) for the duration of the block.
@@ -58,25 +87,7 @@ def lock_file(path: Path, *, timeout: float = 10.0, stale_seconds: float = 60.0)
     Yields the open file descriptor. A lock older than ``stale_seconds`` is taken
     over (its owner died). Raises StoreError when the lock cannot be had in time.
     """
-    fd = -1
-    for delay in backoff_delays(timeout):
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            break
-        except FileExistsError:
-            try:
-                age = time.time() - path.stat().st_mtime
-            except FileNotFoundError:
-                continue
-            if age > stale_seconds:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
-                continue
-            time.sleep(delay)
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-    if fd < 0:
-        raise StoreError(f"could not lock {path} within {timeout:.0f} s; another process holds it")
+    fd = acquire_lock(path, timeout=timeout, stale_seconds=stale_seconds)
     try:
         yield fd
     finally:

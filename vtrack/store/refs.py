@@ -15,7 +15,7 @@ from pathlib import Path
 
 from vtrack import gitcmd
 from vtrack.errors import GitError, RefConflictError, StoreError
-from vtrack.store.fileio import backoff_delays
+from vtrack.store.fileio import acquire_lock
 
 RUNS = "refs/vtrack/runs/"
 EXPERIMENTS = "refs/vtrack/experiments/"
@@ -133,17 +133,7 @@ class RefStore:
         """
         path = self.git_dir / name
         lock = path.with_name(path.name + ".lock")
-        fd = -1
-        for delay in backoff_delays(10.0):
-            try:
-                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-                break
-            except FileExistsError:
-                time.sleep(delay)
-            except FileNotFoundError:
-                path.parent.mkdir(parents=True, exist_ok=True)
-        if fd < 0:
-            raise StoreError(f"could not lock ref {name}: {lock} exists (stale lock? remove it)")
+        fd = acquire_lock(lock, timeout=10.0)
         try:
             try:
                 current = self.read(name)
