@@ -355,9 +355,7 @@ class TrackingClient:
             if w.run_id == run_id and w.store is st:
                 return w
         v.validate_run_id(run_id)
-        writer = RunWriter.join(st, run_id)
-        writer.joined_status = writer.state.info.get("status")  # type: ignore[attr-defined]
-        return writer
+        return RunWriter.join(st, run_id)
 
     def resume_run(self, run_id: str) -> Run:
         """Attach this process to an existing run and mark it RUNNING again if it had ended."""
@@ -371,7 +369,7 @@ class TrackingClient:
                 w.journal.append(encode_status(RunStatus.RUNNING.value, None))
                 w.dirty = True
             w.checkpoint()
-        w.resumed = True  # type: ignore[attr-defined]
+        w.resumed = True
         return self._run_from_state(w.tip, w.state)
 
     # -- logging -----------------------------------------------------------------
@@ -780,7 +778,7 @@ def _lifecycles(view_type: str | int) -> tuple[str, ...]:
 def _end_writers_at_exit() -> None:
     for w in live_writers():
         try:
-            if getattr(w, "joined_status", "RUNNING") != "RUNNING" and not getattr(w, "resumed", False):
+            if w.joined_status not in (None, "RUNNING") and not w.resumed:
                 w.detach()
             else:
                 w.end(RunStatus.FINISHED.value)

@@ -17,7 +17,7 @@ from vtrack.config import Settings, StoreLocation, load_settings, locate_store
 from vtrack.errors import RunNotFoundError, StoreError
 from vtrack.store import refs as refnames
 from vtrack.store.gitobj import BLOB_MODE, TREE_MODE, GitObjects, TreeEntry, serialize_commit
-from vtrack.store.journal import list_writers
+from vtrack.store.journal import apply_lines, list_writers
 from vtrack.store.record import RECORD_DIR, RecordState, dump_yaml, load_yaml
 from vtrack.store.refs import RefStore
 
@@ -144,8 +144,6 @@ class Store:
         state, _, _ = self.read_run_commit(tip)
         if live:
             for w in list_writers(self.run_live_dir(run_id)):
-                from vtrack.store.journal import apply_lines
-
                 apply_lines(state, w.read_text())
         return tip, state
 

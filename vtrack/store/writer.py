@@ -81,6 +81,10 @@ class RunWriter:
         self.dirty = False
         self.closed = False
         self.warnings: list[str] = []
+        #: set by RunWriter.join: the run's status when this writer attached to it
+        self.joined_status: str | None = None
+        #: True once this process resumed the run (start_run(run_id=...)): it then ends it
+        self.resumed = False
 
     # -- creation ----------------------------------------------------------------
     @classmethod
@@ -115,6 +119,7 @@ class RunWriter:
         tip = store.require_run(run_id)
         state, code, parent = store.read_run_commit(tip)
         writer = cls(store, run_id, state, tip, code, parent)
+        writer.joined_status = state.info.get("status")
         writer.journal.open()
         _register(writer)
         return writer
