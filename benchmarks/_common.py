@@ -73,3 +73,27 @@ def table(rows: list[tuple[str, str, str, str, str]]) -> str:
 def interpreter() -> str:
     """The running interpreter (benchmarks run their subprocesses with it)."""
     return sys.executable
+
+
+def write_random(path: Path, size: int) -> None:
+    """Write ``size`` incompressible bytes (one random MiB repeated) to ``path``."""
+    block = os.urandom(1024 * 1024)
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, len(block))
+            f.write(block[:n])
+            left -= n
+
+
+def disk_usage(root: Path) -> int:
+    """Bytes allocated on disk under ``root`` (st_blocks; hard links counted once)."""
+    total = 0
+    seen: set[tuple[int, int]] = set()
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            st = os.lstat(os.path.join(dirpath, name))
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_blocks * 512
+    return total

@@ -37,34 +37,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import have_mlflow, make_repo, python_with_vtrack  # noqa: E402
+from _common import (  # noqa: E402
+    disk_usage,
+    have_mlflow,
+    make_repo,
+    python_with_vtrack,
+    write_random,
+)
 
 MiB = 1024 * 1024
 MB = 1000 * 1000
-
-
-def write_random(path: Path, size: int) -> None:
-    """``size`` incompressible bytes (one random MiB repeated)."""
-    block = os.urandom(MiB)
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            n = min(left, MiB)
-            f.write(block[:n])
-            left -= n
-
-
-def disk_usage(root: Path) -> int:
-    """Bytes allocated under ``root`` (st_blocks; hard links counted once)."""
-    total = 0
-    seen: set[tuple[int, int]] = set()
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            st = os.lstat(os.path.join(dirpath, name))
-            if (st.st_dev, st.st_ino) not in seen:
-                seen.add((st.st_dev, st.st_ino))
-                total += st.st_blocks * 512
-    return total
 
 
 def use_store(repo: Path) -> None:

@@ -31,32 +31,11 @@ sys.path.insert(0, str(ROOT))
 
 from vtrack.store.objects import ObjectStore  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import disk_usage, write_random  # noqa: E402
+
 MiB = 1024 * 1024
 MB = 1000 * 1000
-
-
-def write_file(path: Path, size: int) -> None:
-    """Write ``size`` incompressible bytes (one random MiB repeated) to ``path``."""
-    block = os.urandom(MiB)
-    left = size
-    with open(path, "wb") as f:
-        while left:
-            n = min(left, len(block))
-            f.write(block[:n])
-            left -= n
-
-
-def disk_usage(root: Path) -> int:
-    """Bytes allocated on disk under ``root`` (st_blocks, so sparse or shared data counts once)."""
-    total = 0
-    seen: set[tuple[int, int]] = set()
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            st = os.lstat(os.path.join(dirpath, name))
-            if (st.st_dev, st.st_ino) not in seen:
-                seen.add((st.st_dev, st.st_ino))
-                total += st.st_blocks * 512
-    return total
 
 
 def empty_store(root: Path) -> None:
@@ -71,7 +50,7 @@ def time_it(fn) -> float:
 
 def bench_throughput(work: Path, size: int, repeat: int) -> dict[str, list[float]]:
     src = work / "src.bin"
-    write_file(src, size)
+    write_random(src, size)
     dst = work / "copy.bin"
     store_root = work / "objects"
 
@@ -109,7 +88,7 @@ def bench_throughput(work: Path, size: int, repeat: int) -> dict[str, list[float
 def bench_rss(work: Path, size: int) -> int:
     """Peak RSS growth (bytes) of one put_file of a ``size``-byte file, in a subprocess."""
     src = work / "rss.bin"
-    write_file(src, size)
+    write_random(src, size)
     code = textwrap.dedent(
         """
         import json, resource, sys
@@ -139,7 +118,7 @@ def bench_rss(work: Path, size: int) -> int:
 def bench_dedup(work: Path, size: int, times: int = 3) -> int:
     """Store growth (bytes on disk) after putting the same file ``times`` times."""
     src = work / "dedup.bin"
-    write_file(src, size)
+    write_random(src, size)
     root = work / "dedup-objects"
     store = ObjectStore(root)
     before = disk_usage(root) if root.exists() else 0
