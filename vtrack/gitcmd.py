@@ -6,6 +6,7 @@ import os
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
+from typing import IO
 
 from vtrack.errors import GitError, StoreError
 from vtrack.limits import GIT_TIMEOUT_SECONDS
@@ -77,3 +78,37 @@ def run(
 def output(args: list[str], **kw: object) -> str:
     """Run git and return its stdout as stripped text."""
     return run(args, **kw).stdout.decode("utf-8", "replace").strip()  # type: ignore[arg-type]
+
+
+def cat_file_batch(git_dir: Path) -> subprocess.Popen[bytes]:
+    """Start ``git cat-file --batch --buffer`` on ``git_dir`` with stdin and stdout pipes.
+
+    Feed it object names one per line; read each answer with :func:`read_batch_object`.
+    Raises StoreError when git is missing.
+    """
+    try:
+        return subprocess.Popen(
+            ["git", f"--git-dir={git_dir}", "cat-file", "--batch", "--buffer"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env=git_env(),
+        )  # fmt: skip
+    except FileNotFoundError:
+        raise StoreError("git is not installed or not on PATH", hint="install git 2.30+") from None
+
+
+def read_batch_object(stdout: IO[bytes], doing: str) -> tuple[bytes, bytes] | None:
+    """Read one ``cat-file --batch`` answer: ``(type, data)``, or None for a missing object.
+
+    Raises StoreError (saying what was being ``doing``) when git stops answering early.
+    """
+    header = stdout.readline()
+    if not header:
+        raise StoreError(f"git cat-file --batch stopped early while {doing}")
+    parts = header.split()
+    if len(parts) != 3:  # "<name> missing" / "<name> ambiguous"
+        return None
+    size = int(parts[2])
+    data = stdout.read(size + 1)
+    if len(data) != size + 1:
+        raise StoreError(f"git cat-file --batch stopped early while {doing}")
+    return parts[1], data[:size]

@@ -27,14 +27,12 @@ import contextlib
 import logging
 import os
 import sqlite3
-import subprocess
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vtrack import gitcmd
-from vtrack.errors import StoreError
 from vtrack.store.record import RECORD_DIR
 
 if TYPE_CHECKING:
@@ -348,14 +346,7 @@ def _cat_file_batch(git_dir: Path, names: Sequence[str]) -> list[bytes | None]:
     """The blobs named ``<commit>:<path>`` through one ``git cat-file --batch``; None if absent."""
     if not names:
         return []
-    try:
-        proc = subprocess.Popen(
-            ["git", f"--git-dir={git_dir}", "cat-file", "--batch", "--buffer"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env=gitcmd.git_env(),
-        )  # fmt: skip
-    except FileNotFoundError:
-        raise StoreError("git is not installed or not on PATH", hint="install git 2.30+") from None
+    proc = gitcmd.cat_file_batch(git_dir)
     assert proc.stdin is not None and proc.stdout is not None
     stdin, stdout = proc.stdin, proc.stdout
 
@@ -370,16 +361,8 @@ def _cat_file_batch(git_dir: Path, names: Sequence[str]) -> list[bytes | None]:
     out: list[bytes | None] = []
     try:
         for _ in names:
-            header = stdout.readline()
-            if not header:
-                raise StoreError("git cat-file --batch stopped early while reading manifests")
-            parts = header.split()
-            if len(parts) == 3 and parts[1] in (b"blob", b"tree", b"commit", b"tag"):
-                size = int(parts[2])
-                data = stdout.read(size + 1)[:size]
-                out.append(data if parts[1] == b"blob" else None)
-            else:
-                out.append(None)
+            found = gitcmd.read_batch_object(stdout, "reading manifests")
+            out.append(found[1] if found is not None and found[0] == b"blob" else None)
     finally:
         feeder.join()
         stdout.close()

@@ -14,12 +14,11 @@ import json
 import logging
 import math
 import queue
-import subprocess
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from vtrack import gitcmd, progress
 from vtrack.entities import Run
@@ -189,32 +188,6 @@ def _read_blobs_inprocess(store: Store, sha: str) -> dict[str, bytes]:
     return out
 
 
-def _cat_file(git_dir: Path) -> subprocess.Popen[bytes]:
-    try:
-        return subprocess.Popen(
-            ["git", f"--git-dir={git_dir}", "cat-file", "--batch", "--buffer"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env=gitcmd.git_env(),
-        )  # fmt: skip
-    except FileNotFoundError:
-        raise StoreError("git is not installed or not on PATH", hint="install git 2.30+") from None
-
-
-def _read_object(stdout: IO[bytes]) -> tuple[bytes, bytes] | None:
-    """One ``cat-file --batch`` answer: ``(type, data)``, or None for a missing object."""
-    header = stdout.readline()
-    if not header:
-        raise StoreError("git cat-file --batch stopped early while indexing runs")
-    parts = header.split()
-    if len(parts) != 3:  # "<name> missing" / "<name> ambiguous"
-        return None
-    size = int(parts[2])
-    data = stdout.read(size + 1)
-    if len(data) != size + 1:
-        raise StoreError("git cat-file --batch stopped early while indexing runs")
-    return parts[1], data[:size]
-
-
 def iter_blobs_batch(git_dir: Path, shas: Sequence[str]) -> Iterator[dict[str, bytes]]:
     """Record files of many run commits, in order, through two ``git cat-file`` pipes.
 
@@ -222,7 +195,7 @@ def iter_blobs_batch(git_dir: Path, shas: Sequence[str]) -> Iterator[dict[str, b
     SHA (git would walk the trees again for every ``<commit>:<path>``). Both run while
     the caller parses what was already yielded.
     """
-    trees, blobs = _cat_file(git_dir), _cat_file(git_dir)
+    trees, blobs = gitcmd.cat_file_batch(git_dir), gitcmd.cat_file_batch(git_dir)
     assert trees.stdin and trees.stdout and blobs.stdin and blobs.stdout
     plan: queue.Queue[list[str] | BaseException] = queue.Queue()
     wanted = {f.encode(): f for f in RECORD_FILES}
@@ -237,7 +210,7 @@ def iter_blobs_batch(git_dir: Path, shas: Sequence[str]) -> Iterator[dict[str, b
     def route() -> None:
         try:
             for _ in shas:
-                found = _read_object(tree_out)
+                found = gitcmd.read_batch_object(tree_out, "indexing runs")
                 names: list[str] = []
                 if found is not None and found[0] == b"tree":
                     lines = []
@@ -265,7 +238,7 @@ def iter_blobs_batch(git_dir: Path, shas: Sequence[str]) -> Iterator[dict[str, b
                 raise StoreError(f"reading run records through git cat-file failed: {names}")
             out: dict[str, bytes] = {}
             for name in names:
-                found = _read_object(blobs.stdout)
+                found = gitcmd.read_batch_object(blobs.stdout, "indexing runs")
                 if found is not None and found[0] == b"blob":
                     out[name] = found[1]
             yield out
