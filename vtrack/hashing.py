@@ -72,20 +72,29 @@ def hash_stream(stream: BinaryIO, chunk_size: int = HASH_CHUNK_BYTES) -> tuple[s
     return _PREFIX + h.hexdigest(), size
 
 
-def hash_file(path: str | os.PathLike[str], chunk_size: int = HASH_CHUNK_BYTES) -> tuple[str, int]:
-    """Hash the file at ``path``; return ``(digest, size)``. OSError propagates."""
+def hash_fd(fd: int, buf: bytearray | None = None) -> tuple[str, int]:
+    """Hash what remains readable from file descriptor ``fd``; return ``(digest, size)``.
+
+    ``buf`` is the read buffer to reuse (a fresh 1 MiB one by default). OSError propagates.
+    """
     h = xxhash.xxh3_128()
-    buf = bytearray(chunk_size)
+    if buf is None:
+        buf = bytearray(HASH_CHUNK_BYTES)
     view = memoryview(buf)
     size = 0
+    while True:
+        n = os.readv(fd, [buf])
+        if not n:
+            break
+        h.update(view[:n])
+        size += n
+    return _PREFIX + h.hexdigest(), size
+
+
+def hash_file(path: str | os.PathLike[str], chunk_size: int = HASH_CHUNK_BYTES) -> tuple[str, int]:
+    """Hash the file at ``path``; return ``(digest, size)``. OSError propagates."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     try:
-        while True:
-            n = os.readv(fd, [buf])
-            if not n:
-                break
-            h.update(view[:n])
-            size += n
+        return hash_fd(fd, bytearray(chunk_size))
     finally:
         os.close(fd)
-    return _PREFIX + h.hexdigest(), size

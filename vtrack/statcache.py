@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 import xxhash
 
 from vtrack.errors import DatasetError
-from vtrack.hashing import ALGORITHM
+from vtrack.hashing import ALGORITHM, hash_fd
 from vtrack.limits import HASH_CHUNK_BYTES
 
 log = logging.getLogger(__name__)
@@ -172,8 +172,6 @@ def hash_regular_file(
             before = os.fstat(fd)
         if not stat_mod.S_ISREG(before.st_mode):
             raise file_error(path, None, "not_a_file")
-        h = None
-        size = 0
         if before.st_size < HASH_CHUNK_BYTES:
             # Small files: one right-sized read beats a reused large buffer. A short
             # read of a regular file means end of file, so no extra read to see EOF.
@@ -181,26 +179,17 @@ def hash_regular_file(
             data = os.read(fd, want)
             size = len(data)
             if size < want:  # the whole file in one read: hash it in one call
-                hexdigest = xxhash.xxh3_128_hexdigest(data)
+                digest = _PREFIX + xxhash.xxh3_128_hexdigest(data)
             else:  # it grew since ``before``: read on (the stat check below rejects it)
                 h = xxhash.xxh3_128(data)
                 while data := os.read(fd, HASH_CHUNK_BYTES):
                     h.update(data)
                     size += len(data)
+                digest = _PREFIX + h.hexdigest()
         else:
-            h = xxhash.xxh3_128()
             if hasattr(os, "posix_fadvise"):  # a larger readahead window on real disks
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-            buf = _buffer()
-            view = memoryview(buf)
-            while True:
-                n = os.readv(fd, [buf])
-                if not n:
-                    break
-                h.update(view[:n])
-                size += n
-        if h is not None:
-            hexdigest = h.hexdigest()
+            digest, size = hash_fd(fd, _buffer())
         after = os.fstat(fd)
     except DatasetError:
         raise
@@ -215,7 +204,7 @@ def hash_regular_file(
         and after.st_mtime_ns == before.st_mtime_ns and after.st_ctime_ns == before.st_ctime_ns
         and after.st_dev == before.st_dev
     )  # fmt: skip
-    return _PREFIX + hexdigest, size, FileStat.of(before) if stable else None
+    return digest, size, FileStat.of(before) if stable else None
 
 
 def _i64(v: int) -> int:
