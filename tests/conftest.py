@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,6 +21,17 @@ GIT_ENV = {
     "GIT_COMMITTER_EMAIL": "test@example.com",
     "GIT_CONFIG_NOSYSTEM": "1",
 }
+
+
+# Property tests must not flake on a loaded machine: no deadline, no "too slow" health
+# check; in CI (CI set) the examples are derandomized so every run checks the same ones.
+settings.register_profile(
+    "dev", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.register_profile(
+    "ci", parent=settings.get_profile("dev"), derandomize=True, database=None
+)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 def git(cwd: Path | str, *args: str, check: bool = True) -> str:

@@ -77,7 +77,9 @@ bad_values = st.one_of(st.text(max_size=5), st.just(None), st.complex_numbers(al
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(key=bad_keys, value=bad_values)
 def test_invalid_calls_leave_no_trace_in_the_run(repo: Path, key: str, value: object) -> None:

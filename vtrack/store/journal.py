@@ -32,79 +32,11 @@ from typing import Any
 
 from vtrack.errors import ParamConflictError
 from vtrack.store.fileio import atomic_write
+from vtrack.store.owner import BOOT_ID, HOST, Owner, proc_start, read_owner
 from vtrack.store.record import RecordState
 
 OWNER_SUFFIX = ".owner"
 SEGMENT_SUFFIX = ".journal"
-
-
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
-def _proc_start(pid: int) -> str | None:
-    """Process start time as a string unique across pid reuse, or None if no such process."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat[stat.rindex(")") + 2 :].split()[19]
-    except FileNotFoundError:
-        return None
-    except OSError:
-        pass
-    try:
-        import psutil
-
-        return repr(psutil.Process(pid).create_time())
-    except Exception:  # noqa: BLE001 - any failure means we cannot see it
-        return None
-
-
-HOST = os.uname().nodename if hasattr(os, "uname") else os.environ.get("COMPUTERNAME", "localhost")
-BOOT_ID = _boot_id()
-
-
-@dataclass(frozen=True)
-class Owner:
-    """Who writes a journal: enough to tell, on this host, whether it still runs."""
-
-    writer_id: str
-    pid: int
-    start: str | None
-    host: str
-    boot_id: str
-    started: float
-
-    def is_alive(self) -> bool:
-        """False only when this host can prove the process is gone (robust to pid reuse)."""
-        if self.host != HOST or (self.boot_id and BOOT_ID and self.boot_id != BOOT_ID):
-            # another machine (shared folder), or this machine rebooted
-            return self.host != HOST
-        current = _proc_start(self.pid)
-        if current is None:
-            return False
-        if self.start is not None and current != self.start:
-            return False
-        return _not_zombie(self.pid)
-
-
-def _not_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat[stat.rindex(")") + 2] != "Z"
-    except OSError:
-        return True
-
-
-def read_owner(path: Path) -> Owner | None:
-    """Parse an owner file; None if it vanished or is unreadable."""
-    try:
-        data = json.loads(path.read_text())
-        return Owner(**data)
-    except (OSError, ValueError, TypeError):
-        return None
 
 
 def encode_param(key: str, value: Any) -> str:
@@ -216,7 +148,7 @@ class Journal:
         owner = {
             "writer_id": self.writer_id,
             "pid": pid,
-            "start": _proc_start(pid),
+            "start": proc_start(pid),
             "host": HOST,
             "boot_id": BOOT_ID,
             "started": time.time(),
