@@ -25,13 +25,12 @@ from vtrack.errors import (
     RunStateError,
     ValidationError,
 )
-from vtrack.store import Store, current_user
+from vtrack.store import Store, current_user, termination
 from vtrack.store import refs as refnames
 from vtrack.store.experiments import (
     DEFAULT_EXPERIMENT_ID,
     DEFAULT_EXPERIMENT_NAME,
-    experiment_id_for,
-    random_experiment_id,
+    candidate_experiment_ids,
 )
 from vtrack.store.record import RecordState
 from vtrack.store.recover import recover_all, recover_run
@@ -193,7 +192,12 @@ class TrackingClient:
         )
 
     def create_experiment(self, name: str, tags: Mapping[str, Any] | None = None) -> str:
-        """Create an experiment and return its id; raise if the name is taken."""
+        """Create an experiment and return its id; raise ExperimentExistsError if the name is taken.
+
+        Ids come from the name (:func:`~vtrack.store.experiments.candidate_experiment_ids`),
+        so processes creating one name at once converge: the losers get
+        ExperimentExistsError, never a second experiment with that name.
+        """
         from vtrack.errors import RefConflictError
 
         v.validate_experiment_name(name)
@@ -201,17 +205,18 @@ class TrackingClient:
         self._ensure_default_experiment()
         if self.get_experiment_by_name(name) is not None:
             raise ExperimentExistsError(f"experiment {name!r} already exists")
-        exp_id = experiment_id_for(name)
-        for candidate in (exp_id, random_experiment_id(), random_experiment_id()):
-            if self.store.experiment_tip(candidate) is not None:
-                continue
-            try:
-                self._write_new_experiment(candidate, name, clean_tags)
-                return candidate
-            except RefConflictError:
-                existing = self.get_experiment_by_name(name)
-                if existing is not None:
-                    return existing.experiment_id
+        for candidate in candidate_experiment_ids(name):
+            for _attempt in range(2):
+                data = self.store.read_experiment(candidate)
+                if data is not None:
+                    if data.get("name") == name:
+                        raise ExperimentExistsError(f"experiment {name!r} already exists")
+                    break  # held by another (renamed) experiment: try the next id
+                try:
+                    self._write_new_experiment(candidate, name, clean_tags)
+                    return candidate
+                except RefConflictError:
+                    continue  # created meanwhile: look at what it is
         raise ExperimentExistsError(f"could not allocate an id for experiment {name!r}")
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -361,13 +366,7 @@ class TrackingClient:
         """Attach this process to an existing run and mark it RUNNING again if it had ended."""
         w = self._writer(v.validate_run_id(run_id))
         if w.state.info.get("status") != RunStatus.RUNNING.value:
-            from vtrack.store.journal import encode_status
-
-            with w.lock:
-                w.state.info["status"] = RunStatus.RUNNING.value
-                w.state.info["end_time"] = None
-                w.journal.append(encode_status(RunStatus.RUNNING.value, None))
-                w.dirty = True
+            w.set_status(RunStatus.RUNNING.value, None)
             w.checkpoint()
         w.resumed = True
         return self._run_from_state(w.tip, w.state)
@@ -776,14 +775,21 @@ def _lifecycles(view_type: str | int) -> tuple[str, ...]:
 
 
 def _end_writers_at_exit() -> None:
+    """End every writer still open at exit; then die by the signal that killed us, if any.
+
+    Registered before the fluent API's exit handler, so it runs after it: last.
+    """
+    termination.begin_exit()
+    killed = termination.killed()
     for w in live_writers():
         try:
             if w.joined_status not in (None, "RUNNING") and not w.resumed:
                 w.detach()
             else:
-                w.end(RunStatus.FINISHED.value)
+                w.end(RunStatus.KILLED.value if killed else RunStatus.FINISHED.value)
         except Exception as exc:  # noqa: BLE001 - exit must go on
             print(f"vtrack: could not finalize run {w.run_id}: {exc}", file=sys.stderr)
+    termination.die_by_signal_if_killed()
 
 
 atexit.register(_end_writers_at_exit)

@@ -3,7 +3,8 @@
 Each thread has its own stack of active runs; a thread that started none logs
 into the main thread's active run, so data loaders and callbacks just work.
 Interpreter exit ends active runs FINISHED, an uncaught exception ends them
-FAILED, SIGTERM ends them KILLED.
+FAILED, SIGTERM ends them KILLED (see :mod:`vtrack.store.termination`: the handler
+takes no lock, it unwinds the main thread and the exit handlers end the runs).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from vtrack import validation as v
 from vtrack.client import TrackingClient
 from vtrack.entities import Experiment, Metric, Run, RunStatus
 from vtrack.errors import ExperimentExistsError, RunStateError, ValidationError
+from vtrack.store import termination
 from vtrack.store.experiments import DEFAULT_EXPERIMENT_ID
 
 #: Tag that ``vtrack rerun`` puts (through ``VTRACK_RERUN_OF``) on the runs it re-executes.
@@ -616,19 +618,18 @@ def _install_handlers() -> None:
     if threading.current_thread() is threading.main_thread():
         try:
             if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-                signal.signal(signal.SIGTERM, _on_sigterm)
+                signal.signal(signal.SIGTERM, termination.on_signal)
         except (ValueError, OSError):
             pass
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    _session.end_all(RunStatus.KILLED.value)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
 def _at_exit() -> None:
-    _session.end_all(RunStatus.FAILED.value if _session.failed else RunStatus.FINISHED.value)
+    termination.begin_exit()
+    if termination.killed():
+        status = RunStatus.KILLED.value
+    else:
+        status = RunStatus.FAILED.value if _session.failed else RunStatus.FINISHED.value
+    _session.end_all(status)
 
 
 atexit.register(_at_exit)

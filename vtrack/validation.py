@@ -25,13 +25,38 @@ from vtrack.limits import (
     RUN_ID_HEX_LENGTH,
 )
 
-_KEY_RE = re.compile(r"^[A-Za-z0-9_\-./ ]+$")
-_CHUNK_NAME_RE = re.compile(rf"^\d{{{HISTORY_CHUNK_DIGITS}}}\.tsv$")
-_RUN_ID_RE = re.compile(rf"^[0-9a-f]{{{RUN_ID_HEX_LENGTH}}}$")
-_EXP_ID_RE = re.compile(r"^[0-9a-z][0-9a-z_-]{0,63}$")
+# Patterns are always applied with fullmatch: "$" also matches before a final newline.
+_KEY_RE = re.compile(r"[A-Za-z0-9_\-./ ]+")
+_KEY_CHAR_RE = re.compile(r"[A-Za-z0-9_\-./ ]")
+_CHUNK_NAME_RE = re.compile(rf"[0-9]{{{HISTORY_CHUNK_DIGITS}}}\.tsv")
+_RUN_ID_RE = re.compile(rf"[0-9a-f]{{{RUN_ID_HEX_LENGTH}}}")
+_EXP_ID_RE = re.compile(r"[0-9a-z][0-9a-z_-]{0,63}")
+_CACHE_LIMIT = 100_000
 
-# Keys already checked in this process; keeps log_metric on its fast path.
+# Keys already checked in this process, one set per rule (a key valid as a tag key may
+# still be refused as a metric key); keeps log_metric on its fast path.
 _valid_keys: set[str] = set()
+_valid_metric_keys: set[str] = set()
+
+
+def check_text(what: str, text: str) -> str:
+    """Return ``text`` if it can be stored (valid Unicode: no lone surrogates), else raise.
+
+    Python makes lone surrogates out of bytes that are not UTF-8 (file names from
+    ``os.listdir``, ``sys.argv``); YAML, JSON for git and SQLite cannot store them, so a
+    record holding one would be unreadable. Refused here, before anything is recorded.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start : exc.end].encode("utf-8", "surrogateescape").hex()
+        raise ValidationError(
+            f"{what} {text[:40]!r} is not valid Unicode (it holds the undecodable byte(s) "
+            f"0x{bad} at position {exc.start})",
+            hint="decode file names and arguments with a real encoding first, "
+            "e.g. os.fsencode(name).decode('utf-8', 'backslashreplace')",
+        ) from None
+    return text
 
 
 def validate_key(key: Any, what: str = "key") -> str:
@@ -50,8 +75,8 @@ def validate_key(key: Any, what: str = "key") -> str:
         raise ValidationError(
             f"{what} {key[:40]!r}... is {len(key)} characters; the limit is {MAX_KEY_LENGTH}"
         )
-    if not _KEY_RE.match(key):
-        bad = sorted({c for c in key if not _KEY_RE.match(c)})
+    if not _KEY_RE.fullmatch(key):
+        bad = sorted({c for c in key if not _KEY_CHAR_RE.fullmatch(c)})
         raise ValidationError(
             f"{what} {key!r} contains {''.join(bad)!r}; only letters, digits, "
             "'_', '-', '.', '/' and spaces are allowed"
@@ -64,21 +89,22 @@ def validate_key(key: Any, what: str = "key") -> str:
     for part in parts:
         if part in ("", ".") or part.strip() == "":
             raise ValidationError(f"{what} {key!r} has an empty or '.' path component")
-    if len(_valid_keys) < 100_000:
+    if len(_valid_keys) < _CACHE_LIMIT:
         _valid_keys.add(key)
     return key
 
 
 def validate_metric_key(key: Any) -> str:
     """Return ``key`` if valid as a metric key (a key whose path parts are not chunk names)."""
-    if key in _valid_keys:
+    if key in _valid_metric_keys:
         return key  # type: ignore[no-any-return]
     validate_key(key, "metric key")
-    if any(_CHUNK_NAME_RE.match(p) for p in key.split("/")):
-        _valid_keys.discard(key)
+    if any(_CHUNK_NAME_RE.fullmatch(p) for p in key.split("/")):
         raise ValidationError(
             f"metric key {key!r} has a path part that looks like a history chunk file name"
         )
+    if len(_valid_metric_keys) < _CACHE_LIMIT:
+        _valid_metric_keys.add(key)
     return key  # type: ignore[no-any-return]
 
 
@@ -152,7 +178,7 @@ def normalize_param_value(key: str, value: Any) -> Any:
         )
     if "\x00" in text:
         raise ValidationError(f"param {key!r}: value contains a NUL character")
-    return text
+    return check_text(f"param {key!r}: value", text)
 
 
 def params_equal(a: Any, b: Any) -> bool:
@@ -198,7 +224,7 @@ def validate_tag(key: Any, value: Any) -> tuple[str, str]:
         )
     if "\x00" in text:
         raise ValidationError(f"tag {key!r}: value contains a NUL character")
-    return key, text
+    return key, check_text(f"tag {key!r}: value", text)
 
 
 def validate_tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
@@ -222,7 +248,7 @@ def validate_run_name(name: Any) -> str:
         raise ValidationError(
             f"run name {name!r} must not start with '@' or contain '~' or ':' (run spec syntax)"
         )
-    return name
+    return check_text("run name", name)
 
 
 def validate_experiment_name(name: Any) -> str:
@@ -235,7 +261,7 @@ def validate_experiment_name(name: Any) -> str:
         )
     if any(c in name for c in "\n\r\t\x00@"):
         raise ValidationError(f"experiment name {name!r} must be one line without tabs or '@'")
-    return name
+    return check_text("experiment name", name)
 
 
 def validate_description(text: Any) -> str | None:
@@ -248,12 +274,12 @@ def validate_description(text: Any) -> str | None:
         raise ValidationError(
             f"description is {len(text)} characters; the limit is {MAX_DESCRIPTION_LENGTH}"
         )
-    return text
+    return check_text("description", text)
 
 
 def validate_run_id(run_id: Any) -> str:
     """Return ``run_id`` if it is 32 lowercase hex characters."""
-    if not isinstance(run_id, str) or not _RUN_ID_RE.match(run_id):
+    if not isinstance(run_id, str) or not _RUN_ID_RE.fullmatch(run_id):
         raise ValidationError(f"run id {run_id!r} must be 32 lowercase hex characters")
     return run_id
 
@@ -262,6 +288,6 @@ def validate_experiment_id(exp_id: Any) -> str:
     """Return ``exp_id`` if it is a well-formed experiment id."""
     if isinstance(exp_id, int) and not isinstance(exp_id, bool):
         exp_id = str(exp_id)
-    if not isinstance(exp_id, str) or not _EXP_ID_RE.match(exp_id):
+    if not isinstance(exp_id, str) or not _EXP_ID_RE.fullmatch(exp_id):
         raise ValidationError(f"experiment id {exp_id!r} is not a valid experiment id")
     return exp_id

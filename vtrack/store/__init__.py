@@ -17,7 +17,7 @@ from vtrack.config import Settings, StoreLocation, load_settings, locate_store
 from vtrack.errors import RunNotFoundError, StoreError
 from vtrack.store import refs as refnames
 from vtrack.store.gitobj import BLOB_MODE, TREE_MODE, GitObjects, TreeEntry, serialize_commit
-from vtrack.store.journal import apply_lines, list_writers
+from vtrack.store.journal import format_coverage, list_writers, parse_coverage, replay
 from vtrack.store.record import RECORD_DIR, RecordState, dump_yaml, load_yaml
 from vtrack.store.refs import RefStore
 
@@ -78,7 +78,7 @@ class Store:
         message = (
             f"vtrack run {info.get('name')}\n\n"
             f"run: {info.get('id')}\nexperiment: {info.get('experiment_id')}\n"
-            f"status: {info.get('status')}\n"
+            f"status: {info.get('status')}\n" + format_coverage(state.covered)
         )
         return self.write_commit(tree, [parent] if parent else [], message)
 
@@ -96,6 +96,7 @@ class Store:
         if record_sha is None:
             raise StoreError(f"commit {sha} is not a vtrack run commit (no {RECORD_DIR}/)")
         state = RecordState.from_tree(self.objects, record_sha)
+        state.covered = parse_coverage(commit["message"].decode("utf-8", "replace"))
         parents = commit["parents"]
         return state, code, (parents[0] if parents else None)
 
@@ -140,11 +141,16 @@ class Store:
 
     def read_run_state(self, run_id: str, *, live: bool = True) -> tuple[str, RecordState]:
         """Return ``(tip sha, record)``; with ``live``, entries still in journals are included."""
-        tip = self.require_run(run_id)
-        state, _, _ = self.read_run_commit(tip)
-        if live:
-            for w in list_writers(self.run_live_dir(run_id)):
-                apply_lines(state, w.read_text())
+        for _attempt in range(20):
+            tip = self.require_run(run_id)
+            state, _, _ = self.read_run_commit(tip)
+            if not live:
+                return tip, state
+            replay(state, list_writers(self.run_live_dir(run_id)))
+            # a checkpoint between reading the tip and the journals may have committed
+            # (and removed) a segment: read again so nothing is missed
+            if self.run_tip(run_id) == tip:
+                return tip, state
         return tip, state
 
     # -- experiments -----------------------------------------------------------

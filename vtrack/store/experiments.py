@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 import xxhash
 
 DEFAULT_EXPERIMENT_ID = "0"
@@ -21,6 +19,15 @@ def experiment_id_for(name: str) -> str:
     return xxhash.xxh3_64_hexdigest(name.encode("utf-8"))
 
 
-def random_experiment_id() -> str:
-    """A fresh id, used when the derived one is taken by a renamed experiment."""
-    return uuid.uuid4().hex[:16]
+def candidate_experiment_ids(name: str, count: int = 16) -> list[str]:
+    """The ids an experiment called ``name`` may get, in the order they are tried.
+
+    The first is :func:`experiment_id_for`; the others (used when a renamed experiment
+    holds an earlier one) are derived from the name too, so every process and clone
+    that creates ``name`` at once tries the same ids and they converge on one.
+    """
+    first = experiment_id_for(name)
+    return [first] + [
+        xxhash.xxh3_64_hexdigest(f"{name}\x00{k}".encode()) for k in range(1, count)
+    ]
+

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from vtrack.errors import StoreError
+from vtrack.store.owner import Owner, parse_owner, this_process
 
 _counter = 0
 
@@ -51,18 +52,82 @@ def backoff_delays(total_seconds: float, first: float = 0.001, cap: float = 0.05
         delay = min(cap, delay * 2)
 
 
-def acquire_lock(path: Path, *, timeout: float, stale_seconds: float | None = None) -> int:
-    """Create ``path`` exclusively (waiting with backoff) and return its open descriptor.
+class StaleLockError(StoreError):
+    """A lock file is held by a process that this host can prove is gone."""
 
-    With ``stale_seconds``, a lock file older than that is taken over (its owner died);
-    without, an old lock is waited for like any other (git's rule for ref locks).
-    Raises StoreError naming the lock when it cannot be had within ``timeout`` seconds.
+
+def _create_owned(path: Path, content: bytes) -> int:
+    """Create ``path`` exclusively already holding ``content``; return a descriptor open on it.
+
+    The content is written to a temporary file that is then hard-linked to ``path``, so
+    the lock never exists without its owner record (a kill at any moment leaves either
+    no lock or a complete one). Raises FileExistsError when ``path`` exists.
     """
+    tmp = path.with_name(f".{path.name}.{unique_suffix()}")
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, content)
+        try:
+            os.link(tmp, path)
+        except OSError as exc:
+            if isinstance(exc, FileExistsError):
+                raise
+            # no hard links on this filesystem: an exclusive create, then the content
+            fd2 = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            os.write(fd2, content)
+            os.close(fd)
+            fd = fd2
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def lock_owner(path: Path) -> Owner | None:
+    """The vtrack process that holds the lock file ``path``, or None (absent or foreign)."""
+    try:
+        return parse_owner(path.read_bytes())
+    except OSError:
+        return None
+
+
+def is_stale(path: Path) -> bool:
+    """True when ``path`` is a vtrack lock whose owner this host can prove is gone."""
+    owner = lock_owner(path)
+    return owner is not None and not owner.is_alive()
+
+
+def acquire_lock(path: Path, *, timeout: float, stale_seconds: float | None = None,
+                 take_over_dead: bool = False) -> int:
+    """Create the lock file ``path`` exclusively (waiting with backoff); return its descriptor.
+
+    The lock holds this process's owner record (:mod:`vtrack.store.owner`). A lock whose
+    vtrack owner is provably dead raises :class:`StaleLockError` at once (naming it and
+    ``vtrack recover``), or is taken over with ``take_over_dead``. A lock of unknown
+    owner (git's, another tool's) is waited for; with ``stale_seconds`` one older than
+    that is taken over. Raises StoreError naming the lock when it cannot be had within
+    ``timeout`` seconds.
+    """
+    content = this_process().to_json()
     for delay in backoff_delays(timeout):
         try:
-            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            return _create_owned(path, content)
         except FileExistsError:
-            if stale_seconds is not None:
+            owner = lock_owner(path)
+            if owner is not None and not owner.is_alive():
+                if take_over_dead:
+                    remove_if_stale(path)
+                    continue
+                raise StaleLockError(
+                    f"{path} was left by process {owner.pid}, which died while holding it",
+                    hint="run 'vtrack recover' to remove stale locks",
+                    path=str(path),
+                    pid=owner.pid,
+                ) from None
+            if owner is None and stale_seconds is not None:
                 try:
                     age = time.time() - path.stat().st_mtime
                 except FileNotFoundError:
@@ -80,14 +145,42 @@ def acquire_lock(path: Path, *, timeout: float, stale_seconds: float | None = No
     )
 
 
+def remove_if_stale(path: Path) -> bool:
+    """Remove the lock file ``path`` if its vtrack owner is provably dead; True if removed.
+
+    The lock is first renamed to a private name and checked again there, so a lock that
+    a live process took meanwhile is put back rather than removed.
+    """
+    if not is_stale(path):
+        return False
+    aside = path.with_name(f".{path.name}.stale-{unique_suffix()}")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return False
+    if is_stale(aside):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(aside)
+        return True
+    # a live lock was moved aside: put it back unless a new one was taken meanwhile
+    try:
+        os.link(aside, path)
+    except FileExistsError:
+        pass
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(aside)
+    return False
+
+
 @contextlib.contextmanager
 def lock_file(path: Path, *, timeout: float = 10.0, stale_seconds: float = 60.0) -> Iterator[int]:
     """Hold ``path`` (a ``.lock`` file created exclusively) for the duration of the block.
 
-    Yields the open file descriptor. A lock older than ``stale_seconds`` is taken
-    over (its owner died). Raises StoreError when the lock cannot be had in time.
+    Yields the open file descriptor. A lock whose owner died is taken over at once, one
+    of unknown owner once it is older than ``stale_seconds``. Raises StoreError when
+    the lock cannot be had in time.
     """
-    fd = acquire_lock(path, timeout=timeout, stale_seconds=stale_seconds)
+    fd = acquire_lock(path, timeout=timeout, stale_seconds=stale_seconds, take_over_dead=True)
     try:
         yield fd
     finally:

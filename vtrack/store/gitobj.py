@@ -6,15 +6,20 @@ identical bytes), so parallel runs sharing blobs and trees never contend.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import os
 import threading
+import time
+import weakref
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from vtrack.errors import CorruptObjectError, StoreError
+from vtrack.limits import PENDING_OBJECT_PROTECTION_SECONDS
 from vtrack.store.fileio import unique_suffix
 
 TREE_MODE = 0o040000
@@ -31,6 +36,8 @@ _PROBE_OVER = 65536
 _PROBE_BYTES = 4096
 #: A probe that shrinks by less than this fraction marks the data as incompressible.
 _MIN_GAIN = 0.1
+#: Times a write recreates a fan-out folder that a concurrent ``git gc`` keeps removing.
+_FOLDER_ATTEMPTS = 20
 #: Largest stored (uncompressed) deflate block.
 _STORED_BLOCK = 65535
 
@@ -77,6 +84,18 @@ def _write_pieces(fd: int, pieces: list[bytes | memoryview]) -> None:
             done = 0
             while rest:
                 rest = rest[os.write(fd, rest) :]
+
+
+def _protect(path: str) -> bool:
+    """Move an existing loose object's mtime into the future; False if it does not exist."""
+    future = time.time() + PENDING_OBJECT_PROTECTION_SECONDS
+    try:
+        os.utime(path, (future, future))
+        return True
+    except FileNotFoundError:
+        return False
+    except PermissionError:  # another user's object on a shared repository: it exists
+        return os.path.exists(path)
 
 
 def object_sha(kind: bytes, data: bytes) -> str:
@@ -150,7 +169,14 @@ def parse_commit(data: bytes) -> dict[str, Any]:
 
 
 class GitObjects:
-    """The object database of one repository (``<git_dir>/objects``)."""
+    """The object database of one repository (``<git_dir>/objects``).
+
+    Nothing about the object folders is cached: ``git gc`` may pack objects, remove
+    emptied fan-out folders and (with ``--prune=now``) delete unreachable objects at any
+    moment, so every write checks the disk and recreates a vanished folder. Writers that
+    must know their objects survived until a ref reached them record what they wrote
+    (:meth:`recording`) and re-check it afterwards (:meth:`ensure`).
+    """
 
     def __init__(self, git_dir: Path, *, fsync: bool = False) -> None:
         self.git_dir = git_dir
@@ -158,50 +184,104 @@ class GitObjects:
         self.fsync = fsync
         self._dulwich: Any = None
         self._lock = threading.Lock()
-        self._known: set[str] = set()
-        self._dirs: set[str] = set()
+        self._recording = threading.local()
         self._objects_str = str(self.objects_dir)
 
     def _loose_path(self, sha: str) -> Path:
         return self.objects_dir / sha[:2] / sha[2:]
 
-    def write(self, kind: bytes, data: bytes, *, compress: bool = True) -> str:
-        """Store an object (if absent) and return its hex SHA-1.
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[list[tuple[str, bytes, bytes]]]:
+        """Collect ``(sha, kind, data)`` of every object this thread writes in the block.
 
+        Objects found already present are collected too: an unreachable object that
+        exists now may be pruned before the caller's ref reaches it.
+        """
+        outer = getattr(self._recording, "log", None)
+        log: list[tuple[str, bytes, bytes]] = []
+        self._recording.log = log
+        try:
+            yield log
+        finally:
+            self._recording.log = outer
+            if outer is not None:
+                outer.extend(log)
+
+    def ensure(self, written: list[tuple[str, bytes, bytes]]) -> int:
+        """Write again every recorded object that is gone (pruned meanwhile); return how many.
+
+        Call it once a ref reaches the objects: from then on git keeps them, so an object
+        present after this call stays present.
+        """
+        rewritten = 0
+        seen: set[str] = set()
+        for sha, kind, data in written:
+            if sha in seen:
+                continue
+            seen.add(sha)
+            if not self.exists(sha):
+                self._write_loose(sha, kind, data, compress=True)
+                rewritten += 1
+        return rewritten
+
+    def write(self, kind: bytes, data: bytes, *, compress: bool = True) -> str:
+        """Store an object (if absent), protect it from pruning, and return its hex SHA-1.
+
+        Whether new or already present, the loose object's modification time is set
+        :data:`~vtrack.limits.PENDING_OBJECT_PROTECTION_SECONDS` into the future: ``git
+        prune`` (even ``--expire=now``) keeps loose objects newer than its own start, so
+        nothing a live run is about to reference can be pruned before a ref reaches it.
+        An object found only in a pack gets a fresh loose copy for the same reason.
         ``compress=False`` writes objects over 64 KiB as stored deflate blocks (no
-        compression work; ``git gc`` compresses them when it packs).
+        compression work; ``git gc`` compresses them when it packs). Raises StoreError
+        when the object cannot be written.
         """
         sha = object_sha(kind, data)
-        if sha in self._known:
-            return sha
+        log = getattr(self._recording, "log", None)
+        if log is not None:
+            log.append((sha, kind, data))
+        if not _protect(f"{self._objects_str}/{sha[:2]}/{sha[2:]}"):
+            self._write_loose(sha, kind, data, compress=compress)
+        return sha
+
+    def _write_loose(self, sha: str, kind: bytes, data: bytes, *, compress: bool) -> None:
         folder = f"{self._objects_str}/{sha[:2]}"
         path = f"{folder}/{sha[2:]}"
-        if not os.path.exists(path):
-            header = b"%s %d\x00" % (kind, len(data))
-            if len(data) > _PROBE_OVER and (not compress or _incompressible(data)):
-                pieces = _stored_zlib(header, data)
-            else:
-                pieces = [zlib.compress(header + data, 1 if len(data) > _PROBE_OVER else 6)]
+        header = b"%s %d\x00" % (kind, len(data))
+        if len(data) > _PROBE_OVER and (not compress or _incompressible(data)):
+            pieces = _stored_zlib(header, data)
+        else:
+            pieces = [zlib.compress(header + data, 1 if len(data) > _PROBE_OVER else 6)]
+        for _attempt in range(_FOLDER_ATTEMPTS):
             tmp = f"{folder}/tmp_obj_{unique_suffix()}"
             try:
-                if folder not in self._dirs:
+                try:
+                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+                except FileNotFoundError:
+                    # the fan-out folder is gone (git gc removes emptied ones): make it again
                     os.makedirs(folder, exist_ok=True)
-                    self._dirs.add(folder)
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+                    continue
                 try:
                     _write_pieces(fd, pieces)
                     if self.fsync:
                         os.fsync(fd)
+                    future = time.time() + PENDING_OBJECT_PROTECTION_SECONDS
+                    os.utime(fd, (future, future))
                 finally:
                     os.close(fd)
                 os.replace(tmp, path)
+                return
+            except FileNotFoundError:
+                # git prune removed our temporary file (it cleans up tmp_* files): again
+                continue
             except OSError as exc:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
                 raise StoreError(f"could not write git object {sha}: {exc}") from exc
-        if len(self._known) < 200_000:
-            self._known.add(sha)
-        return sha
+        raise StoreError(
+            f"could not write git object {sha}: {folder} kept disappearing",
+            hint="is a 'git gc' or 'git prune' running in a loop?",
+        )
 
     def write_blob(self, data: bytes, *, compress: bool = True) -> str:
         """Store a blob and return its SHA (``compress`` as for :meth:`write`)."""
@@ -224,29 +304,42 @@ class GitObjects:
         kind, _, _size = raw[:nul].partition(b" ")
         return kind, raw[nul + 1 :]
 
-    def _read_packed(self, sha: str) -> tuple[bytes, bytes]:
+    def _packs(self) -> Any:
         with self._lock:
             if self._dulwich is None:
                 from dulwich.object_store import DiskObjectStore
 
                 self._dulwich = DiskObjectStore(str(self.objects_dir))
-            store = self._dulwich
+                _open_stores.add(self)
+            return self._dulwich
+
+    def _read_packed(self, sha: str) -> tuple[bytes, bytes]:
         try:
-            kind_num, data = store.get_raw(sha.encode())
+            kind_num, data = self._packs().get_raw(sha.encode())
         except KeyError:
             raise StoreError(f"git object {sha} is missing from {self.objects_dir}") from None
+        except (OSError, ValueError, AssertionError) as exc:  # a damaged pack or index
+            raise CorruptObjectError(f"git object {sha} could not be read: {exc}") from exc
         names = {1: b"commit", 2: b"tree", 3: b"blob", 4: b"tag"}
         return names[kind_num], data
 
     def exists(self, sha: str) -> bool:
-        """True when the object is present (loose or packed)."""
-        if self._loose_path(sha).exists():
+        """True when the object is present (loose or packed), as the disk is now."""
+        if os.path.exists(f"{self._objects_str}/{sha[:2]}/{sha[2:]}"):
             return True
         try:
-            self._read_packed(sha)
-            return True
-        except StoreError:
+            # loose first, then packs: git writes a pack before it deletes the loose copies
+            return bool(self._packs().contains_packed(sha.encode()))
+        except (OSError, ValueError):
             return False
+
+    def close(self) -> None:
+        """Release the pack files this handle has open (it reopens them when needed)."""
+        with self._lock:
+            store, self._dulwich = self._dulwich, None
+        if store is not None:
+            with contextlib.suppress(Exception):
+                store.close()
 
     def read_tree(self, sha: str) -> list[TreeEntry]:
         """Return the entries of tree ``sha``."""
@@ -283,3 +376,16 @@ class GitObjects:
             else:
                 return None
         return mode, sha
+
+
+#: Handles with packs open, closed at exit: dulwich's own finalizer would otherwise run
+#: during interpreter shutdown and print "Exception ignored ... sys.meta_path is None".
+_open_stores: weakref.WeakSet[GitObjects] = weakref.WeakSet()
+
+
+def _close_all() -> None:
+    for objects in list(_open_stores):
+        objects.close()
+
+
+atexit.register(_close_all)

@@ -435,6 +435,11 @@ class RunIndex:
                 if not full and not self._unchanged_since_read(current, seen.get(rec.run_id)):
                     skipped += 1
                     continue
+                if rec.broken:  # left out (read_records warned); an old row would lie
+                    if current is not None:
+                        self._delete_children(conn, current[0])
+                        conn.execute("DELETE FROM runs WHERE id = ?", (current[0],))
+                    continue
                 rid = self._write_run(conn, current[0] if current else None, rec)
                 child_rows(rid, rec, rows)
                 rows[index_inputs.TABLE].extend((rid, *f) for f in (files or {}).get(rec.run_id, ()))

@@ -57,6 +57,13 @@ class IndexedRecord:
     tags: dict[str, str]
     inputs: list[dict[str, Any]]
     artifacts: dict[str, Any]
+    #: the record could not be read: the run is left out of the index (and a warning said why)
+    broken: bool = False
+
+    @classmethod
+    def unreadable(cls, run_id: str, commit: str, lifecycle: str) -> IndexedRecord:
+        """A placeholder for a run whose record cannot be read."""
+        return cls(run_id, commit, lifecycle, False, {}, {}, {}, {}, [], {}, True)
 
     @classmethod
     def from_blobs(
@@ -284,12 +291,17 @@ def read_records(
         if done % 250 == 0 or done == total:
             progress.report("indexing runs", done, total)
         if blobs.get("run.yaml") is None:
-            log.warning("vtrack: run %s points at commit %s without a run record", run_id, sha)
+            log.warning(
+                "vtrack: run %s is unreadable and left out: its ref points at commit %s, whose "
+                "run record cannot be read (missing objects? see 'git fsck')", run_id, sha,
+            )  # fmt: skip
+            records.append(IndexedRecord.unreadable(run_id, sha, lifecycle))
+            continue
         try:
             records.append(IndexedRecord.from_blobs(run_id, sha, lifecycle, blobs))
         except Exception as exc:  # noqa: BLE001
             log.warning("vtrack: cannot index run %s (commit %s): %s", run_id, sha, exc)
-            records.append(IndexedRecord(run_id, sha, lifecycle, False, {}, {}, {}, {}, [], {}))
+            records.append(IndexedRecord.unreadable(run_id, sha, lifecycle))
     return records
 
 

@@ -17,7 +17,15 @@ Line format (UTF-8, tab separated, one operation per line)::
     a <json path> <json entry>                  artifact manifest entry
     i <json entry>                              dataset input entry
 
-A final line without its newline (a write cut short by SIGKILL) is ignored.
+A final line without its newline (a write cut short by SIGKILL) is ignored; a write
+that failed part-way (a full disk) is cut back off the segment before the next append,
+so it can never glue itself to the line after it.
+
+**Coverage.** Each run commit records, per writer, how much of that writer's journal
+it holds: ``(segment, byte offset)`` — every earlier segment whole and the first
+``offset`` bytes of that segment. Readers and recovery replay only what lies beyond,
+so a kill between a checkpoint's ref update and the removal of the segment it
+committed never applies that segment twice (see :func:`replay`).
 """
 
 from __future__ import annotations
@@ -30,13 +38,39 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vtrack.errors import ParamConflictError
+from vtrack.errors import ParamConflictError, StoreError
 from vtrack.store.fileio import atomic_write
 from vtrack.store.owner import BOOT_ID, HOST, Owner, proc_start, read_owner
-from vtrack.store.record import RecordState
+from vtrack.store.record import RecordState, storable
 
 OWNER_SUFFIX = ".owner"
 SEGMENT_SUFFIX = ".journal"
+
+#: ``writer id -> (segment, byte offset)`` a run commit holds of each writer's journal.
+Coverage = dict[str, tuple[int, int]]
+_COVERAGE_LINE = "journal: "
+
+
+def format_coverage(covered: Coverage) -> str:
+    """Commit-message lines recording ``covered`` (sorted, one writer per line)."""
+    return "".join(
+        f"{_COVERAGE_LINE}{wid} {seq} {off}\n" for wid, (seq, off) in sorted(covered.items())
+    )
+
+
+def parse_coverage(message: str) -> Coverage:
+    """The coverage recorded in a run commit's message (empty when it records none)."""
+    out: Coverage = {}
+    for line in message.splitlines():
+        if line.startswith(_COVERAGE_LINE):
+            parts = line[len(_COVERAGE_LINE) :].split(" ")
+            if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+                out[parts[0]] = (int(parts[1]), int(parts[2]))
+    return out
+
+
+class JournalWriteError(StoreError):
+    """A journal append failed (a full disk, a read-only store); nothing of it was recorded."""
 
 
 def encode_param(key: str, value: Any) -> str:
@@ -79,6 +113,12 @@ def encode_input(entry: dict[str, Any]) -> str:
     return f"i\t{json.dumps(entry, sort_keys=True)}\n"
 
 
+def _load(text: str) -> Any:
+    """A journaled JSON value, with strings that are not valid Unicode escaped."""
+    value = json.loads(text)
+    return value if "\\ud" not in text else storable(value)
+
+
 def apply_lines(state: RecordState, text: str) -> list[str]:
     """Apply journal text to ``state``; return warnings (e.g. param conflicts kept first)."""
     warnings: list[str] = []
@@ -95,26 +135,26 @@ def apply_lines(state: RecordState, text: str) -> list[str]:
                 state.add_metric(key, int(step), int(ts), float(value), f"{step}\t{ts}\t{value}\n")
             elif op == "p":
                 try:
-                    state.set_param(parts[1], json.loads(parts[2]))
+                    state.set_param(parts[1], _load(parts[2]))
                 except ParamConflictError as exc:
                     warnings.append(str(exc))
             elif op == "t":
-                state.set_tag(parts[1], json.loads(parts[2]))
+                state.set_tag(parts[1], _load(parts[2]))
             elif op == "T":
                 state.delete_tag(parts[1])
             elif op == "s":
                 state.info["status"] = parts[1]
                 state.info["end_time"] = int(parts[2]) if parts[2] else None
             elif op == "n":
-                state.info["name"] = json.loads(parts[1])
+                state.info["name"] = _load(parts[1])
             elif op == "d":
-                state.info["description"] = json.loads(parts[1])
+                state.info["description"] = _load(parts[1])
             elif op == "f":
-                state.add_file(json.loads(parts[1]), int(parts[2], 8), parts[3])
+                state.add_file(_load(parts[1]), int(parts[2], 8), parts[3])
             elif op == "a":
-                state.add_artifact(json.loads(parts[1]), json.loads(parts[2]))
+                state.add_artifact(_load(parts[1]), _load(parts[2]))
             elif op == "i":
-                state.add_input(json.loads(parts[1]))
+                state.add_input(_load(parts[1]))
             else:
                 warnings.append(f"unknown journal operation {op!r} skipped")
         except (ValueError, IndexError) as exc:
@@ -131,6 +171,7 @@ class Journal:
         self.seq = 0
         self.fd = -1
         self.size = 0
+        self._torn = False
 
     @property
     def owner_path(self) -> Path:
@@ -169,28 +210,53 @@ class Journal:
             self.segment_path(self.seq), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
         )
         self.size = 0
+        self._torn = False
 
     def append(self, text: str) -> None:
-        """Append whole lines to the current segment."""
+        """Append whole lines to the current segment, all of them or (on error) none.
+
+        Raises JournalWriteError (naming the journal and the OS error) when the write
+        fails; the bytes it left are cut off before the next append.
+        """
         if not text:
             return
         data = text.encode("utf-8")
-        view = memoryview(data)
-        while view:
-            n = os.write(self.fd, view)
-            view = view[n:]
+        try:
+            if self._torn:
+                os.ftruncate(self.fd, self.size)
+                self._torn = False
+            view = memoryview(data)
+            while view:
+                self._torn = True
+                n = os.write(self.fd, view)
+                view = view[n:]
+            self._torn = False
+        except OSError as exc:
+            raise JournalWriteError(
+                f"could not write the journal {self.segment_path(self.seq)}: "
+                f"{exc.strerror or exc}",
+                hint="free disk space; nothing of this call was recorded",
+            ) from exc
         self.size += len(data)
 
-    def read_segment(self) -> str:
-        """The text of the current segment (everything since the last checkpoint)."""
-        with open(self.segment_path(self.seq), encoding="utf-8") as f:
-            return f.read()
+    def coverage(self) -> tuple[int, int]:
+        """``(segment, offset)`` of everything appended so far."""
+        return self.seq, self.size
 
     def rotate(self) -> None:
-        """Start a new segment and drop the old one (its content is committed)."""
+        """Start a new segment and drop the old one (its content is committed).
+
+        If the new segment cannot be opened the old one stays in use (its coverage
+        keeps replay exact either way).
+        """
         old_fd, old_seq = self.fd, self.seq
-        self.seq += 1
-        self._open_segment()
+        try:
+            fd = os.open(
+                self.segment_path(old_seq + 1), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
+            )
+        except OSError:
+            return
+        self.fd, self.seq, self.size, self._torn = fd, old_seq + 1, 0, False
         os.close(old_fd)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.segment_path(old_seq))
@@ -222,17 +288,33 @@ class ForeignWriter:
         """True while the owning process runs (unknown owners count as dead)."""
         return self.owner is not None and self.owner.is_alive()
 
-    def read_text(self) -> str:
-        """All segments' text, in order, each cut at its last full line."""
+    def read_new(self, covered: tuple[int, int] | None = None) -> tuple[str, tuple[int, int] | None]:
+        """The text beyond ``covered``, cut at its last full line, and the coverage it reaches.
+
+        ``covered`` is ``(segment, offset)`` as a run commit records it (None: nothing
+        covered). Returns ``("", None)`` when no segment remains.
+        """
         out = []
+        reached: tuple[int, int] | None = None
         for seg in self.segments:
+            seq = segment_seq(seg)
+            if covered is not None and seq < covered[0]:
+                continue
+            skip = covered[1] if covered is not None and seq == covered[0] else 0
             try:
-                text = seg.read_text(encoding="utf-8", errors="replace")
+                with open(seg, "rb") as f:
+                    f.seek(skip)
+                    data = f.read()
             except FileNotFoundError:
                 continue
-            cut = text.rfind("\n")
-            out.append(text[: cut + 1])
-        return "".join(out) + "\n"
+            cut = data.rfind(b"\n") + 1
+            out.append(data[:cut].decode("utf-8", errors="replace"))
+            reached = (seq, skip + cut)
+        return "".join(out), reached
+
+    def read_text(self, covered: tuple[int, int] | None = None) -> str:
+        """All text beyond ``covered``, in order, each segment cut at its last full line."""
+        return self.read_new(covered)[0] + "\n"
 
     def remove(self) -> None:
         """Delete this writer's segments and owner file."""
@@ -241,6 +323,24 @@ class ForeignWriter:
                 seg.unlink()
         with contextlib.suppress(FileNotFoundError):
             (self.run_dir / (self.writer_id + OWNER_SUFFIX)).unlink()
+
+
+def segment_seq(path: Path) -> int:
+    """The segment number in a segment file's name."""
+    return int(path.name[: -len(SEGMENT_SUFFIX)].rsplit(".", 1)[1])
+
+
+def replay(state: RecordState, writers: list[ForeignWriter]) -> list[str]:
+    """Apply what ``writers`` journaled beyond the coverage ``state`` records; return warnings.
+
+    Idempotent: text that the commit behind ``state`` already holds is skipped.
+    """
+    warnings: list[str] = []
+    for w in writers:
+        text, _ = w.read_new(state.covered.get(w.writer_id))
+        if text:
+            warnings += apply_lines(state, text + "\n")
+    return warnings
 
 
 def list_writers(run_dir: Path) -> list[ForeignWriter]:

@@ -33,11 +33,39 @@ MANAGED = {"run.yaml", "params.yaml", "metrics.yaml", "metrics", "inputs.yaml", 
 
 
 def dump_yaml(data: Any) -> bytes:
-    """Serialize ``data`` as stable, sorted, block-style YAML (UTF-8)."""
-    text: str = yaml.dump(
-        data, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True, width=1000
-    )
-    return text.encode("utf-8")
+    """Serialize ``data`` as stable, sorted, block-style YAML (UTF-8).
+
+    Strings that are not valid Unicode (lone surrogates, which validation refuses but an
+    older journal may hold) are written escaped (``\\xff``) rather than failing, so one
+    bad value never makes a record unwritable.
+    """
+    try:
+        text: str = yaml.dump(
+            data, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True,
+            width=1000,
+        )  # fmt: skip
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return dump_yaml(storable(data))
+
+
+def storable(value: Any) -> Any:
+    """``value`` with every string that is not valid Unicode escaped (``\\xff``); deep."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            try:  # bytes that os.fsdecode turned into surrogates: show them as \xNN
+                raw = value.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:
+                raw = value.encode("utf-8", "backslashreplace")
+            return raw.decode("utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable(v) for v in value]
+    return value
 
 
 def load_yaml(data: bytes | str) -> Any:
@@ -98,6 +126,8 @@ class RecordState:
         self.extra: dict[str, tuple[int, str]] = {}  # top-level .vtrack entries kept as-is
         self.pending_files: dict[str, tuple[int, str]] = {}  # path under .vtrack -> entry
         self._dumped: dict[str, tuple[Any, str]] = {}  # file -> (content written, blob sha)
+        #: writer id -> (journal segment, byte offset) this record holds (see store.journal)
+        self.covered: dict[str, tuple[int, int]] = {}
 
     # -- updates ------------------------------------------------------------
     def set_param(self, key: str, value: Any) -> None:
@@ -284,6 +314,7 @@ class RecordState:
         other.artifacts = {k: dict(v) for k, v in self.artifacts.items()}
         other.extra = dict(self.extra)
         other.pending_files = dict(self.pending_files)
+        other.covered = dict(self.covered)
         return other
 
 

@@ -2,27 +2,40 @@
 
 A writer is dead when this host can prove its process is gone (pid absent, or
 reused by a process that started at another time). Its journal holds everything
-it logged since its last checkpoint; recovery commits that on top of the run's
-newest commit. When no live writer remains and the run still says RUNNING, it
+it logged since its last checkpoint; recovery commits what the run's newest commit
+does not already hold (its journal coverage, see :mod:`vtrack.store.journal`), so a
+recovery killed between its ref update and the removal of the journal never applies
+anything twice. When no live writer remains and the run still says RUNNING, it
 becomes KILLED, with the time of the journal's last write as its end time.
+
+A dead writer may also have left a ref lock (killed between creating
+``<ref>.lock`` and renaming it): reading commands report it, ``vtrack recover``
+removes it (:func:`clear_stale_locks`) and then finalizes the run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+from pathlib import Path
 
 from vtrack.errors import RefConflictError, StoreError
 from vtrack.store import Store
 from vtrack.store import refs as refnames
-from vtrack.store.fileio import lock_file
+from vtrack.store.fileio import StaleLockError, lock_file, remove_if_stale
 from vtrack.store.journal import apply_lines, list_writers
+
+log = logging.getLogger("vtrack")
+
+RECOVER_LOCK = "recover.lock"
 
 
 def recover_run(store: Store, run_id: str) -> str | None:
     """Commit what dead writers of ``run_id`` left; return the new commit SHA or None.
 
-    Safe to call from many processes at once: one of them does the work.
+    Safe to call from many processes at once: one of them does the work. A stale ref
+    lock left by a dead writer is reported (a warning) and left for ``vtrack recover``.
     """
     run_dir = store.run_live_dir(run_id)
     writers = list_writers(run_dir)
@@ -33,8 +46,11 @@ def recover_run(store: Store, run_id: str) -> str | None:
     if all(w.is_alive() for w in writers):
         return None
     try:
-        with lock_file(run_dir / "recover.lock", timeout=5.0, stale_seconds=30.0):
+        with lock_file(run_dir / RECOVER_LOCK, timeout=5.0, stale_seconds=30.0):
             return _recover_locked(store, run_id)
+    except StaleLockError as exc:
+        log.warning("vtrack: run %s cannot be finalized: %s", run_id, exc)
+        return None
     except StoreError:
         return None  # another process is recovering this run
 
@@ -56,26 +72,57 @@ def _recover_locked(store: Store, run_id: str) -> str | None:
         state, code, parent = store.read_run_commit(tip)
         last_write = 0.0
         for w in dead:
-            apply_lines(state, w.read_text())
+            text, reached = w.read_new(state.covered.get(w.writer_id))
+            if text:
+                apply_lines(state, text + "\n")
+            if reached is not None:
+                state.covered[w.writer_id] = reached
             for seg in w.segments:
                 with contextlib.suppress(OSError):
                     last_write = max(last_write, os.stat(seg).st_mtime)
         if not alive and state.info.get("status") == "RUNNING":
             state.info["status"] = "KILLED"
             state.info["end_time"] = int(last_write * 1000) if last_write else None
-        sha = store.write_run_commit(state, code, parent)
+        with store.objects.recording() as written:
+            sha = store.write_run_commit(state, code, parent)
         try:
             store.refs.cas(ref, tip, sha)
         except RefConflictError:
             continue
+        store.objects.ensure(written)
         for w in dead:
             w.remove()
         return sha
     return None
 
 
-def recover_all(store: Store) -> list[str]:
-    """Recover every run with a dead writer; return the ids of runs that changed."""
+def clear_stale_locks(store: Store) -> list[Path]:
+    """Remove lock files (ref locks, run locks) whose vtrack owner is provably dead.
+
+    Returns the paths removed. Locks of live processes and of other tools (git's own)
+    are never touched.
+    """
+    removed = []
+    candidates = store.refs.stale_locks()
+    for run_id in store.live_run_ids():
+        run_dir = store.run_live_dir(run_id)
+        with contextlib.suppress(OSError):
+            candidates += [run_dir / n for n in os.listdir(run_dir) if n.endswith(".lock")]
+    for path in candidates:
+        if remove_if_stale(path):
+            removed.append(path)
+    return removed
+
+
+def recover_all(store: Store, *, clear_locks: bool = False) -> list[str]:
+    """Recover every run with a dead writer; return the ids of runs that changed.
+
+    With ``clear_locks`` (``vtrack recover``), stale lock files of dead writers are
+    removed first, so runs they blocked can be finalized.
+    """
+    if clear_locks:
+        for path in clear_stale_locks(store):
+            log.warning("vtrack: removed stale lock %s (its process died)", path)
     changed = []
     for run_id in store.live_run_ids():
         if recover_run(store, run_id):

@@ -10,17 +10,23 @@ from __future__ import annotations
 import bisect
 import contextlib
 import os
+import re
 import time
 from pathlib import Path
 
 from vtrack import gitcmd
 from vtrack.errors import GitError, RefConflictError, StoreError
-from vtrack.store.fileio import acquire_lock
+from vtrack.store.fileio import acquire_lock, is_stale, unique_suffix
 
 RUNS = "refs/vtrack/runs/"
 EXPERIMENTS = "refs/vtrack/experiments/"
 TRASH = "refs/vtrack/trash/"
+#: Per-writer refs that keep a live run's not-yet-committed objects reachable.
+LIVE = "refs/vtrack/live/"
+ROOT = "refs/vtrack/"
 ZERO = "0" * 40
+
+_SHA = re.compile(rb"[0-9a-f]{40}")
 
 
 def run_ref(run_id: str) -> str:
@@ -31,6 +37,11 @@ def run_ref(run_id: str) -> str:
 def trash_ref(run_id: str) -> str:
     """Ref name of a deleted run."""
     return TRASH + run_id
+
+
+def live_ref(run_id: str, writer_id: str) -> str:
+    """Ref name that keeps the pending objects of one writer of a live run reachable."""
+    return f"{LIVE}{run_id}/{writer_id}"
 
 
 def experiment_ref(exp_id: str) -> str:
@@ -61,10 +72,15 @@ class RefStore:
             return
         pairs = []
         with open(path, "rb") as f:
-            for line in f:
+            for number, line in enumerate(f, 1):
                 if line.startswith((b"#", b"^")):
                     continue
                 sha, _, name = line.rstrip(b"\n").partition(b" ")
+                if not _SHA.fullmatch(sha) or not name:
+                    raise StoreError(
+                        f"{path} is corrupt at line {number}: {line[:100]!r}",
+                        hint="repair or remove that line (git refuses this file too)",
+                    )
                 pairs.append((name.decode("utf-8", "replace"), sha.decode()))
         pairs.sort()
         self._packed_names = [p[0] for p in pairs]
@@ -89,7 +105,7 @@ class RefStore:
                 return None
             if text.startswith("ref: "):
                 return self.read(text[5:].strip())
-            if len(text) == 40:
+            if _SHA.fullmatch(text.encode()):
                 return text
             time.sleep(0.001)  # torn read of a ref being rewritten by a foreign tool
         raise StoreError(f"ref {name} holds unreadable content")
@@ -128,38 +144,95 @@ class RefStore:
     def cas(self, name: str, old: str | None, new: str, *, fsync: bool | None = None) -> None:
         """Point ``name`` at ``new`` if it currently points at ``old`` (None: absent).
 
-        Raises RefConflictError when the ref holds something else, and StoreError
-        when its lock cannot be taken.
+        Holds git's ``<ref>.lock`` for the update, so git and vtrack never update one ref
+        at once; the lock file names its owner (a dead owner's lock raises StaleLockError
+        at once). The new value is written aside and renamed over the ref, so readers see
+        the old or the new value. Raises RefConflictError when the ref holds something
+        else, and StoreError when its lock cannot be taken.
         """
+        if not _SHA.fullmatch(new.encode()):
+            raise StoreError(f"refusing to point {name} at {new!r}: not a 40-hex object id")
         path = self.git_dir / name
         lock = path.with_name(path.name + ".lock")
         fd = acquire_lock(lock, timeout=10.0)
+        os.close(fd)
+        tmp = self._tmp_dir() / f"ref-{unique_suffix()}"
         try:
+            current = self.read(name)
+            if current != old:
+                raise RefConflictError(
+                    f"ref {name} moved: expected {old or 'nothing'}, found {current or 'nothing'}",
+                    ref=name,
+                    expected=old,
+                    found=current,
+                )
             try:
-                current = self.read(name)
-                if current != old:
-                    raise RefConflictError(
-                        f"ref {name} moved: expected {old or 'nothing'}, found {current or 'nothing'}",
-                        ref=name,
-                        expected=old,
-                        found=current,
-                    )
-                os.write(fd, new.encode() + b"\n")
-                if self.fsync if fsync is None else fsync:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(lock, path)
-        except BaseException:
+                atomic_data = new.encode() + b"\n"
+                tfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                try:
+                    os.write(tfd, atomic_data)
+                    if self.fsync if fsync is None else fsync:
+                        os.fsync(tfd)
+                finally:
+                    os.close(tfd)
+                os.replace(tmp, path)
+            except OSError as exc:
+                raise StoreError(f"could not update ref {name}: {exc}") from exc
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(lock)
-            raise
+
+    def _tmp_dir(self) -> Path:
+        tmp = self.git_dir / "vtrack" / "tmp"
+        try:
+            tmp.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot write in {tmp}: {exc}") from exc
+        return tmp
 
     def delete(self, name: str, old: str) -> None:
-        """Delete ``name`` if it points at ``old`` (loose and packed copies)."""
+        """Delete ``name`` if it points at ``old`` (loose and packed copies).
+
+        A loose-only ref is removed in-process under its lock; a packed one through
+        ``git update-ref -d``. Raises RefConflictError when the ref moved.
+        """
+        path = self.git_dir / name
+        if self._read_packed(name) is None:
+            lock = path.with_name(path.name + ".lock")
+            try:
+                fd = acquire_lock(lock, timeout=10.0)
+            except StoreError:
+                fd = -1
+            if fd >= 0:
+                os.close(fd)
+                try:
+                    current = self.read(name)
+                    if current != old:
+                        raise RefConflictError(
+                            f"ref {name} moved while deleting it", ref=name, expected=old,
+                            found=current,
+                        )  # fmt: skip
+                    if self._read_packed(name) is None:
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(path)
+                        return
+                finally:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(lock)
         try:
             gitcmd.run(["update-ref", "-d", name, old], git_dir=self.git_dir)
         except GitError as exc:
             if self.read(name) != old:
                 raise RefConflictError(f"ref {name} moved while deleting it", ref=name) from exc
             raise
+
+    def stale_locks(self) -> list[Path]:
+        """Lock files under ``refs/vtrack/`` whose vtrack owner is provably dead."""
+        out = []
+        for folder, _, files in os.walk(self.git_dir / ROOT):
+            for f in files:
+                if f.endswith(".lock") and is_stale(Path(folder) / f):
+                    out.append(Path(folder) / f)
+        return sorted(out)

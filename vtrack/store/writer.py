@@ -22,11 +22,11 @@ from vtrack.errors import RefConflictError, RunStateError
 from vtrack.limits import MAX_BUFFERED_POINTS
 from vtrack.store import Store
 from vtrack.store import refs as refnames
+from vtrack.store.fileio import lock_file
 from vtrack.store.gitobj import TreeEntry
 from vtrack.store.journal import (
     HOST,
     Journal,
-    apply_lines,
     encode_artifact,
     encode_delete_tag,
     encode_file,
@@ -36,8 +36,13 @@ from vtrack.store.journal import (
     encode_status,
     encode_tag,
     list_writers,
+    replay,
 )
 from vtrack.store.record import RecordState, format_row
+from vtrack.store.termination import CriticalLock
+
+#: Lock file in a run's live folder that writers hold, one at a time, while they leave.
+END_LOCK = "end.lock"
 
 MetricPoint = tuple[str, float, int, int]  # key, value, step, timestamp
 
@@ -53,7 +58,11 @@ def new_writer_id() -> str:
 
 
 class RunWriter:
-    """This process's writer for one run. Thread-safe."""
+    """This process's writer for one run. Thread-safe.
+
+    Every change is journaled before it is applied to the in-memory record, so a call
+    that fails (a full disk) changes nothing, and a call that returned is in the journal.
+    """
 
     def __init__(
         self,
@@ -70,7 +79,8 @@ class RunWriter:
         self.tip = tip
         self.code_entries = tuple(code_entries)
         self.parent = parent
-        self.lock = threading.RLock()
+        #: held for every change; a termination signal never interrupts a section half-way
+        self.lock = CriticalLock()
         self._buf: list[MetricPoint] = []
         self._buf_lock = threading.Lock()
         self.journal = Journal(store.run_live_dir(run_id), new_writer_id())
@@ -104,8 +114,10 @@ class RunWriter:
         writer = cls(store, run_id, state, None, code_entries, parent)
         writer.journal.open()
         try:
-            sha = store.write_run_commit(state, code_entries, parent)
+            with store.objects.recording() as written:
+                sha = store.write_run_commit(state, code_entries, parent)
             store.refs.cas(refnames.run_ref(run_id), None, sha)
+            store.objects.ensure(written)
         except BaseException:
             writer.journal.close(remove=True)
             raise
@@ -152,91 +164,110 @@ class RunWriter:
             self._check_open()
             for k, v in params.items():
                 self.state.check_param(k, v)
-            lines = []
-            for k, v in params.items():
-                if k not in self.state.params:
-                    self.state.params[k] = v
-                    lines.append(encode_param(k, v))
-            self.journal.append("".join(lines))
+            new = {k: v for k, v in params.items() if k not in self.state.params}
+            self.journal.append("".join(encode_param(k, v) for k, v in new.items()))
+            self.state.params.update(new)
             self.dirty = True
 
     def set_tags(self, tags: dict[str, str]) -> None:
         """Set validated tags."""
         with self.lock:
             self._check_open()
+            self.journal.append("".join(encode_tag(k, v) for k, v in tags.items()))
             for k, v in tags.items():
                 self.state.set_tag(k, v)
-            self.journal.append("".join(encode_tag(k, v) for k, v in tags.items()))
             self.dirty = True
 
     def delete_tag(self, key: str) -> None:
         """Delete a tag."""
         with self.lock:
             self._check_open()
-            self.state.delete_tag(key)
             self.journal.append(encode_delete_tag(key))
+            self.state.delete_tag(key)
             self.dirty = True
 
     def set_info(self, field: str, value: Any) -> None:
         """Set the run name (``"name"``) or description (``"description"``)."""
         with self.lock:
             self._check_open()
-            self.state.info[field] = value
             self.journal.append(encode_info("n" if field == "name" else "d", value))
+            self.state.info[field] = value
+            self.dirty = True
+
+    def set_status(self, status: str, end_time: int | None) -> None:
+        """Record a status change (``end_time`` None while RUNNING)."""
+        with self.lock:
+            self._check_open()
+            self.journal.append(encode_status(status, end_time))
+            self.state.info["status"] = status
+            self.state.info["end_time"] = end_time
             self.dirty = True
 
     def add_file(self, path: str, mode: int, sha: str) -> None:
         """Place an already written blob under ``.vtrack/`` in the next commit."""
         with self.lock:
             self._check_open()
-            self.state.add_file(path, mode, sha)
             self.journal.append(encode_file(path, mode, sha))
+            self.state.add_file(path, mode, sha)
             self.dirty = True
 
     def add_artifact(self, path: str, entry: dict[str, Any], blob: tuple[str, int, str] | None) -> None:
         """Record an artifact manifest entry (and its blob under ``.vtrack/``, if any)."""
         with self.lock:
             self._check_open()
-            lines = ""
+            lines = encode_file(*blob) if blob is not None else ""
+            self.journal.append(lines + encode_artifact(path, entry))
             if blob is not None:
                 self.state.add_file(*blob)
-                lines += encode_file(*blob)
             self.state.add_artifact(path, entry)
-            self.journal.append(lines + encode_artifact(path, entry))
             self.dirty = True
 
     def add_input(self, entry: dict[str, Any], manifest: tuple[str, int, str] | None = None) -> None:
         """Record a dataset input entry (and its per-file manifest blob, if any)."""
         with self.lock:
             self._check_open()
-            lines = ""
+            lines = encode_file(*manifest) if manifest is not None else ""
+            self.journal.append(lines + encode_input(entry))
             if manifest is not None:
                 self.state.add_file(*manifest)
-                lines += encode_file(*manifest)
             self.state.add_input(entry)
-            self.journal.append(lines + encode_input(entry))
             self.dirty = True
 
     # -- flushing and checkpoints ----------------------------------------------------
     def flush(self) -> None:
-        """Move buffered metric points into the journal and the in-memory record."""
+        """Move buffered metric points into the journal and the in-memory record.
+
+        If the journal cannot be written the points go back to the buffer (nothing is
+        lost; the next flush tries again) and JournalWriteError is raised.
+        """
         with self.lock:
             with self._buf_lock:
                 buf, self._buf = self._buf, []
             self.last_flush = time.monotonic()
             if not buf or self.closed:
                 return
-            state = self.state
-            out = []
-            for key, value, step, ts in buf:
-                row = format_row(step, ts, value)
-                out.append(f"m\t{key}\t{row}")
-                state.add_metric(key, step, ts, value, row)
-            self.journal.append("".join(out))
+            rows = [format_row(step, ts, value) for _, value, step, ts in buf]
+            try:
+                self.journal.append(
+                    "".join(f"m\t{p[0]}\t{row}" for p, row in zip(buf, rows, strict=True))
+                )
+            except BaseException:
+                with self._buf_lock:
+                    self._buf[:0] = buf
+                raise
+            add = self.state.add_metric
+            for (key, value, step, ts), row in zip(buf, rows, strict=True):
+                add(key, step, ts, value, row)
             self.dirty = True
 
     def checkpoint(self, force: bool = False) -> str | None:
-        """Write a run commit with everything logged so far; return its SHA (None if unchanged)."""
+        """Write a run commit with everything logged so far; return its SHA (None if unchanged).
+
+        The commit records how much of this writer's journal it holds, so a kill right
+        after the ref moved never replays that part again; every object it references is
+        checked (and written again if a concurrent ``git gc`` removed it) once the ref
+        reaches it.
+        """
         with self.lock:
             self.flush()
             if self.closed or (not self.dirty and not force):
@@ -253,13 +284,17 @@ class RunWriter:
                     raise RunStateError(f"run {self.run_id} was deleted while it was being written")
                 if current != self.tip:
                     self._rebase(current)
-                sha = self.store.write_run_commit(self.state, self.code_entries, self.parent)
+                self._prune_coverage()
+                self.state.covered[self.journal.writer_id] = self.journal.coverage()
+                with self.store.objects.recording() as written:
+                    sha = self.store.write_run_commit(self.state, self.code_entries, self.parent)
                 try:
                     self.store.refs.cas(ref, current, sha)
                 except RefConflictError:
                     time.sleep(random.random() * 0.01)
                     continue
                 self.tip = sha
+                self.store.objects.ensure(written)
                 self.journal.rotate()
                 self.dirty = False
                 self.last_checkpoint = time.monotonic()
@@ -267,13 +302,22 @@ class RunWriter:
             raise RefConflictError(f"could not update run {self.run_id}: the ref keeps moving")
 
     def _rebase(self, current: str) -> None:
-        """Reload the run from ``current`` and re-apply this writer's uncommitted entries."""
+        """Reload the run from ``current`` and re-apply what it lacks of this writer's journal."""
         state, code, parent = self.store.read_run_commit(current)
-        self.warnings += apply_lines(state, self.journal.read_segment())
+        mine = [w for w in list_writers(self.journal.run_dir) if w.writer_id == self.journal.writer_id]
+        self.warnings += replay(state, mine)
         self.state = state
         self.code_entries = tuple(code)
         self.parent = parent
         self.tip = current
+
+    def _prune_coverage(self) -> None:
+        """Forget the coverage of writers whose journals are gone (they can never replay)."""
+        covered = self.state.covered
+        if len(covered) > 1:
+            present = {w.writer_id for w in list_writers(self.journal.run_dir)}
+            for wid in [w for w in covered if w not in present]:
+                del covered[wid]
 
     def other_writers_alive(self) -> bool:
         """True when another live process is writing this run."""
@@ -285,23 +329,25 @@ class RunWriter:
     def end(self, status: str, end_time: int | None = None) -> str | None:
         """Final checkpoint and detach.
 
-        FINISHED is recorded only by the last writer of a run; FAILED and KILLED are
-        recorded by any writer. Returns the final commit SHA.
+        FINISHED is recorded by the last writer of a run to leave, whatever the
+        interleaving: writers leave one at a time (under the run's end lock), each
+        removing its journal before the next one looks for others. FAILED and KILLED
+        are recorded by any writer. Returns the final commit SHA.
         """
         with self.lock:
             if self.closed:
                 return self.tip
             self.flush()
-            if status != "FINISHED" or not self.other_writers_alive():
-                end_time = end_time if end_time is not None else now_ms()
-                self.state.info["status"] = status
-                self.state.info["end_time"] = end_time
-                self.journal.append(encode_status(status, end_time))
-                self.dirty = True
-            sha = self.checkpoint()
-            self.closed = True
-            self.journal.close(remove=True)
+            run_dir = self.journal.run_dir
+            with lock_file(run_dir / END_LOCK, timeout=60.0):
+                if status != "FINISHED" or not self.other_writers_alive():
+                    self.set_status(status, end_time if end_time is not None else now_ms())
+                sha = self.checkpoint()
+                self.closed = True
+                self.journal.close(remove=True)
             _unregister(self)
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()
             return sha or self.tip
 
     def detach(self) -> None:
