@@ -23,6 +23,7 @@ from vtrack.errors import (
     ExperimentNotFoundError,
     RunNotFoundError,
     RunStateError,
+    StoreError,
     ValidationError,
 )
 from vtrack.store import Store, current_user, termination
@@ -136,6 +137,31 @@ def _entry_point(worktree: Path | None) -> tuple[str | None, list[str]]:
     except (OSError, ValueError):
         pass
     return str(path), argv[1:]
+
+
+def _start_writer(st: Store, run_id: str, info: dict[str, Any], tags: dict[str, str],
+                  snap: Any) -> RunWriter:
+    """Create the run's writer; retake the snapshot once if a concurrent prune removed part
+    of it before the first commit reached it. OS errors (a read-only store) become StoreError."""
+    from vtrack.store import snapshot
+    from vtrack.store.gitobj import MissingObjectError
+
+    try:
+        try:
+            return RunWriter.create(st, run_id, info, tags, snap.entries, snap.parent)
+        except MissingObjectError:
+            snapshot.clear_cache()
+            again = snapshot.capture(
+                st.location, st.objects, st.refs,
+                max_file_bytes=st.settings.snapshot_max_file_bytes,
+                enabled=st.settings.capture_code,
+            )  # fmt: skip
+            return RunWriter.create(st, run_id, info, tags, again.entries, again.parent)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot start a run in the store {st.location.git_dir}: {exc.strerror or exc}",
+            hint="is the repository writable by you?",
+        ) from exc
 
 
 class TrackingClient:
@@ -323,11 +349,17 @@ class TrackingClient:
         st = self.store
         from vtrack.store.snapshot import capture
 
-        snap = capture(
-            st.location, st.objects, st.refs,
-            max_file_bytes=st.settings.snapshot_max_file_bytes,
-            enabled=st.settings.capture_code,
-        )
+        try:
+            snap = capture(
+                st.location, st.objects, st.refs,
+                max_file_bytes=st.settings.snapshot_max_file_bytes,
+                enabled=st.settings.capture_code,
+            )
+        except OSError as exc:
+            raise StoreError(
+                f"cannot start a run in the store {st.location.git_dir}: {exc.strerror or exc}",
+                hint="is the repository writable by you?",
+            ) from exc
         entry, argv = _entry_point(st.location.worktree)
         source = dict(snap.source)
         source["entry_point"] = entry
@@ -350,7 +382,7 @@ class TrackingClient:
             "source": source,
             "environment": _environment(),
         }
-        writer = RunWriter.create(st, run_id, info, clean_tags, snap.entries, snap.parent)
+        writer = _start_writer(st, run_id, info, clean_tags, snap)
         return self._run_from_state(writer.tip, writer.state)
 
     def _writer(self, run_id: str) -> RunWriter:

@@ -27,11 +27,10 @@ HISTORY_CHUNK_ROWS = 10_000
 #: Digits in a chunk file name.
 HISTORY_CHUNK_DIGITS = 6
 
-#: Seconds into the future that vtrack sets the mtime of every git object it writes or
-#: reuses. ``git prune`` (also ``git gc --prune=now``) keeps loose objects newer than its
-#: own start, so an object a live run is about to reference survives until a ref reaches
-#: it; a day is far shorter than git's own two-week default for unreachable objects.
-PENDING_OBJECT_PROTECTION_SECONDS = 24 * 3600.0
+
+#: A writer that ends merges its packs smaller than this into one (larger ones, holding
+#: artifacts, stay as they are rather than being copied again).
+MERGE_PACKS_UNDER = 4 * 1024 * 1024
 
 # --- code snapshot ---
 #: Untracked files larger than this are left out of the snapshot (and listed).

@@ -160,11 +160,15 @@ def log_inputs(client: TrackingClient, run_id: str, inputs: Iterable[Any]) -> li
             existing[key] = d.entry
             todo.append(d)
             out.append(_public(d.entry))
-        for d in todo:
-            manifest = None
-            if d.manifest_tsv is not None:
-                sha = store.objects.write_blob(d.manifest_tsv.encode("utf-8"))
-                manifest = (str(d.entry["manifest"]), BLOB_MODE, sha)
+        manifests: list[tuple[str, int, str] | None] = []
+        with writer.pending():  # manifest blobs in a kept pack until the next checkpoint
+            for d in todo:
+                manifest = None
+                if d.manifest_tsv is not None:
+                    sha = store.objects.write_blob(d.manifest_tsv.encode("utf-8"))
+                    manifest = (str(d.entry["manifest"]), BLOB_MODE, sha)
+                manifests.append(manifest)
+        for d, manifest in zip(todo, manifests, strict=True):
             writer.add_input(d.entry, manifest)
     return out
 

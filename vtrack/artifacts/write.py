@@ -213,7 +213,9 @@ def log_artifact(
     if not os.path.exists(local):
         raise ValidationError(f"cannot log {local!r}: no such file", path=local)
     _check_clashes(writer, [path])
-    _record(client, writer, [_store_file(client.store, path, local)])
+    with writer.pending():  # blobs in a kept pack until the next checkpoint
+        stored = [_store_file(client.store, path, local)]
+    _record(client, writer, stored)
     return path
 
 
@@ -237,9 +239,11 @@ def log_artifacts(
     files = walk_folder(local_dir)
     paths = [f"{folder}/{rel}" if folder else rel for rel, _ in files]
     _check_clashes(writer, paths)
-    stored = [
-        _store_file(client.store, path, real) for path, (_, real) in zip(paths, files, strict=True)
-    ]
+    with writer.pending():  # blobs in a kept pack until the next checkpoint
+        stored = [
+            _store_file(client.store, path, real)
+            for path, (_, real) in zip(paths, files, strict=True)
+        ]
     _record(client, writer, stored)
     return paths
 
@@ -249,7 +253,9 @@ def log_bytes(client: TrackingClient, run_id: str, data: bytes, artifact_file: s
     path = normalize_artifact_path(artifact_file)
     writer = client._writer(run_id)
     _check_clashes(writer, [path])
-    _record(client, writer, [_store_bytes(client.store, path, bytes(data))])
+    with writer.pending():  # blobs in a kept pack until the next checkpoint
+        stored = [_store_bytes(client.store, path, bytes(data))]
+    _record(client, writer, stored)
     return path
 
 

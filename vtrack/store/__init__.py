@@ -143,7 +143,13 @@ class Store:
         """Return ``(tip sha, record)``; with ``live``, entries still in journals are included."""
         for _attempt in range(20):
             tip = self.require_run(run_id)
-            state, _, _ = self.read_run_commit(tip)
+            try:
+                state, _, _ = self.read_run_commit(tip)
+            except StoreError:
+                # the writer moved on and merged the packs that held this commit
+                if self.run_tip(run_id) != tip:
+                    continue
+                raise
             if not live:
                 return tip, state
             replay(state, list_writers(self.run_live_dir(run_id)))
@@ -183,11 +189,16 @@ class Store:
     def write_experiment(self, data: dict[str, Any], expected: str | None) -> None:
         """Write an experiment record; CAS on the ref (``expected`` None: must be new)."""
         exp_id = str(data["id"])
-        blob = self.objects.write_blob(dump_yaml(data))
-        tree = self.objects.write_tree([(BLOB_MODE, b"experiment.yaml", blob)])
-        parents = [expected] if expected else []
-        sha = self.write_commit(tree, parents, f"vtrack experiment {data['name']}\n")
-        self.refs.cas(refnames.experiment_ref(exp_id), expected, sha)
+        with self.objects.batch() as batch:
+            blob = self.objects.write_blob(dump_yaml(data))
+            tree = self.objects.write_tree([(BLOB_MODE, b"experiment.yaml", blob)])
+            parents = [expected] if expected else []
+            sha = self.write_commit(tree, parents, f"vtrack experiment {data['name']}\n")
+        try:
+            self.refs.cas(refnames.experiment_ref(exp_id), expected, sha)
+        finally:
+            if batch.handle is not None:
+                batch.handle.release()
         self._exp_cache[exp_id] = (sha, dict(data))
 
     def experiment_tip(self, exp_id: str) -> str | None:

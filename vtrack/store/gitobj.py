@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import os
 import threading
-import time
 import weakref
 import zlib
 from collections.abc import Iterator
@@ -19,8 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from vtrack.errors import CorruptObjectError, StoreError
-from vtrack.limits import PENDING_OBJECT_PROTECTION_SECONDS
 from vtrack.store.fileio import unique_suffix
+from vtrack.store.packs import (
+    KIND_NAMES,
+    KIND_NUMBERS,
+    PackBuilder,
+    PackHandle,
+    PackIndexes,
+    entry_header,
+)
 
 TREE_MODE = 0o040000
 BLOB_MODE = 0o100644
@@ -38,6 +44,8 @@ _PROBE_BYTES = 4096
 _MIN_GAIN = 0.1
 #: Times a write recreates a fan-out folder that a concurrent ``git gc`` keeps removing.
 _FOLDER_ATTEMPTS = 20
+#: Objects up to this size stay readable from memory until their batch is published.
+_KEEP_READABLE = 1 << 20
 #: Largest stored (uncompressed) deflate block.
 _STORED_BLOCK = 65535
 
@@ -86,11 +94,10 @@ def _write_pieces(fd: int, pieces: list[bytes | memoryview]) -> None:
                 rest = rest[os.write(fd, rest) :]
 
 
-def _protect(path: str) -> bool:
-    """Move an existing loose object's mtime into the future; False if it does not exist."""
-    future = time.time() + PENDING_OBJECT_PROTECTION_SECONDS
+def _freshen(path: str) -> bool:
+    """Set an existing loose object's mtime to now (git's own rule); False if it is absent."""
     try:
-        os.utime(path, (future, future))
+        os.utime(path)
         return True
     except FileNotFoundError:
         return False
@@ -168,81 +175,124 @@ def parse_commit(data: bytes) -> dict[str, Any]:
     return {"tree": tree, "parents": parents, "message": message, "committer": committer}
 
 
+class MissingObjectError(StoreError):
+    """An object vtrack was about to reference is gone (pruned by a concurrent ``git gc``)."""
+
+
+class Batch:
+    """Objects written by one thread inside :meth:`GitObjects.batch`, bound for one pack."""
+
+    def __init__(self, builder: PackBuilder) -> None:
+        self.builder = builder
+        self.handle: PackHandle | None = None
+        #: the objects added, readable before the pack is published
+        self.objects: dict[str, tuple[bytes, bytes]] = {}
+
+
 class GitObjects:
     """The object database of one repository (``<git_dir>/objects``).
 
-    Nothing about the object folders is cached: ``git gc`` may pack objects, remove
-    emptied fan-out folders and (with ``--prune=now``) delete unreachable objects at any
-    moment, so every write checks the disk and recreates a vanished folder. Writers that
-    must know their objects survived until a ref reached them record what they wrote
-    (:meth:`recording`) and re-check it afterwards (:meth:`ensure`).
+    Outside a batch, objects are written loose (an existing one is freshened, as git
+    does). Inside :meth:`batch` they go into one new pack, published with a ``.keep``
+    before the caller moves a ref to them (see :mod:`vtrack.store.packs`): that is how
+    live runs write, so a concurrent ``git gc --prune=now`` can never delete what a
+    run is about to reference. Nothing about the object folders is cached: ``git gc``
+    packs objects and removes emptied fan-out folders at any moment.
     """
 
     def __init__(self, git_dir: Path, *, fsync: bool = False) -> None:
         self.git_dir = git_dir
         self.objects_dir = git_dir / "objects"
+        self.pack_dir = self.objects_dir / "pack"
+        self.tmp_dir = git_dir / "vtrack" / "tmp"
         self.fsync = fsync
         self._dulwich: Any = None
         self._lock = threading.Lock()
-        self._recording = threading.local()
+        self._local = threading.local()
         self._objects_str = str(self.objects_dir)
+        self._indexes = PackIndexes(self.pack_dir)
 
     def _loose_path(self, sha: str) -> Path:
         return self.objects_dir / sha[:2] / sha[2:]
 
     @contextlib.contextmanager
-    def recording(self) -> Iterator[list[tuple[str, bytes, bytes]]]:
-        """Collect ``(sha, kind, data)`` of every object this thread writes in the block.
+    def batch(self) -> Iterator[Batch]:
+        """Send every object this thread writes in the block into one new kept pack.
 
-        Objects found already present are collected too: an unreachable object that
-        exists now may be pruned before the caller's ref reaches it.
+        The pack is published when the block ends without error (``batch.handle``; None
+        if nothing was written); the caller then moves its ref and calls
+        ``handle.release()``. Nested batches join the outer one. On error nothing is
+        published. Raises StoreError when the pack cannot be written.
         """
-        outer = getattr(self._recording, "log", None)
-        log: list[tuple[str, bytes, bytes]] = []
-        self._recording.log = log
+        outer = getattr(self._local, "batch", None)
+        if outer is not None:
+            yield outer
+            return
+        b = Batch(PackBuilder(self.pack_dir, self.tmp_dir, fsync=self.fsync))
+        self._local.batch = b
         try:
-            yield log
-        finally:
-            self._recording.log = outer
-            if outer is not None:
-                outer.extend(log)
+            yield b
+        except BaseException:
+            self._local.batch = None
+            b.builder.discard()
+            raise
+        self._local.batch = None
+        try:
+            b.handle = b.builder.publish()
+        except OSError as exc:
+            raise StoreError(f"could not write a pack in {self.pack_dir}: {exc}") from exc
 
-    def ensure(self, written: list[tuple[str, bytes, bytes]]) -> int:
-        """Write again every recorded object that is gone (pruned meanwhile); return how many.
+    def add_existing(self, shas: list[str]) -> None:
+        """Copy already stored objects into the current batch (a no-op outside one).
 
-        Call it once a ref reaches the objects: from then on git keeps them, so an object
-        present after this call stays present.
+        For objects others wrote moments ago, unreachable (``git add`` in a snapshot):
+        the batch's kept pack then protects them too. Raises MissingObjectError when
+        one is already gone.
         """
-        rewritten = 0
-        seen: set[str] = set()
-        for sha, kind, data in written:
-            if sha in seen:
+        b = getattr(self._local, "batch", None)
+        if b is None:
+            return
+        for sha in shas:
+            if sha in b.objects:
                 continue
-            seen.add(sha)
-            if not self.exists(sha):
-                self._write_loose(sha, kind, data, compress=True)
-                rewritten += 1
-        return rewritten
+            try:
+                kind, data = self.read(sha)
+            except StoreError:
+                raise MissingObjectError(
+                    f"git object {sha} vanished before a ref reached it"
+                ) from None
+            self._add(b, sha, kind, data, compress=True)
 
     def write(self, kind: bytes, data: bytes, *, compress: bool = True) -> str:
-        """Store an object (if absent), protect it from pruning, and return its hex SHA-1.
+        """Store an object and return its hex SHA-1 (into the thread's batch, if one is open).
 
-        Whether new or already present, the loose object's modification time is set
-        :data:`~vtrack.limits.PENDING_OBJECT_PROTECTION_SECONDS` into the future: ``git
-        prune`` (even ``--expire=now``) keeps loose objects newer than its own start, so
-        nothing a live run is about to reference can be pruned before a ref reaches it.
-        An object found only in a pack gets a fresh loose copy for the same reason.
         ``compress=False`` writes objects over 64 KiB as stored deflate blocks (no
         compression work; ``git gc`` compresses them when it packs). Raises StoreError
         when the object cannot be written.
         """
         sha = object_sha(kind, data)
-        log = getattr(self._recording, "log", None)
-        if log is not None:
-            log.append((sha, kind, data))
-        if not _protect(f"{self._objects_str}/{sha[:2]}/{sha[2:]}"):
+        b = getattr(self._local, "batch", None)
+        if b is not None:
+            if sha not in b.objects:
+                self._add(b, sha, kind, data, compress=compress)
+            return sha
+        if not _freshen(f"{self._objects_str}/{sha[:2]}/{sha[2:]}"):
             self._write_loose(sha, kind, data, compress=compress)
         return sha
+
+    def _add(self, b: Batch, sha: str, kind: bytes, data: bytes, *, compress: bool) -> None:
+        # git's repacks reuse a pack entry's bytes as they are, so unlike a loose object
+        # a stored (uncompressed) entry would stay uncompressed: only incompressible
+        # data is stored, whatever ``compress`` says
+        if len(data) > _PROBE_OVER and _incompressible(data):
+            pieces = _stored_zlib(b"", data)
+        else:
+            pieces = [zlib.compress(data, 1 if len(data) > _PROBE_OVER else 6)]
+        try:
+            b.builder.add(sha, entry_header(KIND_NUMBERS[kind], len(data)), pieces)
+        except OSError as exc:
+            raise StoreError(f"could not write git object {sha}: {exc}") from exc
+        b.objects[sha] = (kind, data) if len(data) <= _KEEP_READABLE else (kind, b"")
 
     def _write_loose(self, sha: str, kind: bytes, data: bytes, *, compress: bool) -> None:
         folder = f"{self._objects_str}/{sha[:2]}"
@@ -265,8 +315,6 @@ class GitObjects:
                     _write_pieces(fd, pieces)
                     if self.fsync:
                         os.fsync(fd)
-                    future = time.time() + PENDING_OBJECT_PROTECTION_SECONDS
-                    os.utime(fd, (future, future))
                 finally:
                     os.close(fd)
                 os.replace(tmp, path)
@@ -293,11 +341,15 @@ class GitObjects:
 
     def read(self, sha: str) -> tuple[bytes, bytes]:
         """Return ``(kind, data)`` of an object, loose or packed; raise StoreError if absent."""
+        b = getattr(self._local, "batch", None)
+        if b is not None and sha in b.objects and b.objects[sha][1]:
+            return b.objects[sha]
         path = self._loose_path(sha)
         try:
             raw = zlib.decompress(path.read_bytes())
         except FileNotFoundError:
-            return self._read_packed(sha)
+            found = self._indexes.read_plain(sha)
+            return found if found is not None else self._read_packed(sha)
         except zlib.error as exc:
             raise CorruptObjectError(f"git object {sha} is corrupt: {exc}") from exc
         nul = raw.index(b"\x00")
@@ -320,18 +372,14 @@ class GitObjects:
             raise StoreError(f"git object {sha} is missing from {self.objects_dir}") from None
         except (OSError, ValueError, AssertionError) as exc:  # a damaged pack or index
             raise CorruptObjectError(f"git object {sha} could not be read: {exc}") from exc
-        names = {1: b"commit", 2: b"tree", 3: b"blob", 4: b"tag"}
-        return names[kind_num], data
+        return KIND_NAMES[kind_num], data
 
     def exists(self, sha: str) -> bool:
         """True when the object is present (loose or packed), as the disk is now."""
         if os.path.exists(f"{self._objects_str}/{sha[:2]}/{sha[2:]}"):
             return True
-        try:
-            # loose first, then packs: git writes a pack before it deletes the loose copies
-            return bool(self._packs().contains_packed(sha.encode()))
-        except (OSError, ValueError):
-            return False
+        # loose first, then packs: git writes a pack before it deletes the loose copies
+        return self._indexes.contains(sha)
 
     def close(self) -> None:
         """Release the pack files this handle has open (it reopens them when needed)."""
@@ -376,6 +424,26 @@ class GitObjects:
             else:
                 return None
         return mode, sha
+
+    def changed_objects(self, tree: str, base: str | None) -> list[str]:
+        """The objects of ``tree`` that ``base`` lacks (only differing entries are visited)."""
+        found: list[str] = []
+        stack: list[tuple[str, str | None]] = [(tree, base)]
+        while stack:
+            t, b = stack.pop()
+            if t == b:
+                continue
+            found.append(t)
+            before = {name: (mode, sha) for mode, name, sha in self.read_tree(b)} if b else {}
+            for mode, name, sha in self.read_tree(t):
+                old_mode, old_sha = before.get(name, (None, None))
+                if sha == old_sha or mode == GITLINK_MODE:
+                    continue
+                if mode == TREE_MODE:
+                    stack.append((sha, old_sha if old_mode == TREE_MODE else None))
+                else:
+                    found.append(sha)
+        return found
 
 
 #: Handles with packs open, closed at exit: dulwich's own finalizer would otherwise run

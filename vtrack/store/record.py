@@ -17,7 +17,7 @@ import yaml
 
 from vtrack.errors import CorruptObjectError, ParamConflictError
 from vtrack.limits import HISTORY_CHUNK_DIGITS, HISTORY_CHUNK_ROWS
-from vtrack.store.gitobj import BLOB_MODE, TREE_MODE, GitObjects, TreeEntry
+from vtrack.store.gitobj import BLOB_MODE, TREE_MODE, GitObjects, TreeEntry, object_sha
 from vtrack.validation import params_equal
 
 try:
@@ -128,6 +128,23 @@ class RecordState:
         self._dumped: dict[str, tuple[Any, str]] = {}  # file -> (content written, blob sha)
         #: writer id -> (journal segment, byte offset) this record holds (see store.journal)
         self.covered: dict[str, tuple[int, int]] = {}
+        #: full history chunks not stored yet: sha -> bytes (see store_chunks)
+        self.unstored: dict[str, bytes] = {}
+
+    def store_chunks(self) -> list[str]:
+        """Write the sealed history chunks (into the caller's batch); return their SHAs.
+
+        They stay in :attr:`unstored` (readable) until :meth:`chunks_stored` says the
+        batch holding them was published.
+        """
+        for data in self.unstored.values():
+            self.objects.write_blob(data)
+        return list(self.unstored)
+
+    def chunks_stored(self, shas: list[str]) -> None:
+        """Forget the bytes of chunks that are now safely stored."""
+        for sha in shas:
+            self.unstored.pop(sha, None)
 
     # -- updates ------------------------------------------------------------
     def set_param(self, key: str, value: Any) -> None:
@@ -163,7 +180,10 @@ class RecordState:
             hist.latest = (step, timestamp, value)
             self.metrics[key] = value
         if len(hist.tail) >= HISTORY_CHUNK_ROWS:
-            sha = self.objects.write_blob("".join(hist.tail).encode())
+            # sealed: named now, stored by the writer (store_chunks) in its next pack
+            data = "".join(hist.tail).encode()
+            sha = object_sha(b"blob", data)
+            self.unstored[sha] = data
             hist.chunks.append(sha)
             hist.tail = []
 
@@ -180,7 +200,8 @@ class RecordState:
         if hist is None:
             return
         for sha in hist.chunks:
-            yield from parse_rows(self.objects.read_blob(sha).decode())
+            data = self.unstored.get(sha)
+            yield from parse_rows((data or self.objects.read_blob(sha)).decode())
         yield from parse_rows("".join(hist.tail))
 
     def set_tag(self, key: str, value: str) -> None:
@@ -216,6 +237,7 @@ class RecordState:
     def build_tree(self) -> str:
         """Write every changed blob and tree; return the SHA of the ``.vtrack`` tree."""
         obj = self.objects
+        self.store_chunks()
         entries: list[TreeEntry] = [
             (BLOB_MODE, b"run.yaml", self._yaml_blob("run.yaml", self.run_yaml())),
             (BLOB_MODE, b"params.yaml", self._yaml_blob("params.yaml", self.params)),
@@ -315,6 +337,7 @@ class RecordState:
         other.extra = dict(self.extra)
         other.pending_files = dict(self.pending_files)
         other.covered = dict(self.covered)
+        other.unstored = dict(self.unstored)
         return other
 
 

@@ -25,6 +25,7 @@ from vtrack.store import Store
 from vtrack.store import refs as refnames
 from vtrack.store.fileio import StaleLockError, lock_file, remove_if_stale
 from vtrack.store.journal import apply_lines, list_writers
+from vtrack.store.packs import keep_owner_dead
 
 log = logging.getLogger("vtrack")
 
@@ -83,13 +84,15 @@ def _recover_locked(store: Store, run_id: str) -> str | None:
         if not alive and state.info.get("status") == "RUNNING":
             state.info["status"] = "KILLED"
             state.info["end_time"] = int(last_write * 1000) if last_write else None
-        with store.objects.recording() as written:
+        with store.objects.batch() as batch:
             sha = store.write_run_commit(state, code, parent)
         try:
             store.refs.cas(ref, tip, sha)
         except RefConflictError:
             continue
-        store.objects.ensure(written)
+        finally:
+            if batch.handle is not None:
+                batch.handle.release()
         for w in dead:
             w.remove()
         return sha
@@ -114,6 +117,26 @@ def clear_stale_locks(store: Store) -> list[Path]:
     return removed
 
 
+def release_dead_keeps(store: Store) -> int:
+    """Remove the ``.keep`` of packs whose vtrack writer died before a ref reached them.
+
+    The pack becomes an ordinary one: git keeps what a ref reaches and collects the rest.
+    Returns how many were released.
+    """
+    pack_dir = store.objects.pack_dir
+    try:
+        names = [n for n in os.listdir(pack_dir) if n.endswith(".keep")]
+    except FileNotFoundError:
+        return 0
+    released = 0
+    for name in names:
+        if keep_owner_dead(pack_dir / name):
+            with contextlib.suppress(FileNotFoundError):
+                (pack_dir / name).unlink()
+                released += 1
+    return released
+
+
 def recover_all(store: Store, *, clear_locks: bool = False) -> list[str]:
     """Recover every run with a dead writer; return the ids of runs that changed.
 
@@ -123,6 +146,7 @@ def recover_all(store: Store, *, clear_locks: bool = False) -> list[str]:
     if clear_locks:
         for path in clear_stale_locks(store):
             log.warning("vtrack: removed stale lock %s (its process died)", path)
+    release_dead_keeps(store)
     changed = []
     for run_id in store.live_run_ids():
         if recover_run(store, run_id):

@@ -16,10 +16,11 @@ import os
 import random
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
-from vtrack.errors import RefConflictError, RunStateError
-from vtrack.limits import MAX_BUFFERED_POINTS
+from vtrack.errors import RefConflictError, RunStateError, StoreError
+from vtrack.limits import MAX_BUFFERED_POINTS, MERGE_PACKS_UNDER
 from vtrack.store import Store
 from vtrack.store import refs as refnames
 from vtrack.store.fileio import lock_file
@@ -38,6 +39,7 @@ from vtrack.store.journal import (
     list_writers,
     replay,
 )
+from vtrack.store.packs import PackHandle, git_gc_lock, merge_entries
 from vtrack.store.record import RecordState, format_row
 from vtrack.store.termination import CriticalLock
 
@@ -95,6 +97,10 @@ class RunWriter:
         self.joined_status: str | None = None
         #: True once this process resumed the run (start_run(run_id=...)): it then ends it
         self.resumed = False
+        #: kept packs of objects only the journal references yet, released by the next checkpoint
+        self._held: list[PackHandle] = []
+        #: packs this writer published whose objects a commit reached (merged at the end)
+        self._packs: list[PackHandle] = []
 
     # -- creation ----------------------------------------------------------------
     @classmethod
@@ -113,15 +119,20 @@ class RunWriter:
         state.tags = dict(tags)
         writer = cls(store, run_id, state, None, code_entries, parent)
         writer.journal.open()
+        handle = None
         try:
-            with store.objects.recording() as written:
+            with store.objects.batch() as batch:
+                _add_code_objects(store, code_entries, parent)
                 sha = store.write_run_commit(state, code_entries, parent)
+            handle = batch.handle
             store.refs.cas(refnames.run_ref(run_id), None, sha)
-            store.objects.ensure(written)
         except BaseException:
             writer.journal.close(remove=True)
+            if handle is not None:
+                handle.release()  # unreferenced: git collects it like any garbage
             raise
         writer.tip = sha
+        writer._reached(handle)
         _register(writer)
         return writer
 
@@ -259,6 +270,28 @@ class RunWriter:
             for (key, value, step, ts), row in zip(buf, rows, strict=True):
                 add(key, step, ts, value, row)
             self.dirty = True
+            if self.state.unstored:
+                self._store_chunks()
+
+    def _store_chunks(self) -> None:
+        """Store full history chunks in a kept pack now (memory stays bounded); on error
+        they stay in memory and the next flush or checkpoint tries again."""
+        with self.store.objects.batch() as batch:
+            shas = self.state.store_chunks()
+        self.state.chunks_stored(shas)
+        if batch.handle is not None:
+            self._held.append(batch.handle)
+
+    @contextlib.contextmanager
+    def pending(self) -> Iterator[None]:
+        """Write objects the journal will reference (artifact blobs, input manifests) in the
+        block: they go into one kept pack that the next checkpoint releases, so no
+        ``git gc --prune=now`` can remove them meanwhile."""
+        with self.store.objects.batch() as batch:
+            yield
+        if batch.handle is not None:
+            with self.lock:
+                self._held.append(batch.handle)
 
     def checkpoint(self, force: bool = False) -> str | None:
         """Write a run commit with everything logged so far; return its SHA (None if unchanged).
@@ -286,20 +319,65 @@ class RunWriter:
                     self._rebase(current)
                 self._prune_coverage()
                 self.state.covered[self.journal.writer_id] = self.journal.coverage()
-                with self.store.objects.recording() as written:
+                with self.store.objects.batch() as batch:
                     sha = self.store.write_run_commit(self.state, self.code_entries, self.parent)
                 try:
                     self.store.refs.cas(ref, current, sha)
                 except RefConflictError:
+                    if batch.handle is not None:
+                        batch.handle.release()  # garbage now, for git to collect
                     time.sleep(random.random() * 0.01)
                     continue
+                except BaseException:
+                    if batch.handle is not None:
+                        batch.handle.release()
+                    raise
                 self.tip = sha
-                self.store.objects.ensure(written)
+                self.state.chunks_stored(list(self.state.unstored))
+                self._reached(batch.handle)
                 self.journal.rotate()
                 self.dirty = False
                 self.last_checkpoint = time.monotonic()
                 return sha
             raise RefConflictError(f"could not update run {self.run_id}: the ref keeps moving")
+
+    def _reached(self, handle: PackHandle | None) -> None:
+        """A ref reaches this checkpoint: release its pack and the packs held for it."""
+        for h in [*self._held, handle]:
+            if h is not None:
+                h.release()
+                self._packs.append(h)
+        self._held = []
+
+    def _merge_packs(self) -> None:
+        """Merge this writer's small packs (checkpoints, chunks) into one pack.
+
+        Done under git's gc lock (a running gc's prune fails on packs that vanish under
+        it) and skipped while a gc runs. Every object is kept, so nothing anyone may
+        still read disappears; superseded checkpoints are git's garbage to collect, as
+        they would be if written loose. Best effort: on error the packs stay.
+        """
+        small = [h for h in self._packs if _pack_size(h) <= MERGE_PACKS_UNDER]
+        if len(small) < 2:
+            return
+        with git_gc_lock(self.store.location.git_dir) as held:
+            if not held:
+                return  # a git gc runs: it consolidates the packs itself
+            try:
+                merged = merge_entries(
+                    self.store.objects.pack_dir, self.store.objects.tmp_dir,
+                    _distinct_sources(small), fsync=self.store.settings.fsync_objects,
+                )  # fmt: skip
+            except (OSError, StoreError) as exc:
+                self.warnings.append(f"could not merge the packs of run {self.run_id}: {exc}")
+                return
+            if merged is not None:
+                merged.release()
+            for h in small:
+                h.delete()
+        self._packs = [h for h in self._packs if h not in small]
+        if merged is not None:
+            self._packs.append(merged)
 
     def _rebase(self, current: str) -> None:
         """Reload the run from ``current`` and re-apply what it lacks of this writer's journal."""
@@ -346,6 +424,7 @@ class RunWriter:
                 self.closed = True
                 self.journal.close(remove=True)
             _unregister(self)
+            self._merge_packs()
             with contextlib.suppress(OSError):
                 run_dir.rmdir()
             return sha or self.tip
@@ -359,11 +438,42 @@ class RunWriter:
             self.closed = True
             self.journal.close(remove=True)
             _unregister(self)
+            self._merge_packs()
 
     def abandon(self) -> None:
         """Stop writing without a checkpoint; the journal stays for recovery (tests, forks)."""
         self.closed = True
         _unregister(self)
+
+
+def _add_code_objects(store: Store, entries: tuple[TreeEntry, ...], parent: str | None) -> None:
+    """Copy the snapshot's objects that its parent commit lacks (``git add`` wrote them
+    moments ago, unreachable) into the current batch, so its kept pack protects them too.
+    Raises MissingObjectError if one is already gone."""
+    if not entries:
+        return
+    objects = store.objects
+    tree = objects.write_tree(list(entries))
+    base = objects.read_commit(parent)["tree"] if parent else None
+    objects.add_existing([sha for sha in objects.changed_objects(tree, base) if sha != tree])
+
+
+def _pack_size(handle: PackHandle) -> int:
+    try:
+        return handle.path.stat().st_size
+    except OSError:
+        return 1 << 62
+
+
+def _distinct_sources(packs: list[PackHandle]) -> list[tuple[PackHandle, list[str]]]:
+    """Each SHA of ``packs`` once, taken from the first pack that holds it."""
+    seen: set[str] = set()
+    out = []
+    for h in packs:
+        shas = [sha for sha in h.entries if sha not in seen]
+        seen.update(shas)
+        out.append((h, shas))
+    return out
 
 
 # -- the background flusher --------------------------------------------------------
@@ -409,6 +519,7 @@ def _loop() -> None:
                     w.checkpoint()
                 elif now - w.last_flush >= w.flush_seconds:
                     w.flush()
+
             except Exception as exc:  # noqa: BLE001 - never let the flusher die
                 import logging
 
