@@ -41,6 +41,7 @@ from typing import BinaryIO
 from vtrack.errors import ArtifactError, ArtifactNotFoundError, CorruptObjectError, ValidationError
 from vtrack.hashing import format_digest, hash_file, new_hasher, parse_digest
 from vtrack.limits import HASH_CHUNK_BYTES
+from vtrack.pathsafety import file_kind
 
 _HEX = frozenset("0123456789abcdef")
 _FANOUT = 2
@@ -56,6 +57,8 @@ _KERNEL_COPY_CHUNK = 64 * 1024 * 1024
 #: errno values meaning "no kernel copy between these files": fall back to a read loop.
 _NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF}
 _FADVISE = getattr(os, "POSIX_FADV_DONTNEED", None) if hasattr(os, "posix_fadvise") else None
+_OPEN_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+_OPEN_READ_FLAGS |= getattr(os, "O_BINARY", 0)
 #: Default age after which :meth:`ObjectStore.gc_temp` treats a temp file as abandoned.
 DEFAULT_TEMP_MAX_AGE_SECONDS = 24 * 3600.0
 
@@ -259,20 +262,27 @@ class ObjectStore:
     # --- writing -------------------------------------------------------------
 
     def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
-        """Store the file at ``path``; return ``(digest, size)``.
+        """Store the regular file at ``path``; return ``(digest, size)``.
 
         Reads the file once, hashing exactly the bytes it copies, so the object is
-        consistent even if the source changes meanwhile. Raises ArtifactError if the
-        source cannot be read or the store cannot be written.
+        consistent even if the source changes meanwhile. Raises ValidationError, before
+        reading a byte, if ``path`` is not a regular file (a FIFO, socket or device:
+        use :meth:`put_stream` for streams); ArtifactError if the source cannot be read
+        or the store cannot be written.
         """
         self._check_writable()
         try:
-            src = open(path, "rb", buffering=0)
+            # non-blocking, so a FIFO is refused below instead of hanging the open
+            fd = os.open(path, _OPEN_READ_FLAGS)
         except OSError as e:
             raise ArtifactError(
                 f"cannot read {os.fspath(path)!r}: {e.strerror or e}", path=os.fspath(path)
             ) from e
-        with src:
+        with open(fd, "rb", buffering=0) as src:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise _not_regular(os.fspath(path), mode)
+            os.set_blocking(fd, True)
             fast = self._put_by_kernel_copy(src.fileno(), os.fspath(path))
             if fast is not None:
                 return fast
@@ -464,7 +474,9 @@ class ObjectStore:
             if self.fs.mtime(final) > cutoff:
                 return None
             self.fs.makedirs(self._tmp)
-            doomed = os.path.join(self._tmp, f"gc-{os.getpid()}-{secrets.token_hex(8)}{_TMP_SUFFIX}")
+            doomed = os.path.join(
+                self._tmp, f"gc-{os.getpid()}-{secrets.token_hex(8)}{_TMP_SUFFIX}"
+            )
             self.fs.rename(final, doomed)
         except FileNotFoundError:
             return None
@@ -754,6 +766,14 @@ def _hash_raw(raw: io.RawIOBase) -> tuple[str, int]:
             return hasher.hexdigest(), size
         hasher.update(view[:n])
         size += n
+
+
+def _not_regular(path: str, mode: int) -> ValidationError:
+    return ValidationError(
+        f"cannot store {path!r}: it is a {file_kind(mode)}, not a regular file",
+        hint="put_file stores regular files; use put_stream for a stream",
+        path=path,
+    )
 
 
 def _is_hex(text: str) -> bool:
