@@ -44,3 +44,5 @@ HASH_CHUNK_BYTES = 1024 * 1024
 # --- ids ---
 RUN_ID_HEX_LENGTH = 32
 MIN_RUN_PREFIX = 4
+#: Largest N of a ``@~N`` run spec (SQLite's largest integer); larger is a usage error.
+MAX_RUN_SPEC_OFFSET = 2**63 - 1

@@ -43,8 +43,15 @@ if TYPE_CHECKING:
 DEFAULT_TOLERANCE = 1e-6
 RERUN_VERDICT_TAG = "vtrack.rerun_verdict"
 #: Environment variables a rerun never inherits from the shell that starts it.
-_RERUN_SCRUB = ("VTRACK_TRACKING_URI", "VTRACK_EXPERIMENT_NAME", "VTRACK_EXPERIMENT_ID",
-                "VTRACK_RERUN_OF", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")
+_RERUN_SCRUB = (
+    "VTRACK_TRACKING_URI",
+    "VTRACK_EXPERIMENT_NAME",
+    "VTRACK_EXPERIMENT_ID",
+    "VTRACK_RERUN_OF",
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+)
 #: Seconds of clock slack when finding the run a rerun recorded.
 _CLOCK_SLACK_MS = 2000
 
@@ -105,7 +112,9 @@ def checkout_run(c: TrackingClient, run: Run, into: Path | None) -> Path:
     """Put run ``run`` on disk (see the module docstring); return the folder.
 
     With ``into`` a new detached git worktree is added there (the folder must not
-    exist or be empty). Without it the store's own working tree is switched to the
+    exist or be empty); if putting the artifacts there fails (a large object missing
+    from this clone), the worktree is removed again — unregistered, its files deleted, an
+    empty folder that was there before left empty — and the error re-raised. Without it the store's own working tree is switched to the
     run commit (detached HEAD), refused with DirtyWorktreeError when tracked files
     have uncommitted changes.
     """
@@ -127,9 +136,19 @@ def checkout_run(c: TrackingClient, run: Run, into: Path | None) -> Path:
         target = loc.worktree
     else:
         target = into.expanduser().resolve()
-        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        existed = target.exists()
+        if existed and (not target.is_dir() or any(target.iterdir())):
             raise ValidationError(f"{target} exists and is not an empty folder")
         _git(c, ["worktree", "add", "-q", "--detach", str(target), commit])
+        try:
+            materialise_artifacts(c, run, target)
+        except BaseException:
+            # no half checkout stays registered: remove the worktree and what it wrote
+            _remove_worktree(c, target)
+            if existed:
+                target.mkdir(exist_ok=True)
+            raise
+        return target
     materialise_artifacts(c, run, target)
     return target
 
@@ -177,19 +196,32 @@ def rerun_cwd(c: TrackingClient, run: Run, workdir: Path) -> Path:
 def shell_line(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
     """``cd DIR && VAR=x python train.py ...`` for people to copy."""
     env_part = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(env.items()))
-    shown = ["python" if i == 0 and Path(a) == Path(sys.executable) else a for i, a in enumerate(cmd)]
+    shown = [
+        "python" if i == 0 and Path(a) == Path(sys.executable) else a for i, a in enumerate(cmd)
+    ]
     try:
-        shown = [shown[0], *[os.path.relpath(a, cwd) if os.path.isabs(a) and a.startswith(str(cwd))
-                             else a for a in shown[1:]]]
+        shown = [
+            shown[0],
+            *[
+                os.path.relpath(a, cwd) if os.path.isabs(a) and a.startswith(str(cwd)) else a
+                for a in shown[1:]
+            ],
+        ]
     except ValueError:
         pass
-    return f"cd {shlex.quote(str(cwd))} && " + (env_part + " " if env_part else "") + shlex.join(shown)
+    return (
+        f"cd {shlex.quote(str(cwd))} && " + (env_part + " " if env_part else "") + shlex.join(shown)
+    )
 
 
 @click.command("checkout")
 @click.argument("run", type=RunSpec(include_deleted=True))
-@click.option("--into", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Add a new git worktree at DIR instead of switching this one.")
+@click.option(
+    "--into",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Add a new git worktree at DIR instead of switching this one.",
+)
 @experiment_option()
 @json_option
 def checkout(run: str, into: Path | None, experiment: Experiment | None, as_json: bool) -> None:
@@ -204,8 +236,9 @@ def checkout(run: str, into: Path | None, experiment: Experiment | None, as_json
     except Exception:  # noqa: BLE001 - a checkout is useful even without a command
         again = None
     if as_json:
-        r.echo_json({"run_id": run, "commit": rn.info.commit, "path": str(target),
-                     "command": again})
+        r.echo_json(
+            {"run_id": run, "commit": rn.info.commit, "path": str(target), "command": again}
+        )
         return
     click.echo(f"checked out run {run} ({rn.info.run_name}) at {target}")
     click.echo(f"params: {target / '.vtrack' / 'params.yaml'}")
@@ -213,8 +246,10 @@ def checkout(run: str, into: Path | None, experiment: Experiment | None, as_json
         click.echo(f"run it again: {again}")
     if into is None:
         branch = (rn.info.source or {}).get("branch")
-        click.echo("HEAD is detached at the run commit" + (f"; back with: git checkout {branch}"
-                                                         if branch else ""))
+        click.echo(
+            "HEAD is detached at the run commit"
+            + (f"; back with: git checkout {branch}" if branch else "")
+        )
     else:
         click.echo(f"remove it with: git worktree remove --force {shlex.quote(str(target))}")
 
@@ -230,7 +265,9 @@ def _close(a: float, b: float, tolerance: float) -> bool:
     return abs(b - a) <= tolerance * max(1.0, abs(a))
 
 
-def compare_rerun(original: Run, new: Run, tolerance: float, ignore: tuple[str, ...]) -> dict[str, Any]:
+def compare_rerun(
+    original: Run, new: Run, tolerance: float, ignore: tuple[str, ...]
+) -> dict[str, Any]:
     """Per-metric and per-param comparison of a rerun; ``verdict`` is reproduced/diverged."""
     from vtrack.diff import same_value
 
@@ -243,8 +280,9 @@ def compare_rerun(original: Run, new: Run, tolerance: float, ignore: tuple[str, 
         old, nv = a.get(key), b.get(key)
         within = old is not None and nv is not None and _close(old, nv, tolerance)
         delta = (nv - old) if old is not None and nv is not None else None
-        metrics.append({"key": key, "original": old, "rerun": nv, "delta": delta,
-                        "within_tolerance": within})
+        metrics.append(
+            {"key": key, "original": old, "rerun": nv, "delta": delta, "within_tolerance": within}
+        )
     params = []
     pa, pb = original.data.params, new.data.params
     for key in sorted(k for k in set(pa) | set(pb) if kept(k)):
@@ -286,18 +324,37 @@ def _remove_worktree(c: TrackingClient, path: Path) -> None:
 
 @click.command("rerun")
 @click.argument("run", type=RunSpec(include_deleted=True))
-@click.option("--tolerance", "-t", default=DEFAULT_TOLERANCE, show_default=True,
-              type=click.FloatRange(0), help="Allowed |new - old| / max(1, |old|) per metric.")
-@click.option("--ignore", multiple=True, metavar="PATTERN",
-              help="Metric or param keys to leave out of the verdict (glob, repeatable).")
+@click.option(
+    "--tolerance",
+    "-t",
+    default=DEFAULT_TOLERANCE,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Allowed |new - old| / max(1, |old|) per metric.",
+)
+@click.option(
+    "--ignore",
+    multiple=True,
+    metavar="PATTERN",
+    help="Metric or param keys to leave out of the verdict (glob, repeatable).",
+)
 @click.option("--keep", is_flag=True, help="Keep the temporary worktree (its path is printed).")
-@click.option("--timeout", type=click.FloatRange(0), default=None,
-              help="Seconds the re-executed command may run.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0),
+    default=None,
+    help="Seconds the re-executed command may run.",
+)
 @experiment_option()
 @json_option
 def rerun(
-    run: str, tolerance: float, ignore: tuple[str, ...], keep: bool, timeout: float | None,
-    experiment: Experiment | None, as_json: bool,
+    run: str,
+    tolerance: float,
+    ignore: tuple[str, ...],
+    keep: bool,
+    timeout: float | None,
+    experiment: Experiment | None,
+    as_json: bool,
 ) -> None:
     """Run RUN again from its own snapshot; exit 0 if it reproduced, 1 if it diverged."""
     from vtrack.errors import RunNotFoundError
@@ -311,7 +368,9 @@ def rerun(
         checkout_run(c, original, workdir)
         cmd = rerun_command(original, workdir, python=sys.executable)
         cwd = rerun_cwd(c, original, workdir)
-        recorded = {str(k): str(v) for k, v in ((original.info.source or {}).get("env") or {}).items()}
+        recorded = {
+            str(k): str(v) for k, v in ((original.info.source or {}).get("env") or {}).items()
+        }
         env = {k: v for k, v in os.environ.items() if k not in _RERUN_SCRUB}
         # the recorded variables include VTRACK_EXPERIMENT_* when the original had them, so
         # the same code picks the same experiment; nothing else is added to the record
@@ -319,14 +378,21 @@ def rerun(
         env["VTRACK_TRACKING_URI"] = str(workdir)  # a linked worktree of this store
         env["VTRACK_RERUN_OF"] = run
         if not as_json:
-            click.echo(f"re-running {run} ({original.info.run_name}): "
-                       f"{shell_line(cmd, cwd, recorded)}", err=True)
+            click.echo(
+                f"re-running {run} ({original.info.run_name}): {shell_line(cmd, cwd, recorded)}",
+                err=True,
+            )
         started = int(time.time() * 1000)
         t0 = time.monotonic()
         try:
             proc = subprocess.run(
-                cmd, cwd=cwd, env=env, timeout=timeout, stdin=subprocess.DEVNULL,
-                capture_output=as_json, text=True,
+                cmd,
+                cwd=cwd,
+                env=env,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+                capture_output=as_json,
+                text=True,
             )
             returncode = proc.returncode
             if as_json and (proc.stdout or proc.stderr):
@@ -354,12 +420,17 @@ def rerun(
         if not keep:
             _remove_worktree(c, workdir)
             shutil.rmtree(tmp, ignore_errors=True)
-    report.update({
-        "run_id": run, "rerun_id": new.info.run_id if new else None,
-        "rerun_name": new.info.run_name if new else None, "returncode": returncode,
-        "tolerance": tolerance, "seconds": round(elapsed, 3),
-        "worktree": str(workdir) if keep else None,
-    })
+    report.update(
+        {
+            "run_id": run,
+            "rerun_id": new.info.run_id if new else None,
+            "rerun_name": new.info.run_name if new else None,
+            "returncode": returncode,
+            "tolerance": tolerance,
+            "seconds": round(elapsed, 3),
+            "worktree": str(workdir) if keep else None,
+        }
+    )
     if as_json:
         r.echo_json(report)
     else:
@@ -373,11 +444,21 @@ def _print_rerun(report: dict[str, Any]) -> None:
         t = r.table("", "key", "original", "rerun", "change")
         for m in report["metrics"]:
             mark = r.styled("=", "green") if m["within_tolerance"] else r.styled("≠", "red")
-            t.add_row(mark, f"metrics.{m['key']}", r.fmt_value(m["original"]),
-                      r.fmt_value(m["rerun"]), r.fmt_delta(m["delta"], None))
+            t.add_row(
+                mark,
+                f"metrics.{m['key']}",
+                r.fmt_value(m["original"]),
+                r.fmt_value(m["rerun"]),
+                r.fmt_delta(m["delta"], None),
+            )
         for p in report["params"]:
-            t.add_row(r.styled("≠", "red"), f"params.{p['key']}", r.fmt_param(p["original"]),
-                      r.fmt_param(p["rerun"]), "")
+            t.add_row(
+                r.styled("≠", "red"),
+                f"params.{p['key']}",
+                r.fmt_param(p["original"]),
+                r.fmt_param(p["rerun"]),
+                "",
+            )
         t.print()
     if report["returncode"] != 0:
         r.emit(f"the command exited with code {report['returncode']}")
@@ -385,6 +466,8 @@ def _print_rerun(report: dict[str, Any]) -> None:
         r.emit(f"worktree kept at {report['worktree']}")
     style = "bold green" if report["verdict"] == "reproduced" else "bold red"
     new = f"{report['rerun_id']} ({report['rerun_name']})" if report["rerun_id"] else "no run"
-    r.emit(r.styled(report["verdict"], style),
-           f": rerun {new} of {report['run_id']} "
-           f"(tolerance {report['tolerance']:g}, {r.fmt_seconds(report['seconds'])})")
+    r.emit(
+        r.styled(report["verdict"], style),
+        f": rerun {new} of {report['run_id']} "
+        f"(tolerance {report['tolerance']:g}, {r.fmt_seconds(report['seconds'])})",
+    )
