@@ -119,6 +119,12 @@ def _environment() -> dict[str, Any]:
 
 
 def _entry_point(worktree: Path | None) -> tuple[str | None, list[str]]:
+    """``(entry point, arguments)`` of this process, as Python holds them.
+
+    The entry point is ``sys.argv[0]`` relative to ``worktree`` (absolute outside it),
+    ``"-c"``, ``"-m <module>"``, or None when unknown. Non-UTF-8 bytes stay lone
+    surrogates here; :func:`vtrack.secrets.command_record` makes the record safe.
+    """
     argv = list(sys.argv)
     if not argv or not argv[0]:
         return None, argv[1:]
@@ -322,12 +328,14 @@ class TrackingClient:
             st.location, st.objects, st.refs,
             max_file_bytes=st.settings.snapshot_max_file_bytes,
             enabled=st.settings.capture_code,
+            include_secrets=st.settings.snapshot_include_secrets,
         )
+        from vtrack.secrets import command_record
+
         entry, argv = _entry_point(st.location.worktree)
         source = dict(snap.source)
-        source["entry_point"] = entry
-        source["argv"] = argv
-        source["cwd"] = os.getcwd()
+        # masked secrets, escaped non-UTF-8 bytes (exact bytes in *_raw): see vtrack.secrets
+        source.update(command_record(entry, argv, os.getcwd()))
         env = {k: os.environ[k] for k in RECORDED_ENV_NAMES if k in os.environ}
         if env:
             source["env"] = env
