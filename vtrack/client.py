@@ -119,6 +119,12 @@ def _environment() -> dict[str, Any]:
 
 
 def _entry_point(worktree: Path | None) -> tuple[str | None, list[str]]:
+    """``(entry point, arguments)`` of this process, as Python holds them.
+
+    The entry point is ``sys.argv[0]`` relative to ``worktree`` (absolute outside it),
+    ``"-c"``, ``"-m <module>"``, or None when unknown. Non-UTF-8 bytes stay lone
+    surrogates here; :func:`vtrack.secrets.command_record` makes the record safe.
+    """
     argv = list(sys.argv)
     if not argv or not argv[0]:
         return None, argv[1:]
@@ -155,6 +161,7 @@ def _start_writer(st: Store, run_id: str, info: dict[str, Any], tags: dict[str, 
                 st.location, st.objects, st.refs,
                 max_file_bytes=st.settings.snapshot_max_file_bytes,
                 enabled=st.settings.capture_code,
+                include_secrets=st.settings.snapshot_include_secrets,
             )  # fmt: skip
             return RunWriter.create(st, run_id, info, tags, again.entries, again.parent)
     except OSError as exc:
@@ -354,17 +361,19 @@ class TrackingClient:
                 st.location, st.objects, st.refs,
                 max_file_bytes=st.settings.snapshot_max_file_bytes,
                 enabled=st.settings.capture_code,
+                include_secrets=st.settings.snapshot_include_secrets,
             )
         except OSError as exc:
             raise StoreError(
                 f"cannot start a run in the store {st.location.git_dir}: {exc.strerror or exc}",
                 hint="is the repository writable by you?",
             ) from exc
+        from vtrack.secrets import command_record
+
         entry, argv = _entry_point(st.location.worktree)
         source = dict(snap.source)
-        source["entry_point"] = entry
-        source["argv"] = argv
-        source["cwd"] = os.getcwd()
+        # masked secrets, escaped non-UTF-8 bytes (exact bytes in *_raw): see vtrack.secrets
+        source.update(command_record(entry, argv, os.getcwd()))
         env = {k: os.environ[k] for k in RECORDED_ENV_NAMES if k in os.environ}
         if env:
             source["env"] = env

@@ -50,6 +50,8 @@ class Settings:
     large_file_threshold: int = DEFAULT_LARGE_FILE_THRESHOLD
     fsync_objects: bool = False
     capture_code: bool = True
+    #: Put untracked files that look like secrets (``.env``, keys) into snapshots too.
+    snapshot_include_secrets: bool = False
 
 
 def _env_number(name: str, default: float, minimum: float) -> float:
@@ -92,6 +94,7 @@ def load_settings() -> Settings:
         ),
         fsync_objects=_env_bool("VTRACK_FSYNC", False),
         capture_code=_env_bool("VTRACK_CAPTURE_CODE", True),
+        snapshot_include_secrets=_env_bool("VTRACK_SNAPSHOT_INCLUDE_SECRETS", False),
     )
 
 

@@ -17,6 +17,12 @@ other; and each removal re-checks the object's time after renaming it away (see
 :meth:`~vtrack.store.objects.ObjectStore.delete_if_older`). If any run record cannot
 be read, nothing is removed.
 
+Temp files of interrupted uploads (``objects/tmp/``) carry their writer's host, pid
+and process start time in their names: one whose writer is provably gone is removed
+whatever its age, one whose writer still runs never (not even with a grace of 0), one
+without a recognisable owner only when older than the grace period (rules in
+:mod:`vtrack.store.tempfiles`). A dry run reports them with the bytes they hold.
+
 Git blobs of small artifacts are git's business: they become unreachable when their
 runs are purged and ``git gc`` prunes them.
 """
@@ -55,6 +61,11 @@ class GcReport:
     objects_removed: list[str] = field(default_factory=list)
     bytes_freed: int = 0
     temp_files_removed: int = 0
+    temp_bytes_freed: int = 0
+    #: the temp files removed (or, in a dry run, that would be): name, size, owner, reason
+    temp_files: list[dict[str, Any]] = field(default_factory=list)
+    #: temp files kept: uploads in progress, or too young to judge
+    temp_files_kept: int = 0
     trash_purged: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -176,6 +187,12 @@ def collect_garbage(
                 continue
             report.objects_removed.append(digest)
             report.bytes_freed += freed
-    if not dry_run and objects.root.exists():
-        report.temp_files_removed = objects.gc_temp(older_than_seconds=max(grace_seconds, 0.0))
+    if objects.root.exists():
+        for temp in objects.sweep_temp(grace_seconds, dry_run=dry_run):
+            if not temp.remove:
+                report.temp_files_kept += 1
+                continue
+            report.temp_files_removed += 1
+            report.temp_bytes_freed += temp.size
+            report.temp_files.append(temp.to_dict())
     return report

@@ -38,6 +38,9 @@ DEFAULT_SNAPSHOT_MAX_FILE_BYTES = 5 * 1024 * 1024
 #: Seconds a git command may run before vtrack gives up on it.
 GIT_TIMEOUT_SECONDS = 120.0
 
+#: Lines of code diff ``vtrack rerun`` shows before asking (the rest: a git command).
+RERUN_DIFF_MAX_LINES = 200
+
 # --- artifacts ---
 #: Artifacts larger than this go to the large-object store instead of git blobs.
 DEFAULT_LARGE_FILE_THRESHOLD = 8 * 1024 * 1024
@@ -49,3 +52,5 @@ HASH_CHUNK_BYTES = 1024 * 1024
 # --- ids ---
 RUN_ID_HEX_LENGTH = 32
 MIN_RUN_PREFIX = 4
+#: Largest N of a ``@~N`` run spec (SQLite's largest integer); larger is a usage error.
+MAX_RUN_SPEC_OFFSET = 2**63 - 1

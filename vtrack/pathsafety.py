@@ -104,18 +104,87 @@ def walk_folder(local_dir: str | os.PathLike[str]) -> list[tuple[str, Path]]:
     - a link whose resolved target lies outside the folder, or that points nowhere,
       raises ValidationError naming the link.
 
-    FIFOs, sockets and device files raise ValidationError naming the file, as does a
-    name that :func:`normalize_artifact_path` refuses. ValidationError if ``local_dir``
-    is not a directory; other OSErrors (permissions) propagate.
+    FIFOs, sockets and device files (and links to them) are never opened: after the
+    walk, one ValidationError names every such entry (its ``paths`` field lists them
+    all). A name that :func:`normalize_artifact_path` refuses raises ValidationError
+    naming the file. ValidationError if ``local_dir`` is not a directory; other
+    OSErrors (permissions) propagate.
     """
     top = os.path.abspath(os.fspath(local_dir))
     if not os.path.isdir(top):
         raise ValidationError(f"{top!r} is not a directory", path=top)
     root = os.path.realpath(top)
     out: list[tuple[str, Path]] = []
-    _walk(root, root, "", {_dir_key(root)}, out)
+    special: list[tuple[str, str]] = []
+    _walk(root, root, "", {_dir_key(root)}, out, special)
+    if special:
+        raise _special_entries_error(top, special)
     out.sort(key=lambda item: item[0])
     return out
+
+
+#: Special entries a folder refusal spells out (its ``paths`` field has them all).
+_SPECIAL_SHOWN = 10
+
+
+def _special_entries_error(top: str, special: list[tuple[str, str]]) -> ValidationError:
+    special.sort()
+    if len(special) == 1:
+        shown, kind = special[0]
+        return ValidationError(
+            f"cannot log {shown!r}: it is a {kind}, not a regular file",
+            hint="remove it from the folder or log the other files one by one",
+            path=shown,
+            paths=[shown],
+        )
+    listed = ", ".join(f"{shown!r} ({kind})" for shown, kind in special[:_SPECIAL_SHOWN])
+    more = f" and {len(special) - _SPECIAL_SHOWN} more" if len(special) > _SPECIAL_SHOWN else ""
+    return ValidationError(
+        f"cannot log folder {top!r}: {len(special)} entries are not regular files or "
+        f"folders: {listed}{more}",
+        hint="remove them from the folder or log the other files one by one",
+        path=top,
+        paths=[shown for shown, _ in special],
+    )
+
+
+def special_file_error(local: str, st: os.stat_result) -> ValidationError:
+    """The ValidationError for a local path that is neither a regular file nor a folder.
+
+    ``st`` is the path's stat following symbolic links; a link is named with its target.
+    """
+    kind = file_kind(st.st_mode)
+    if os.path.islink(local):
+        kind = f"symbolic link to {os.path.realpath(local)!r}, a {kind}"
+    return ValidationError(
+        f"cannot log {local!r}: it is a {kind}, not a regular file",
+        hint="only regular files and folders can be logged; copy the data into a file first",
+        path=local,
+        kind=file_kind(st.st_mode),
+    )
+
+
+def stat_loggable(local: str) -> os.stat_result:
+    """``os.stat`` of ``local`` (links followed) when it is a regular file or a folder.
+
+    Raises ValidationError naming the path when it does not exist (or is a link to
+    nothing) and when it is a FIFO, socket or device, or a link to one: such a file
+    is never opened, since reading it may block forever or never end. Other OSErrors
+    (permissions) propagate.
+    """
+    try:
+        st = os.stat(local)
+    except (FileNotFoundError, NotADirectoryError):
+        if os.path.islink(local):
+            raise ValidationError(
+                f"cannot log {local!r}: it is a symbolic link to "
+                f"{os.path.realpath(local)!r}, which does not exist",
+                path=local,
+            ) from None
+        raise ValidationError(f"cannot log {local!r}: no such file", path=local) from None
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        raise special_file_error(local, st)
+    return st
 
 
 def _walk(
@@ -124,8 +193,12 @@ def _walk(
     rel: str,
     ancestors: set[tuple[int, int]],
     out: list[tuple[str, Path]],
+    special: list[tuple[str, str]],
 ) -> None:
-    """Append the files of ``directory`` (listed as ``rel``) to ``out``, recursively."""
+    """Append the files of ``directory`` (listed as ``rel``) to ``out``, recursively.
+
+    Entries that are neither files nor folders go to ``special`` as ``(path, kind)``.
+    """
     with os.scandir(directory) as entries:
         items = sorted(entries, key=lambda e: e.name)
     for entry in items:
@@ -171,14 +244,13 @@ def _walk(
                 )
             ancestors.add(child_key)
             try:
-                _walk(root, real, artifact_path, ancestors, out)
+                _walk(root, real, artifact_path, ancestors, out, special)
             finally:
                 ancestors.discard(child_key)
+        elif entry.is_symlink():
+            special.append((shown, f"symbolic link to {real!r}, a {file_kind(st.st_mode)}"))
         else:
-            raise ValidationError(
-                f"cannot log {shown!r}: it is a {_kind(st.st_mode)}, not a regular file",
-                path=shown,
-            )
+            special.append((shown, file_kind(st.st_mode)))
 
 
 def _dir_key(path: str) -> tuple[int, int]:
@@ -194,7 +266,8 @@ def _inside(path: str, root: str) -> bool:
         return False
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular file or folder is, in words ("character device")."""
     if stat.S_ISFIFO(mode):
         return "FIFO (named pipe)"
     if stat.S_ISSOCK(mode):

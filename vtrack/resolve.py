@@ -24,7 +24,8 @@ Decisions (also in docs/design-decisions.md):
   always names its run, deleted or not (as a full SHA names any commit; what may be done
   with a deleted run is for the caller to say). A prefix or name that would match only
   deleted runs says so in the error's hint.
-* **Errors.** Several matches raise :class:`~vtrack.errors.AmbiguousRunSpecError` whose
+* **Errors.** ``@~N`` with N beyond :data:`~vtrack.limits.MAX_RUN_SPEC_OFFSET` is a
+  usage error (ValidationError), not an overflow deep in the index. Several matches raise :class:`~vtrack.errors.AmbiguousRunSpecError` whose
   ``candidates`` are the full run ids (the message shows id prefixes and names); no match
   raises :class:`~vtrack.errors.RunNotFoundError` naming the spec; an empty spec, or
   one with ``@`` that fits no form and names no run, raises
@@ -46,7 +47,7 @@ from vtrack.errors import (
     RunNotFoundError,
     ValidationError,
 )
-from vtrack.limits import MIN_RUN_PREFIX, RUN_ID_HEX_LENGTH
+from vtrack.limits import MAX_RUN_SPEC_OFFSET, MIN_RUN_PREFIX, RUN_ID_HEX_LENGTH
 from vtrack.store.experiments import DEFAULT_EXPERIMENT_ID
 from vtrack.store.index import ACTIVE, DELETED, RunIndex, RunSummary
 
@@ -197,7 +198,6 @@ def _resolve_at(
 ) -> str | None:
     """Resolve ``[exp]@[~N]``; None when ``exp`` names no experiment (the spec may be a name)."""
     exp_text, n_text = at.group("exp"), at.group("n")
-    offset = 0 if n_text is None else (int(n_text) if n_text else 1)
     scope_label = "all experiments"
     exps: list[str] | None
     if exp_text:
@@ -216,7 +216,7 @@ def _resolve_at(
         exps = None if env_exp is None else [env_exp]
         if env_exp is not None:
             scope_label = f"experiment {_experiment_label(client, env_exp)}"
-    found, count = index.newest(offset, lifecycles, exps)
+    found, count = index.newest(_offset(spec, n_text), lifecycles, exps)
     if found is not None:
         return found.run_id
     if count == 0:
@@ -226,6 +226,23 @@ def _resolve_at(
         f"{'s' if count != 1 else ''} (@ to @~{count - 1})",
         spec=spec,
     )
+
+
+def _offset(spec: str, n_text: str | None) -> int:
+    """N of ``@~N`` (0 for ``@``, 1 for ``@~``); ValidationError when N is absurdly large."""
+    if n_text is None:
+        return 0
+    if not n_text:
+        return 1
+    digits = n_text.lstrip("0") or "0"
+    if len(digits) > len(str(MAX_RUN_SPEC_OFFSET)) or int(digits) > MAX_RUN_SPEC_OFFSET:
+        shown = spec if len(spec) <= 60 else f"{spec[:40]}... ({len(n_text)} digits)"
+        raise ValidationError(
+            f"bad run spec {shown!r}: N in @~N can be at most {MAX_RUN_SPEC_OFFSET}",
+            hint="@~N is the Nth run before the newest",
+            spec=spec,
+        )
+    return int(digits)
 
 
 def _experiment_label(client: TrackingClient, exp_id: str) -> str:

@@ -111,7 +111,7 @@ def test_checkout_in_place_refuses_a_dirty_tree_then_switches(fresh_repo) -> Non
 def test_rerun_of_a_deterministic_run_reproduces(fresh_repo) -> None:
     rr = fresh_repo(("--lr", "0.3", "--name", "det"),)
     rid = rr.ids["det"]
-    res = vt(rr.path, "rerun", "det", "--json")
+    res = vt(rr.path, "rerun", "--yes", "det", "--json")
     assert res.exit_code == 0, res.stderr
     report = json.loads(res.stdout)
     assert report["verdict"] == "reproduced" and report["run_id"] == rid
@@ -131,10 +131,10 @@ def test_rerun_of_a_deterministic_run_reproduces(fresh_repo) -> None:
 def test_rerun_of_a_seeded_random_run_diverges(fresh_repo) -> None:
     rr = fresh_repo()
     train(rr.path, script="noisy.py")
-    res = invoke("rerun", "noisy")
+    res = invoke("rerun", "--yes", "noisy")
     assert res.exit_code == EXIT_DRIFT
     assert "diverged" in res.stdout
-    res = vt(rr.path, "rerun", "@~1", "--json")  # the rerun is named "noisy" too
+    res = vt(rr.path, "rerun", "--yes", "@~1", "--json")  # the rerun is named "noisy" too
     assert res.exit_code == EXIT_DRIFT
     report = json.loads(res.stdout)
     assert report["verdict"] == "diverged"
@@ -149,7 +149,7 @@ def test_rerun_restores_recorded_env_variables(fresh_repo) -> None:
         "    vtrack.log_metric('h', hash('vtrack') % 1_000_003)\n"
     )
     train(rr.path, script="hashy.py", env={"PYTHONHASHSEED": "3"})
-    res = invoke("rerun", "hashy", "--json")
+    res = invoke("rerun", "--yes", "hashy", "--json")
     assert res.exit_code == 0, res.stdout + res.stderr
     assert res.json()["verdict"] == "reproduced"
 
@@ -158,10 +158,10 @@ def test_rerun_tolerance_and_ignore(fresh_repo) -> None:
     rr = fresh_repo()
     train(rr.path, script="noisy.py", env={"SEED": "7"})
     # SEED is not a recorded variable: without it the rerun diverges ...
-    assert invoke("rerun", "noisy").exit_code == EXIT_DRIFT
+    assert invoke("rerun", "--yes", "noisy").exit_code == EXIT_DRIFT
     # ... and an unbounded tolerance, or ignoring the metric, makes it pass
-    assert invoke("rerun", "@~1", "--tolerance", "1e9").exit_code == 0
-    assert invoke("rerun", "@~2", "--ignore", "acc").exit_code == 0
+    assert invoke("rerun", "--yes", "@~1", "--tolerance", "1e9").exit_code == 0
+    assert invoke("rerun", "--yes", "@~2", "--ignore", "acc").exit_code == 0
 
 
 def test_rerun_of_python_c_run_is_refused(fresh_repo) -> None:
@@ -170,6 +170,6 @@ def test_rerun_of_python_c_run_is_refused(fresh_repo) -> None:
     rr = fresh_repo()
     res = run_script("import vtrack\nwith vtrack.start_run(run_name='inline'): pass", rr.path)
     assert res.returncode == 0, res.stderr
-    out = invoke("rerun", "inline")
+    out = invoke("rerun", "--yes", "inline")
     assert out.exit_code == EXIT_USAGE
     assert "python -c" in out.stderr or "python -c" in out.stdout

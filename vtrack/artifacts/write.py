@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import stat
 import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,13 @@ from vtrack.artifacts.storage import (
 )
 from vtrack.errors import ArtifactError, ValidationError
 from vtrack.hashing import hash_bytes
-from vtrack.pathsafety import join_artifact_path, normalize_artifact_path, walk_folder
+from vtrack.pathsafety import (
+    join_artifact_path,
+    normalize_artifact_path,
+    special_file_error,
+    stat_loggable,
+    walk_folder,
+)
 from vtrack.store.gitobj import BLOB_MODE
 
 if TYPE_CHECKING:
@@ -34,6 +41,9 @@ if TYPE_CHECKING:
 
 #: Attempts to store a large object that a concurrent gc keeps collecting.
 _PUT_ATTEMPTS = 3
+#: Opening never blocks (a file swapped for a FIFO after its check); fstat decides.
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+_OPEN_FLAGS |= getattr(os, "O_BINARY", 0)
 
 
 def _put_large(objects: ObjectStore, local: str | os.PathLike[str]) -> tuple[str, int]:
@@ -81,12 +91,21 @@ def _store_bytes(store: Store, path: str, data: bytes | bytearray) -> _Stored:
 
 
 def _store_file(store: Store, path: str, local: str | os.PathLike[str]) -> _Stored:
-    """Store the local file ``local`` as the artifact ``path``; streamed when it is large."""
+    """Store the local file ``local`` as the artifact ``path``; streamed when it is large.
+
+    The file is opened without blocking and refused (ValidationError) unless it is a
+    regular file, so one swapped for a FIFO or a device after its check is never read.
+    """
     threshold = store.settings.large_file_threshold
     data: bytearray | None = None
     try:
-        with open(local, "rb", buffering=0) as f:
-            size = os.fstat(f.fileno()).st_size
+        fd = os.open(local, _OPEN_FLAGS)
+        with open(fd, "rb", buffering=0) as f:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise special_file_error(os.fspath(local), st)
+            os.set_blocking(fd, True)
+            size = st.st_size
             if size <= threshold:
                 data = bytearray(size)
                 got = f.readinto(data) or 0
@@ -199,19 +218,18 @@ def log_artifact(
     Logging a path again replaces the artifact. A symbolic link is followed (its target's
     bytes are stored). Raises ValidationError for a path the rules refuse (absolute,
     ``..``, NUL, backslash, ``.git``), for a folder (use :func:`log_artifacts`) or a
-    missing file, and for a path that clashes with a logged folder or file;
+    missing file, for a FIFO, socket or device (or a link to one; such a file is never
+    opened), and for a path that clashes with a logged folder or file;
     ArtifactError if the file cannot be read or stored; RunNotFoundError for an unknown
     run. On any error nothing is recorded.
     """
     local = os.fspath(local_path)
     path = join_artifact_path(artifact_path, os.path.basename(os.path.abspath(local)))
     writer = client._writer(run_id)
-    if os.path.isdir(local):
+    if stat.S_ISDIR(stat_loggable(local).st_mode):
         raise ValidationError(
             f"{local!r} is a folder", hint="use log_artifacts to log a folder", path=local
         )
-    if not os.path.exists(local):
-        raise ValidationError(f"cannot log {local!r}: no such file", path=local)
     _check_clashes(writer, [path])
     with writer.pending():  # blobs in a kept pack until the next checkpoint
         stored = [_store_file(client.store, path, local)]

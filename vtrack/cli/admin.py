@@ -26,12 +26,18 @@ def recover(as_json: bool) -> None:
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Report what would be removed; change nothing.")
 @click.option(
-    "--purge-trash", is_flag=True,
+    "--purge-trash",
+    is_flag=True,
     help="First delete every run in the trash for good (they cannot be restored after).",
 )
 @click.option(
-    "--grace", "grace_seconds", type=click.FloatRange(min=0), default=3600.0, show_default=True,
-    metavar="SECONDS", help="Never remove objects or temp files younger than this.",
+    "--grace",
+    "grace_seconds",
+    type=click.FloatRange(min=0),
+    default=3600.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Never remove objects (or temp files without a known owner) younger than this.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def gc(dry_run: bool, purge_trash: bool, grace_seconds: float, as_json: bool) -> None:
@@ -39,7 +45,10 @@ def gc(dry_run: bool, purge_trash: bool, grace_seconds: float, as_json: bool) ->
 
     Runs in the trash keep their objects until they are purged (--purge-trash). Objects
     that a live run (or an unrecovered dead one) has journaled are kept, and so is any
-    object younger than the grace period, which covers an upload in progress.
+    object younger than the grace period, which covers an upload about to be recorded.
+
+    Temp files of interrupted uploads are removed once their process is gone (at any
+    age); those of uploads still running are never removed, whatever --grace says.
     """
     from vtrack.gc import collect_garbage
 
@@ -51,14 +60,24 @@ def gc(dry_run: bool, purge_trash: bool, grace_seconds: float, as_json: bool) ->
         return
     verb = "would remove" if dry_run else "removed"
     if report.trash_purged:
-        click.echo(f"{'would purge' if dry_run else 'purged'} {len(report.trash_purged)} deleted run(s)")
+        click.echo(
+            f"{'would purge' if dry_run else 'purged'} {len(report.trash_purged)} deleted run(s)"
+        )
     click.echo(
         f"{verb} {len(report.objects_removed)} of {report.objects_scanned} large object(s), "
         f"{_human(report.bytes_freed)} freed; {report.objects_referenced} referenced, "
         f"{report.objects_kept_young} younger than the grace period"
     )
     if report.temp_files_removed:
-        click.echo(f"removed {report.temp_files_removed} stale temp file(s)")
+        click.echo(
+            f"{verb} {report.temp_files_removed} temp file(s) of interrupted uploads, "
+            f"{_human(report.temp_bytes_freed)} freed"
+        )
+        if dry_run:
+            for temp in report.temp_files:
+                click.echo(
+                    f"  {temp['name']}  {_human(temp['size'])}  {temp['owner']}: {temp['reason']}"
+                )
 
 
 def _human(n: int) -> str:

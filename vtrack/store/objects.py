@@ -3,15 +3,16 @@
 Layout under the root (``.git/vtrack/objects`` in a repository)::
 
     <root>/<first 2 hex of the digest>/<remaining 30 hex>   one finished object
-    <root>/tmp/<unique>.tmp                                   writes in progress
+    <root>/tmp/<owner>~<random>.tmp                           writes in progress
 
 Promises:
 
 - An object file, once visible at its final name, holds exactly the bytes its name
   says. Writes go to ``tmp/`` first, are fsynced and then published with a single
   atomic link or rename, so a crash or a kill at any moment leaves either no object
-  or a complete one (plus, at worst, a stale temp file that :meth:`ObjectStore.gc_temp`
-  removes).
+  or a complete one (plus, at worst, a stale temp file; its name says which process
+  wrote it, so :meth:`ObjectStore.sweep_temp` removes it once that process is gone,
+  and never while it runs — see :mod:`vtrack.store.tempfiles`).
 - Puts stream: memory use does not depend on the size of the file.
 - The same bytes are stored once, however many times and by however many processes
   they are put, concurrently or not.
@@ -31,7 +32,6 @@ import contextlib
 import errno
 import io
 import os
-import secrets
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -41,12 +41,13 @@ from typing import BinaryIO
 from vtrack.errors import ArtifactError, ArtifactNotFoundError, CorruptObjectError, ValidationError
 from vtrack.hashing import format_digest, hash_file, new_hasher, parse_digest
 from vtrack.limits import HASH_CHUNK_BYTES
+from vtrack.pathsafety import file_kind
+from vtrack.store.tempfiles import TempFile, sweep, temp_name, temp_owner
 
 _HEX = frozenset("0123456789abcdef")
 _FANOUT = 2
 _REST = 30
 _TMP_DIR = "tmp"
-_TMP_SUFFIX = ".tmp"
 #: Finished objects are read-only on disk, as git's loose objects are.
 _OBJECT_MODE = 0o444
 #: Bytes per early-writeback window of a streamed put (see LocalFS.start_writeback).
@@ -56,6 +57,8 @@ _KERNEL_COPY_CHUNK = 64 * 1024 * 1024
 #: errno values meaning "no kernel copy between these files": fall back to a read loop.
 _NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF}
 _FADVISE = getattr(os, "POSIX_FADV_DONTNEED", None) if hasattr(os, "posix_fadvise") else None
+_OPEN_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+_OPEN_READ_FLAGS |= getattr(os, "O_BINARY", 0)
 #: Default age after which :meth:`ObjectStore.gc_temp` treats a temp file as abandoned.
 DEFAULT_TEMP_MAX_AGE_SECONDS = 24 * 3600.0
 
@@ -88,6 +91,10 @@ class LocalFS:
         """Return the modification time of ``path`` (seconds since the epoch)."""
         return os.stat(path).st_mtime
 
+    def stat(self, path: str) -> os.stat_result:
+        """Return the stat of ``path`` itself (links not followed). FileNotFoundError propagates."""
+        return os.lstat(path)
+
     def listdir(self, path: str) -> list[str]:
         """Return the sorted entry names of ``path``, or ``[]`` if it does not exist."""
         try:
@@ -102,12 +109,14 @@ class LocalFS:
     def create_temp(self, directory: str, prefix: str = "") -> tuple[int, str]:
         """Create a new, empty, uniquely named file in ``directory``; return ``(fd, path)``.
 
-        The name is unique across processes and hosts sharing the directory; the
-        file's mode follows the umask like any newly created file.
+        The name is unique across processes and hosts sharing the directory and
+        carries the creating process as its owner (:func:`vtrack.store.tempfiles.temp_name`),
+        so the file is never without one; its mode follows the umask like any newly
+        created file.
         """
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
         while True:
-            name = f"{prefix}{os.getpid()}-{secrets.token_hex(8)}{_TMP_SUFFIX}"
+            name = temp_name(prefix)
             path = os.path.join(directory, name)
             try:
                 return os.open(path, flags, 0o666), path
@@ -259,20 +268,27 @@ class ObjectStore:
     # --- writing -------------------------------------------------------------
 
     def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
-        """Store the file at ``path``; return ``(digest, size)``.
+        """Store the regular file at ``path``; return ``(digest, size)``.
 
         Reads the file once, hashing exactly the bytes it copies, so the object is
-        consistent even if the source changes meanwhile. Raises ArtifactError if the
-        source cannot be read or the store cannot be written.
+        consistent even if the source changes meanwhile. Raises ValidationError, before
+        reading a byte, if ``path`` is not a regular file (a FIFO, socket or device:
+        use :meth:`put_stream` for streams); ArtifactError if the source cannot be read
+        or the store cannot be written.
         """
         self._check_writable()
         try:
-            src = open(path, "rb", buffering=0)
+            # non-blocking, so a FIFO is refused below instead of hanging the open
+            fd = os.open(path, _OPEN_READ_FLAGS)
         except OSError as e:
             raise ArtifactError(
                 f"cannot read {os.fspath(path)!r}: {e.strerror or e}", path=os.fspath(path)
             ) from e
-        with src:
+        with open(fd, "rb", buffering=0) as src:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise _not_regular(os.fspath(path), mode)
+            os.set_blocking(fd, True)
             fast = self._put_by_kernel_copy(src.fileno(), os.fspath(path))
             if fast is not None:
                 return fast
@@ -464,7 +480,7 @@ class ObjectStore:
             if self.fs.mtime(final) > cutoff:
                 return None
             self.fs.makedirs(self._tmp)
-            doomed = os.path.join(self._tmp, f"gc-{os.getpid()}-{secrets.token_hex(8)}{_TMP_SUFFIX}")
+            doomed = os.path.join(self._tmp, temp_name("gc-"))
             self.fs.rename(final, doomed)
         except FileNotFoundError:
             return None
@@ -481,10 +497,12 @@ class ObjectStore:
         return size
 
     def gc_temp(self, older_than_seconds: float = DEFAULT_TEMP_MAX_AGE_SECONDS) -> int:
-        """Remove temp files left by interrupted puts that are older than the given age.
+        """Remove temp files older than the given age, except those of running uploads.
 
-        A put in progress keeps touching its temp file, so a generous age never removes
-        one that is still being written. Returns how many files were removed.
+        A temp file whose name shows that its writing process still runs on this host
+        is kept at any age (an upload may block for long on a slow source). Returns how
+        many files were removed. :meth:`sweep_temp` is the owner-aware rule ``vtrack
+        gc`` uses.
         """
         self._check_writable()
         cutoff = time.time() - older_than_seconds
@@ -496,9 +514,24 @@ class ObjectStore:
                     continue
             except FileNotFoundError:
                 continue
+            owner = temp_owner(name)
+            if owner is not None and owner.is_alive():
+                continue
             if self.fs.remove(path):
                 removed += 1
         return removed
+
+    def sweep_temp(self, grace_seconds: float, *, dry_run: bool = False) -> list[TempFile]:
+        """Remove the temp files of abandoned uploads; return every temp file judged.
+
+        The rule is :func:`vtrack.store.tempfiles.sweep`'s: a temp file whose writer is
+        provably gone goes at any age, one whose writer runs stays even with a grace of
+        0, one without a recognisable owner goes once older than ``grace_seconds``.
+        ``dry_run`` removes nothing (and works on a read-only store).
+        """
+        if not dry_run:
+            self._check_writable()
+        return sweep(self.fs, self._tmp, grace_seconds, dry_run=dry_run)
 
     # --- reading -------------------------------------------------------------
 
@@ -649,6 +682,14 @@ class ObjectStore:
             )
 
     def _write_error(self, e: OSError) -> ArtifactError:
+        gone = e.filename if isinstance(e, FileNotFoundError) else None
+        if gone and os.path.dirname(os.fspath(gone)) == self._tmp:
+            return ArtifactError(
+                f"cannot write to object store {self._root!r}: the temp file {gone} "
+                "was removed while it was being written",
+                hint="something cleaned the store's tmp/ folder meanwhile; log the artifact again",
+                root=self._root,
+            )
         return ArtifactError(
             f"cannot write to object store {self._root!r}: {e.strerror or e}",
             hint="check free space and permissions",
@@ -754,6 +795,14 @@ def _hash_raw(raw: io.RawIOBase) -> tuple[str, int]:
             return hasher.hexdigest(), size
         hasher.update(view[:n])
         size += n
+
+
+def _not_regular(path: str, mode: int) -> ValidationError:
+    return ValidationError(
+        f"cannot store {path!r}: it is a {file_kind(mode)}, not a regular file",
+        hint="put_file stores regular files; use put_stream for a stream",
+        path=path,
+    )
 
 
 def _is_hex(text: str) -> bool:

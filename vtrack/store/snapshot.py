@@ -4,6 +4,12 @@ Tracked files (uncommitted edits included) and untracked, non-ignored files up t
 a size cap are captured through a temporary index, so the user's index and files
 are never touched. Within one process a snapshot is reused while HEAD is
 unchanged: the code a process runs was read when it started.
+
+Untracked files that look like secrets (:func:`vtrack.secrets.looks_like_secret_file`:
+``.env``, private keys, ``credentials.json`` …) are left out unless the caller asks
+for them, and listed in ``skipped_files`` with ``reason: looks like a secret``; tracked
+files are in git already and stay. The remote URL is recorded without credentials.
+Skipped paths that are not valid UTF-8 are recorded escaped (``\\xff``).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any
 from vtrack import gitcmd
 from vtrack.config import StoreLocation
 from vtrack.errors import GitError, StoreError
+from vtrack.secrets import escape_text, looks_like_secret_file, strip_url_credentials
 from vtrack.store.fileio import unique_suffix
 from vtrack.store.gitobj import GitObjects, TreeEntry
 from vtrack.store.record import RECORD_DIR
@@ -35,7 +42,7 @@ class Snapshot:
     source: dict[str, Any] = field(default_factory=dict)
 
 
-_cache: dict[tuple[str, str | None, str | None, int], Snapshot] = {}
+_cache: dict[tuple[str, str | None, str | None, int, bool], Snapshot] = {}
 _cache_lock = threading.Lock()
 
 
@@ -52,20 +59,27 @@ def capture(
     *,
     max_file_bytes: int,
     enabled: bool = True,
+    include_secrets: bool = False,
 ) -> Snapshot:
-    """Return the snapshot of the store's working tree (cached per HEAD in this process)."""
+    """Return the snapshot of the store's working tree (cached per HEAD in this process).
+
+    Untracked files larger than ``max_file_bytes`` and, unless ``include_secrets``,
+    untracked files that look like secrets are left out and listed in
+    ``source["skipped_files"]``.
+    """
     head, branch = refs.read_head(location.head_dir)
-    key = (str(location.head_dir), head, branch, max_file_bytes if enabled else -1)
+    key = (str(location.head_dir), head, branch, max_file_bytes if enabled else -1, include_secrets)
     with _cache_lock:
         snap = _cache.get(key)
         if snap is not None:
             return snap
-        snap = _capture(location, objects, head, branch, max_file_bytes, enabled)
+        snap = _capture(location, objects, head, branch, max_file_bytes, enabled, include_secrets)
         _cache[key] = snap
         return snap
 
 
 def _remote_url(location: StoreLocation) -> str | None:
+    """origin's URL, else the first remote's, without credentials; None without remotes."""
     res = gitcmd.run(
         ["config", "--get-regexp", r"^remote\..*\.url$"], git_dir=location.git_dir, check=False
     )
@@ -73,7 +87,8 @@ def _remote_url(location: StoreLocation) -> str | None:
     for line in res.stdout.decode("utf-8", "replace").splitlines():
         name, _, url = line.partition(" ")
         urls[name] = url
-    return urls.get("remote.origin.url") or (next(iter(urls.values())) if urls else None)
+    url = urls.get("remote.origin.url") or (next(iter(urls.values())) if urls else None)
+    return None if url is None else strip_url_credentials(url)
 
 
 def _capture(
@@ -83,6 +98,7 @@ def _capture(
     branch: str | None,
     max_file_bytes: int,
     enabled: bool,
+    include_secrets: bool,
 ) -> Snapshot:
     source: dict[str, Any] = {"commit": head, "branch": branch}
     worktree = location.worktree
@@ -92,19 +108,28 @@ def _capture(
         return Snapshot(entries=(), parent=head, source=source)
     source["remote_url"] = _remote_url(location)
     untracked = gitcmd.run(
-        ["ls-files", "-z", "--others", "--exclude-standard"], cwd=worktree,
-        git_dir=location.head_dir, work_tree=worktree,
+        ["ls-files", "-z", "--others", "--exclude-standard"],
+        cwd=worktree,
+        git_dir=location.head_dir,
+        work_tree=worktree,
     ).stdout.split(b"\x00")
     skipped: list[dict[str, Any]] = []
+    left_out: list[bytes] = []  # exact paths for the pathspec
     for raw in untracked:
         if not raw:
             continue
+        path = os.fsdecode(raw)
+        if not include_secrets and looks_like_secret_file(path):
+            skipped.append({"path": escape_text(path), "reason": "looks like a secret"})
+            left_out.append(raw)
+            continue
         try:
-            size = os.lstat(worktree / os.fsdecode(raw)).st_size
+            size = os.lstat(worktree / path).st_size
         except OSError:
             continue
         if size > max_file_bytes:
-            skipped.append({"path": os.fsdecode(raw), "size": size})
+            skipped.append({"path": escape_text(path), "size": size})
+            left_out.append(raw)
     tmp_dir = location.vtrack_dir / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     tmp_index = tmp_dir / f"index-{unique_suffix()}"
@@ -114,11 +139,15 @@ def _capture(
             tmp_index.write_bytes(real_index.read_bytes())
         env = {"GIT_INDEX_FILE": str(tmp_index)}
         pathspec = b".\x00:(exclude,literal).vtrack\x00" + b"".join(
-            b":(exclude,literal)" + os.fsencode(s["path"]) + b"\x00" for s in skipped
+            b":(exclude,literal)" + raw + b"\x00" for raw in left_out
         )
         res = gitcmd.run(
             ["add", "-A", "--ignore-errors", "--pathspec-from-file=-", "--pathspec-file-nul"],
-            cwd=worktree, git_dir=location.head_dir, work_tree=worktree, env=env, input=pathspec,
+            cwd=worktree,
+            git_dir=location.head_dir,
+            work_tree=worktree,
+            env=env,
+            input=pathspec,
             check=False,
         )
         if res.returncode != 0:
@@ -128,12 +157,14 @@ def _capture(
             unreadable = _UNINDEXABLE.findall(stderr)
             if not unreadable:
                 raise GitError(["add", "-A"], res.returncode, stderr)
-            skipped += [{"path": p, "reason": "unreadable"} for p in unreadable]
+            skipped += [{"path": escape_text(p), "reason": "unreadable"} for p in unreadable]
         tree = gitcmd.output(
             ["write-tree"], cwd=worktree, git_dir=location.head_dir, work_tree=worktree, env=env
         )
     except GitError as exc:
-        raise StoreError(f"could not snapshot the code in {worktree}: {exc.stderr.strip()}") from exc
+        raise StoreError(
+            f"could not snapshot the code in {worktree}: {exc.stderr.strip()}"
+        ) from exc
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_index.unlink()
@@ -145,4 +176,3 @@ def _capture(
     if skipped:
         source["skipped_files"] = skipped
     return Snapshot(entries=entries, parent=head, source=source)
-
