@@ -653,9 +653,13 @@ class TrackingClient:
             clauses, order, experiment_ids=exps, lifecycles=lifecycles, max_results=max_results
         )
 
-    def recover(self) -> list[str]:
-        """Finalize runs whose writing process died; return their ids."""
-        return recover_all(self.store)
+    def recover(self, *, clear_locks: bool = False) -> list[str]:
+        """Finalize runs whose writing process died; return their ids.
+
+        With ``clear_locks`` (what ``vtrack recover`` does), lock files left by dead
+        processes are removed first, so that runs they blocked can be finalized.
+        """
+        return recover_all(self.store, clear_locks=clear_locks)
 
     def delete_run(self, run_id: str) -> None:
         """Move a run to the trash (``refs/vtrack/trash/``); restore_run undoes it."""

@@ -6,14 +6,18 @@ import json
 
 import click
 
-from vtrack.cli import get_client
+from vtrack.cli._options import client
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the recovered run ids as JSON.")
 def recover(as_json: bool) -> None:
-    """Finalize runs whose writing process died, as KILLED with everything journaled."""
-    ids = get_client().recover()
+    """Finalize runs whose writing process died, as KILLED with everything journaled.
+
+    Lock files that dead processes left behind (e.g. a ref lock of a writer killed in
+    the middle of a ref update) are removed first, and reported on stderr.
+    """
+    ids = client().recover(clear_locks=True)
     if as_json:
         click.echo(json.dumps({"recovered": ids}))
     elif ids:
@@ -53,7 +57,7 @@ def gc(dry_run: bool, purge_trash: bool, grace_seconds: float, as_json: bool) ->
     from vtrack.gc import collect_garbage
 
     report = collect_garbage(
-        get_client(), dry_run=dry_run, grace_seconds=grace_seconds, purge_trash_first=purge_trash
+        client(), dry_run=dry_run, grace_seconds=grace_seconds, purge_trash_first=purge_trash
     )
     if as_json:
         click.echo(json.dumps(report.to_dict(), sort_keys=True))
