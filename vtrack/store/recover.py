@@ -95,6 +95,7 @@ def _recover_locked(store: Store, run_id: str) -> str | None:
                 batch.handle.release()
         for w in dead:
             w.remove()
+        release_dead_keeps(store)  # packs the dead writers published and never released
         return sha
     return None
 
