@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,17 @@ def test_a_checkout_into_that_fails_part_way_removes_its_worktree(
     else:
         assert not target.exists()
     assert git(rr.path, "status", "--porcelain") == ""
+
+
+def test_checkout_over_a_dirty_tree_names_the_files_exactly(repo: Path) -> None:
+    """The refusal named `rain.py` for `train.py`: the first status line lost its leading
+    space to a strip, then three characters were cut off."""
+    import vtrack
+
+    with vtrack.start_run() as run:
+        pass
+    (repo / "train.py").write_text("print('edited')\n")
+    res = subprocess.run(["vtrack", "checkout", run.info.run_id], cwd=repo, capture_output=True,
+                         text=True)  # fmt: skip
+    assert res.returncode == 4, res.stderr
+    assert "train.py" in res.stderr and "rain.py" not in res.stderr.replace("train.py", "")

@@ -111,8 +111,25 @@ def materialise_artifacts(c: TrackingClient, run: Run, target: Path) -> list[str
 
 def worktree_is_dirty(c: TrackingClient) -> list[str]:
     """Tracked files with uncommitted changes in the store's working tree."""
-    out = _git(c, ["status", "--porcelain", "--untracked-files=no"])
-    return [line[3:] for line in out.splitlines() if line.strip()]
+    from vtrack import gitcmd
+
+    loc = c.store.location
+    raw = gitcmd.run(
+        ["status", "--porcelain", "-z", "--untracked-files=no"],
+        cwd=loc.worktree or loc.git_dir, git_dir=None if loc.worktree else loc.git_dir,
+    ).stdout  # unstripped and NUL-separated: " M train.py" must keep its leading space
+    entries = raw.split(b"\0")
+    out: list[str] = []
+    i = 0
+    while i < len(entries):
+        entry = entries[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        out.append(os.fsdecode(entry[3:]))
+        if entry[:1] in (b"R", b"C"):
+            i += 1  # the original path of a rename or copy follows
+    return out
 
 
 def checkout_run(c: TrackingClient, run: Run, into: Path | None) -> Path:
