@@ -73,7 +73,7 @@ def _trial(repo: Path, rng: random.Random) -> None:
         timer = threading.Timer(deadline, lambda: proc.send_signal(signal.SIGKILL))
         timer.start()
     for line in proc.stdout:
-        if line.startswith("SYNC"):
+        if line.startswith("SYNC ") and line.endswith("\n"):  # a kill may cut a line short
             synced = int(line.split()[1])
         if mode != "time" and synced > 4000:
             proc.send_signal(signal.SIGKILL)  # the Nth event never came: stop anyway
