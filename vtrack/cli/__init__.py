@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -84,7 +84,11 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="vtrack", prog_name="vtrack")
 @click.option(
-    "--store", "tracking_uri", envvar="VTRACK_TRACKING_URI", default=None, metavar="PATH",
+    "--store",
+    "tracking_uri",
+    envvar="VTRACK_TRACKING_URI",
+    default=None,
+    metavar="PATH",
     help="Store to use (a git repository, bare repository or file:// URL).",
 )
 @click.pass_context
@@ -104,41 +108,64 @@ def get_client(ctx: click.Context | None = None) -> Any:
 
 
 class _TerminalProgress:
-    """A one-line progress bar on stderr for tasks that take more than a second."""
+    """A one-line progress bar for tasks that take more than a second.
+
+    :func:`main` installs it as the :mod:`vtrack.progress` reporter only when stderr is
+    a terminal (:func:`_progress_for`), so nothing is drawn when stderr is piped. A
+    task's bar appears once the task has run for ``delay`` seconds (default
+    :attr:`DELAY`), is redrawn at most every :attr:`REDRAW_SECONDS`, and is erased when
+    the task reports its end (``done >= total``), before any error message is written.
+    """
 
     DELAY = 1.0
+    REDRAW_SECONDS = 0.1
 
-    def __init__(self) -> None:
+    def __init__(self, stream: TextIO | None = None, delay: float | None = None) -> None:
+        self.stream = stream
+        self.delay = self.DELAY if delay is None else delay
         self.started: dict[str, float] = {}
         self.shown = False
+        self.drawn_at = float("-inf")
 
     def __call__(self, task: str, done: int, total: int) -> None:
         import time
 
+        out = self.stream if self.stream is not None else sys.stderr
         now = time.monotonic()
         first = self.started.setdefault(task, now)
         if done >= total:
             self.started.pop(task, None)
             if self.shown:
-                sys.stderr.write("\r\x1b[2K")
-                sys.stderr.flush()
+                out.write("\r\x1b[2K")
+                out.flush()
                 self.shown = False
             return
-        if now - first < self.DELAY:
+        if now - first < self.delay or now - self.drawn_at < self.REDRAW_SECONDS:
             return
         width = 30
         filled = int(width * done / max(total, 1))
-        sys.stderr.write(f"\r{task} [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,}")
-        sys.stderr.flush()
+        out.write(f"\r{task} [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,}")
+        out.flush()
         self.shown = True
+        self.drawn_at = now
+
+
+def _progress_for(stream: TextIO | None) -> _TerminalProgress | None:
+    """The progress bar to draw on ``stream``; None unless ``stream`` is a terminal."""
+    try:
+        tty = stream is not None and stream.isatty()
+    except (AttributeError, ValueError):  # no stream, or a closed one
+        tty = False
+    return _TerminalProgress(stream) if tty else None
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``vtrack`` and ``git-vtrack`` scripts."""
-    if sys.stderr.isatty():
+    reporter = _progress_for(sys.stderr)
+    if reporter is not None:
         from vtrack import progress
 
-        progress.set_reporter(_TerminalProgress())
+        progress.set_reporter(reporter)
     try:
         rc = cli.main(args=argv, prog_name="vtrack", standalone_mode=False)
     except click.exceptions.Abort:
