@@ -21,6 +21,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import past_racy_margin
 from vtrack import datasets as ds
 from vtrack import progress
 from vtrack.cli import _TerminalProgress
@@ -495,9 +496,8 @@ def test_100k_file_folder_second_pass_is_served_from_the_stat_cache(tmp_path: Pa
             fd = os.open(f"{base}/{i}.txt", flags, 0o644)
             os.write(fd, b"%d" % (d * 1000 + i))
             os.close(fd)
-    time.sleep(RACY_MARGIN_NS / 1e9 + 0.2)  # let every file leave the racy window
-    try:
-        with StatCache(tmp_path / "c.sqlite") as cache:
+    try:  # a cache for which every file has left the racy window
+        with StatCache(tmp_path / "c.sqlite", clock=past_racy_margin()) as cache:
             first = describe_input(root, cache=cache)
             assert (cache.misses, cache.stored, cache.hits) == (n, n, 0)
             second = describe_input(root, cache=cache)

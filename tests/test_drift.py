@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import past_racy_margin, wait_past_timestamps
 from vtrack.datasets import describe_input, manifest_to_tsv
 from vtrack.drift import check_input
 from vtrack.errors import DatasetError, ValidationError
-from vtrack.statcache import RACY_MARGIN_NS, StatCache
+from vtrack.statcache import StatCache
+
+#: The clock of stat caches that look at the ``aged`` files.
+LATER = past_racy_margin()
 
 
 def make_tree(root: Path, files: dict[str, bytes]) -> Path:
@@ -49,11 +52,11 @@ def audit(entry: dict, **kw) -> dict:
 
 @pytest.fixture(scope="module")
 def aged(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Files left alone past the racy window, so a stat cache may trust them."""
+    """Files past the racy window for a stat cache on the :data:`LATER` clock."""
     d = tmp_path_factory.mktemp("aged")
     (d / "single.bin").write_bytes(b"0123456789")
     make_tree(d / "folder", {"a.txt": b"aaaa", "sub/b.txt": b"bbbb"})
-    time.sleep(RACY_MARGIN_NS / 1e9 + 0.2)
+    wait_past_timestamps(d / "single.bin", d / "folder" / "a.txt", d / "folder" / "sub" / "b.txt")
     return d
 
 
@@ -82,7 +85,7 @@ def test_same_size_edit_with_restored_mtime_is_caught_through_a_warm_cache(
     aged: Path, tmp_path: Path
 ) -> None:
     p = aged / "single.bin"
-    with StatCache(tmp_path / "c.sqlite") as cache:
+    with StatCache(tmp_path / "c.sqlite", clock=LATER) as cache:
         e = recorded(p, cache=cache)
         assert audit(e, cache=cache)["status"] == "unchanged" and cache.hits == 1
         same_size_edit_keeping_mtime(p, b"9876543210")
@@ -208,7 +211,7 @@ def test_folder_same_size_edit_with_restored_mtime_through_warm_cache(
     aged: Path, tmp_path: Path
 ) -> None:
     root = aged / "folder"
-    with StatCache(tmp_path / "c.sqlite") as cache:
+    with StatCache(tmp_path / "c.sqlite", clock=LATER) as cache:
         e = recorded(root, cache=cache)
         assert audit(e, cache=cache)["status"] == "unchanged" and cache.hits == 2
         same_size_edit_keeping_mtime(root / "sub" / "b.txt", b"BBBB")
