@@ -9,6 +9,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -171,6 +172,20 @@ def run_script(
     return subprocess.run(
         args, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def reap(proc: subprocess.Popen[Any], timeout: float | None = None) -> int:
+    """Wait for ``proc`` to end, close the pipes to it, and return its exit status.
+
+    A child's pipe left open is a ResourceWarning when it is collected, and warnings
+    are errors in this suite (reported against whichever test runs at that moment).
+    On a timeout (``subprocess.TimeoutExpired``) the pipes stay open for a later reap.
+    """
+    code = proc.wait(timeout=timeout)
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+    return code
 
 
 def assert_fsck_clean(repo: Path | str) -> None:
