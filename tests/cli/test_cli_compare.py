@@ -145,6 +145,20 @@ def test_metrics_chart_csv_json(runs_repo: RunsRepo) -> None:
     assert "loss" in res.stdout and "acc" in res.stdout
 
 
+def test_a_long_csv_comes_out_whole_and_in_order(repo) -> None:
+    import vtrack
+
+    with vtrack.start_run(run_name="long") as run:
+        for step in range(2500):  # more rows than one chunk of output
+            vtrack.log_metric("loss", step / 4, step=step)
+    res = invoke("metrics", run.info.run_id, "loss", "--csv")
+    assert res.exit_code == 0, res.stderr
+    rows = list(csv.reader(io.StringIO(res.stdout)))
+    assert rows[0] == ["key", "step", "timestamp", "value"] and len(rows) == 2501
+    assert [int(r[1]) for r in rows[1:]] == list(range(2500))
+    assert [float(r[3]) for r in rows[1:]] == [step / 4 for step in range(2500)]
+
+
 def test_no_color_when_piped_even_with_force_free_env(runs_repo: RunsRepo) -> None:
     res = vt(runs_repo.path, "diff", "@~2", "@", "--code")
     assert res.exit_code == 0

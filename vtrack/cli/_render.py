@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import io
 import json
 import math
 import os
 import shutil
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -30,10 +32,25 @@ if TYPE_CHECKING:
 PIPE_WIDTH = 200
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 STATUS_STYLES = {"FINISHED": "green", "RUNNING": "cyan", "FAILED": "red", "KILLED": "magenta"}
-KIND_MARKS = {"added": ("+", "green"), "removed": ("-", "red"), "changed": ("~", "yellow"),
-              "unchanged": (" ", "dim")}
-_ANSI = {"bold": "1", "dim": "2", "underline": "4", "red": "31", "green": "32", "yellow": "33",
-         "blue": "34", "magenta": "35", "cyan": "36"}
+KIND_MARKS = {
+    "added": ("+", "green"),
+    "removed": ("-", "red"),
+    "changed": ("~", "yellow"),
+    "unchanged": (" ", "dim"),
+}
+_ANSI = {
+    "bold": "1",
+    "dim": "2",
+    "underline": "4",
+    "red": "31",
+    "green": "32",
+    "yellow": "33",
+    "blue": "34",
+    "magenta": "35",
+    "cyan": "36",
+}
+#: Rows of CSV written per echo (bounds memory on long listings).
+_CSV_CHUNK_ROWS = 1000
 #: Spaces between table columns.
 GAP = 3
 
@@ -61,9 +78,9 @@ def color_enabled() -> bool:
     """True when stdout is a terminal, ``NO_COLOR`` is unset and ``TERM`` is not dumb."""
     if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
         return False
-    out = click.get_text_stream("stdout")
+    out = sys.stdout  # what click.echo writes to (click 8.5 deprecates get_text_stream)
     try:
-        return out.isatty()
+        return out is not None and out.isatty()
     except (AttributeError, ValueError):
         return False
 
@@ -73,9 +90,9 @@ def output_width() -> int:
     cols = os.environ.get("COLUMNS", "")
     if cols.isdigit() and int(cols) > 0:
         return int(cols)
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     try:
-        if out.isatty():
+        if out is not None and out.isatty():
             return shutil.get_terminal_size().columns
     except (AttributeError, ValueError):
         pass
@@ -153,7 +170,9 @@ class Table:
                 if base[i] and not isinstance(cell, Styled):
                     cell = Styled(text, base[i])
                 shown = paint(cell, color)
-                pieces.append(" " * pad + shown if self.justify[i] == "right" else shown + " " * pad)
+                pieces.append(
+                    " " * pad + shown if self.justify[i] == "right" else shown + " " * pad
+                )
             return gap.join(pieces).rstrip()
 
         out.append(fmt([Styled(h, "bold") for h in self.headers], [""] * n))
@@ -220,11 +239,16 @@ def echo_json(data: Any) -> None:
 
 def echo_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Print a CSV table (header first) on stdout; None becomes an empty cell."""
-    out = click.get_text_stream("stdout")
-    writer = csv.writer(out, lineterminator="\n")
+    buf = io.StringIO()  # echoed in chunks: through click's stream, in order with click.echo
+    writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
-    for row in rows:
+    for n, row in enumerate(rows, 1):
         writer.writerow(["" if v is None else fmt_csv(v) for v in row])
+        if n % _CSV_CHUNK_ROWS == 0:
+            click.echo(buf.getvalue(), nl=False, color=True)
+            buf.seek(0)
+            buf.truncate()
+    click.echo(buf.getvalue(), nl=False, color=True)  # color=True: escapes in values kept
 
 
 def fmt_csv(value: Any) -> str:
@@ -336,9 +360,7 @@ def sparkline(values: Sequence[float], width: int = 24) -> str:
     return "".join(SPARK_CHARS[round((v - lo) / (hi - lo) * top)] for v in vals)
 
 
-def line_chart(
-    points: Sequence[tuple[int, float]], width: int = 60, height: int = 12
-) -> list[str]:
+def line_chart(points: Sequence[tuple[int, float]], width: int = 60, height: int = 12) -> list[str]:
     """A terminal line chart of ``(step, value)`` points: y labels left, steps below.
 
     Columns average the points that fall into them; consecutive columns are joined
@@ -406,8 +428,12 @@ def print_diff(diff: RunDiff, sections: Sequence[str], stat_width: int = 40) -> 
         if s == "params":
             t = table("", "param", "a", "b")
             for c in diff.params:
-                t.add_row(_mark(c.kind), c.key, _cell(c.old, c.kind != "added", fmt_param),
-                          _cell(c.new, c.kind != "removed", fmt_param))
+                t.add_row(
+                    _mark(c.kind),
+                    c.key,
+                    _cell(c.old, c.kind != "added", fmt_param),
+                    _cell(c.new, c.kind != "removed", fmt_param),
+                )
             _titled(f"params ({len(diff.params)})", t)
         elif s == "metrics":
             t = table("", "metric", "a", "b", "change")
@@ -415,27 +441,40 @@ def print_diff(diff: RunDiff, sections: Sequence[str], stat_width: int = 40) -> 
                 change: Cell = fmt_delta(m.delta, m.relative)
                 if m.improved is not None:
                     change = styled(change, "green" if m.improved else "red")
-                t.add_row(_mark(m.kind), m.key, _cell(m.old, m.kind != "added"),
-                          _cell(m.new, m.kind != "removed"), change)
+                t.add_row(
+                    _mark(m.kind),
+                    m.key,
+                    _cell(m.old, m.kind != "added"),
+                    _cell(m.new, m.kind != "removed"),
+                    change,
+                )
             _titled(f"metrics ({len(diff.metrics)})", t)
         elif s == "datasets":
             t = table("", "dataset", "context", "a digest", "b digest")
             for d in diff.datasets:
-                t.add_row(_mark(d.kind), d.name, d.context or "", _digest(d.old_digest),
-                          _digest(d.new_digest))
+                t.add_row(
+                    _mark(d.kind),
+                    d.name,
+                    d.context or "",
+                    _digest(d.old_digest),
+                    _digest(d.new_digest),
+                )
             _titled(f"datasets ({len(diff.datasets)})", t)
         elif s == "artifacts":
             t = table("", "artifact", "a digest", "b digest", "size")
             for a in diff.artifacts:
                 size = f"{fmt_bytes(a.old_size)} → {fmt_bytes(a.new_size)}"
-                t.add_row(_mark(a.kind), a.path, _digest(a.old_digest), _digest(a.new_digest),
-                          size)
+                t.add_row(_mark(a.kind), a.path, _digest(a.old_digest), _digest(a.new_digest), size)
             _titled(f"artifacts ({len(diff.artifacts)})", t)
         elif s == "environment":
             t = table("", "environment", "a", "b")
             for c in diff.environment:
-                t.add_row(_mark(c.kind), c.key, _cell(c.old, c.kind != "added"),
-                          _cell(c.new, c.kind != "removed"))
+                t.add_row(
+                    _mark(c.kind),
+                    c.key,
+                    _cell(c.old, c.kind != "added"),
+                    _cell(c.new, c.kind != "removed"),
+                )
             _titled(f"environment ({len(diff.environment)})", t)
         elif s == "code" and diff.code is not None:
             _print_code(diff, stat_width)
@@ -478,8 +517,13 @@ def _print_code(diff: RunDiff, stat_width: int) -> None:
     for c in code.source:
         if c.kind == "unchanged":
             continue
-        emit(_mark(c.kind), f" {c.key}: ", styled(fmt_value(c.old), "red"), " → ",
-             styled(fmt_value(c.new), "green"))
+        emit(
+            _mark(c.kind),
+            f" {c.key}: ",
+            styled(fmt_value(c.old), "red"),
+            " → ",
+            styled(fmt_value(c.new), "green"),
+        )
     if code.files:
         click.echo(stat_lines(code.files, stat_width))
     if code.patch:
@@ -535,6 +579,11 @@ def print_compare(cmp: CompareTable) -> None:
         for i, v in enumerate(row.values):
             text = fmt_param(v) if row.section == "params" and v is not None else fmt_value(v)
             cells.append(styled(f"*{text}", "bold green") if i in row.best else text)
-        t.add_row(styled(f"{row.section}.{row.key}" if row.section != "info" else row.key,
-                         "bold" if row.section == "info" else ""), *cells)
+        t.add_row(
+            styled(
+                f"{row.section}.{row.key}" if row.section != "info" else row.key,
+                "bold" if row.section == "info" else "",
+            ),
+            *cells,
+        )
     t.print()
