@@ -263,6 +263,28 @@ class GitObjects:
                 ) from None
             self._add(b, sha, kind, data, compress=True)
 
+    def add_entries(self, handle: PackHandle, shas: list[str]) -> None:
+        """Copy entries of an existing pack byte for byte into the current batch.
+
+        Raises StoreError outside a batch or when the pack cannot be read.
+        """
+        b = getattr(self._local, "batch", None)
+        if b is None:
+            raise StoreError("add_entries needs an open batch")
+        import mmap
+
+        try:
+            with open(handle.path, "rb") as f:
+                data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                try:
+                    for sha in shas:
+                        e = handle.entries[sha]
+                        b.builder.add(sha, b"", [data[e.offset : e.offset + e.length]])
+                finally:
+                    data.close()
+        except OSError as exc:
+            raise StoreError(f"could not read the pack {handle.path}: {exc}") from exc
+
     def write(self, kind: bytes, data: bytes, *, compress: bool = True) -> str:
         """Store an object and return its hex SHA-1 (into the thread's batch, if one is open).
 

@@ -147,15 +147,16 @@ class RefStore:
         Holds git's ``<ref>.lock`` for the update, so git and vtrack never update one ref
         at once; the lock file names its owner (a dead owner's lock raises StaleLockError
         at once). The new value is written aside and renamed over the ref, so readers see
-        the old or the new value. Raises RefConflictError when the ref holds something
-        else, and StoreError when its lock cannot be taken.
+        the old or the new value. Raises RefConflictError when the
+        ref holds something else, and StoreError when its lock cannot be taken.
         """
         if not _SHA.fullmatch(new.encode()):
             raise StoreError(f"refusing to point {name} at {new!r}: not a 40-hex object id")
         path = self.git_dir / name
         lock = path.with_name(path.name + ".lock")
-        fd = acquire_lock(lock, timeout=10.0)
-        os.close(fd)
+        os.close(acquire_lock(lock, timeout=10.0))
+        # the lock keeps naming its owner until the end: a kill right before the rename
+        # must leave a lock that says whose it was, so the value is written aside
         tmp = self._tmp_dir() / f"ref-{unique_suffix()}"
         try:
             current = self.read(name)
@@ -167,10 +168,9 @@ class RefStore:
                     found=current,
                 )
             try:
-                atomic_data = new.encode() + b"\n"
                 tfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
                 try:
-                    os.write(tfd, atomic_data)
+                    os.write(tfd, new.encode() + b"\n")
                     if self.fsync if fsync is None else fsync:
                         os.fsync(tfd)
                 finally:
@@ -187,7 +187,7 @@ class RefStore:
     def _tmp_dir(self) -> Path:
         tmp = self.git_dir / "vtrack" / "tmp"
         try:
-            tmp.mkdir(parents=True, exist_ok=True)
+            tmp.mkdir(parents=True, exist_ok=True)  # never cached: a user may remove it
         except OSError as exc:
             raise StoreError(f"cannot write in {tmp}: {exc}") from exc
         return tmp

@@ -122,10 +122,12 @@ class RunWriter:
         handle = None
         try:
             with store.objects.batch() as batch:
-                _add_code_objects(store, code_entries, parent)
+                protected = _add_code_objects(store, code_entries, parent)
                 sha = store.write_run_commit(state, code_entries, parent)
             handle = batch.handle
             store.refs.cas(refnames.run_ref(run_id), None, sha)
+            if protected is not None:
+                _protected_snapshots.add(protected)
         except BaseException:
             writer.journal.close(remove=True)
             if handle is not None:
@@ -293,13 +295,14 @@ class RunWriter:
             with self.lock:
                 self._held.append(batch.handle)
 
-    def checkpoint(self, force: bool = False) -> str | None:
+    def checkpoint(self, force: bool = False, *, absorb: bool = False) -> str | None:
         """Write a run commit with everything logged so far; return its SHA (None if unchanged).
 
         The commit records how much of this writer's journal it holds, so a kill right
         after the ref moved never replays that part again; every object it references is
         checked (and written again if a concurrent ``git gc`` removed it) once the ref
-        reaches it.
+        reaches it. With ``absorb`` (a writer's last checkpoint) the new pack also takes in
+        this writer's earlier small packs, which are then deleted (see :meth:`_merge_packs`).
         """
         with self.lock:
             self.flush()
@@ -319,7 +322,10 @@ class RunWriter:
                     self._rebase(current)
                 self._prune_coverage()
                 self.state.covered[self.journal.writer_id] = self.journal.coverage()
+                absorbed = self._small_packs() if absorb else []
                 with self.store.objects.batch() as batch:
+                    for h, shas in _distinct_sources(absorbed):
+                        self.store.objects.add_entries(h, shas)
                     sha = self.store.write_run_commit(self.state, self.code_entries, self.parent)
                 try:
                     self.store.refs.cas(ref, current, sha)
@@ -335,6 +341,8 @@ class RunWriter:
                 self.tip = sha
                 self.state.chunks_stored(list(self.state.unstored))
                 self._reached(batch.handle)
+                if absorbed:
+                    self._delete_packs(absorbed)
                 self.journal.rotate()
                 self.dirty = False
                 self.last_checkpoint = time.monotonic()
@@ -349,35 +357,43 @@ class RunWriter:
                 self._packs.append(h)
         self._held = []
 
-    def _merge_packs(self) -> None:
-        """Merge this writer's small packs (checkpoints, chunks) into one pack.
+    def _small_packs(self) -> list[PackHandle]:
+        return [h for h in self._packs if _pack_size(h) <= MERGE_PACKS_UNDER]
 
-        Done under git's gc lock (a running gc's prune fails on packs that vanish under
-        it) and skipped while a gc runs. Every object is kept, so nothing anyone may
-        still read disappears; superseded checkpoints are git's garbage to collect, as
-        they would be if written loose. Best effort: on error the packs stay.
+    def _delete_packs(self, packs: list[PackHandle]) -> None:
+        """Delete packs whose every object another pack of this writer holds now.
+
+        Only under git's own gc lock: a running ``git gc``'s prune fails if a pack it
+        listed disappears. While a gc runs they stay (redundant, harmless) for git's
+        next repack. Every object is kept in the other pack, so nothing anyone may still
+        read disappears; superseded checkpoints remain git's garbage to collect, as they
+        would be if written loose.
         """
-        small = [h for h in self._packs if _pack_size(h) <= MERGE_PACKS_UNDER]
-        if len(small) < 2:
-            return
         with git_gc_lock(self.store.location.git_dir) as held:
             if not held:
-                return  # a git gc runs: it consolidates the packs itself
-            try:
-                merged = merge_entries(
-                    self.store.objects.pack_dir, self.store.objects.tmp_dir,
-                    _distinct_sources(small), fsync=self.store.settings.fsync_objects,
-                )  # fmt: skip
-            except (OSError, StoreError) as exc:
-                self.warnings.append(f"could not merge the packs of run {self.run_id}: {exc}")
                 return
-            if merged is not None:
-                merged.release()
-            for h in small:
+            for h in packs:
                 h.delete()
-        self._packs = [h for h in self._packs if h not in small]
+        self._packs = [h for h in self._packs if h not in packs]
+
+    def _merge_packs(self) -> None:
+        """Merge this writer's small packs into one (a leaving writer with nothing left to
+        commit); best effort: on error the packs stay as they are."""
+        small = self._small_packs()
+        if len(small) < 2:
+            return
+        try:
+            merged = merge_entries(
+                self.store.objects.pack_dir, self.store.objects.tmp_dir,
+                _distinct_sources(small), fsync=self.store.settings.fsync_objects,
+            )  # fmt: skip
+        except (OSError, StoreError) as exc:
+            self.warnings.append(f"could not merge the packs of run {self.run_id}: {exc}")
+            return
         if merged is not None:
+            merged.release()
             self._packs.append(merged)
+            self._delete_packs(small)
 
     def _rebase(self, current: str) -> None:
         """Reload the run from ``current`` and re-apply what it lacks of this writer's journal."""
@@ -420,11 +436,12 @@ class RunWriter:
             with lock_file(run_dir / END_LOCK, timeout=60.0):
                 if status != "FINISHED" or not self.other_writers_alive():
                     self.set_status(status, end_time if end_time is not None else now_ms())
-                sha = self.checkpoint()
+                sha = self.checkpoint(absorb=True)
                 self.closed = True
                 self.journal.close(remove=True)
             _unregister(self)
-            self._merge_packs()
+            if sha is None:
+                self._merge_packs()
             with contextlib.suppress(OSError):
                 run_dir.rmdir()
             return sha or self.tip
@@ -434,11 +451,12 @@ class RunWriter:
         with self.lock:
             if self.closed:
                 return
-            self.checkpoint()
+            sha = self.checkpoint(absorb=True)
             self.closed = True
             self.journal.close(remove=True)
             _unregister(self)
-            self._merge_packs()
+            if sha is None:
+                self._merge_packs()
 
     def abandon(self) -> None:
         """Stop writing without a checkpoint; the journal stays for recovery (tests, forks)."""
@@ -446,16 +464,28 @@ class RunWriter:
         _unregister(self)
 
 
-def _add_code_objects(store: Store, entries: tuple[TreeEntry, ...], parent: str | None) -> None:
+def _add_code_objects(
+    store: Store, entries: tuple[TreeEntry, ...], parent: str | None
+) -> tuple[str, str] | None:
     """Copy the snapshot's objects that its parent commit lacks (``git add`` wrote them
     moments ago, unreachable) into the current batch, so its kept pack protects them too.
-    Raises MissingObjectError if one is already gone."""
+    Returns the key to remember once a ref reaches them (None: nothing to do). Raises
+    MissingObjectError if one is already gone."""
     if not entries:
-        return
+        return None
     objects = store.objects
     tree = objects.write_tree(list(entries))
+    key = (str(store.location.git_dir), tree)
+    if key in _protected_snapshots:  # an earlier run of this process already holds them
+        return None
     base = objects.read_commit(parent)["tree"] if parent else None
-    objects.add_existing([sha for sha in objects.changed_objects(tree, base) if sha != tree])
+    if tree != base:
+        objects.add_existing([sha for sha in objects.changed_objects(tree, base) if sha != tree])
+    return key
+
+
+#: (store, code tree) whose new objects a run commit of this process already references
+_protected_snapshots: set[tuple[str, str]] = set()
 
 
 def _pack_size(handle: PackHandle) -> int:
