@@ -185,16 +185,15 @@ class PackBuilder:
                     os.fsync(g.fileno())
             final = self.pack_dir / f"pack-{digest.hex()}.pack"
             handle = PackHandle(final, dict(self.entries))
-            keep = KEEP_PREFIX + this_process().to_json() + b"\n"
+            # the .keep appears complete (renamed into place): one without its owner
+            # record could never be told dead and released
+            tmp_keep = self.tmp_dir / f"keep-{unique_suffix()}.tmp"
+            tmp_keep.write_bytes(KEEP_PREFIX + this_process().to_json() + b"\n")
             try:
-                fd = os.open(handle.keep_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                os.replace(tmp_keep, handle.keep_path)
             except FileNotFoundError:
                 self.pack_dir.mkdir(parents=True, exist_ok=True)
-                fd = os.open(handle.keep_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                os.write(fd, keep)
-            finally:
-                os.close(fd)
+                os.replace(tmp_keep, handle.keep_path)
             os.replace(self._tmp, final)  # type: ignore[arg-type]
             os.replace(tmp_idx, final.with_suffix(".idx"))
             return handle
