@@ -553,7 +553,7 @@ def _artifact_location(
 
     current = _session.current()
     default = current.info.run_id if current is not None else None
-    return artifacts.locate(_client(), artifact_uri, run_id, artifact_path, default)
+    return artifacts.locate(_client().repo, artifact_uri, run_id, artifact_path, default)
 
 
 def download_artifacts(

@@ -18,8 +18,8 @@ The rules (``docs/concepts/provenance.md``):
   returns one plain dict per input; :func:`lineage` answers "which runs consumed this
   file, folder or digest" from the derived index.
 
-Every function takes the :class:`~vtrack.client.TrackingClient` whose store holds the
-runs; the client and the fluent API are thin wrappers over this module.
+Every function takes the :class:`~vtrack.store.runs.RunRepository` of the store that
+holds the runs; the client and the fluent API are thin wrappers over this module.
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ from vtrack.hashing import ALGORITHM
 from vtrack.store.gitobj import BLOB_MODE, TREE_MODE
 
 if TYPE_CHECKING:
-    from vtrack.client import TrackingClient
     from vtrack.statcache import BaseStatCache, StatCache
     from vtrack.store import Store
     from vtrack.store.record import RecordState
+    from vtrack.store.runs import RunRepository
 
 # Hashing, describing and checking (datasets, drift, statcache) are imported inside the
 # functions that use them: ``vtrack lineage`` answers from the index without them.
@@ -97,7 +97,7 @@ def _safe(text: str) -> str:
 
 
 def log_input(
-    client: TrackingClient,
+    repo: RunRepository,
     run_id: str,
     data: Any,
     name: str | None = None,
@@ -122,10 +122,10 @@ def log_input(
     """
     spec = {"data": data, "name": name, "context": context, "source": source, "tags": tags,
             "exclude": exclude}  # fmt: skip
-    return log_inputs(client, run_id, [spec])[0]
+    return log_inputs(repo, run_id, [spec])[0]
 
 
-def log_inputs(client: TrackingClient, run_id: str, inputs: Iterable[Any]) -> list[dict[str, Any]]:
+def log_inputs(repo: RunRepository, run_id: str, inputs: Iterable[Any]) -> list[dict[str, Any]]:
     """Record several inputs at once; all are described and checked before any is recorded.
 
     Each item is either the data itself or a mapping with ``data`` and optionally
@@ -135,8 +135,8 @@ def log_inputs(client: TrackingClient, run_id: str, inputs: Iterable[Any]) -> li
     """
     specs = [_spec(item) for item in _as_list(inputs)]
     run_id = v.validate_run_id(run_id)
-    writer = client._writer(run_id)  # an unknown run fails before anything is hashed
-    store = client.store
+    writer = repo.writer(run_id)  # an unknown run fails before anything is hashed
+    store = repo.store
     described: list[_Described] = []
     with stat_cache(store) as cache:
         for spec in specs:
@@ -292,7 +292,7 @@ def local_path(store: Store, entry: Mapping[str, Any]) -> str | None:
 
 
 def audit(
-    client: TrackingClient, run: str, *, cache: BaseStatCache | None = None
+    repo: RunRepository, run: str, *, cache: BaseStatCache | None = None
 ) -> list[dict[str, Any]]:
     """Re-check every input of ``run`` (an id or any run spec) against the disk now.
 
@@ -303,11 +303,11 @@ def audit(
     ``actual_digest``. Never modifies anything. Raises RunNotFoundError for an unknown
     run, DatasetError naming a file that exists but cannot be read.
     """
-    return audit_runs(client, [run], cache=cache)
+    return audit_runs(repo, [run], cache=cache)
 
 
 def audit_runs(
-    client: TrackingClient, runs: Iterable[str], *, cache: BaseStatCache | None = None
+    repo: RunRepository, runs: Iterable[str], *, cache: BaseStatCache | None = None
 ) -> list[dict[str, Any]]:
     """:func:`audit` of several runs, in order, as one list.
 
@@ -316,16 +316,16 @@ def audit_runs(
     """
     from vtrack.resolve import resolve_run_id
 
-    ids = [resolve_run_id(client, r) for r in runs]
+    ids = [resolve_run_id(repo, r) for r in runs]
     own = cache is None
-    the_cache = stat_cache(client.store) if cache is None else cache
+    the_cache = stat_cache(repo.store) if cache is None else cache
     memo: dict[Any, dict[str, Any]] = {}
     out: list[dict[str, Any]] = []
     try:
         for run_id in ids:
-            _, state = client._state(run_id)
+            state = repo.state(run_id).record
             for entry in state.inputs:
-                out.append(_audit_entry(client.store, run_id, state, entry, the_cache, memo))
+                out.append(_audit_entry(repo.store, run_id, state, entry, the_cache, memo))
     finally:
         if own:
             the_cache.close()
@@ -377,7 +377,7 @@ def drifted(results: Iterable[Mapping[str, Any]]) -> bool:
 # --- lineage ----------------------------------------------------------------------------------
 
 
-def lineage(client: TrackingClient, target: str | os.PathLike[str]) -> list[dict[str, Any]]:
+def lineage(repo: RunRepository, target: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Every run whose inputs include ``target``, newest first.
 
     ``target`` is a digest (``xxh3-128:<hex>``, or a prefix of at least
@@ -400,8 +400,8 @@ def lineage(client: TrackingClient, target: str | os.PathLike[str]) -> list[dict
     raw = os.fspath(target)
     if not isinstance(raw, str) or not raw:
         raise ValidationError(f"lineage needs a path or a digest, not {target!r}")
-    index = client.run_index()
-    store = client.store
+    index = repo.index()
+    store = repo.store
     m = _DIGEST_ARG.fullmatch(raw)
     if m is not None:
         if len(m.group(1)) < MIN_DIGEST_PREFIX:

@@ -15,7 +15,6 @@ from typing import Any
 
 from vtrack.config import Settings, StoreLocation, load_settings, locate_store
 from vtrack.errors import RunNotFoundError, StoreError
-from vtrack.store import refs as refnames
 from vtrack.store.gitobj import BLOB_MODE, TREE_MODE, GitObjects, TreeEntry, serialize_commit
 from vtrack.store.journal import format_coverage, list_writers, parse_coverage, replay
 from vtrack.store.record import RECORD_DIR, RecordState, dump_yaml, load_yaml
@@ -103,11 +102,11 @@ class Store:
     # -- runs ------------------------------------------------------------------
     def run_tip(self, run_id: str) -> str | None:
         """SHA of the run's newest commit, or None when no live ref exists."""
-        return self.refs.read(refnames.run_ref(run_id))
+        return self.refs.run_tip(run_id)
 
     def trash_tip(self, run_id: str) -> str | None:
         """SHA of a deleted run's commit, or None."""
-        return self.refs.read(refnames.trash_ref(run_id))
+        return self.refs.trash_tip(run_id)
 
     def require_run(self, run_id: str) -> str:
         """SHA of the run's newest commit; raise RunNotFoundError if it has none."""
@@ -122,11 +121,11 @@ class Store:
 
     def list_run_tips(self) -> dict[str, str]:
         """``{run_id: commit sha}`` of every live run."""
-        return self.refs.list_ids(refnames.RUNS)
+        return self.refs.list_runs()
 
     def list_trash_tips(self) -> dict[str, str]:
         """``{run_id: commit sha}`` of every deleted run."""
-        return self.refs.list_ids(refnames.TRASH)
+        return self.refs.list_trash()
 
     def run_live_dir(self, run_id: str) -> Path:
         """The live folder (journals, owner files) of a run."""
@@ -162,7 +161,7 @@ class Store:
     # -- experiments -----------------------------------------------------------
     def read_experiment(self, exp_id: str) -> dict[str, Any] | None:
         """The experiment record, or None when absent."""
-        sha = self.refs.read(refnames.experiment_ref(exp_id))
+        sha = self.refs.experiment_tip(exp_id)
         if sha is None:
             return None
         return self._experiment_at(exp_id, sha)
@@ -182,7 +181,7 @@ class Store:
     def list_experiments(self) -> list[dict[str, Any]]:
         """Every experiment record (active and deleted)."""
         out = []
-        for exp_id, sha in self.refs.list_ids(refnames.EXPERIMENTS).items():
+        for exp_id, sha in self.refs.list_experiments().items():
             out.append(self._experiment_at(exp_id, sha))
         return out
 
@@ -195,7 +194,7 @@ class Store:
             parents = [expected] if expected else []
             sha = self.write_commit(tree, parents, f"vtrack experiment {data['name']}\n")
         try:
-            self.refs.cas(refnames.experiment_ref(exp_id), expected, sha)
+            self.refs.update_experiment(exp_id, expected, sha)
         finally:
             if batch.handle is not None:
                 batch.handle.release()
@@ -203,4 +202,4 @@ class Store:
 
     def experiment_tip(self, exp_id: str) -> str | None:
         """SHA of the experiment's commit, or None."""
-        return self.refs.read(refnames.experiment_ref(exp_id))
+        return self.refs.experiment_tip(exp_id)

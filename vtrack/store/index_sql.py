@@ -22,8 +22,7 @@ from typing import Any
 from vtrack.errors import ValidationError
 from vtrack.query import Comparison, OrderKey, _filter_number, _text
 from vtrack.store.index_records import INT64_RANGE
-
-ACTIVE, DELETED = "active", "deleted"
+from vtrack.store.refs import ACTIVE
 
 
 def sql_lower(text: Any) -> Any:

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from vtrack.errors import RefConflictError, StoreError
 from vtrack.store import Store
-from vtrack.store import refs as refnames
 from vtrack.store.fileio import StaleLockError, lock_file, remove_if_stale
 from vtrack.store.journal import apply_lines, list_writers
 from vtrack.store.packs import keep_owner_dead
@@ -63,9 +62,8 @@ def _recover_locked(store: Store, run_id: str) -> str | None:
     alive = [w for w in writers if w.is_alive()]
     if not dead:
         return None
-    ref = refnames.run_ref(run_id)
     for _attempt in range(20):
-        tip = store.refs.read(ref)
+        tip = store.refs.run_tip(run_id)
         if tip is None:
             for w in dead:
                 w.remove()
@@ -87,7 +85,7 @@ def _recover_locked(store: Store, run_id: str) -> str | None:
         with store.objects.batch() as batch:
             sha = store.write_run_commit(state, code, parent)
         try:
-            store.refs.cas(ref, tip, sha)
+            store.refs.update_run(run_id, tip, sha)
         except RefConflictError:
             continue
         finally:

@@ -22,7 +22,6 @@ from typing import Any
 from vtrack.errors import RefConflictError, RunStateError, StoreError
 from vtrack.limits import MAX_BUFFERED_POINTS, MERGE_PACKS_UNDER
 from vtrack.store import Store
-from vtrack.store import refs as refnames
 from vtrack.store.fileio import lock_file
 from vtrack.store.gitobj import TreeEntry
 from vtrack.store.journal import (
@@ -125,7 +124,7 @@ class RunWriter:
                 protected = _add_code_objects(store, code_entries, parent)
                 sha = store.write_run_commit(state, code_entries, parent)
             handle = batch.handle
-            store.refs.cas(refnames.run_ref(run_id), None, sha)
+            store.refs.update_run(run_id, None, sha)
             if protected is not None:
                 _protected_snapshots.add(protected)
         except BaseException:
@@ -309,9 +308,8 @@ class RunWriter:
             if self.closed or (not self.dirty and not force):
                 self.last_checkpoint = time.monotonic()
                 return None
-            ref = refnames.run_ref(self.run_id)
             for _attempt in range(50):
-                current = self.store.refs.read(ref)
+                current = self.store.refs.run_tip(self.run_id)
                 if current is None:
                     # the run was deleted while live: stop writing, keep the journal out
                     self.closed = True
@@ -328,7 +326,7 @@ class RunWriter:
                         self.store.objects.add_entries(h, shas)
                     sha = self.store.write_run_commit(self.state, self.code_entries, self.parent)
                 try:
-                    self.store.refs.cas(ref, current, sha)
+                    self.store.refs.update_run(self.run_id, current, sha)
                 except RefConflictError:
                     if batch.handle is not None:
                         batch.handle.release()  # garbage now, for git to collect
