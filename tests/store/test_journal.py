@@ -7,10 +7,11 @@ import math
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ROOT
@@ -329,6 +330,45 @@ def test_replay_twice_on_one_state_applies_the_journal_once(repo: Path) -> None:
     replay(twice, list_writers(run_dir))
     replay(twice, list_writers(run_dir))
     assert snapshot(twice) == snapshot(once)
+
+
+@pytest.fixture(scope="module")
+def bare_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    path = tmp_path_factory.mktemp("replay") / "store.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(path)], check=True)
+    return Store.open(str(path))
+
+
+@settings(max_examples=40)  # two commits per example
+@given(ops=st.lists(ops, min_size=1, max_size=25), split=st.integers(0, 25))
+def test_replaying_onto_the_commit_that_recorded_a_replay_changes_nothing(
+    bare_store: Store, ops: list, split: int
+) -> None:
+    run_id = uuid.uuid4().hex
+    lines = [encode(op) for op in ops]
+    split = min(split, len(lines))
+    write_segments(bare_store.run_live_dir(run_id), "w1", ["".join(lines).encode()])
+    state = RecordState(bare_store.objects)
+    state.info = {"id": run_id, "name": "r", "status": "RUNNING"}
+    apply_lines(state, "".join(lines[:split]))
+    state.covered = {"w1": (0, len("".join(lines[:split]).encode()))}
+    first, _, _ = bare_store.read_run_commit(bare_store.write_run_commit(state, [], None))
+    writers = list_writers(bare_store.run_live_dir(run_id))
+    replay(first, writers)
+    _, reached = writers[0].read_new(first.covered["w1"])
+    if reached is not None:
+        first.covered["w1"] = reached  # what recovery records
+    committed = bare_store.write_run_commit(first, [], None)
+    again, _, _ = bare_store.read_run_commit(committed)
+    expected = snapshot(again)
+    assert replay(again, writers) == []
+    assert snapshot(again) == expected
+    whole = RecordState(bare_store.objects)
+    whole.info = {"id": run_id, "name": "r", "status": "RUNNING"}
+    apply_lines(whole, "".join(lines))
+    assert snapshot(again) == snapshot(
+        bare_store.read_run_commit(bare_store.write_run_commit(whole, [], None))[0]
+    )  # split or not, the journal is applied once
 
 
 # -- the writer's side ------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from dulwich.pack import _decode_object_header, take_msb_bytes
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import assert_fsck_clean, git
@@ -154,6 +154,7 @@ def test_discarded_builder_leaves_no_file(tmp_path: Path) -> None:
 blob_sets = st.lists(st.binary(max_size=3000), min_size=1, max_size=60, unique=True)
 
 
+@settings(max_examples=40)  # git verify-pack and index-pack per example
 @given(datas=blob_sets, absent=st.lists(st.binary(min_size=20, max_size=20), max_size=20))
 def test_pack_index_lookups_agree_with_git_verify_pack(
     datas: list[bytes], absent: list[bytes]

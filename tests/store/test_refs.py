@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ROOT, assert_fsck_clean, git
@@ -98,6 +98,7 @@ ref_name = st.tuples(st.sampled_from(["runs", "experiments", "trash"]), ref_leaf
 )
 
 
+@settings(max_examples=25)  # four git commands per example
 @given(
     present=st.lists(ref_name, min_size=1, max_size=40, unique=True),
     absent=st.lists(ref_name, max_size=20),
