@@ -148,7 +148,8 @@ def test_discarded_builder_leaves_no_file(tmp_path: Path) -> None:
     builder.add("ab" * 20, entry_header(3, 1), [zlib.compress(b"x")])  # skipped
     assert len(builder) == 1
     builder.discard()
-    assert os.listdir(tmp_path / "tmp") == [] and not (tmp_path / "pack").exists()
+    tmp = tmp_path / "tmp"  # small packs are built in memory: the folder may never exist
+    assert (not tmp.exists() or os.listdir(tmp) == []) and not (tmp_path / "pack").exists()
 
 
 blob_sets = st.lists(st.binary(max_size=3000), min_size=1, max_size=60, unique=True)
