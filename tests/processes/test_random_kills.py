@@ -105,6 +105,7 @@ def _trial(repo: Path, rng: random.Random) -> None:
     assert not keeps, f".keep files left behind ({mode} #{nth}): {keeps}"
 
 
+@pytest.mark.timeout(120 + 15 * TRIALS)  # hundreds of trials on demand take a while
 def test_random_kills_lose_nothing_confirmed_and_leave_git_clean(repo: Path) -> None:
     rng = random.Random(int(os.environ.get("VTRACK_KILL_SEED", "20261201")))
     for _ in range(TRIALS):

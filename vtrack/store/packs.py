@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from vtrack.store.fileio import unique_suffix
-from vtrack.store.owner import parse_owner, this_process
+from vtrack.store.owner import Owner, parse_owner, this_process
 
 KIND_NUMBERS = {b"commit": 1, b"tree": 2, b"blob": 3, b"tag": 4}
 KIND_NAMES = {n: k for k, n in KIND_NUMBERS.items()}
@@ -268,15 +268,20 @@ def merge_entries(
         raise
 
 
-def keep_owner_dead(keep: Path) -> bool:
-    """True when ``keep`` is a vtrack ``.keep`` whose owner this host can prove is gone."""
+def keep_owner(keep: Path) -> Owner | None:
+    """The vtrack process that wrote ``keep``, or None (absent, or not vtrack's)."""
     try:
         data = keep.read_bytes()
     except OSError:
-        return False
+        return None
     if not data.startswith(KEEP_PREFIX):
-        return False
-    owner = parse_owner(data[len(KEEP_PREFIX) :].strip())
+        return None
+    return parse_owner(data[len(KEEP_PREFIX) :].strip())
+
+
+def keep_owner_dead(keep: Path) -> bool:
+    """True when ``keep`` is a vtrack ``.keep`` whose owner this host can prove is gone."""
+    owner = keep_owner(keep)
     return owner is not None and not owner.is_alive()
 
 

@@ -171,8 +171,9 @@ class RecordState:
         hist = self.histories.get(key)
         if hist is None:
             hist = self.histories[key] = History()
-            if key in self.metrics:  # loaded from a tree: latest step unknown yet
-                self._compute_latest(key, hist)
+        if hist.latest is None and (hist.chunks or hist.tail):
+            # loaded from a tree: the latest step is not known until the history is read
+            self._compute_latest(key, hist)
         hist.tail.append(line if line is not None else format_row(step, timestamp, value))
         hist.tail_sha = None
         latest = hist.latest

@@ -63,7 +63,7 @@ class RefStore:
     def __init__(self, git_dir: Path, *, fsync: bool = False) -> None:
         self.git_dir = git_dir
         self.fsync = fsync
-        self._packed_key: tuple[int, int] | None = None
+        self._packed_key: tuple[int, int, int, int] | None = None
         self._packed_names: list[str] = []
         self._packed_shas: list[str] = []
 
@@ -75,7 +75,9 @@ class RefStore:
         except FileNotFoundError:
             self._packed_key, self._packed_names, self._packed_shas = None, [], []
             return
-        key = (st.st_mtime_ns, st.st_size)
+        # git's own rule: a rewrite within one timestamp tick keeps mtime and size, but not
+        # the inode or ctime
+        key = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
         if key == self._packed_key:
             return
         pairs = []
