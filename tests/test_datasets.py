@@ -584,7 +584,7 @@ def test_importing_and_describing_files_loads_no_heavy_module(tmp_path: Path) ->
     code = textwrap.dedent(
         f"""
         import sys, json
-        import vtrack.statcache, vtrack.datasets, vtrack.drift
+        import vtrack.statcache, vtrack.datasets, vtrack.provenance.drift
         from vtrack.datasets import describe_input
         describe_input({str(tmp_path / 'a.csv')!r})
         describe_input({str(tmp_path / 'd')!r})

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from vtrack.datasets import describe_input, manifest_to_tsv
-from vtrack.drift import check_input
 from vtrack.errors import DatasetError, ValidationError
+from vtrack.provenance.drift import check_input
 from vtrack.statcache import RACY_MARGIN_NS, StatCache
 
 
@@ -303,7 +303,7 @@ def test_unknown_kind_is_refused() -> None:
 
 def test_folder_audit_shows_a_progress_bar_only_on_a_terminal(folder: Path, capfd, monkeypatch) -> None:
     from vtrack import datasets as ds
-    from vtrack import drift
+    from vtrack.provenance import drift
 
     bars = []
 

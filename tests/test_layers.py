@@ -13,7 +13,7 @@ RANKS = {  # ../shared/LAYOUT.md, second edition
     "vtrack.config": 1, "vtrack.pathsafety": 1, "vtrack.gitcmd": 1, "vtrack.secrets": 1,
     "vtrack.progress": 1, "vtrack.views": 1,
     "vtrack.store": 2, "vtrack.statcache": 2, "vtrack.datasets": 2,
-    "vtrack.resolve": 3, "vtrack.artifacts": 3, "vtrack.drift": 3, "vtrack.capture": 3,
+    "vtrack.resolve": 3, "vtrack.artifacts": 3, "vtrack.capture": 3,
     "vtrack.models": 3, "vtrack.gc": 3, "vtrack.sharing": 3, "vtrack.hooks": 3,
     "vtrack.sysmetrics": 3, "vtrack.importers": 3, "vtrack.provenance": 3, "vtrack.codediff": 3,
     "vtrack.repro": 3, "vtrack.registry": 3,
