@@ -337,7 +337,7 @@ def test_log_figure_saves_matplotlib_figures_by_extension(repo: Path, name: str,
         vtrack.log_figure(fig, name)
     plt.close(fig)
     client = vtrack.TrackingClient()
-    data = artifacts.read_bytes(client, run.info.run_id, name)
+    data = artifacts.read_bytes(client.repo, run.info.run_id, name)
     assert data.startswith(magic)
 
 
@@ -396,7 +396,7 @@ def _decode(run_id: str, name: str):
     import numpy as np
     from PIL import Image
 
-    data = artifacts.read_bytes(vtrack.TrackingClient(), run_id, name)
+    data = artifacts.read_bytes(vtrack.TrackingClient().repo, run_id, name)
     return np.asarray(Image.open(io.BytesIO(data)))
 
 
@@ -575,7 +575,7 @@ def test_manifest_entry_that_does_not_match_its_git_blob_is_reported(repo: Path)
     client = vtrack.TrackingClient()
     with vtrack.start_run() as run:
         vtrack.log_text("truth", "x.txt")
-        w = client._writer(run.info.run_id)
+        w = client.repo.writer(run.info.run_id)
         entry = dict(w.state.artifacts["x.txt"])
         entry["digest"] = hash_bytes(b"something else")
         w.add_artifact("x.txt", entry, None)
@@ -587,7 +587,7 @@ def test_manifest_path_that_breaks_the_rules_is_never_written(repo: Path) -> Non
     client = vtrack.TrackingClient()
     with vtrack.start_run() as run:
         vtrack.log_text("x", "x.txt")
-        w = client._writer(run.info.run_id)
+        w = client.repo.writer(run.info.run_id)
         w.add_artifact("../escape.txt", dict(w.state.artifacts["x.txt"]), None)
     with pytest.raises(CorruptObjectError, match="refuse"):
         vtrack.download_artifacts(run_id=run.info.run_id, dst_path=repo / "dl" / "inner")

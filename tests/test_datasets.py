@@ -484,6 +484,7 @@ def test_deleting_the_cache_changes_no_folder_result(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # 100,000 real files twice: minutes on a loaded 2-core machine
 def test_100k_file_folder_second_pass_is_served_from_the_stat_cache(tmp_path: Path) -> None:
     root = tmp_path / "many"
     n = 100_000
@@ -690,7 +691,7 @@ def test_importing_and_describing_files_loads_no_heavy_module(tmp_path: Path) ->
     code = textwrap.dedent(
         f"""
         import sys, json
-        import vtrack.statcache, vtrack.datasets, vtrack.drift
+        import vtrack.statcache, vtrack.datasets, vtrack.provenance.drift
         from vtrack.datasets import describe_input
         describe_input({str(tmp_path / "a.csv")!r})
         describe_input({str(tmp_path / "d")!r})

@@ -12,8 +12,8 @@ import pytest
 
 from tests.conftest import past_racy_margin, wait_past_timestamps
 from vtrack.datasets import describe_input, manifest_to_tsv
-from vtrack.drift import check_input
 from vtrack.errors import DatasetError, ValidationError
+from vtrack.provenance.drift import check_input
 from vtrack.statcache import StatCache
 
 #: The clock of stat caches that look at the ``aged`` files.

@@ -7,16 +7,19 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-RANKS = {
-    "vtrack.errors": 0, "vtrack.limits": 0, "vtrack.entities": 0, "vtrack.progress": 0,
+RANKS = {  # ../shared/LAYOUT.md, second edition
+    "vtrack.errors": 0, "vtrack.limits": 0, "vtrack.entities": 0,
     "vtrack.validation": 1, "vtrack.hashing": 1, "vtrack.query": 1, "vtrack.diff": 1,
     "vtrack.config": 1, "vtrack.pathsafety": 1, "vtrack.gitcmd": 1, "vtrack.secrets": 1,
+    "vtrack.progress": 1, "vtrack.views": 1,
     "vtrack.store": 2, "vtrack.statcache": 2, "vtrack.datasets": 2,
-    "vtrack.client": 3, "vtrack.resolve": 3, "vtrack.artifacts": 3, "vtrack.drift": 3,
+    "vtrack.resolve": 3, "vtrack.artifacts": 3, "vtrack.capture": 3,
     "vtrack.models": 3, "vtrack.gc": 3, "vtrack.sharing": 3, "vtrack.hooks": 3,
     "vtrack.sysmetrics": 3, "vtrack.importers": 3, "vtrack.provenance": 3, "vtrack.codediff": 3,
-    "vtrack.fluent": 4, "vtrack": 4, "vtrack.__main__": 5,
-    "vtrack.cli": 5, "vtrack.ui": 5,
+    "vtrack.repro": 3, "vtrack.registry": 3,
+    "vtrack.client": 4, "vtrack.fluent": 4, "vtrack._session": 4, "vtrack": 4,
+    "vtrack.__main__": 5, "vtrack.cli": 5, "vtrack.ui": 5, "vtrack.autolog": 5,
+    "vtrack.integrations": 5,
 }
 #: (importer prefix, imported prefix): upward imports allowed inside functions only.
 ALLOWED_LAZY_UPWARD = {("vtrack.models", "vtrack.fluent")}

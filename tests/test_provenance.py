@@ -262,8 +262,8 @@ def test_run_killed_after_log_input_keeps_it_after_recovery(repo: Path) -> None:
 
 
 def test_public_audit_and_lineage_stay_functions_after_their_modules_load() -> None:
-    import vtrack.drift  # noqa: F401 - a submodule named audit would replace vtrack.audit
     import vtrack.provenance  # noqa: F401
+    import vtrack.provenance.drift  # noqa: F401 - a submodule named audit would replace vtrack.audit
 
     assert callable(vtrack.audit) and callable(vtrack.lineage)
     assert vtrack.audit.__module__ == "vtrack.fluent"

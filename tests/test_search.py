@@ -67,7 +67,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
         for k, v in metrics.items():
             c.log_metric(rid, k, v)
         for d in datasets:
-            c._writer(rid).add_input(d)  # what log_input records
+            c.repo.writer(rid).add_input(d)  # what log_input records
         c.set_terminated(rid, status, end_time=start + 500)
         ids[name] = rid
     c.delete_run(ids["zeta"])

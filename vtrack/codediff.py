@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from vtrack.limits import RERUN_DIFF_MAX_LINES
 
 if TYPE_CHECKING:
-    from vtrack.client import TrackingClient
     from vtrack.entities import Run
+    from vtrack.store.runs import RunRepository
 
 #: Pathspec that leaves the run record out of the code diff.
 _PATHSPEC = ["--", ".", ":(exclude,top).vtrack"]
@@ -50,12 +50,12 @@ class CodeDiff:
         }  # fmt: skip
 
 
-def code_diff(c: TrackingClient, run: Run, max_lines: int = RERUN_DIFF_MAX_LINES) -> CodeDiff:
+def code_diff(repo: RunRepository, run: Run, max_lines: int = RERUN_DIFF_MAX_LINES) -> CodeDiff:
     """Diff the current working tree (as a snapshot would capture it) against ``run``'s code."""
     from vtrack import gitcmd
     from vtrack.store.snapshot import capture
 
-    st = c.store
+    st = repo.store
     if st.location.worktree is None:
         return CodeDiff(False, note="this store has no working tree to compare the run's code with")
     snap = capture(

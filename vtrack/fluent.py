@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+from _thread import get_ident
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -35,6 +36,8 @@ class ActiveRun:
 
     def __init__(self, run: Run) -> None:
         self._run = run
+        #: the run's id (read on every fluent logging call)
+        self.run_id = run.info.run_id
 
     @property
     def info(self) -> Any:
@@ -68,6 +71,10 @@ class ActiveRun:
         return f"<ActiveRun {self._run.info.run_id} {self._run.info.run_name!r}>"
 
 
+#: The main thread's id (re-read in a forked child): a cheaper test than current_thread().
+_MAIN_IDENT = threading.main_thread().ident
+
+
 class _Session:
     """Process state of the fluent API."""
 
@@ -87,7 +94,7 @@ class _Session:
         return self.client
 
     def stack(self) -> list[ActiveRun]:
-        if threading.current_thread() is threading.main_thread():
+        if get_ident() == _MAIN_IDENT:
             return self.main_stack
         st = getattr(self.local, "stack", None)
         if st is None:
@@ -443,10 +450,12 @@ def log_metric(
     synchronous: bool = False,
 ) -> None:
     """Log a metric point of the active run; cheap enough for inner loops."""
-    run = _session.current()
+    s = _session
+    own = s.main_stack if get_ident() == _MAIN_IDENT else s.stack()
+    run = own[-1] if own else (s.main_stack[-1] if s.main_stack else None)  # s.current()
     if run is None:
         raise RunStateError("no active run", hint="call vtrack.start_run() first")
-    _client().log_metric(run.info.run_id, key, value, timestamp, step, synchronous)
+    (s.client or s.get_client()).log_metric(run.run_id, key, value, timestamp, step, synchronous)
 
 
 def log_metrics(
@@ -553,7 +562,7 @@ def _artifact_location(
 
     current = _session.current()
     default = current.info.run_id if current is not None else None
-    return artifacts.locate(_client(), artifact_uri, run_id, artifact_path, default)
+    return artifacts.locate(_client().repo, artifact_uri, run_id, artifact_path, default)
 
 
 def download_artifacts(
@@ -636,7 +645,8 @@ atexit.register(_at_exit)
 
 
 def _after_fork_in_child() -> None:
-    global _session
+    global _session, _MAIN_IDENT
+    _MAIN_IDENT = threading.main_thread().ident
     _session = _Session()
 
 

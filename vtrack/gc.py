@@ -36,13 +36,12 @@ from typing import TYPE_CHECKING, Any
 
 from vtrack.artifacts import object_store
 from vtrack.errors import StoreError
-from vtrack.store import refs as refnames
 from vtrack.store.journal import list_writers
 from vtrack.store.record import RECORD_DIR, load_yaml
 
 if TYPE_CHECKING:
-    from vtrack.client import TrackingClient
     from vtrack.store import Store
+    from vtrack.store.runs import RunRepository
 
 #: Objects (and temp files) younger than this many seconds are never removed.
 DEFAULT_GRACE_SECONDS = 3600.0
@@ -132,13 +131,13 @@ def purge_trash(store: Store, *, dry_run: bool = False) -> list[str]:
     purged = []
     for run_id, sha in sorted(store.list_trash_tips().items()):
         if not dry_run:
-            store.refs.delete(refnames.trash_ref(run_id), sha)
+            store.refs.purge(run_id, sha)
         purged.append(run_id)
     return purged
 
 
 def collect_garbage(
-    client: TrackingClient,
+    repo: RunRepository,
     *,
     dry_run: bool = False,
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
@@ -154,7 +153,7 @@ def collect_garbage(
         from vtrack.errors import ValidationError
 
         raise ValidationError(f"grace period {grace_seconds!r} must not be negative")
-    store = client.store
+    store = repo.store
     start = time.time()
     cutoff = start - grace_seconds
     report = GcReport(dry_run=dry_run, grace_seconds=grace_seconds)

@@ -52,7 +52,8 @@ from vtrack.store.experiments import DEFAULT_EXPERIMENT_ID
 from vtrack.store.index import ACTIVE, DELETED, RunIndex, RunSummary
 
 if TYPE_CHECKING:
-    from vtrack.client import TrackingClient
+    from vtrack.entities import Experiment
+    from vtrack.store.runs import RunRepository
 
 RUNS_URI_SCHEME = "runs:"
 #: Candidates an ambiguity message spells out (the error's ``candidates`` has them all).
@@ -66,14 +67,14 @@ _AT = re.compile(r"(?P<exp>[^@]*)@(?:~(?P<n>[0-9]*))?")
 
 def parse_runs_uri(
     uri: str,
-    client: TrackingClient | None = None,
+    repo: RunRepository | None = None,
     *,
     experiment_id: str | None = None,
     include_deleted: bool = False,
 ) -> tuple[str, str]:
     """Split ``runs:/<spec>/<path>`` into ``(run, path)``.
 
-    With a ``client`` the spec is resolved (:func:`resolve_run_id`) and ``run`` is the
+    With a ``repo`` the spec is resolved (:func:`resolve_run_id`) and ``run`` is the
     full id; without one ``run`` is the spec as written. ``path`` has no leading or
     trailing slash and is ``""`` for the run itself. Raises ValidationError when
     ``uri`` is not a ``runs:/`` URI or names no run.
@@ -85,29 +86,29 @@ def parse_runs_uri(
     if not spec:
         raise ValidationError(f"run URI {uri!r} names no run", hint="write runs:/<run>/<path>")
     path = path.strip("/")
-    if client is None:
+    if repo is None:
         return spec, path
     run_id = resolve_run_id(
-        client, spec, experiment_id=experiment_id, include_deleted=include_deleted
+        repo, spec, experiment_id=experiment_id, include_deleted=include_deleted
     )
     return run_id, path
 
 
-def current_experiment_id(client: TrackingClient) -> str:
+def current_experiment_id(repo: RunRepository) -> str:
     """The experiment a listing covers by default: the environment's choice, else Default.
 
     ``VTRACK_EXPERIMENT_ID`` wins over ``VTRACK_EXPERIMENT_NAME`` (MLflow's rule). Raises
     ExperimentNotFoundError when the named experiment does not exist.
     """
-    return _env_experiment_id(client) or DEFAULT_EXPERIMENT_ID
+    return _env_experiment_id(repo) or DEFAULT_EXPERIMENT_ID
 
 
-def _env_experiment_id(client: TrackingClient) -> str | None:
+def _env_experiment_id(repo: RunRepository) -> str | None:
     name, exp_id = config.env_experiment()
     if exp_id:
-        return client.get_experiment(exp_id).experiment_id
+        return _experiment(repo, exp_id).experiment_id
     if name:
-        exp = client.get_experiment_by_name(name)
+        exp = repo.experiments.by_name(name)
         if exp is None:
             raise ExperimentNotFoundError(
                 f"no experiment named {name!r} (from VTRACK_EXPERIMENT_NAME)",
@@ -118,7 +119,7 @@ def _env_experiment_id(client: TrackingClient) -> str | None:
 
 
 def resolve_run_id(
-    client: TrackingClient,
+    repo: RunRepository,
     spec: str,
     *,
     experiment_id: str | None = None,
@@ -130,20 +131,20 @@ def resolve_run_id(
     spec = spec.strip()
     if spec.startswith(RUNS_URI_SCHEME + "/"):
         return parse_runs_uri(
-            spec, client, experiment_id=experiment_id, include_deleted=include_deleted
+            spec, repo, experiment_id=experiment_id, include_deleted=include_deleted
         )[0]
     lifecycles = (ACTIVE, DELETED) if include_deleted else (ACTIVE,)
-    store = client.store
+    store = repo.store
     if len(spec) == RUN_ID_HEX_LENGTH and _HEX.fullmatch(spec):
         run_id = spec.lower()
         if store.run_tip(run_id) is not None:
             return run_id
         if store.trash_tip(run_id) is not None:
             return run_id
-    index = client.run_index()
+    index = repo.index()
     at = _AT.fullmatch(spec)
     if at is not None:
-        found = _resolve_at(client, index, spec, at, experiment_id, lifecycles)
+        found = _resolve_at(repo, index, spec, at, experiment_id, lifecycles)
         if found is not None:
             return found
     names = index.by_name(
@@ -189,7 +190,7 @@ def resolve_run_id(
 
 
 def _resolve_at(
-    client: TrackingClient,
+    repo: RunRepository,
     index: RunIndex,
     spec: str,
     at: re.Match[str],
@@ -201,21 +202,21 @@ def _resolve_at(
     scope_label = "all experiments"
     exps: list[str] | None
     if exp_text:
-        exp = client.get_experiment_by_name(exp_text)
+        exp = repo.experiments.by_name(exp_text)
         if exp is None:
             try:
-                exp = client.get_experiment(exp_text)
+                exp = _experiment(repo, exp_text)
             except (ExperimentNotFoundError, ValidationError):
                 return None
         exps, scope_label = [exp.experiment_id], f"experiment {exp.name!r}"
     elif experiment_id is not None:
         exps = [str(experiment_id)]
-        scope_label = f"experiment {_experiment_label(client, str(experiment_id))}"
+        scope_label = f"experiment {_experiment_label(repo, str(experiment_id))}"
     else:
-        env_exp = _env_experiment_id(client)
+        env_exp = _env_experiment_id(repo)
         exps = None if env_exp is None else [env_exp]
         if env_exp is not None:
-            scope_label = f"experiment {_experiment_label(client, env_exp)}"
+            scope_label = f"experiment {_experiment_label(repo, env_exp)}"
     found, count = index.newest(_offset(spec, n_text), lifecycles, exps)
     if found is not None:
         return found.run_id
@@ -245,11 +246,18 @@ def _offset(spec: str, n_text: str | None) -> int:
     return int(digits)
 
 
-def _experiment_label(client: TrackingClient, exp_id: str) -> str:
+def _experiment_label(repo: RunRepository, exp_id: str) -> str:
     try:
-        return repr(client.get_experiment(exp_id).name)
+        return repr(_experiment(repo, exp_id).name)
     except (ExperimentNotFoundError, ValidationError):
         return exp_id
+
+
+def _experiment(repo: RunRepository, exp_id: str) -> Experiment:
+    """The experiment with id ``exp_id``; ValidationError for a malformed id."""
+    from vtrack.validation import validate_experiment_id
+
+    return repo.experiments.get(validate_experiment_id(exp_id))
 
 
 def _ambiguous(spec: str, what: str, matches: list[RunSummary]) -> AmbiguousRunSpecError:

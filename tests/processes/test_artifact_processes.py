@@ -86,7 +86,7 @@ def test_upload_killed_halfway_leaves_no_object_no_entry_and_a_clean_store(
     assert vtrack.load_text(f"runs:/{run_id}/notes.txt") == "before the crash"
     assert_fsck_clean(repo)
 
-    report = collect_garbage(vtrack.TrackingClient(), grace_seconds=0)
+    report = collect_garbage(vtrack.TrackingClient().repo, grace_seconds=0)
     assert report.objects_removed == [] and report.objects_referenced == 0
     assert report.temp_files_removed == 1
     assert _temp_files(repo) == []
@@ -129,9 +129,9 @@ def test_kill_between_stored_object_and_manifest_entry_leaves_an_orphan_gc_remov
     assert_fsck_clean(repo)
 
     client = vtrack.TrackingClient()
-    kept = collect_garbage(client)  # the default grace period covers an upload in progress
+    kept = collect_garbage(client.repo)  # the default grace period covers an upload in progress
     assert kept.objects_removed == [] and kept.objects_kept_young == 1
-    removed = collect_garbage(client, grace_seconds=0)
+    removed = collect_garbage(client.repo, grace_seconds=0)
     assert removed.objects_removed == [digest] and removed.bytes_freed == 16 * MiB
     assert _finished_objects(repo) == []
     assert_fsck_clean(repo)
@@ -162,13 +162,13 @@ def test_gc_in_another_process_keeps_what_a_live_run_journaled(repo: Path, tmp_p
             text=True,
         )
         assert res.returncode != 0
-        report = collect_garbage(vtrack.TrackingClient(), grace_seconds=0)
+        report = collect_garbage(vtrack.TrackingClient().repo, grace_seconds=0)
         assert report.objects_referenced == 1 and report.objects_removed == []
         assert [p.parent.name + p.name for p in _finished_objects(repo)] == [digest.split(":")[1]]
     finally:
         proc.kill()  # type: ignore[union-attr]
         reap(proc)  # type: ignore[arg-type]
     # the dead writer's journal still counts until recovery commits it
-    report = collect_garbage(vtrack.TrackingClient(), grace_seconds=0)
+    report = collect_garbage(vtrack.TrackingClient().repo, grace_seconds=0)
     assert report.objects_removed == []
     assert vtrack.get_run(run_id).inputs.artifacts["live.bin"]["digest"] == digest

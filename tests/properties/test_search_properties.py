@@ -91,7 +91,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
             if rng.random() < 0.8:
                 c.log_metric(rid, k, rng.choice(METRIC_VALUES))
         for _ in range(rng.choice([0, 0, 1, 2])):
-            c._writer(rid).add_input(_dataset(rng))  # what log_input records
+            c.repo.writer(rid).add_input(_dataset(rng))  # what log_input records
         c.set_terminated(rid, rng.choice(["FINISHED", "FINISHED", "FAILED", "KILLED"]),
                          end_time=rng.choice([1500, 2500, 3500]))  # fmt: skip
         ids.append(rid)

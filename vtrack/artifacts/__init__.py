@@ -14,8 +14,8 @@ Storage rules (``docs/concepts/artifacts.md``):
 - The bytes are stored completely before the manifest entry is journaled, so an
   interrupted upload leaves no entry, and never a partial object.
 
-Every function takes the :class:`~vtrack.client.TrackingClient` whose store holds the
-run; the client and the fluent API are thin wrappers over this module.
+Every function takes the :class:`~vtrack.store.runs.RunRepository` of the store that
+holds the run; the client and the fluent API are thin wrappers over this module.
 
 Modules: :mod:`~vtrack.artifacts.storage` (storage kinds, the object store handle),
 :mod:`~vtrack.artifacts.write` (logging), :mod:`~vtrack.artifacts.read` (listing,

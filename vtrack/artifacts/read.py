@@ -14,31 +14,23 @@ from vtrack.errors import (
     ArtifactError,
     ArtifactNotFoundError,
     CorruptObjectError,
-    RunNotFoundError,
     ValidationError,
 )
 from vtrack.hashing import hash_bytes
 from vtrack.pathsafety import normalize_artifact_path
 
 if TYPE_CHECKING:
-    from vtrack.client import TrackingClient
     from vtrack.store import Store
+    from vtrack.store.runs import RunRepository
 
 
-def manifest(client: TrackingClient, run_id: str) -> dict[str, dict[str, Any]]:
+def manifest(repo: RunRepository, run_id: str) -> dict[str, dict[str, Any]]:
     """The run's artifact manifest (path -> entry), live journals included.
 
     A deleted run (in the trash) is read from its last commit. RunNotFoundError if
     there is no such run.
     """
-    try:
-        _, state = client._state(run_id)
-    except RunNotFoundError:
-        trash = client.store.trash_tip(run_id)
-        if trash is None:
-            raise
-        state, _, _ = client.store.read_run_commit(trash)
-    return dict(state.artifacts)
+    return dict(repo.state(run_id, deleted_ok=True).record.artifacts)
 
 
 def _optional_path(path: str | None) -> str:
@@ -48,7 +40,7 @@ def _optional_path(path: str | None) -> str:
     return normalize_artifact_path(path)
 
 
-def list_artifacts(client: TrackingClient, run_id: str, path: str | None = None) -> list[FileInfo]:
+def list_artifacts(repo: RunRepository, run_id: str, path: str | None = None) -> list[FileInfo]:
     """The files and folders directly inside the folder ``path`` (the root by default).
 
     Sorted by path; paths are relative to the run's artifact root. A path that is a
@@ -56,7 +48,7 @@ def list_artifacts(client: TrackingClient, run_id: str, path: str | None = None)
     """
     prefix = _optional_path(path)
     children: dict[str, FileInfo] = {}
-    for name, entry in manifest(client, run_id).items():
+    for name, entry in manifest(repo, run_id).items():
         if prefix:
             if not name.startswith(prefix + "/"):
                 continue
@@ -114,36 +106,36 @@ def _git_bytes(store: Store, path: str, entry: dict[str, Any]) -> bytes:
     return data
 
 
-def read_bytes(client: TrackingClient, run_id: str, path: str) -> bytes:
+def read_bytes(repo: RunRepository, run_id: str, path: str) -> bytes:
     """The verified bytes of the artifact file ``path``.
 
     ArtifactNotFoundError if the run has no such file (or its large object is not in
     this store), CorruptObjectError if the stored bytes do not match the digest.
     """
     norm = normalize_artifact_path(path)
-    entry = manifest(client, run_id).get(norm)
+    entry = manifest(repo, run_id).get(norm)
     if entry is None:
         raise ArtifactNotFoundError(
             f"run {run_id} has no artifact file {norm!r}", path=norm, run_id=run_id
         )
     if entry.get("storage") == STORAGE_LARGE:
-        with object_store(client.store).open(str(entry["digest"])) as f:
+        with object_store(repo.store).open(str(entry["digest"])) as f:
             return f.read()
-    return _git_bytes(client.store, norm, entry)
+    return _git_bytes(repo.store, norm, entry)
 
 
-def load_text(client: TrackingClient, run_id: str, path: str) -> str:
+def load_text(repo: RunRepository, run_id: str, path: str) -> str:
     """The artifact file ``path`` decoded as UTF-8 (ArtifactError if it is not text)."""
-    data = read_bytes(client, run_id, path)
+    data = read_bytes(repo, run_id, path)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ArtifactError(f"artifact {path!r} is not UTF-8 text: {e}", path=path) from e
 
 
-def load_dict(client: TrackingClient, run_id: str, path: str) -> Any:
+def load_dict(repo: RunRepository, run_id: str, path: str) -> Any:
     """The artifact file ``path`` parsed as YAML (``.yaml``/``.yml``) or else as JSON."""
-    text = load_text(client, run_id, path)
+    text = load_text(repo, run_id, path)
     try:
         if is_yaml(path):
             from vtrack.store.record import load_yaml
@@ -157,7 +149,7 @@ def load_dict(client: TrackingClient, run_id: str, path: str) -> Any:
 
 
 def download_artifacts(
-    client: TrackingClient,
+    repo: RunRepository,
     run_id: str,
     path: str | None = None,
     dst_path: str | os.PathLike[str] | None = None,
@@ -171,13 +163,13 @@ def download_artifacts(
     not written). ArtifactNotFoundError if there is no such artifact.
     """
     norm = _optional_path(path)
-    entries = _select(manifest(client, run_id), norm, run_id)
+    entries = _select(manifest(repo, run_id), norm, run_id)
     dst = (
         Path(dst_path)
         if dst_path is not None
         else Path(tempfile.mkdtemp(prefix="vtrack-artifacts-"))
     )
-    objects = object_store(client.store)
+    objects = object_store(repo.store)
     try:
         dst.mkdir(parents=True, exist_ok=True)
         for name in sorted(entries):
@@ -189,14 +181,14 @@ def download_artifacts(
             else:
                 from vtrack.store.fileio import atomic_write
 
-                atomic_write(target, _git_bytes(client.store, name, entry))
+                atomic_write(target, _git_bytes(repo.store, name, entry))
     except OSError as e:
         raise ArtifactError(f"cannot write artifacts to {os.fspath(dst)!r}: {e}") from e
     local = dst.joinpath(*norm.split("/")) if norm else dst
     return os.path.abspath(local)
 
 
-def split_runs_uri(client: TrackingClient, uri: str) -> tuple[str, str]:
+def split_runs_uri(repo: RunRepository, uri: str) -> tuple[str, str]:
     """Split ``runs:/<run>/<path>`` into ``(run id, normalized path)``; path "" for the root.
 
     ``<run>`` is anything :func:`vtrack.resolve.resolve_run_id` accepts (a full id, a
@@ -205,12 +197,12 @@ def split_runs_uri(client: TrackingClient, uri: str) -> tuple[str, str]:
     """
     from vtrack.resolve import parse_runs_uri
 
-    run_id, path = parse_runs_uri(uri, client)
+    run_id, path = parse_runs_uri(uri, repo)
     return run_id, _optional_path(path)
 
 
 def locate(
-    client: TrackingClient,
+    repo: RunRepository,
     artifact_uri: str | None,
     run_id: str | None,
     artifact_path: str | None,
@@ -224,7 +216,7 @@ def locate(
     if artifact_uri is not None:
         if run_id is not None or artifact_path is not None:
             raise ValidationError("pass artifact_uri, or run_id and artifact_path, not both")
-        return split_runs_uri(client, artifact_uri)
+        return split_runs_uri(repo, artifact_uri)
     rid = run_id if run_id is not None else default_run_id
     if rid is None:
         raise ValidationError(

@@ -34,9 +34,9 @@ from vtrack.pathsafety import (
 from vtrack.store.gitobj import BLOB_MODE
 
 if TYPE_CHECKING:
-    from vtrack.client import TrackingClient
     from vtrack.store import Store
     from vtrack.store.objects import ObjectStore
+    from vtrack.store.runs import RunRepository
     from vtrack.store.writer import RunWriter
 
 #: Attempts to store a large object that a concurrent gc keeps collecting.
@@ -134,13 +134,13 @@ def _large(store: Store, path: str, digest: str, size: int, source: str | None) 
     return _Stored(path, entry, (f"{ARTIFACTS_DIR}/{path}", BLOB_MODE, sha), source)
 
 
-def _record(client: TrackingClient, writer: RunWriter, items: list[_Stored]) -> None:
+def _record(repo: RunRepository, writer: RunWriter, items: list[_Stored]) -> None:
     """Journal the manifest entries of stored artifacts, refusing file/folder clashes.
 
     Large objects are freshened first, so a gc that started before this call cannot
     remove them (one that removed them already makes them be put again).
     """
-    objects = object_store(client.store)
+    objects = object_store(repo.store)
     for item in items:
         if item.entry["storage"] == STORAGE_LARGE and not objects.freshen(item.entry["digest"]):
             if item.source is None:
@@ -208,7 +208,7 @@ def _folders(writer: RunWriter) -> set[str]:
 
 
 def log_artifact(
-    client: TrackingClient,
+    repo: RunRepository,
     run_id: str,
     local_path: str | os.PathLike[str],
     artifact_path: str | None = None,
@@ -225,20 +225,20 @@ def log_artifact(
     """
     local = os.fspath(local_path)
     path = join_artifact_path(artifact_path, os.path.basename(os.path.abspath(local)))
-    writer = client._writer(run_id)
+    writer = repo.writer(run_id)
     if stat.S_ISDIR(stat_loggable(local).st_mode):
         raise ValidationError(
             f"{local!r} is a folder", hint="use log_artifacts to log a folder", path=local
         )
     _check_clashes(writer, [path])
     with writer.pending():  # blobs in a kept pack until the next checkpoint
-        stored = [_store_file(client.store, path, local)]
-    _record(client, writer, stored)
+        stored = [_store_file(repo.store, path, local)]
+    _record(repo, writer, stored)
     return path
 
 
 def log_artifacts(
-    client: TrackingClient,
+    repo: RunRepository,
     run_id: str,
     local_dir: str | os.PathLike[str],
     artifact_path: str | None = None,
@@ -253,48 +253,48 @@ def log_artifacts(
     nothing.
     """
     folder = "" if artifact_path in (None, "", ".", "/") else normalize_artifact_path(artifact_path)
-    writer = client._writer(run_id)
+    writer = repo.writer(run_id)
     files = walk_folder(local_dir)
     paths = [f"{folder}/{rel}" if folder else rel for rel, _ in files]
     _check_clashes(writer, paths)
     with writer.pending():  # blobs in a kept pack until the next checkpoint
         stored = [
-            _store_file(client.store, path, real)
+            _store_file(repo.store, path, real)
             for path, (_, real) in zip(paths, files, strict=True)
         ]
-    _record(client, writer, stored)
+    _record(repo, writer, stored)
     return paths
 
 
-def log_bytes(client: TrackingClient, run_id: str, data: bytes, artifact_file: str) -> str:
+def log_bytes(repo: RunRepository, run_id: str, data: bytes, artifact_file: str) -> str:
     """Log ``data`` as the artifact ``artifact_file``; return its normalized path."""
     path = normalize_artifact_path(artifact_file)
-    writer = client._writer(run_id)
+    writer = repo.writer(run_id)
     _check_clashes(writer, [path])
     with writer.pending():  # blobs in a kept pack until the next checkpoint
-        stored = [_store_bytes(client.store, path, bytes(data))]
-    _record(client, writer, stored)
+        stored = [_store_bytes(repo.store, path, bytes(data))]
+    _record(repo, writer, stored)
     return path
 
 
-def log_text(client: TrackingClient, run_id: str, text: str, artifact_file: str) -> str:
+def log_text(repo: RunRepository, run_id: str, text: str, artifact_file: str) -> str:
     """Log ``text`` (UTF-8) as the artifact ``artifact_file``; return its path."""
     if not isinstance(text, str):
         raise ValidationError(f"log_text needs a str, got {type(text).__name__}")
-    return log_bytes(client, run_id, text.encode("utf-8"), artifact_file)
+    return log_bytes(repo, run_id, text.encode("utf-8"), artifact_file)
 
 
-def log_dict(client: TrackingClient, run_id: str, dictionary: Any, artifact_file: str) -> str:
+def log_dict(repo: RunRepository, run_id: str, dictionary: Any, artifact_file: str) -> str:
     """Log ``dictionary`` as YAML (``.yaml``/``.yml``) or else as JSON; return its path.
 
     Keys keep their order. Raises ValidationError for values the format cannot hold.
     """
     path = normalize_artifact_path(artifact_file)
-    return log_bytes(client, run_id, dict_bytes(dictionary, path), path)
+    return log_bytes(repo, run_id, dict_bytes(dictionary, path), path)
 
 
 def log_figure(
-    client: TrackingClient,
+    repo: RunRepository,
     run_id: str,
     figure: Any,
     artifact_file: str,
@@ -303,10 +303,10 @@ def log_figure(
 ) -> str:
     """Log a matplotlib or plotly figure rendered by :func:`figure_bytes`; return its path."""
     path = normalize_artifact_path(artifact_file)
-    return log_bytes(client, run_id, figure_bytes(figure, path, save_kwargs), path)
+    return log_bytes(repo, run_id, figure_bytes(figure, path, save_kwargs), path)
 
 
-def log_image(client: TrackingClient, run_id: str, image: Any, artifact_file: str) -> str:
+def log_image(repo: RunRepository, run_id: str, image: Any, artifact_file: str) -> str:
     """Log a numpy array or PIL image encoded by :func:`image_bytes`; return its path."""
     path = normalize_artifact_path(artifact_file)
-    return log_bytes(client, run_id, image_bytes(image, path), path)
+    return log_bytes(repo, run_id, image_bytes(image, path), path)

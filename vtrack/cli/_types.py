@@ -34,7 +34,7 @@ class RunSpec(click.ParamType):
         c = client(ctx)
         try:
             return resolve_run_id(
-                c, str(value), experiment_id=exp_id, include_deleted=self.include_deleted
+                c.repo, str(value), experiment_id=exp_id, include_deleted=self.include_deleted
             )
         except AmbiguousRunSpecError as exc:
             self.fail(str(exc), param, ctx)

@@ -57,7 +57,7 @@ def gc(dry_run: bool, purge_trash: bool, grace_seconds: float, as_json: bool) ->
     from vtrack.gc import collect_garbage
 
     report = collect_garbage(
-        client(), dry_run=dry_run, grace_seconds=grace_seconds, purge_trash_first=purge_trash
+        client().repo, dry_run=dry_run, grace_seconds=grace_seconds, purge_trash_first=purge_trash
     )
     if as_json:
         click.echo(json.dumps(report.to_dict(), sort_keys=True))

@@ -79,8 +79,8 @@ def audit(
     else:
         from vtrack.resolve import resolve_run_id
 
-        ids = [resolve_run_id(c, "@", experiment_id=exp_id)]
-    results = provenance.audit_runs(c, ids)
+        ids = [resolve_run_id(c.repo, "@", experiment_id=exp_id)]
+    results = provenance.audit_runs(c.repo, ids)
     if as_json:
         r.echo_json(results)
     elif all_runs:

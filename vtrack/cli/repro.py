@@ -104,7 +104,7 @@ def materialise_artifacts(c: TrackingClient, run: Run, target: Path) -> list[str
     for path, entry in sorted(run.inputs.artifacts.items()):
         if entry.get("storage") != artifacts.STORAGE_LARGE and (base / path).exists():
             continue
-        artifacts.download_artifacts(c, run.info.run_id, path, base)
+        artifacts.download_artifacts(c.repo, run.info.run_id, path, base)
         written.append(path)
     return written
 
@@ -445,6 +445,6 @@ def _plan(c: TrackingClient, original: Run, run_id: str, workdir: Path) -> Plan:
         unsets=unsets,
         recorded_env=recorded,
         masked=masked_arguments(original),
-        diff=code_diff(c, original),
+        diff=code_diff(c.repo, original),
         argv=recorded_command(original)[1],
     )

@@ -60,7 +60,7 @@ def experiment_scope(
     from vtrack.resolve import current_experiment_id
 
     if any(config.env_experiment()):
-        return [current_experiment_id(c)]
+        return [current_experiment_id(c.repo)]
     return None
 
 

@@ -13,9 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vtrack.config import Settings, StoreLocation, load_settings, locate_store
+from vtrack.config import Settings, StoreLocation, locate_store
 from vtrack.errors import RunNotFoundError, StoreError
-from vtrack.store import refs as refnames
 from vtrack.store.gitobj import BLOB_MODE, TREE_MODE, GitObjects, TreeEntry, serialize_commit
 from vtrack.store.journal import format_coverage, list_writers, parse_coverage, replay
 from vtrack.store.record import RECORD_DIR, RecordState, dump_yaml, load_yaml
@@ -40,9 +39,10 @@ def current_user() -> str:
 class Store:
     """One git repository used as a vtrack store."""
 
-    def __init__(self, location: StoreLocation, settings: Settings | None = None) -> None:
+    def __init__(self, location: StoreLocation, settings: Settings) -> None:
         self.location = location
-        self.settings = settings or load_settings()
+        #: injected by the caller: the store never reads the environment itself
+        self.settings = settings
         self.objects = GitObjects(location.git_dir, fsync=self.settings.fsync_objects)
         self.refs = RefStore(location.git_dir, fsync=self.settings.fsync_objects)
         self.live_dir = location.vtrack_dir / "live"
@@ -52,9 +52,11 @@ class Store:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, uri: str | None = None, *, create: bool = True) -> Store:
-        """Open the store named by ``uri`` (or the environment / current directory)."""
-        return cls(locate_store(uri, create=create))
+    def open(cls, uri: str | None = None, *, create: bool = True,
+             settings: Settings | None = None) -> Store:  # fmt: skip
+        """Open the store at ``uri`` (or the current directory's), with ``settings`` or the
+        built-in defaults (never the environment: facades read that, through config)."""
+        return cls(locate_store(uri, create=create), settings or Settings())
 
     # -- commits ---------------------------------------------------------------
     def write_commit(self, tree: str, parents: list[str], message: str) -> str:
@@ -103,11 +105,11 @@ class Store:
     # -- runs ------------------------------------------------------------------
     def run_tip(self, run_id: str) -> str | None:
         """SHA of the run's newest commit, or None when no live ref exists."""
-        return self.refs.read(refnames.run_ref(run_id))
+        return self.refs.run_tip(run_id)
 
     def trash_tip(self, run_id: str) -> str | None:
         """SHA of a deleted run's commit, or None."""
-        return self.refs.read(refnames.trash_ref(run_id))
+        return self.refs.trash_tip(run_id)
 
     def require_run(self, run_id: str) -> str:
         """SHA of the run's newest commit; raise RunNotFoundError if it has none."""
@@ -122,11 +124,11 @@ class Store:
 
     def list_run_tips(self) -> dict[str, str]:
         """``{run_id: commit sha}`` of every live run."""
-        return self.refs.list_ids(refnames.RUNS)
+        return self.refs.list_runs()
 
     def list_trash_tips(self) -> dict[str, str]:
         """``{run_id: commit sha}`` of every deleted run."""
-        return self.refs.list_ids(refnames.TRASH)
+        return self.refs.list_trash()
 
     def run_live_dir(self, run_id: str) -> Path:
         """The live folder (journals, owner files) of a run."""
@@ -162,7 +164,7 @@ class Store:
     # -- experiments -----------------------------------------------------------
     def read_experiment(self, exp_id: str) -> dict[str, Any] | None:
         """The experiment record, or None when absent."""
-        sha = self.refs.read(refnames.experiment_ref(exp_id))
+        sha = self.refs.experiment_tip(exp_id)
         if sha is None:
             return None
         return self._experiment_at(exp_id, sha)
@@ -182,7 +184,7 @@ class Store:
     def list_experiments(self) -> list[dict[str, Any]]:
         """Every experiment record (active and deleted)."""
         out = []
-        for exp_id, sha in self.refs.list_ids(refnames.EXPERIMENTS).items():
+        for exp_id, sha in self.refs.list_experiments().items():
             out.append(self._experiment_at(exp_id, sha))
         return out
 
@@ -195,7 +197,7 @@ class Store:
             parents = [expected] if expected else []
             sha = self.write_commit(tree, parents, f"vtrack experiment {data['name']}\n")
         try:
-            self.refs.cas(refnames.experiment_ref(exp_id), expected, sha)
+            self.refs.update_experiment(exp_id, expected, sha)
         finally:
             if batch.handle is not None:
                 batch.handle.release()
@@ -203,4 +205,4 @@ class Store:
 
     def experiment_tip(self, exp_id: str) -> str | None:
         """SHA of the experiment's commit, or None."""
-        return self.refs.read(refnames.experiment_ref(exp_id))
+        return self.refs.experiment_tip(exp_id)

@@ -57,33 +57,20 @@ class StaleLockError(StoreError):
 
 
 def _create_owned(path: Path, content: bytes) -> int:
-    """Create ``path`` exclusively already holding ``content``; return a descriptor open on it.
+    """Create ``path`` exclusively holding ``content``; return a descriptor open on it.
 
-    The content is written to a temporary file that is then hard-linked to ``path``, so
-    the lock never exists without its owner record (a kill at any moment leaves either
-    no lock or a complete one). Raises FileExistsError when ``path`` exists.
+    Raises FileExistsError when ``path`` exists. (A kill between the create and the
+    write, a few microseconds, leaves an empty lock: one of unknown owner, as git's.)
     """
-    tmp = path.with_name(f".{path.name}.{unique_suffix()}")
-    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         os.write(fd, content)
-        try:
-            os.link(tmp, path)
-        except OSError as exc:
-            if isinstance(exc, FileExistsError):
-                raise
-            # no hard links on this filesystem: an exclusive create, then the content
-            fd2 = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-            os.write(fd2, content)
-            os.close(fd)
-            fd = fd2
-        return fd
     except BaseException:
         os.close(fd)
-        raise
-    finally:
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
+            os.unlink(path)
+        raise
+    return fd
 
 
 def lock_owner(path: Path) -> Owner | None:
@@ -115,6 +102,9 @@ def acquire_lock(path: Path, *, timeout: float, stale_seconds: float | None = No
     for delay in backoff_delays(timeout):
         try:
             return _create_owned(path, content)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            continue
         except FileExistsError:
             owner = lock_owner(path)
             if owner is not None and not owner.is_alive():
@@ -137,8 +127,8 @@ def acquire_lock(path: Path, *, timeout: float, stale_seconds: float | None = No
                         os.unlink(path)
                     continue
             time.sleep(delay)
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the lock {path}: {exc.strerror or exc}") from exc
     raise StoreError(
         f"could not lock {path} within {timeout:.0f} s; another process holds it",
         hint="if no vtrack or git process is running, the lock is stale: remove it",

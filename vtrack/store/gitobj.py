@@ -185,8 +185,8 @@ class Batch:
     def __init__(self, builder: PackBuilder) -> None:
         self.builder = builder
         self.handle: PackHandle | None = None
-        #: the objects added, readable before the pack is published
-        self.objects: dict[str, tuple[bytes, bytes]] = {}
+        #: the objects added, readable before the pack is published (data None: too large)
+        self.objects: dict[str, tuple[bytes, bytes | None]] = {}
 
 
 class GitObjects:
@@ -263,6 +263,28 @@ class GitObjects:
                 ) from None
             self._add(b, sha, kind, data, compress=True)
 
+    def add_entries(self, handle: PackHandle, shas: list[str]) -> None:
+        """Copy entries of an existing pack byte for byte into the current batch.
+
+        Raises StoreError outside a batch or when the pack cannot be read.
+        """
+        b = getattr(self._local, "batch", None)
+        if b is None:
+            raise StoreError("add_entries needs an open batch")
+        import mmap
+
+        try:
+            with open(handle.path, "rb") as f:
+                data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                try:
+                    for sha in shas:
+                        e = handle.entries[sha]
+                        b.builder.add(sha, b"", [data[e.offset : e.offset + e.length]])
+                finally:
+                    data.close()
+        except OSError as exc:
+            raise StoreError(f"could not read the pack {handle.path}: {exc}") from exc
+
     def write(self, kind: bytes, data: bytes, *, compress: bool = True) -> str:
         """Store an object and return its hex SHA-1 (into the thread's batch, if one is open).
 
@@ -292,7 +314,7 @@ class GitObjects:
             b.builder.add(sha, entry_header(KIND_NUMBERS[kind], len(data)), pieces)
         except OSError as exc:
             raise StoreError(f"could not write git object {sha}: {exc}") from exc
-        b.objects[sha] = (kind, data) if len(data) <= _KEEP_READABLE else (kind, b"")
+        b.objects[sha] = (kind, data if len(data) <= _KEEP_READABLE else None)
 
     def _write_loose(self, sha: str, kind: bytes, data: bytes, *, compress: bool) -> None:
         folder = f"{self._objects_str}/{sha[:2]}"
@@ -342,8 +364,10 @@ class GitObjects:
     def read(self, sha: str) -> tuple[bytes, bytes]:
         """Return ``(kind, data)`` of an object, loose or packed; raise StoreError if absent."""
         b = getattr(self._local, "batch", None)
-        if b is not None and sha in b.objects and b.objects[sha][1]:
-            return b.objects[sha]
+        if b is not None:
+            kept = b.objects.get(sha)
+            if kept is not None and kept[1] is not None:  # b"" (an empty blob) counts
+                return kept[0], kept[1]
         path = self._loose_path(sha)
         try:
             raw = zlib.decompress(path.read_bytes())

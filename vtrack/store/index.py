@@ -38,11 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vtrack import gitcmd
 from vtrack.entities import Run, RunData, RunInfo, RunInputs
 from vtrack.query import Comparison, OrderKey
 from vtrack.store import index_inputs
-from vtrack.store import refs as refnames
 from vtrack.store.index_records import (
     IndexedRecord,
     attr_int,
@@ -53,14 +51,13 @@ from vtrack.store.index_records import (
     to_json,
 )
 from vtrack.store.index_sql import (
-    ACTIVE,
-    DELETED,
     compile_search,
     like_to_glob,
     marks,
     sql_lower,
     sql_numcmp,
 )
+from vtrack.store.refs import ACTIVE, DELETED, RefStore
 
 if TYPE_CHECKING:
     from vtrack.store import Store
@@ -274,15 +271,7 @@ class RunIndex:
 
     # -- keeping up with the refs -------------------------------------------------------------
     def _fingerprint(self) -> list[Any]:
-        git_dir = self.store.location.git_dir
-        out: list[Any] = []
-        for rel in ("packed-refs", "refs/vtrack", refnames.RUNS, refnames.TRASH):
-            try:
-                st = os.stat(git_dir / rel)
-                out.append([st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size])
-            except FileNotFoundError:
-                out.append(None)
-        return out
+        return self.store.refs.fingerprint()
 
     def _live_ids(self) -> set[str]:
         live = set()
@@ -293,22 +282,11 @@ class RunIndex:
         return live
 
     def _list_refs(self) -> bytes:
-        res = gitcmd.run(
-            ["for-each-ref", "--format=%(objectname) %(refname)", refnames.RUNS, refnames.TRASH],
-            git_dir=self.store.location.git_dir,
-        )
-        return res.stdout
+        return self.store.refs.run_listing()
 
     @staticmethod
     def _parse_tips(listing: bytes) -> dict[str, tuple[str, str]]:
-        tips: dict[str, tuple[str, str]] = {}
-        for line in listing.decode("utf-8", "replace").splitlines():
-            sha, _, name = line.partition(" ")
-            if name.startswith(refnames.RUNS):
-                tips[name[len(refnames.RUNS) :]] = (sha, ACTIVE)
-            elif name.startswith(refnames.TRASH):
-                tips.setdefault(name[len(refnames.TRASH) :], (sha, DELETED))
-        return tips
+        return RefStore.parse_run_listing(listing)
 
     def sync(self) -> SyncStats:
         """Bring the index up to date with the refs and live journals; see the module doc."""

@@ -23,8 +23,7 @@ from vtrack.errors import ValidationError
 from vtrack.query.parse import Comparison, OrderKey
 from vtrack.query.semantics import as_text, filter_number
 from vtrack.store.index_records import INT64_RANGE
-
-ACTIVE, DELETED = "active", "deleted"
+from vtrack.store.refs import ACTIVE
 
 
 def sql_lower(text: Any) -> Any:

@@ -337,9 +337,11 @@ def replay(state: RecordState, writers: list[ForeignWriter]) -> list[str]:
     """
     warnings: list[str] = []
     for w in writers:
-        text, _ = w.read_new(state.covered.get(w.writer_id))
+        text, reached = w.read_new(state.covered.get(w.writer_id))
         if text:
             warnings += apply_lines(state, text + "\n")
+        if reached is not None:
+            state.covered[w.writer_id] = reached
     return warnings
 
 

@@ -28,11 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from vtrack.store.fileio import unique_suffix
-from vtrack.store.owner import parse_owner, this_process
+from vtrack.store.owner import Owner, parse_owner, this_process
 
 KIND_NUMBERS = {b"commit": 1, b"tree": 2, b"blob": 3, b"tag": 4}
 KIND_NAMES = {n: k for k, n in KIND_NUMBERS.items()}
 _IDX_MAGIC = b"\xfftOc\x00\x00\x00\x02"
+#: Bytes of entries a pack builder holds in memory before it streams to a file.
+SPILL_BYTES = 8 * 1024 * 1024
 #: What a ``.keep`` written by vtrack starts with (then its owner record).
 KEEP_PREFIX = b"vtrack "
 
@@ -85,12 +87,13 @@ def entry_header(kind_num: int, size: int) -> bytes:
 
 
 class PackBuilder:
-    """Streams objects into a new pack; :meth:`publish` makes it a kept pack.
+    """Collects objects for a new pack; :meth:`publish` makes it a kept pack.
 
-    Memory stays flat however much is added: entries go to a temporary file as they
-    come. Publication order is ``.keep``, ``.pack``, ``.idx`` (git only sees a pack
-    through its index), each renamed into place, so a kill leaves at worst files that
-    git ignores.
+    Entries are kept in memory up to :data:`SPILL_BYTES`, then streamed to a temporary
+    file, so memory stays bounded however much is added and a small pack (a checkpoint)
+    costs three file writes. Publication order is ``.keep``, ``.pack``, ``.idx`` (git
+    only sees a pack through its index), each renamed into place, so a kill leaves at
+    worst files that git ignores.
     """
 
     def __init__(self, pack_dir: Path, tmp_dir: Path, *, fsync: bool = False) -> None:
@@ -98,6 +101,8 @@ class PackBuilder:
         self.tmp_dir = tmp_dir
         self.fsync = fsync
         self.entries: dict[str, Entry] = {}
+        self._buf: list[bytes | memoryview] = []
+        self._buffered = 0
         self._tmp: Path | None = None
         self._f: Any = None
         self._offset = 12
@@ -105,64 +110,91 @@ class PackBuilder:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def _open(self) -> None:
+    def _spill(self) -> None:
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self._tmp = self.tmp_dir / f"pack-{unique_suffix()}.tmp"
         self._f = open(self._tmp, "wb")  # noqa: SIM115 - closed in publish/discard
         self._f.write(b"\0" * 12)  # the header, written when the count is known
+        for piece in self._buf:
+            self._f.write(piece)
+        self._buf, self._buffered = [], 0
 
     def add(self, sha: str, header: bytes, pieces: list[bytes | memoryview]) -> None:
         """Append one raw entry (``header`` + zlib ``pieces``); a SHA already added is skipped."""
         if sha in self.entries:
             return
-        if self._f is None:
-            self._open()
         crc = zlib.crc32(header)
-        self._f.write(header)
         length = len(header)
         for piece in pieces:
-            self._f.write(piece)
             crc = zlib.crc32(piece, crc)
             length += len(piece)
+        if self._f is None:
+            self._buf.append(header)
+            self._buf += [bytes(p) if isinstance(p, memoryview) else p for p in pieces]
+            self._buffered += length
+            if self._buffered > SPILL_BYTES:
+                self._spill()
+        else:
+            self._f.write(header)
+            for piece in pieces:
+                self._f.write(piece)
         self.entries[sha] = Entry(sha, self._offset, length, crc)
         self._offset += length
 
     def publish(self) -> PackHandle | None:
         """Write the index and move the pack into place, kept; None when nothing was added."""
-        if self._f is None:
+        if not self.entries:
+            self.discard()
             return None
-        f, tmp = self._f, self._tmp
-        assert tmp is not None
+        head = b"PACK" + (2).to_bytes(4, "big") + len(self.entries).to_bytes(4, "big")
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
         tmp_idx = self.tmp_dir / f"idx-{unique_suffix()}.tmp"
         try:
-            head = b"PACK" + (2).to_bytes(4, "big") + len(self.entries).to_bytes(4, "big")
-            f.seek(0)
-            f.write(head)
             total = hashlib.sha1(head)
-            f.flush()  # the count is known only now: hash the finished file once
-            with open(tmp, "rb") as r:
-                r.seek(12)
-                while chunk := r.read(1 << 20):
-                    total.update(chunk)
-            digest = total.digest()
-            f.seek(0, os.SEEK_END)
-            f.write(digest)
-            f.flush()
-            if self.fsync:
-                os.fsync(f.fileno())
-            f.close()
-            self._f = None
+            if self._f is None:  # small: everything is in memory
+                body = b"".join(self._buf)
+                total.update(body)
+                digest = total.digest()
+                self._tmp = self.tmp_dir / f"pack-{unique_suffix()}.tmp"
+                with open(self._tmp, "wb") as f:
+                    f.write(head + body + digest)
+                    if self.fsync:
+                        f.flush()
+                        os.fsync(f.fileno())
+            else:
+                f = self._f
+                f.seek(0)
+                f.write(head)
+                f.flush()  # the count is known only now: hash the finished file once
+                with open(self._tmp, "rb") as r:  # type: ignore[arg-type]
+                    r.seek(12)
+                    while chunk := r.read(1 << 20):
+                        total.update(chunk)
+                digest = total.digest()
+                f.seek(0, os.SEEK_END)
+                f.write(digest)
+                f.flush()
+                if self.fsync:
+                    os.fsync(f.fileno())
+                f.close()
+                self._f = None
             with open(tmp_idx, "wb") as g:
                 g.write(_index_bytes(self.entries, digest))
                 if self.fsync:
                     g.flush()
                     os.fsync(g.fileno())
-            self.pack_dir.mkdir(parents=True, exist_ok=True)
             final = self.pack_dir / f"pack-{digest.hex()}.pack"
             handle = PackHandle(final, dict(self.entries))
-            with open(handle.keep_path, "wb") as k:
-                k.write(KEEP_PREFIX + this_process().to_json() + b"\n")
-            os.replace(tmp, final)
+            # the .keep appears complete (renamed into place): one without its owner
+            # record could never be told dead and released
+            tmp_keep = self.tmp_dir / f"keep-{unique_suffix()}.tmp"
+            tmp_keep.write_bytes(KEEP_PREFIX + this_process().to_json() + b"\n")
+            try:
+                os.replace(tmp_keep, handle.keep_path)
+            except FileNotFoundError:
+                self.pack_dir.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp_keep, handle.keep_path)
+            os.replace(self._tmp, final)  # type: ignore[arg-type]
             os.replace(tmp_idx, final.with_suffix(".idx"))
             return handle
         finally:
@@ -172,6 +204,7 @@ class PackBuilder:
 
     def discard(self) -> None:
         """Drop what was added (nothing is published)."""
+        self._buf, self._buffered = [], 0
         if self._f is not None:
             with contextlib.suppress(OSError):
                 self._f.close()
@@ -179,6 +212,7 @@ class PackBuilder:
         if self._tmp is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._tmp)
+            self._tmp = None
 
 
 def _index_bytes(entries: dict[str, Entry], pack_digest: bytes) -> bytes:
@@ -234,15 +268,20 @@ def merge_entries(
         raise
 
 
-def keep_owner_dead(keep: Path) -> bool:
-    """True when ``keep`` is a vtrack ``.keep`` whose owner this host can prove is gone."""
+def keep_owner(keep: Path) -> Owner | None:
+    """The vtrack process that wrote ``keep``, or None (absent, or not vtrack's)."""
     try:
         data = keep.read_bytes()
     except OSError:
-        return False
+        return None
     if not data.startswith(KEEP_PREFIX):
-        return False
-    owner = parse_owner(data[len(KEEP_PREFIX) :].strip())
+        return None
+    return parse_owner(data[len(KEEP_PREFIX) :].strip())
+
+
+def keep_owner_dead(keep: Path) -> bool:
+    """True when ``keep`` is a vtrack ``.keep`` whose owner this host can prove is gone."""
+    owner = keep_owner(keep)
     return owner is not None and not owner.is_alive()
 
 

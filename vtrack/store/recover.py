@@ -22,10 +22,9 @@ from pathlib import Path
 
 from vtrack.errors import RefConflictError, StoreError
 from vtrack.store import Store
-from vtrack.store import refs as refnames
 from vtrack.store.fileio import StaleLockError, lock_file, remove_if_stale
 from vtrack.store.journal import apply_lines, list_writers
-from vtrack.store.packs import keep_owner_dead
+from vtrack.store.packs import keep_owner
 
 log = logging.getLogger("vtrack")
 
@@ -63,9 +62,8 @@ def _recover_locked(store: Store, run_id: str) -> str | None:
     alive = [w for w in writers if w.is_alive()]
     if not dead:
         return None
-    ref = refnames.run_ref(run_id)
     for _attempt in range(20):
-        tip = store.refs.read(ref)
+        tip = store.refs.run_tip(run_id)
         if tip is None:
             for w in dead:
                 w.remove()
@@ -87,7 +85,7 @@ def _recover_locked(store: Store, run_id: str) -> str | None:
         with store.objects.batch() as batch:
             sha = store.write_run_commit(state, code, parent)
         try:
-            store.refs.cas(ref, tip, sha)
+            store.refs.update_run(run_id, tip, sha)
         except RefConflictError:
             continue
         finally:
@@ -121,20 +119,33 @@ def clear_stale_locks(store: Store) -> list[Path]:
 def release_dead_keeps(store: Store) -> int:
     """Remove the ``.keep`` of packs whose vtrack writer died before a ref reached them.
 
-    The pack becomes an ordinary one: git keeps what a ref reaches and collects the rest.
-    Returns how many were released.
+    A pack whose dead owner still has a journal waiting for recovery stays kept: it may
+    hold a blob that only that journal references (an artifact logged just before the
+    kill), which a ``git gc --prune=now`` would otherwise remove before recovery commits
+    it. Released packs become ordinary ones: git keeps what a ref reaches and collects
+    the rest. Returns how many were released.
     """
     pack_dir = store.objects.pack_dir
     try:
         names = [n for n in os.listdir(pack_dir) if n.endswith(".keep")]
     except FileNotFoundError:
         return 0
+    if not names:
+        return 0
+    waiting = {
+        (w.owner.host, w.owner.pid, w.owner.start)
+        for run_id in store.live_run_ids()
+        for w in list_writers(store.run_live_dir(run_id))
+        if w.owner is not None
+    }
     released = 0
     for name in names:
-        if keep_owner_dead(pack_dir / name):
-            with contextlib.suppress(FileNotFoundError):
-                (pack_dir / name).unlink()
-                released += 1
+        owner = keep_owner(pack_dir / name)
+        if owner is None or owner.is_alive() or (owner.host, owner.pid, owner.start) in waiting:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            (pack_dir / name).unlink()
+            released += 1
     return released
 
 
@@ -147,11 +158,11 @@ def recover_all(store: Store, *, clear_locks: bool = False) -> list[str]:
     if clear_locks:
         for path in clear_stale_locks(store):
             log.warning("vtrack: removed stale lock %s (its process died)", path)
-    release_dead_keeps(store)
     changed = []
     for run_id in store.live_run_ids():
         if recover_run(store, run_id):
             changed.append(run_id)
+    release_dead_keeps(store)  # after recovery: their journals no longer need the packs
     # folders left empty by finished writers
     for run_id in store.live_run_ids():
         with contextlib.suppress(OSError):

@@ -1,8 +1,10 @@
-"""Refs under ``refs/vtrack/``: names, reads, compare-and-swap updates, prefix listing.
+"""Refs under ``refs/vtrack/``: the one holder of the ref layout.
 
-The ref layout is private to this module so that it can change (DESIGN.md §11).
-Updates use git's own lock protocol (``<ref>.lock`` created exclusively, then
-renamed), so they interoperate with concurrent git commands.
+Names, reads, compare-and-swap updates, listings, the fingerprint the index watches and
+the refspecs sharing moves: no other module knows where runs, the trash or experiments
+live, so the layout can change (archive refs at scale, DESIGN.md §11) in one place.
+Updates use git's own lock protocol (``<ref>.lock`` created exclusively), so they
+interoperate with concurrent git commands.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 from vtrack import gitcmd
 from vtrack.errors import GitError, RefConflictError, StoreError
@@ -49,13 +52,18 @@ def experiment_ref(exp_id: str) -> str:
     return EXPERIMENTS + exp_id
 
 
+#: Lifecycle labels of the run listing (as the index stores them).
+ACTIVE = "active"
+DELETED = "deleted"
+
+
 class RefStore:
     """Refs of one repository's common git directory."""
 
     def __init__(self, git_dir: Path, *, fsync: bool = False) -> None:
         self.git_dir = git_dir
         self.fsync = fsync
-        self._packed_key: tuple[int, int] | None = None
+        self._packed_key: tuple[int, int, int, int] | None = None
         self._packed_names: list[str] = []
         self._packed_shas: list[str] = []
 
@@ -67,7 +75,9 @@ class RefStore:
         except FileNotFoundError:
             self._packed_key, self._packed_names, self._packed_shas = None, [], []
             return
-        key = (st.st_mtime_ns, st.st_size)
+        # git's own rule: a rewrite within one timestamp tick keeps mtime and size, but not
+        # the inode or ctime
+        key = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
         if key == self._packed_key:
             return
         pairs = []
@@ -140,6 +150,95 @@ class RefStore:
         """Return ``{last path part: sha}`` for refs under ``prefix``."""
         return {name[len(prefix) :]: sha for name, sha in self.list(prefix).items()}
 
+    # -- runs, the trash and experiments, by id -----------------------------
+    def run_tip(self, run_id: str) -> str | None:
+        """The newest commit of a (not deleted) run, or None."""
+        return self.read(run_ref(run_id))
+
+    def trash_tip(self, run_id: str) -> str | None:
+        """The commit of a deleted run, or None."""
+        return self.read(trash_ref(run_id))
+
+    def experiment_tip(self, exp_id: str) -> str | None:
+        """The commit of an experiment record, or None."""
+        return self.read(experiment_ref(exp_id))
+
+    def update_run(self, run_id: str, old: str | None, new: str) -> None:
+        """Move a run to ``new`` if it is at ``old`` (None: create it); RefConflictError else."""
+        self.cas(run_ref(run_id), old, new)
+
+    def update_experiment(self, exp_id: str, old: str | None, new: str) -> None:
+        """Move an experiment record to ``new`` if it is at ``old`` (None: create it)."""
+        self.cas(experiment_ref(exp_id), old, new)
+
+    def list_runs(self) -> dict[str, str]:
+        """``{run_id: commit}`` of every run that is not deleted."""
+        return self.list_ids(RUNS)
+
+    def list_trash(self) -> dict[str, str]:
+        """``{run_id: commit}`` of every deleted run."""
+        return self.list_ids(TRASH)
+
+    def list_experiments(self) -> dict[str, str]:
+        """``{experiment id: commit}`` of every experiment record."""
+        return self.list_ids(EXPERIMENTS)
+
+    def move_to_trash(self, run_id: str, tip: str) -> None:
+        """Delete a run that is at ``tip``, keeping it restorable (an older trash copy goes)."""
+        old = self.trash_tip(run_id)
+        if old is not None and old != tip:
+            self.delete(trash_ref(run_id), old)
+            old = None
+        if old is None:
+            with contextlib.suppress(RefConflictError):
+                self.cas(trash_ref(run_id), None, tip)
+        self.delete(run_ref(run_id), tip)
+
+    def restore_from_trash(self, run_id: str, tip: str) -> None:
+        """Bring a deleted run that is at ``tip`` back (RefConflictError if it exists)."""
+        self.cas(run_ref(run_id), None, tip)
+        self.delete(trash_ref(run_id), tip)
+
+    def purge(self, run_id: str, tip: str) -> None:
+        """Forget a deleted run for good (its objects become git's garbage)."""
+        self.delete(trash_ref(run_id), tip)
+
+    def run_listing(self) -> bytes:
+        """One listing of every run and deleted run (what the index compares with)."""
+        res = gitcmd.run(
+            ["for-each-ref", "--format=%(objectname) %(refname)", RUNS, TRASH],
+            git_dir=self.git_dir,
+        )
+        return res.stdout
+
+    @staticmethod
+    def parse_run_listing(listing: bytes) -> dict[str, tuple[str, str]]:
+        """``{run_id: (commit, ACTIVE or DELETED)}`` of a :meth:`run_listing`; live wins."""
+        tips: dict[str, tuple[str, str]] = {}
+        for line in listing.decode("utf-8", "replace").splitlines():
+            sha, _, name = line.partition(" ")
+            if name.startswith(RUNS):
+                tips[name[len(RUNS) :]] = (sha, ACTIVE)
+            elif name.startswith(TRASH):
+                tips.setdefault(name[len(TRASH) :], (sha, DELETED))
+        return tips
+
+    def fingerprint(self) -> list[Any]:
+        """A stat fingerprint of where run refs are stored: equal means no run ref changed."""
+        out: list[Any] = []
+        for rel in ("packed-refs", ROOT, RUNS, TRASH):
+            try:
+                st = os.stat(self.git_dir / rel)
+                out.append([st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size])
+            except FileNotFoundError:
+                out.append(None)
+        return out
+
+    @staticmethod
+    def shared_refspecs() -> list[str]:
+        """The refspecs that sharing moves (runs, the trash, experiments); never live refs."""
+        return [f"+{p}*:{p}*" for p in (RUNS, TRASH, EXPERIMENTS)]
+
     # -- writing ---------------------------------------------------------
     def cas(self, name: str, old: str | None, new: str, *, fsync: bool | None = None) -> None:
         """Point ``name`` at ``new`` if it currently points at ``old`` (None: absent).
@@ -147,15 +246,16 @@ class RefStore:
         Holds git's ``<ref>.lock`` for the update, so git and vtrack never update one ref
         at once; the lock file names its owner (a dead owner's lock raises StaleLockError
         at once). The new value is written aside and renamed over the ref, so readers see
-        the old or the new value. Raises RefConflictError when the ref holds something
-        else, and StoreError when its lock cannot be taken.
+        the old or the new value. Raises RefConflictError when the
+        ref holds something else, and StoreError when its lock cannot be taken.
         """
         if not _SHA.fullmatch(new.encode()):
             raise StoreError(f"refusing to point {name} at {new!r}: not a 40-hex object id")
         path = self.git_dir / name
         lock = path.with_name(path.name + ".lock")
-        fd = acquire_lock(lock, timeout=10.0)
-        os.close(fd)
+        os.close(acquire_lock(lock, timeout=10.0))
+        # the lock keeps naming its owner until the end: a kill right before the rename
+        # must leave a lock that says whose it was, so the value is written aside
         tmp = self._tmp_dir() / f"ref-{unique_suffix()}"
         try:
             current = self.read(name)
@@ -167,10 +267,9 @@ class RefStore:
                     found=current,
                 )
             try:
-                atomic_data = new.encode() + b"\n"
                 tfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
                 try:
-                    os.write(tfd, atomic_data)
+                    os.write(tfd, new.encode() + b"\n")
                     if self.fsync if fsync is None else fsync:
                         os.fsync(tfd)
                 finally:
@@ -187,7 +286,7 @@ class RefStore:
     def _tmp_dir(self) -> Path:
         tmp = self.git_dir / "vtrack" / "tmp"
         try:
-            tmp.mkdir(parents=True, exist_ok=True)
+            tmp.mkdir(parents=True, exist_ok=True)  # never cached: a user may remove it
         except OSError as exc:
             raise StoreError(f"cannot write in {tmp}: {exc}") from exc
         return tmp

@@ -16,13 +16,13 @@ import os
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
 from vtrack.errors import RefConflictError, RunStateError, StoreError
 from vtrack.limits import MAX_BUFFERED_POINTS, MERGE_PACKS_UNDER
 from vtrack.store import Store
-from vtrack.store import refs as refnames
 from vtrack.store.fileio import lock_file
 from vtrack.store.gitobj import TreeEntry
 from vtrack.store.journal import (
@@ -40,7 +40,7 @@ from vtrack.store.journal import (
     replay,
 )
 from vtrack.store.packs import PackHandle, git_gc_lock, merge_entries
-from vtrack.store.record import RecordState, format_row
+from vtrack.store.record import RecordState, format_rows
 from vtrack.store.termination import CriticalLock
 
 #: Lock file in a run's live folder that writers hold, one at a time, while they leave.
@@ -83,8 +83,8 @@ class RunWriter:
         self.parent = parent
         #: held for every change; a termination signal never interrupts a section half-way
         self.lock = CriticalLock()
-        self._buf: list[MetricPoint] = []
-        self._buf_lock = threading.Lock()
+        #: points not flushed yet; deque append/popleft are atomic, so logging takes no lock
+        self._buf: deque[MetricPoint] = deque()
         self.journal = Journal(store.run_live_dir(run_id), new_writer_id())
         self.flush_seconds = store.settings.flush_seconds
         self.checkpoint_seconds = store.settings.checkpoint_seconds
@@ -122,10 +122,12 @@ class RunWriter:
         handle = None
         try:
             with store.objects.batch() as batch:
-                _add_code_objects(store, code_entries, parent)
+                protected = _add_code_objects(store, code_entries, parent)
                 sha = store.write_run_commit(state, code_entries, parent)
             handle = batch.handle
-            store.refs.cas(refnames.run_ref(run_id), None, sha)
+            store.refs.update_run(run_id, None, sha)
+            if protected is not None:
+                _protected_snapshots.add(protected)
         except BaseException:
             writer.journal.close(remove=True)
             if handle is not None:
@@ -150,19 +152,15 @@ class RunWriter:
     # -- logging -----------------------------------------------------------------
     def log_metric(self, key: str, value: float, step: int, timestamp: int) -> None:
         """Buffer one (validated) metric point; flush inline when the buffer is full."""
-        with self._buf_lock:
-            buf = self._buf
-            buf.append((key, value, step, timestamp))
-            full = len(buf) >= MAX_BUFFERED_POINTS
-        if full:
+        buf = self._buf
+        buf.append((key, value, step, timestamp))
+        if len(buf) >= MAX_BUFFERED_POINTS:
             self.flush()
 
     def log_metrics(self, points: list[MetricPoint]) -> None:
         """Buffer several (validated) metric points."""
-        with self._buf_lock:
-            self._buf.extend(points)
-            full = len(self._buf) >= MAX_BUFFERED_POINTS
-        if full:
+        self._buf.extend(points)
+        if len(self._buf) >= MAX_BUFFERED_POINTS:
             self.flush()
 
     def _check_open(self) -> None:
@@ -252,23 +250,21 @@ class RunWriter:
         lost; the next flush tries again) and JournalWriteError is raised.
         """
         with self.lock:
-            with self._buf_lock:
-                buf, self._buf = self._buf, []
+            pending = self._buf
+            pop = pending.popleft
+            buf = [pop() for _ in range(len(pending))]  # later appends wait for the next flush
             self.last_flush = time.monotonic()
             if not buf or self.closed:
                 return
-            rows = [format_row(step, ts, value) for _, value, step, ts in buf]
+            rows = format_rows(buf)
             try:
                 self.journal.append(
-                    "".join(f"m\t{p[0]}\t{row}" for p, row in zip(buf, rows, strict=True))
+                    "".join([f"m\t{p[0]}\t{row}" for p, row in zip(buf, rows, strict=True)])
                 )
             except BaseException:
-                with self._buf_lock:
-                    self._buf[:0] = buf
+                pending.extendleft(reversed(buf))
                 raise
-            add = self.state.add_metric
-            for (key, value, step, ts), row in zip(buf, rows, strict=True):
-                add(key, step, ts, value, row)
+            self.state.add_points(buf, rows)
             self.dirty = True
             if self.state.unstored:
                 self._store_chunks()
@@ -293,22 +289,22 @@ class RunWriter:
             with self.lock:
                 self._held.append(batch.handle)
 
-    def checkpoint(self, force: bool = False) -> str | None:
+    def checkpoint(self, force: bool = False, *, absorb: bool = False) -> str | None:
         """Write a run commit with everything logged so far; return its SHA (None if unchanged).
 
         The commit records how much of this writer's journal it holds, so a kill right
         after the ref moved never replays that part again; every object it references is
         checked (and written again if a concurrent ``git gc`` removed it) once the ref
-        reaches it.
+        reaches it. With ``absorb`` (a writer's last checkpoint) the new pack also takes in
+        this writer's earlier small packs, which are then deleted (see :meth:`_merge_packs`).
         """
         with self.lock:
             self.flush()
             if self.closed or (not self.dirty and not force):
                 self.last_checkpoint = time.monotonic()
                 return None
-            ref = refnames.run_ref(self.run_id)
             for _attempt in range(50):
-                current = self.store.refs.read(ref)
+                current = self.store.refs.run_tip(self.run_id)
                 if current is None:
                     # the run was deleted while live: stop writing, keep the journal out
                     self.closed = True
@@ -319,10 +315,13 @@ class RunWriter:
                     self._rebase(current)
                 self._prune_coverage()
                 self.state.covered[self.journal.writer_id] = self.journal.coverage()
+                absorbed = self._small_packs() if absorb else []
                 with self.store.objects.batch() as batch:
+                    for h, shas in _distinct_sources(absorbed):
+                        self.store.objects.add_entries(h, shas)
                     sha = self.store.write_run_commit(self.state, self.code_entries, self.parent)
                 try:
-                    self.store.refs.cas(ref, current, sha)
+                    self.store.refs.update_run(self.run_id, current, sha)
                 except RefConflictError:
                     if batch.handle is not None:
                         batch.handle.release()  # garbage now, for git to collect
@@ -335,6 +334,8 @@ class RunWriter:
                 self.tip = sha
                 self.state.chunks_stored(list(self.state.unstored))
                 self._reached(batch.handle)
+                if absorbed:
+                    self._delete_packs(absorbed)
                 self.journal.rotate()
                 self.dirty = False
                 self.last_checkpoint = time.monotonic()
@@ -349,35 +350,43 @@ class RunWriter:
                 self._packs.append(h)
         self._held = []
 
-    def _merge_packs(self) -> None:
-        """Merge this writer's small packs (checkpoints, chunks) into one pack.
+    def _small_packs(self) -> list[PackHandle]:
+        return [h for h in self._packs if _pack_size(h) <= MERGE_PACKS_UNDER]
 
-        Done under git's gc lock (a running gc's prune fails on packs that vanish under
-        it) and skipped while a gc runs. Every object is kept, so nothing anyone may
-        still read disappears; superseded checkpoints are git's garbage to collect, as
-        they would be if written loose. Best effort: on error the packs stay.
+    def _delete_packs(self, packs: list[PackHandle]) -> None:
+        """Delete packs whose every object another pack of this writer holds now.
+
+        Only under git's own gc lock: a running ``git gc``'s prune fails if a pack it
+        listed disappears. While a gc runs they stay (redundant, harmless) for git's
+        next repack. Every object is kept in the other pack, so nothing anyone may still
+        read disappears; superseded checkpoints remain git's garbage to collect, as they
+        would be if written loose.
         """
-        small = [h for h in self._packs if _pack_size(h) <= MERGE_PACKS_UNDER]
-        if len(small) < 2:
-            return
         with git_gc_lock(self.store.location.git_dir) as held:
             if not held:
-                return  # a git gc runs: it consolidates the packs itself
-            try:
-                merged = merge_entries(
-                    self.store.objects.pack_dir, self.store.objects.tmp_dir,
-                    _distinct_sources(small), fsync=self.store.settings.fsync_objects,
-                )  # fmt: skip
-            except (OSError, StoreError) as exc:
-                self.warnings.append(f"could not merge the packs of run {self.run_id}: {exc}")
                 return
-            if merged is not None:
-                merged.release()
-            for h in small:
+            for h in packs:
                 h.delete()
-        self._packs = [h for h in self._packs if h not in small]
+        self._packs = [h for h in self._packs if h not in packs]
+
+    def _merge_packs(self) -> None:
+        """Merge this writer's small packs into one (a leaving writer with nothing left to
+        commit); best effort: on error the packs stay as they are."""
+        small = self._small_packs()
+        if len(small) < 2:
+            return
+        try:
+            merged = merge_entries(
+                self.store.objects.pack_dir, self.store.objects.tmp_dir,
+                _distinct_sources(small), fsync=self.store.settings.fsync_objects,
+            )  # fmt: skip
+        except (OSError, StoreError) as exc:
+            self.warnings.append(f"could not merge the packs of run {self.run_id}: {exc}")
+            return
         if merged is not None:
+            merged.release()
             self._packs.append(merged)
+            self._delete_packs(small)
 
     def _rebase(self, current: str) -> None:
         """Reload the run from ``current`` and re-apply what it lacks of this writer's journal."""
@@ -420,11 +429,12 @@ class RunWriter:
             with lock_file(run_dir / END_LOCK, timeout=60.0):
                 if status != "FINISHED" or not self.other_writers_alive():
                     self.set_status(status, end_time if end_time is not None else now_ms())
-                sha = self.checkpoint()
+                sha = self.checkpoint(absorb=True)
                 self.closed = True
                 self.journal.close(remove=True)
             _unregister(self)
-            self._merge_packs()
+            if sha is None:
+                self._merge_packs()
             with contextlib.suppress(OSError):
                 run_dir.rmdir()
             return sha or self.tip
@@ -434,11 +444,12 @@ class RunWriter:
         with self.lock:
             if self.closed:
                 return
-            self.checkpoint()
+            sha = self.checkpoint(absorb=True)
             self.closed = True
             self.journal.close(remove=True)
             _unregister(self)
-            self._merge_packs()
+            if sha is None:
+                self._merge_packs()
 
     def abandon(self) -> None:
         """Stop writing without a checkpoint; the journal stays for recovery (tests, forks)."""
@@ -446,16 +457,28 @@ class RunWriter:
         _unregister(self)
 
 
-def _add_code_objects(store: Store, entries: tuple[TreeEntry, ...], parent: str | None) -> None:
+def _add_code_objects(
+    store: Store, entries: tuple[TreeEntry, ...], parent: str | None
+) -> tuple[str, str] | None:
     """Copy the snapshot's objects that its parent commit lacks (``git add`` wrote them
     moments ago, unreachable) into the current batch, so its kept pack protects them too.
-    Raises MissingObjectError if one is already gone."""
+    Returns the key to remember once a ref reaches them (None: nothing to do). Raises
+    MissingObjectError if one is already gone."""
     if not entries:
-        return
+        return None
     objects = store.objects
     tree = objects.write_tree(list(entries))
+    key = (str(store.location.git_dir), tree)
+    if key in _protected_snapshots:  # an earlier run of this process already holds them
+        return None
     base = objects.read_commit(parent)["tree"] if parent else None
-    objects.add_existing([sha for sha in objects.changed_objects(tree, base) if sha != tree])
+    if tree != base:
+        objects.add_existing([sha for sha in objects.changed_objects(tree, base) if sha != tree])
+    return key
+
+
+#: (store, code tree) whose new objects a run commit of this process already references
+_protected_snapshots: set[tuple[str, str]] = set()
 
 
 def _pack_size(handle: PackHandle) -> int:
