@@ -25,7 +25,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from vtrack.diff import metric_direction
 from vtrack.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -128,6 +127,8 @@ def default_columns(runs: Sequence[Run], with_experiment: bool) -> list[str]:
     with a known direction first; at most :data:`AUTO_COLUMNS` of each kind, params
     before metrics. ``with_experiment`` adds an ``experiment`` column after the name.
     """
+    from vtrack.diff import metric_direction  # listings as --json need no diff model
+
     cols = ["id", "name", "status", "start", "duration"]
     if with_experiment:
         cols.insert(2, "experiment")
@@ -181,6 +182,8 @@ def order_by_from_sort(sort: Iterable[str]) -> list[str]:
 
 def key_metrics(run: Run, n: int = LOG_METRICS) -> list[tuple[str, float]]:
     """Up to ``n`` metrics worth a glance: those with a known direction first, by name."""
+    from vtrack.diff import metric_direction
+
     keys = sorted(k for k in run.data.metrics if not k.startswith("system/"))
     ranked = sorted(keys, key=lambda k: (metric_direction(k) is None, k))
     return [(k, run.data.metrics[k]) for k in ranked[:n]]
