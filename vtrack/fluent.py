@@ -22,13 +22,10 @@ from typing import Any
 from vtrack import config
 from vtrack import validation as v
 from vtrack.client import TrackingClient
-from vtrack.entities import Experiment, Metric, Run, RunStatus
+from vtrack.entities import RERUN_OF_TAG, Experiment, Metric, Run, RunStatus
 from vtrack.errors import ExperimentExistsError, RunStateError, ValidationError
 from vtrack.store import termination
 from vtrack.store.experiments import DEFAULT_EXPERIMENT_ID
-
-#: Tag that ``vtrack rerun`` puts (through ``VTRACK_RERUN_OF``) on the runs it re-executes.
-RERUN_OF_TAG = "vtrack.rerun_of"
 
 
 class ActiveRun:

@@ -2,7 +2,10 @@
 
 Subcommand modules are imported only when their command runs, so ``vtrack --help``
 stays fast. Every ``VtrackError`` is turned into one line on stderr and the exit
-code its class names.
+code its class names. Any other exception is a bug in vtrack: one line on stderr says so
+and where its traceback went (a file in the temp folder; on stderr too with
+``VTRACK_DEBUG=1``), and the exit code is 70 (:data:`~vtrack.errors.EXIT_INTERNAL`), so
+that exit code 1 always means drift or divergence.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any, TextIO
 
 import click
 
-from vtrack.errors import EXIT_USAGE, VtrackError
+from vtrack.errors import EXIT_INTERNAL, EXIT_USAGE, VtrackError
 
 #: command name -> "module:attribute"; a command module registers itself here.
 COMMANDS: dict[str, str] = {
@@ -22,16 +25,16 @@ COMMANDS: dict[str, str] = {
     "ls": "vtrack.cli.runs:ls",
     "log": "vtrack.cli.runs:log",
     "show": "vtrack.cli.runs:show",
-    "rm": "vtrack.cli.runs:rm",
-    "restore": "vtrack.cli.runs:restore",
-    "tag": "vtrack.cli.runs:tag",
-    "experiments": "vtrack.cli.runs:experiments",
+    "rm": "vtrack.cli.manage:rm",
+    "restore": "vtrack.cli.manage:restore",
+    "tag": "vtrack.cli.manage:tag",
+    "experiments": "vtrack.cli.experiments:experiments",
     "diff": "vtrack.cli.compare:diff",
     "compare": "vtrack.cli.compare:compare",
     "metrics": "vtrack.cli.compare:metrics",
     "checkout": "vtrack.cli.repro:checkout",
     "rerun": "vtrack.cli.repro:rerun",
-    "index": "vtrack.cli.runs:index",
+    "index": "vtrack.cli.admin:index",
     "audit": "vtrack.cli.provenance:audit",
     "lineage": "vtrack.cli.provenance:lineage",
 }
@@ -182,5 +185,55 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - anything else is a bug, reported as one
+        report_internal_error(exc)
+        sys.exit(EXIT_INTERNAL)
     # without standalone mode click returns the code of ctx.exit(n) / raise Exit(n)
     sys.exit(rc if isinstance(rc, int) else 0)
+
+
+#: Characters of an internal error's message shown on its one line.
+_MESSAGE_CHARS = 300
+
+
+def report_internal_error(exc: BaseException) -> None:
+    """Tell the user on stderr, in one line, that ``exc`` is a vtrack bug and where its traceback is.
+
+    The traceback is written to a new file in the temp folder (the line names it); with
+    ``VTRACK_DEBUG=1`` it is printed on stderr after the line instead. If the file
+    cannot be written the traceback is printed on stderr.
+    """
+    import tempfile
+    import traceback
+
+    try:
+        from vtrack.config import env_debug
+
+        debug = env_debug()
+    except Exception:  # noqa: BLE001 - the report must not fail in its turn
+        debug = False
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    message = " ".join(str(exc).split())
+    if len(message) > _MESSAGE_CHARS:
+        message = message[: _MESSAGE_CHARS - 1] + "…"
+    what = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    where = None
+    if not debug:
+        try:
+            with tempfile.NamedTemporaryFile(
+                "w", prefix="vtrack-traceback-", suffix=".txt", delete=False, encoding="utf-8"
+            ) as f:
+                f.write(text)
+                where = f.name
+        except OSError:
+            where = None
+    if where is not None:
+        told = f"its traceback is in {where} (VTRACK_DEBUG=1 prints it here)"
+    else:
+        told = "its traceback follows"
+    sys.stderr.write(
+        f"vtrack: internal error (a bug in vtrack, please report it): {what}; {told}\n"
+    )
+    if where is None:
+        sys.stderr.write(text)
+    sys.stderr.flush()
