@@ -54,7 +54,7 @@ class ActiveRun:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> None:
         if exc_type is None:
             status = RunStatus.FINISHED
         elif issubclass(exc_type, KeyboardInterrupt):
@@ -62,7 +62,6 @@ class ActiveRun:
         else:
             status = RunStatus.FAILED
         _session.end_run_id(self._run.info.run_id, status.value)
-        return False
 
     def __repr__(self) -> str:
         return f"<ActiveRun {self._run.info.run_id} {self._run.info.run_name!r}>"
@@ -110,7 +109,7 @@ class _Session:
         run = self.current()
         if run is None:
             raise RunStateError("no active run", hint="call vtrack.start_run() first")
-        return run.info.run_id  # type: ignore[no-any-return]
+        return run.info.run_id
 
     def end_run_id(self, run_id: str, status: str) -> None:
         with self.lock:
