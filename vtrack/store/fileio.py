@@ -162,6 +162,33 @@ def remove_if_stale(path: Path) -> bool:
     return False
 
 
+def try_lock(path: Path) -> int | None:
+    """Take the lock file ``path`` now if it is free; return its descriptor, or None.
+
+    One attempt, no waiting: a lock held by a live process (or one of unknown owner)
+    means None; a lock whose vtrack owner is provably dead is taken over. A missing
+    parent folder also means None (nothing to lock in). Release with :func:`release_lock`.
+    """
+    content = this_process().to_json()
+    for _ in range(2):
+        try:
+            return _create_owned(path, content)
+        except FileNotFoundError:
+            return None
+        except FileExistsError:
+            if not remove_if_stale(path):
+                return None
+    return None
+
+
+def release_lock(path: Path, fd: int) -> None:
+    """Release a lock taken with :func:`try_lock` (close, then remove the file)."""
+    with contextlib.suppress(OSError):
+        os.close(fd)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
 @contextlib.contextmanager
 def lock_file(path: Path, *, timeout: float = 10.0, stale_seconds: float = 60.0) -> Iterator[int]:
     """Hold ``path`` (a ``.lock`` file created exclusively) for the duration of the block.
