@@ -82,7 +82,9 @@ class Patches:
         """Put every original back, newest first."""
         while self._applied:
             owner, name, original = self._applied.pop()
-            current = owner.__dict__.get(name) if isinstance(owner, type) else getattr(owner, name, None)
+            current = (
+                owner.__dict__.get(name) if isinstance(owner, type) else getattr(owner, name, None)
+            )
             if getattr(current, "__vtrack_original__", None) is original:
                 setattr(owner, name, original)
 

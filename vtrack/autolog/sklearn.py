@@ -71,9 +71,13 @@ def autolog(
     from vtrack.errors import ValidationError
 
     if max_tuning_runs is not None and (
-        isinstance(max_tuning_runs, bool) or not isinstance(max_tuning_runs, int) or max_tuning_runs < 0
+        isinstance(max_tuning_runs, bool)
+        or not isinstance(max_tuning_runs, int)
+        or max_tuning_runs < 0
     ):
-        raise ValidationError(f"max_tuning_runs must be a non-negative integer or None, not {max_tuning_runs!r}")
+        raise ValidationError(
+            f"max_tuning_runs must be a non-negative integer or None, not {max_tuning_runs!r}"
+        )
     with _lock:
         if disable:
             _config = None
@@ -108,6 +112,7 @@ def _patch_all() -> None:
         stack.extend(cls.__subclasses__())
         _patch_class(cls)
     if not _hook_installed:
+
         def __init_subclass__(cls: type, **kwargs: Any) -> None:  # noqa: N807
             super(BaseEstimator, cls).__init_subclass__(**kwargs)
             if _config is not None:
@@ -148,7 +153,9 @@ def _wrap(original: Any) -> Any:
     return patched
 
 
-def _fit_inputs(original: Any, est: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any, Any]:
+def _fit_inputs(
+    original: Any, est: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, Any, Any]:
     """(X, y, sample_weight) as passed to the fit method."""
     try:
         bound = inspect.signature(original).bind_partial(est, *args, **kwargs).arguments
@@ -236,7 +243,9 @@ def _log_model(cfg: SklearnConfig, est: Any, example: Any, path: str) -> None:
                      signature=signature)  # fmt: skip
 
 
-def _after_search(cfg: SklearnConfig, run_id: str, search: Any, X: Any, y: Any, example: Any) -> None:
+def _after_search(
+    cfg: SklearnConfig, run_id: str, search: Any, X: Any, y: Any, example: Any
+) -> None:
     from vtrack import fluent
 
     quiet = cfg.silent

@@ -53,7 +53,9 @@ def param_value(value: Any) -> Any:
     if isinstance(value, numbers.Number) and hasattr(value, "item"):
         return value.item()
     text = repr(value)
-    return text if len(text) <= MAX_PARAM_VALUE_LENGTH else text[: MAX_PARAM_VALUE_LENGTH - 3] + "..."
+    return (
+        text if len(text) <= MAX_PARAM_VALUE_LENGTH else text[: MAX_PARAM_VALUE_LENGTH - 3] + "..."
+    )
 
 
 def estimator_params(est: Any) -> dict[str, Any]:

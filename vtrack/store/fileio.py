@@ -43,7 +43,9 @@ def atomic_write(path: Path, data: bytes, *, fsync: bool = False, mode: int | No
         raise
 
 
-def backoff_delays(total_seconds: float, first: float = 0.001, cap: float = 0.05) -> Iterator[float]:
+def backoff_delays(
+    total_seconds: float, first: float = 0.001, cap: float = 0.05
+) -> Iterator[float]:
     """Yield jittered, exponentially growing sleep times until ``total_seconds`` have passed."""
     deadline = time.monotonic() + total_seconds
     delay = first
@@ -87,8 +89,9 @@ def is_stale(path: Path) -> bool:
     return owner is not None and not owner.is_alive()
 
 
-def acquire_lock(path: Path, *, timeout: float, stale_seconds: float | None = None,
-                 take_over_dead: bool = False) -> int:
+def acquire_lock(
+    path: Path, *, timeout: float, stale_seconds: float | None = None, take_over_dead: bool = False
+) -> int:
     """Create the lock file ``path`` exclusively (waiting with backoff); return its descriptor.
 
     The lock holds this process's owner record (:mod:`vtrack.store.owner`). A lock whose

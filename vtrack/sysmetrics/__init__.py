@@ -81,7 +81,9 @@ def set_system_metrics_sampling_interval(interval: float | None) -> None:
     global _interval
     if interval is not None:
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval > 0:
-            raise ValidationError(f"the sampling interval must be a positive number, not {interval!r}")
+            raise ValidationError(
+                f"the sampling interval must be a positive number, not {interval!r}"
+            )
         interval = float(interval)
     _interval = interval
 

@@ -225,7 +225,9 @@ class NvmlCollector:
 
     @staticmethod
     def _temperature(nv: Any, h: Any) -> dict[str, float]:
-        return {"temperature_celsius": float(nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU))}
+        return {
+            "temperature_celsius": float(nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU))
+        }
 
     @staticmethod
     def _power(nv: Any, h: Any) -> dict[str, float]:
