@@ -127,6 +127,14 @@ class SystemMetricsEnv:
     multi_node: bool
 
 
+def env_system_metrics_enabled() -> bool | None:
+    """``VTRACK_ENABLE_SYSTEM_METRICS_LOGGING`` as a bool (None: not set); ValidationError if malformed."""
+    raw = os.environ.get("VTRACK_ENABLE_SYSTEM_METRICS_LOGGING")
+    if raw is None or not raw.strip():
+        return None
+    return _env_bool("VTRACK_ENABLE_SYSTEM_METRICS_LOGGING", False)
+
+
 def env_system_metrics() -> SystemMetricsEnv:
     """Read ``VTRACK_ENABLE_SYSTEM_METRICS_LOGGING``, ``VTRACK_SYSTEM_METRICS_SAMPLING_INTERVAL``
     and ``VTRACK_SYSTEM_METRICS_NODE_ID``, and whether the job runs on several nodes
@@ -134,10 +142,7 @@ def env_system_metrics() -> SystemMetricsEnv:
 
     Raises ValidationError for a malformed value.
     """
-    raw_enabled = os.environ.get("VTRACK_ENABLE_SYSTEM_METRICS_LOGGING")
-    enabled = None
-    if raw_enabled is not None and raw_enabled.strip():
-        enabled = _env_bool("VTRACK_ENABLE_SYSTEM_METRICS_LOGGING", False)
+    enabled = env_system_metrics_enabled()
     raw_interval = os.environ.get("VTRACK_SYSTEM_METRICS_SAMPLING_INTERVAL")
     interval = None
     if raw_interval is not None and raw_interval.strip():

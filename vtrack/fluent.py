@@ -271,6 +271,7 @@ def start_run(
     memory, disk, network and GPU as ``system/…`` metrics (see :mod:`vtrack.sysmetrics`);
     None follows ``enable_system_metrics_logging`` and the environment.
     """
+    want_system_metrics = sysmetrics.wanted(log_system_metrics)
     _install_handlers()
     client = _client()
     with _session.lock:
@@ -305,7 +306,7 @@ def start_run(
             )
         active = ActiveRun(run)
         own_stack.append(active)
-        if sysmetrics.wanted(log_system_metrics):
+        if want_system_metrics:
             sysmetrics.start(client.repo, run.info.run_id)
         return active
 

@@ -180,6 +180,9 @@ def recover_all(store: Store, *, clear_locks: bool = False) -> list[str]:
     release_dead_keeps(store)  # after recovery: their journals no longer need the packs
     # folders left empty by finished writers
     for run_id in store.live_run_ids():
+        run_dir = store.run_live_dir(run_id)
+        if not list_writers(run_dir):
+            _remove_dead_locks(run_dir)
         with contextlib.suppress(OSError):
-            store.run_live_dir(run_id).rmdir()
+            run_dir.rmdir()
     return changed

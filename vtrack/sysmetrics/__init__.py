@@ -91,7 +91,9 @@ def set_system_metrics_sampling_interval(interval: float | None) -> None:
 def set_system_metrics_node_id(node_id: str | None) -> None:
     """Name this machine in metric names (``system/<node_id>/…``); None restores the default."""
     global _node_id
-    if node_id is not None and (not isinstance(node_id, str) or not _safe(node_id)):
+    if node_id is not None and (
+        not isinstance(node_id, str) or not node_id or _safe(node_id) != node_id
+    ):
         raise ValidationError(
             f"node id {node_id!r} must be a non-empty name of letters, digits, '.', '_' or '-'"
         )
@@ -104,7 +106,7 @@ def wanted(explicit: bool | None) -> bool:
         return bool(explicit)
     if _enabled is not None:
         return _enabled
-    return bool(config.env_system_metrics().enabled)
+    return bool(config.env_system_metrics_enabled())
 
 
 def sampling_interval() -> float:
@@ -190,7 +192,7 @@ class SystemMetricsMonitor:
                     return  # the run was ended without stopping us (client.set_terminated)
                 if self._fd is None:
                     self._try_acquire()
-                elif self._collectors is not None:
+                else:
                     self.sample_and_log()
             if (
                 self._fd is not None
@@ -212,18 +214,19 @@ class SystemMetricsMonitor:
         fd = try_lock(self.lock_path)
         if fd is None:
             return
-        self._fd = fd
         try:
             self._step = self._next_step()
-            self._collectors = (
-                self._given_collectors
-                if self._given_collectors is not None
-                else build_collectors(self._pids)
-            )
+            if self._collectors is None:
+                self._collectors = (
+                    self._given_collectors
+                    if self._given_collectors is not None
+                    else build_collectors(self._pids)
+                )
         except BaseException:
-            self._release()
+            release_lock(self.lock_path, fd)
             raise
         self._last_sample = time.monotonic()
+        self._fd = fd  # last: ``sampling`` is true only once a sample can be taken
 
     def _release(self) -> None:
         fd, self._fd = self._fd, None

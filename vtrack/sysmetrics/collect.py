@@ -146,11 +146,11 @@ class FallbackCollector:
         info = _meminfo()
         if info and info.get("MemTotal"):
             total = info["MemTotal"]
-            # psutil's "used" on Linux: what is neither free nor reclaimable cache
-            cached = info.get("Cached", 0) + info.get("SReclaimable", 0)
-            used = total - info.get("MemFree", 0) - info.get("Buffers", 0) - cached
-            if used < 0:
-                used = total - info.get("MemFree", 0)
+            # psutil's "used" on Linux: what the kernel could not hand out now
+            avail = info.get("MemAvailable")
+            if avail is None:  # kernels before 3.14
+                avail = info.get("MemFree", 0) + info.get("Buffers", 0) + info.get("Cached", 0)
+            used = max(0, total - avail)
             out["system_memory_usage_megabytes"] = round(used / MB, 1)
             out["system_memory_usage_percentage"] = round(used / total * 100, 1)
         out.update(_disk_usage(self.disk_path))
