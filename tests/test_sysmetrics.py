@@ -207,7 +207,7 @@ def test_ranks_on_one_machine_sample_it_once(repo: Path) -> None:
     procs = [run_script(_RANK, cwd=repo, env=env, wait=False) for _ in range(3)]
     outs = [p.communicate(timeout=180) for p in procs]
     elapsed = time.monotonic() - t0
-    for p, (out, err) in zip(procs, outs, strict=True):
+    for p, (_out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
     steps = _system_steps(run_id)
     assert steps == list(range(len(steps))), steps  # one count, no step logged twice
@@ -250,7 +250,7 @@ def test_another_rank_takes_over_when_the_sampler_is_killed(repo: Path) -> None:
 @pytest.mark.processes
 def test_killed_run_with_system_metrics_leaves_no_live_folder(repo: Path) -> None:
     # Regression: the dead sampler's node lock kept the live folder of a recovered run.
-    code = _RANK.replace("start_run(run_id=os.environ[\"RUN_ID\"], ", "start_run(")
+    code = _RANK.replace('start_run(run_id=os.environ["RUN_ID"], ', "start_run(")
     proc = run_script(code, cwd=repo, env={"SECONDS": "60",
                                            "VTRACK_SYSTEM_METRICS_SAMPLING_INTERVAL": "0.2"},
                       wait=False)  # fmt: skip

@@ -33,7 +33,10 @@ def _runs() -> list[vtrack.Run]:
 
 def _grid() -> GridSearchCV:
     pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
-    grid = {"logisticregression__C": [0.01, 0.1, 1.0, 10.0], "logisticregression__fit_intercept": [True, False]}
+    grid = {
+        "logisticregression__C": [0.01, 0.1, 1.0, 10.0],
+        "logisticregression__fit_intercept": [True, False],
+    }
     return GridSearchCV(pipe, grid, cv=3)
 
 
@@ -91,7 +94,9 @@ def test_fit_inside_an_active_run_logs_into_it(repo: Path) -> None:
     m = only.data.metrics
     pred = model.predict(X)
     assert m["training_mean_squared_error"] == pytest.approx(np.mean((pred - y) ** 2))
-    assert m["training_root_mean_squared_error"] == pytest.approx(np.sqrt(m["training_mean_squared_error"]))
+    assert m["training_root_mean_squared_error"] == pytest.approx(
+        np.sqrt(m["training_mean_squared_error"])
+    )
     assert m["training_r2_score"] == pytest.approx(model.score(X, y))
     assert only.data.params["fit_intercept"] is True
     folder = vtrack.download_artifacts(run_id=run.info.run_id, artifact_path="model")
@@ -180,39 +185,30 @@ def test_vtrack_autolog_waits_for_the_framework_import(repo: Path) -> None:
     assert json.loads(res.stdout.strip().splitlines()[-1]) == [False, 1, "sklearn"]
 
 
-def test_metric_names_and_values_match_mlflow_autolog(repo: Path, tmp_path: Path) -> None:
-    code = """
-    import json, sys
-    from sklearn.datasets import load_iris
-    from sklearn.linear_model import LogisticRegression
-    X, y = load_iris(return_X_y=True)
-    if sys.argv[-1] == "mlflow":
-        import mlflow
-        mlflow.set_tracking_uri("sqlite:///%s/mlflow.db")
-        mlflow.sklearn.autolog(log_models=False, log_datasets=False)
-        with mlflow.start_run() as run:
-            LogisticRegression(max_iter=300).fit(X, y)
-        data = mlflow.get_run(run.info.run_id).data
-        print(json.dumps({"metrics": data.metrics, "tags": {k: v for k, v in data.tags.items()
-                          if k.startswith("estimator_")}}))
-    else:
-        import vtrack
-        vtrack.sklearn.autolog(log_models=False, log_datasets=False)
-        with vtrack.start_run() as run:
-            LogisticRegression(max_iter=300).fit(X, y)
-        data = vtrack.get_run(run.info.run_id).data
-        print(json.dumps({"metrics": data.metrics, "tags": {k: v for k, v in data.tags.items()
-                          if k.startswith("estimator_")}}))
-    """ % tmp_path
-    import subprocess
-    import sys
-    import textwrap
+_DIFF = """
+import json, os
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+X, y = load_iris(return_X_y=True)
+if os.environ["WHO"] == "mlflow":
+    import mlflow as lib
+    lib.set_tracking_uri(os.environ["MLFLOW_URI"])
+else:
+    import vtrack as lib
+lib.sklearn.autolog(log_models=False, log_datasets=False)
+with lib.start_run() as run:
+    LogisticRegression(max_iter=300).fit(X, y)
+data = lib.get_run(run.info.run_id).data
+tags = {k: v for k, v in data.tags.items() if k.startswith("estimator_")}
+print(json.dumps({"metrics": data.metrics, "tags": tags}))
+"""
 
+
+def test_metric_names_and_values_match_mlflow_autolog(repo: Path, tmp_path: Path) -> None:
     outs = {}
     for who in ("mlflow", "vtrack"):
-        res = subprocess.run([sys.executable, "-c", textwrap.dedent(code), who], cwd=repo,
-                             capture_output=True, text=True, timeout=300,
-                             env={**__import__("os").environ, "PYTHONPATH": str(Path(vtrack.__file__).parent.parent)})  # fmt: skip
+        env = {"WHO": who, "MLFLOW_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+        res = run_script(_DIFF, cwd=repo, env=env, timeout=300)
         assert res.returncode == 0, res.stderr[-3000:]
         outs[who] = json.loads(res.stdout.strip().splitlines()[-1])
     assert outs["vtrack"]["tags"] == outs["mlflow"]["tags"]
