@@ -80,6 +80,8 @@ class RunScope:
         self.tags = dict(tags or {})
         self.silent = silent
         self.run_id: str | None = None
+        #: the run logged into last (kept after ``end``, for the caller to read back)
+        self.last_run_id: str | None = None
         self.owned = False
         self._warned: set[str] = set()
 
@@ -91,7 +93,7 @@ class RunScope:
 
         active = fluent.active_run()
         if active is not None:
-            self.run_id = active.info.run_id
+            self.run_id = self.last_run_id = active.info.run_id
             if self.tags:
                 self._try("tags", fluent._client().set_tags, self.run_id, self.tags)
             return self.run_id
@@ -99,6 +101,7 @@ class RunScope:
                           run_name=self.run_name, tags=self.tags, silent=self.silent)  # fmt: skip
         if run is not None:
             self.run_id, self.owned = run.info.run_id, True
+            self.last_run_id = self.run_id
         return self.run_id
 
     def _try(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:

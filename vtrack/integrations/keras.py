@@ -37,6 +37,11 @@ def _callback_class() -> type:
                                   tags={"vtrack.integration": "keras"})  # fmt: skip
             self._batches = 0
 
+        @property
+        def run_id(self) -> str | None:
+            """The run logged into (still known after training ended)."""
+            return self.scope.last_run_id
+
         def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
             self.scope.ensure()
             params = {k: v for k, v in (self.params or {}).items()

@@ -74,8 +74,8 @@ def _logger_class() -> type:
 
         @property
         def run_id(self) -> str | None:
-            """The run being logged into."""
-            return self.scope.run_id
+            """The run logged into (still known after training ended)."""
+            return self.scope.last_run_id
 
         @rank_zero_only
         def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:

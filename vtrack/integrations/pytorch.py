@@ -67,8 +67,8 @@ class TrainLoop:
 
     @property
     def run_id(self) -> str | None:
-        """The run being logged into."""
-        return self.scope.run_id
+        """The run logged into (still known after the loop ended)."""
+        return self.scope.last_run_id
 
     def __enter__(self) -> TrainLoop:
         self.scope.ensure()

@@ -8,8 +8,8 @@ thread reads the collectors of :mod:`vtrack.sysmetrics.collect` every
 :data:`~vtrack.limits.DEFAULT_SYSTEM_METRICS_INTERVAL`) and logs the readings through
 the run's writer as ordinary metrics named ``system/<name>`` (``system/<node>/<name>``
 with a node id), the step counting samples from 0 as in MLflow. A run that ends more
-than a second after its last sample gets one more sample at its end, so a short run
-still has one.
+than a second after its last sample, or before its first, gets one more sample at its
+end, so a short run still has one.
 
 **One sampler per machine and run.** Every process of a run (the ranks of a
 distributed job) that wants system metrics starts a monitor, but only the monitor that
@@ -194,11 +194,11 @@ class SystemMetricsMonitor:
                     self._try_acquire()
                 else:
                     self.sample_and_log()
-            if (
-                self._fd is not None
-                and time.monotonic() - self._last_sample >= SYSTEM_METRICS_FINAL_SAMPLE_AFTER
-                and self._writer() is not None
-            ):
+            due = (
+                self.samples == 0
+                or time.monotonic() - self._last_sample >= SYSTEM_METRICS_FINAL_SAMPLE_AFTER
+            )
+            if self._fd is not None and due and self._writer() is not None:
                 self.sample_and_log()
         except Exception as exc:  # noqa: BLE001 - system metrics never break a run
             log.warning("vtrack: system metrics of run %s stopped: %s", self.run_id, exc)
