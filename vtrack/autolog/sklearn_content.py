@@ -104,7 +104,18 @@ def head(data: Any, n: int = INPUT_EXAMPLE_ROWS) -> Any:
 
 # -- training metrics ----------------------------------------------------------------
 def training_metrics(est: Any, X: Any, y: Any, sample_weight: Any) -> dict[str, float]:
-    """The training metrics of a fitted estimator (each one that fails is left out)."""
+    """The training metrics of a fitted estimator (each one that fails is left out).
+
+    The arguments are the ones ``fit`` just accepted, so scikit-learn's argument
+    validation is skipped while they are computed: it cost more than the metrics.
+    """
+    import sklearn
+
+    with sklearn.config_context(skip_parameter_validation=True, assume_finite=True):
+        return _training_metrics(est, X, y, sample_weight)
+
+
+def _training_metrics(est: Any, X: Any, y: Any, sample_weight: Any) -> dict[str, float]:
     from sklearn import metrics as skm
     from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier, is_regressor
 
@@ -128,9 +139,12 @@ def training_metrics(est: Any, X: Any, y: Any, sample_weight: Any) -> dict[str, 
             y_pred = est.predict(X)
         except Exception:  # noqa: BLE001
             y_pred = None
+    # Each metric is computed once from one prediction: score() of a plain classifier or
+    # regressor is accuracy or R², and precision, recall and F1 come from one call (the
+    # values precision_score, recall_score and f1_score would return, at a third the cost).
     score_impl = getattr(type(est), "score", None)
     if y_pred is not None and score_impl is ClassifierMixin.score:
-        put("score", lambda: skm.accuracy_score(y, y_pred, **kw))  # what score() computes
+        put("score", lambda: skm.accuracy_score(y, y_pred, **kw))
     elif y_pred is not None and score_impl is RegressorMixin.score:
         put("score", lambda: skm.r2_score(y, y_pred, **kw))
     elif hasattr(est, "score"):
@@ -138,11 +152,19 @@ def training_metrics(est: Any, X: Any, y: Any, sample_weight: Any) -> dict[str, 
     if y_pred is None:
         return out
     if is_classifier(est):
-        avg = {"average": "weighted", **kw}
-        put("precision_score", lambda: skm.precision_score(y, y_pred, **avg))
-        put("recall_score", lambda: skm.recall_score(y, y_pred, **avg))
-        put("f1_score", lambda: skm.f1_score(y, y_pred, **avg))
-        put("accuracy_score", lambda: skm.accuracy_score(y, y_pred, normalize=True, **kw))
+        try:
+            prf = skm.precision_recall_fscore_support(y, y_pred, average="weighted", **kw)
+        except Exception:  # noqa: BLE001 - multilabel-indicator targets and the like
+            prf = None
+        if prf is not None:
+            for name, value in zip(
+                ("precision_score", "recall_score", "f1_score"), prf[:3], strict=True
+            ):
+                put(name, lambda v=value: v)
+        if score_impl is ClassifierMixin.score and TRAINING_PREFIX + "score" in out:
+            out[TRAINING_PREFIX + "accuracy_score"] = out[TRAINING_PREFIX + "score"]
+        else:
+            put("accuracy_score", lambda: skm.accuracy_score(y, y_pred, normalize=True, **kw))
         if hasattr(est, "predict_proba"):
             try:
                 proba = est.predict_proba(X)
