@@ -1,15 +1,17 @@
 """Issue 14 figures: scikit-learn autolog overhead on a 1-second fit, and the CPU cost of
 system-metrics sampling at the default interval — each beside MLflow 3.17 in the same run.
 
-    python benchmarks/bench_integrations.py [--rounds 3] [--fits 3] [--seconds 60]
+    python benchmarks/bench_integrations.py [--rounds 3] [--pairs 4] [--seconds 60]
 
 1. **Autolog overhead.** A ``GradientBoostingClassifier`` fit on generated data, sized in
-   this run to take about one second, is timed in fresh processes three ways, interleaved
-   round by round: plain, with ``vtrack.sklearn.autolog()`` inside an active vtrack run,
-   and with ``mlflow.sklearn.autolog()`` inside an active MLflow run (sqlite store). Each
-   process fits once to warm up, then ``--fits`` times; the overhead is the time of the
-   autologged ``fit`` call over the plain one, minus 1 (all logging included: params,
-   training metrics, dataset, model with signature and input example).
+   this run to take about one second, is timed in pairs inside one process: a plain fit
+   and an autologged one (autolog switched on and off between them, the order
+   alternating), inside an active vtrack run with ``vtrack.sklearn.autolog()`` and, in
+   another process, inside an active MLflow run (sqlite store) with
+   ``mlflow.sklearn.autolog()``. Pairs cancel the drift of a shared machine. Each process
+   warms up with one pair, then times ``--pairs``; ``--rounds`` processes per library. The
+   overhead is the autologged ``fit`` call's time over the plain one's, minus 1, all
+   logging included (params, training metrics, dataset, model with signature and example).
 2. **System-metrics sampling.** A vtrack run and an MLflow run, each in its own process,
    both with system metrics on at the default interval (10 s), stay open for
    ``--seconds``; the sampler thread's CPU time (utime + stime from
@@ -36,24 +38,36 @@ import json, os, sys, time, warnings
 warnings.simplefilter("ignore")
 from sklearn.datasets import make_classification
 from sklearn.ensemble import GradientBoostingClassifier
-mode, n_est, fits = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+mode, n_est, pairs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 X, y = make_classification(n_samples=3000, n_features=20, random_state=0)
 if mode == "vtrack":
     import vtrack
-    vtrack.sklearn.autolog()
+    on = lambda: vtrack.sklearn.autolog()
+    off = lambda: vtrack.sklearn.autolog(disable=True)
     run = vtrack.start_run()
 elif mode == "mlflow":
     import mlflow
     mlflow.set_tracking_uri(os.environ["MLFLOW_URI"])
-    mlflow.sklearn.autolog()
+    on = lambda: mlflow.sklearn.autolog()
+    off = lambda: mlflow.sklearn.autolog(disable=True)
     run = mlflow.start_run()
-times = []
-for i in range(fits + 1):
-    model = GradientBoostingClassifier(n_estimators=n_est, random_state=i)
+else:
+    on = off = lambda: None
+def fit(seed, logged):
+    (on if logged else off)()
+    model = GradientBoostingClassifier(n_estimators=n_est, random_state=seed)
     t = time.perf_counter()
     model.fit(X, y)
-    times.append(time.perf_counter() - t)
-print(json.dumps(times[1:]))
+    return time.perf_counter() - t
+fit(0, False), fit(0, True)  # warm-up: imports, first model file, caches
+out = []
+for i in range(pairs):  # alternate the order, so that drift cancels
+    first = i % 2 == 0
+    a = fit(i + 1, first)
+    b = fit(i + 1, not first)
+    plain, logged = (b, a) if first else (a, b)
+    out.append([plain, logged])
+print(json.dumps(out))
 """
 
 SAMPLE = r"""
@@ -111,41 +125,45 @@ def _run(code: str, args: list[str], cwd: Path, env: dict[str, str]) -> object:
 
 def calibrate(cwd: Path, env: dict[str, str]) -> int:
     """Trees for a plain fit of about one second on this machine, now."""
-    [t] = _run(FIT, ["plain", "20", "1"], cwd, env)  # type: ignore[misc]
-    return max(5, round(20 * 1.0 / t))
+    pairs = _run(FIT, ["plain", "20", "1"], cwd, env)
+    return max(5, round(20 * 1.0 / pairs[0][0]))  # type: ignore[index]
 
 
-def spread(xs: list[float], fmt: str = "{:.1%}") -> str:
+def spread(xs: list[float], fmt: str = "{:+.1%}") -> str:
     return f"{fmt.format(min(xs))} / {fmt.format(statistics.median(xs))} / {fmt.format(max(xs))}"
 
 
-def bench_autolog(tmp: Path, rounds: int, fits: int) -> list[tuple[str, str, str, str, str]]:
+def bench_autolog(tmp: Path, rounds: int, pairs: int) -> list[tuple[str, str, str, str, str]]:
     env = {**python_with_vtrack(), "MLFLOW_URI": f"sqlite:///{tmp}/mlflow.db"}
     cwd = _fresh_repo(tmp, "autolog")
     n_est = calibrate(cwd, env)
-    modes = ["plain", "vtrack"] + (["mlflow"] if have_mlflow() else [])
-    times: dict[str, list[float]] = {m: [] for m in modes}
+    modes = ["vtrack"] + (["mlflow"] if have_mlflow() else [])
+    got: dict[str, list[list[float]]] = {m: [] for m in modes}
     for _ in range(rounds):
         for mode in modes:
-            times[mode] += _run(FIT, [mode, str(n_est), str(fits)], cwd, env)  # type: ignore[arg-type]
-    plain_med, plain_mean = statistics.median(times["plain"]), statistics.mean(times["plain"])
-    print(f"fit: GradientBoostingClassifier(n_estimators={n_est}) on 3000x20, "
-          f"{rounds} rounds x {fits} fits per mode")  # fmt: skip
+            got[mode] += _run(FIT, [mode, str(n_est), str(pairs)], cwd, env)  # type: ignore[arg-type]
+    print(f"fit: GradientBoostingClassifier(n_estimators={n_est}) on 3000x20; per library "
+          f"{rounds} processes x {pairs} pairs (plain fit, autologged fit), order alternating")  # fmt: skip
+    over, over_mean, per_pair = {}, {}, {}
     for mode in modes:
-        ts = times[mode]
-        print(f"  {mode:7s} min/median/max {min(ts):.3f} / {statistics.median(ts):.3f} / "
-              f"{max(ts):.3f} s, mean {statistics.mean(ts):.3f} s")  # fmt: skip
-    over = {m: statistics.median(times[m]) / plain_med - 1 for m in modes}
-    over_mean = {m: statistics.mean(times[m]) / plain_mean - 1 for m in modes}
-    per_round = {m: [t / plain_med - 1 for t in times[m]] for m in modes}
-    mlflow_cell = f"{over['mlflow']:+.1%} (mean {over_mean['mlflow']:+.1%})" if "mlflow" in over else "n/a"
-    ratio = (f"{(1 + over['vtrack']) / (1 + over['mlflow']):.2f}× MLflow's fit time"
-             if "mlflow" in over else "")  # fmt: skip
+        plain = [p for p, _ in got[mode]]
+        logged = [q for _, q in got[mode]]
+        per_pair[mode] = [q / p - 1 for p, q in got[mode]]
+        over[mode] = statistics.median(per_pair[mode])
+        over_mean[mode] = statistics.mean(logged) / statistics.mean(plain) - 1
+        print(f"  {mode:7s} plain {statistics.median(plain):.3f} s, autologged "
+              f"{statistics.median(logged):.3f} s (medians); overhead per pair "
+              f"min/median/max {spread(per_pair[mode])}")  # fmt: skip
+    plain_all = statistics.median(p for m in modes for p, _ in got[m])
+    has = "mlflow" in over
     return [
-        (f"autolog overhead on a {plain_med:.2f} s fit (median; mean in brackets)",
-         f"{over['vtrack']:+.1%} (mean {over_mean['vtrack']:+.1%})", mlflow_cell, ratio, "≤ 5%"),
-        ("  per fit, min / median / max", spread(per_round["vtrack"]),
-         spread(per_round["mlflow"]) if "mlflow" in per_round else "n/a", "", ""),
+        (f"autolog overhead on a {plain_all:.2f} s fit: median of pairs (ratio of means)",
+         f"{over['vtrack']:+.1%} ({over_mean['vtrack']:+.1%})",
+         f"{over['mlflow']:+.1%} ({over_mean['mlflow']:+.1%})" if has else "n/a",
+         f"{(1 + over['vtrack']) / (1 + over['mlflow']):.2f}× MLflow's fit time" if has else "",
+         "≤ 5%"),
+        ("  per pair, min / median / max", spread(per_pair["vtrack"]),
+         spread(per_pair["mlflow"]) if has else "n/a", "", ""),
     ]  # fmt: skip
 
 
@@ -181,14 +199,14 @@ def bench_sampling(tmp: Path, seconds: float) -> list[tuple[str, str, str, str, 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--fits", type=int, default=3)
+    ap.add_argument("--pairs", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=60.0)
     args = ap.parse_args()
     if not have_mlflow():
         print("mlflow is not installed: the MLflow columns are empty (pip install mlflow==3.17.2)")
     with tempfile.TemporaryDirectory(prefix="vtrack-bench-int-") as tmp:
         t0 = time.monotonic()
-        rows = bench_autolog(Path(tmp), args.rounds, args.fits)
+        rows = bench_autolog(Path(tmp), args.rounds, args.pairs)
         rows += bench_sampling(Path(tmp), args.seconds)
         print()
         print(table(rows))

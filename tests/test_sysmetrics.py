@@ -51,6 +51,16 @@ def _proc_rss_mb() -> float:
     raise AssertionError("no VmRSS")
 
 
+def _nvml_gpu_count() -> int:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        return int(pynvml.nvmlDeviceGetCount())
+    except Exception:  # noqa: BLE001 - no library or no driver: no GPU here
+        return 0
+
+
 def _meminfo_used_mb() -> float:
     info = {}
     for line in Path("/proc/meminfo").read_text().splitlines():
@@ -75,7 +85,13 @@ def test_readings_are_plausible_against_proc(repo: Path) -> None:
     du = shutil.disk_usage(os.sep)
     assert got["system/disk_usage_megabytes"] == pytest.approx(du.used / 1e6, rel=0.05)
     assert 0.0 <= got["system/cpu_utilization_percentage"] <= 100.0
-    assert not any(k.startswith("system/gpu_") for k in got)  # no NVIDIA driver here
+    gpus = _nvml_gpu_count()
+    if gpus:  # a machine with an NVIDIA driver: one set of readings per GPU
+        for i in range(gpus):
+            assert 0 <= got[f"system/gpu_{i}_utilization_percentage"] <= 100
+            assert 0 <= got[f"system/gpu_{i}_memory_usage_percentage"] <= 100
+    else:  # nvidia-ml-py is installed, but without a driver NVML cannot start
+        assert not any(k.startswith("system/gpu_") for k in got)
     hist = vtrack.get_metric_history(run.info.run_id, "system/process_memory_usage_megabytes")
     assert [m.step for m in hist][0] == 0
 
