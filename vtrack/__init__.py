@@ -43,7 +43,6 @@ _LAZY_SUBMODULES = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from vtrack import autolog
     from vtrack.client import TrackingClient
     from vtrack.entities import Experiment, Metric, Param, Run, RunData, RunInfo, RunStatus
     from vtrack.fluent import (

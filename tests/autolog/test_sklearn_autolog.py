@@ -175,14 +175,23 @@ def test_vtrack_autolog_waits_for_the_framework_import(repo: Path) -> None:
     import vtrack
     vtrack.autolog()
     imported_early = "sklearn" in sys.modules
+    import sklearn
+    from sklearn.datasets import load_iris  # reads its files through the module's loader
     from sklearn.linear_model import LogisticRegression
-    LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    X, y = load_iris(return_X_y=True)
+    LogisticRegression(max_iter=300).fit(X, y)
     runs = vtrack.search_runs(output_format="list")
-    print(json.dumps([imported_early, len(runs), runs[0].data.tags.get("vtrack.autolog")]))
+    loader = type(sklearn.__spec__.loader).__name__
+    print(json.dumps([imported_early, len(runs), runs[0].data.tags.get("vtrack.autolog"), loader]))
     """
     res = run_script(code, cwd=repo)
     assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout.strip().splitlines()[-1]) == [False, 1, "sklearn"]
+    assert json.loads(res.stdout.strip().splitlines()[-1]) == [
+        False,
+        1,
+        "sklearn",
+        "SourceFileLoader",
+    ]
 
 
 _DIFF = """
@@ -215,3 +224,29 @@ def test_metric_names_and_values_match_mlflow_autolog(repo: Path, tmp_path: Path
     assert set(outs["vtrack"]["metrics"]) == set(outs["mlflow"]["metrics"])
     for k, v in outs["mlflow"]["metrics"].items():
         assert outs["vtrack"]["metrics"][k] == pytest.approx(v, rel=1e-9), k
+
+
+class Counting(LogisticRegression):
+    """Counts the rows autologging predicts on after fit (the work it adds to a fit)."""
+
+    rows: list[tuple[str, int]] = []
+
+    def predict(self, X):  # noqa: ANN001, ANN201
+        Counting.rows.append(("predict", len(X)))
+        return super().predict(X)
+
+    def predict_proba(self, X):  # noqa: ANN001, ANN201
+        Counting.rows.append(("predict_proba", len(X)))
+        return super().predict_proba(X)
+
+
+def test_autolog_adds_one_prediction_over_the_training_data(repo: Path) -> None:
+    # What autologging costs a real fit, as work rather than time (benchmarks/ has the
+    # timings): one predict and one predict_proba over the training data for all the
+    # training metrics, and one predict on the 5-row input example for the signature.
+    X, y = load_iris(return_X_y=True)
+    vtrack.sklearn.autolog()
+    Counting.rows = []
+    with vtrack.start_run():
+        Counting(max_iter=500).fit(X, y)
+    assert sorted(Counting.rows) == [("predict", 5), ("predict", 150), ("predict_proba", 150)]

@@ -210,6 +210,10 @@ class _HookedLoader(importlib.abc.Loader):
         return self._inner.create_module(spec)
 
     def exec_module(self, module: ModuleType) -> None:
+        # the module keeps its own loader: nothing after the import sees this wrapper
+        module.__loader__ = self._inner
+        if module.__spec__ is not None:
+            module.__spec__.loader = self._inner
         self._inner.exec_module(module)
         _run_hooks(module)
 
