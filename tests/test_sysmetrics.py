@@ -110,6 +110,19 @@ def test_short_run_gets_one_sample_at_its_end_and_leaves_no_lock(repo: Path) -> 
     assert sysmetrics.monitor_of(run.info.run_id) is None
 
 
+def test_a_resumed_run_continues_the_system_step_count(repo: Path) -> None:
+    # Regression: histories read back from a commit know their latest step only on
+    # demand, and the sampler took them for empty: a resumed run logged step 0 again.
+    sysmetrics.set_system_metrics_sampling_interval(3600)
+    with vtrack.start_run(log_system_metrics=True) as run:
+        pass
+    with vtrack.start_run(run_id=run.info.run_id, log_system_metrics=True):
+        pass
+    # (disk usage: CPU utilisation needs a clock tick between two readings)
+    hist = vtrack.get_metric_history(run.info.run_id, "system/disk_usage_megabytes")
+    assert sorted(m.step for m in hist) == [0, 1]
+
+
 def test_off_unless_asked_and_the_switches_decide(repo: Path) -> None:
     sysmetrics.set_system_metrics_sampling_interval(3600)
     with vtrack.start_run() as run:
@@ -211,7 +224,7 @@ def _shared_run(repo: Path) -> str:
 
 def _system_steps(run_id: str) -> list[int]:
     # in step order: a recovered rank's points are committed after the survivor's
-    hist = vtrack.get_metric_history(run_id, "system/cpu_utilization_percentage")
+    hist = vtrack.get_metric_history(run_id, "system/disk_usage_megabytes")  # in every sample
     return sorted(m.step for m in hist)
 
 

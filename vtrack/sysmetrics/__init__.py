@@ -203,6 +203,12 @@ class SystemMetricsMonitor:
         except Exception as exc:  # noqa: BLE001 - system metrics never break a run
             log.warning("vtrack: system metrics of run %s stopped: %s", self.run_id, exc)
         finally:
+            if self._fd is not None:
+                # into the journal before the lock goes: the next sampler reads the steps there
+                w = self.repo.own_writer(self.run_id)
+                if w is not None and not w.closed:
+                    with contextlib.suppress(Exception):
+                        w.flush()
             self._release()
             self.thread_cpu_seconds = time.thread_time() - cpu0
 
@@ -242,9 +248,12 @@ class SystemMetricsMonitor:
         top = -1
         for record in records:
             for key, hist in record.histories.items():
-                if key.startswith(self.prefix) and "/" not in key[len(self.prefix) :]:
-                    if hist.latest is not None:
-                        top = max(top, hist.latest[0])
+                if not key.startswith(self.prefix) or "/" in key[len(self.prefix) :]:
+                    continue
+                if hist.latest is not None:
+                    top = max(top, hist.latest[0])
+                else:  # a history loaded from a commit: its latest step is read on demand
+                    top = max([top, *(row[0] for row in record.iter_history(key))])
         return top + 1
 
     def _pids(self) -> Iterable[int]:
