@@ -60,10 +60,10 @@ def have_mlflow() -> bool:
     return True
 
 
-def table(rows: list[tuple[str, str, str, str, str]]) -> str:
-    """Format rows of (figure, vtrack, anchor, ratio, target) as a Markdown table."""
-    head = ("figure", "vtrack", "MLflow 3.17 (same run)", "ratio", "target")
-    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(5)]
+def table(rows: list[tuple[str, ...]], headers: tuple[str, ...] | None = None) -> str:
+    """Format rows as a Markdown table (default columns: figure, vtrack, anchor, ratio, target)."""
+    head = headers or ("figure", "vtrack", "MLflow 3.17 (same run)", "ratio", "target")
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |"  # noqa: E731
     out = [line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += [line(r) for r in rows]

@@ -28,9 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vtrack.datasets import describe_input  # noqa: E402
-from vtrack.drift import check_input  # noqa: E402
 from vtrack.hashing import hash_file  # noqa: E402
 from vtrack.limits import HASH_CHUNK_BYTES  # noqa: E402
+from vtrack.provenance.drift import check_input  # noqa: E402
 from vtrack.statcache import RACY_MARGIN_NS, NoStatCache, StatCache, hash_regular_file  # noqa: E402
 
 MiB = 1024 * 1024

@@ -44,7 +44,7 @@ os.environ["VTRACK_CAPTURE_CODE"] = "0"  # bulk runs need no code snapshot each
 
 from vtrack import provenance  # noqa: E402
 from vtrack.client import TrackingClient  # noqa: E402
-from vtrack.drift import check_input  # noqa: E402
+from vtrack.provenance.drift import check_input  # noqa: E402
 from vtrack.statcache import RACY_MARGIN_NS, NoStatCache, hash_regular_file  # noqa: E402
 from vtrack.store import refs as refnames  # noqa: E402
 from vtrack.store.gitobj import BLOB_MODE  # noqa: E402

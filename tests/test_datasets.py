@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -20,7 +21,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import past_racy_margin
 from vtrack import datasets as ds
+from vtrack import progress
+from vtrack.cli import _TerminalProgress
 from vtrack.datasets import (
     array_digest,
     dataframe_digest,
@@ -34,7 +38,17 @@ from vtrack.hashing import hash_bytes, hash_file
 from vtrack.statcache import RACY_MARGIN_NS, NoStatCache, StatCache
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMON_KEYS = {"name", "context", "source", "kind", "digest", "size", "format", "verifiable", "tags"}
+COMMON_KEYS = {
+    "name",
+    "context",
+    "source",
+    "kind",
+    "digest",
+    "size",
+    "format",
+    "verifiable",
+    "tags",
+}
 
 
 def yaml_ready(entry: dict) -> dict:
@@ -55,7 +69,9 @@ def make_tree(root: Path, files: dict[str, bytes]) -> Path:
 # --------------------------------------------------------------------------- files
 def test_csv_file_entry(tmp_path: Path) -> None:
     p = tmp_path / "train.csv"
-    p.write_text("id,score,label,ok,day\n1,0.5,cat,true,2024-01-02\n2,3,dog,false,2024-02-03\n3,,,true,\n")
+    p.write_text(
+        "id,score,label,ok,day\n1,0.5,cat,true,2024-01-02\n2,3,dog,false,2024-02-03\n3,,,true,\n"
+    )
     e = describe_input(p, context="train", tags={"split": "a", "n": 3})
     assert COMMON_KEYS <= e.keys()
     assert e["name"] == "train.csv" and e["context"] == "train"
@@ -86,7 +102,10 @@ def test_csv_rows_are_exact_with_quoted_newlines_and_no_trailing_newline(tmp_pat
 def test_semicolon_csv_and_tsv_schema(tmp_path: Path) -> None:
     (tmp_path / "s.csv").write_text("a;b\n1;x\n2;y\n")
     e = describe_input(tmp_path / "s.csv")
-    assert e["schema"]["delimiter"] == ";" and e["schema"]["columns"][0] == {"name": "a", "dtype": "int64"}
+    assert e["schema"]["delimiter"] == ";" and e["schema"]["columns"][0] == {
+        "name": "a",
+        "dtype": "int64",
+    }
     (tmp_path / "t.tsv").write_text("a\tb,c\n1\tx,y\n")
     e = describe_input(tmp_path / "t.tsv")
     assert e["format"] == "tsv" and [c["name"] for c in e["schema"]["columns"]] == ["a", "b,c"]
@@ -96,7 +115,7 @@ def test_semicolon_csv_and_tsv_schema(tmp_path: Path) -> None:
 def test_large_csv_gets_no_row_count(tmp_path: Path, monkeypatch) -> None:
     p = tmp_path / "big.csv"
     p.write_text("a\n" + "1\n" * 1000)
-    monkeypatch.setattr(ds, "CSV_ROW_COUNT_MAX_BYTES", 100)
+    monkeypatch.setattr(ds.schema, "CSV_ROW_COUNT_MAX_BYTES", 100)
     e = describe_input(p)
     assert "rows" not in e and e["schema"]["columns"] == [{"name": "a", "dtype": "int64"}]
 
@@ -127,9 +146,17 @@ def test_npy_header_gives_schema_without_loading(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "fmt"),
-    [("a.json", "json"), ("a.jsonl", "jsonl"), ("a.ndjson", "jsonl"), ("a.npz", "npz"),
-     ("a.txt", "txt"), ("a.csv.gz", "csv.gz"), ("a.PARQUET", "parquet"), ("a.weird", "weird"),
-     ("noext", None)],
+    [
+        ("a.json", "json"),
+        ("a.jsonl", "jsonl"),
+        ("a.ndjson", "jsonl"),
+        ("a.npz", "npz"),
+        ("a.txt", "txt"),
+        ("a.csv.gz", "csv.gz"),
+        ("a.PARQUET", "parquet"),
+        ("a.weird", "weird"),
+        ("noext", None),
+    ],
 )
 def test_format_by_extension(tmp_path: Path, name: str, fmt: str | None) -> None:
     p = tmp_path / name
@@ -212,9 +239,19 @@ def test_unreadable_file_raises_dataset_error_naming_it(tmp_path: Path) -> None:
         if setpriv is None:
             pytest.skip("running as root without setpriv: cannot make a file unreadable")
         res = subprocess.run(
-            [setpriv, "--bounding-set", "-dac_override,-dac_read_search",
-             sys.executable, "-c", UNREADABLE_SCRIPT, str(p)],
-            env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=60,
+            [
+                setpriv,
+                "--bounding-set",
+                "-dac_override,-dac_read_search",
+                sys.executable,
+                "-c",
+                UNREADABLE_SCRIPT,
+                str(p),
+            ],
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         if "Operation not permitted" in res.stderr:
             pytest.skip(f"setpriv cannot drop capabilities here: {res.stderr.strip()}")
@@ -256,8 +293,13 @@ def test_folder_entry_and_manifest(tmp_path: Path) -> None:
     assert [f[0] for f in e["files"]] == ["a/c.csv", "a/z/d.csv", "b.csv"]
     for rel, size, digest in e["files"]:
         assert (digest, size) == hash_file(root / rel)
-    assert e["digest"] == folder_digest(e["files"]) == hash_bytes(manifest_to_tsv(e["files"]).encode())
-    assert manifest_to_tsv(e["files"]).splitlines()[0] == f"a/c.csv\t2\t{hash_file(root / 'a/c.csv')[0]}"
+    assert (
+        e["digest"] == folder_digest(e["files"]) == hash_bytes(manifest_to_tsv(e["files"]).encode())
+    )
+    assert (
+        manifest_to_tsv(e["files"]).splitlines()[0]
+        == f"a/c.csv\t2\t{hash_file(root / 'a/c.csv')[0]}"
+    )
     assert manifest_from_tsv(manifest_to_tsv(e["files"])) == e["files"]
     yaml_ready(e)
 
@@ -280,11 +322,20 @@ def test_folder_follows_file_symlinks(tmp_path: Path) -> None:
 
 
 def test_folder_exclude_patterns(tmp_path: Path) -> None:
-    root = make_tree(tmp_path / "d", {
-        "keep.csv": b"1", "x.tmp": b"2", "sub/y.tmp": b"3", "cache/a.csv": b"4",
-        "sub/cache/b.csv": b"5", "logs/run.log": b"6", "sub/logs": b"a file named logs",
-        "top.txt": b"7", "sub/top.txt": b"8",
-    })
+    root = make_tree(
+        tmp_path / "d",
+        {
+            "keep.csv": b"1",
+            "x.tmp": b"2",
+            "sub/y.tmp": b"3",
+            "cache/a.csv": b"4",
+            "sub/cache/b.csv": b"5",
+            "logs/run.log": b"6",
+            "sub/logs": b"a file named logs",
+            "top.txt": b"7",
+            "sub/top.txt": b"8",
+        },
+    )
     e = describe_input(root, exclude=["*.tmp", "cache", "logs/", "/top.txt"])
     assert [f[0] for f in e["files"]] == ["keep.csv", "sub/logs", "sub/top.txt"]
     assert e["exclude"] == ["*.tmp", "cache", "logs/", "/top.txt"]
@@ -318,7 +369,11 @@ def test_manifest_rejects_malformed_lines() -> None:
         manifest_to_tsv([("a", 1, "xxh3-128:" + "0" * 32)] * 2)
 
 
-_names = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=12)
+_names = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    min_size=1,
+    max_size=12,
+)
 _manifests = st.dictionaries(
     _names, st.tuples(st.integers(0, 2**40), st.binary(min_size=16, max_size=16)), max_size=30
 ).map(lambda d: [(k, s, "xxh3-128:" + b.hex()) for k, (s, b) in d.items()])
@@ -336,7 +391,9 @@ def test_folder_digest_ignores_listing_order(files, seed: int) -> None:
 @given(
     contents=st.dictionaries(
         st.from_regex(r"[a-c]{1,2}(/[a-c]{1,2}){0,2}\.bin", fullmatch=True),
-        st.binary(max_size=64), min_size=1, max_size=12,
+        st.binary(max_size=64),
+        min_size=1,
+        max_size=12,
     ),
     seed=st.integers(0, 2**32),
 )
@@ -363,24 +420,53 @@ def test_folder_hashes_large_and_small_files_alike(tmp_path: Path) -> None:
     assert e["files"] == [(p.name, *reversed(hash_file(p))) for p in sorted(root.iterdir())]
 
 
-def test_no_progress_output_when_stderr_is_not_a_tty(tmp_path: Path, capfd, monkeypatch) -> None:
-    monkeypatch.setattr(ds, "PROGRESS_DELAY_SECONDS", 0.0)
+def collecting_reports(seen: list) -> contextlib.AbstractContextManager:
+    """Install a progress reporter that appends every report to ``seen`` (removed after)."""
+
+    @contextlib.contextmanager
+    def installed():
+        progress.set_reporter(lambda *report: seen.append(report))
+        try:
+            yield seen
+        finally:
+            progress.set_reporter(None)
+
+    return installed()
+
+
+def test_no_progress_output_when_stderr_is_not_a_tty(tmp_path: Path, capfd) -> None:
     root = make_tree(tmp_path / "d", {f"{i}.txt": b"x" for i in range(50)})
-    describe_input(root)
-    assert capfd.readouterr().err == ""
+    seen: list = []
+    with collecting_reports(seen):
+        describe_input(root)
+    assert capfd.readouterr().err == ""  # the storage layer only reports; it never draws
+    assert {task for task, _, _ in seen} == {"hashing d"}
+    assert all(total == 50 and 0 < done <= 50 for _, done, total in seen)
+    assert seen[-1] == ("hashing d", 50, 50)
 
 
-def test_progress_bar_appears_only_after_the_delay(monkeypatch) -> None:
-    monkeypatch.setattr(ds, "_stderr_is_tty", lambda: True)
-    quick = ds.DeferredProgress(10, "x", delay=60.0)
-    quick(5, 50)
-    assert quick.bar is None
-    quick.close()
-    slow = ds.DeferredProgress(10, "x", delay=0.0)
-    slow(5, 50)
-    assert slow.bar is not None
-    slow.close()
-    assert slow.bar is None
+def test_a_failed_folder_hash_still_reports_its_end_so_a_bar_is_erased(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "d", {f"{i}.txt": b"x" for i in range(5)})
+    os.mkfifo(root / "pipe")
+    seen: list = []
+    with collecting_reports(seen), pytest.raises(DatasetError, match="not a regular file"):
+        describe_input(root)
+    assert seen == [("hashing d", 6, 6)]
+
+
+def test_progress_bar_appears_only_after_the_delay(tmp_path: Path, capsys) -> None:
+    root = make_tree(tmp_path / "d", {f"{i}.txt": b"x" for i in range(10)})
+    for delay, drawn in ((60.0, False), (0.0, True)):
+        bar = _TerminalProgress(delay=delay)
+        progress.set_reporter(bar)
+        try:
+            describe_input(root)
+        finally:
+            progress.set_reporter(None)
+        err = capsys.readouterr().err
+        assert ("hashing d [" in err) is drawn
+        assert err.endswith("\r\x1b[2K") is drawn  # a drawn bar is erased at the end
+        assert not bar.shown and not bar.started
 
 
 def test_deleting_the_cache_changes_no_folder_result(tmp_path: Path) -> None:
@@ -398,6 +484,7 @@ def test_deleting_the_cache_changes_no_folder_result(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # 100,000 real files twice: minutes on a loaded 2-core machine
 def test_100k_file_folder_second_pass_is_served_from_the_stat_cache(tmp_path: Path) -> None:
     root = tmp_path / "many"
     n = 100_000
@@ -410,9 +497,8 @@ def test_100k_file_folder_second_pass_is_served_from_the_stat_cache(tmp_path: Pa
             fd = os.open(f"{base}/{i}.txt", flags, 0o644)
             os.write(fd, b"%d" % (d * 1000 + i))
             os.close(fd)
-    time.sleep(RACY_MARGIN_NS / 1e9 + 0.2)  # let every file leave the racy window
-    try:
-        with StatCache(tmp_path / "c.sqlite") as cache:
+    try:  # a cache for which every file has left the racy window
+        with StatCache(tmp_path / "c.sqlite", clock=past_racy_margin()) as cache:
             first = describe_input(root, cache=cache)
             assert (cache.misses, cache.stored, cache.hits) == (n, n, 0)
             second = describe_input(root, cache=cache)
@@ -424,17 +510,21 @@ def test_100k_file_folder_second_pass_is_served_from_the_stat_cache(tmp_path: Pa
 
 # --------------------------------------------------------------------------- DataFrames
 def sample_frame() -> pd.DataFrame:
-    return pd.DataFrame({
-        "i": [1, 2, 3],
-        "f": [0.5, np.nan, -2.0],
-        "s": ["a", None, "ç"],
-        "b": [True, False, True],
-        "t": pd.to_datetime(["2024-01-01", "2024-01-02", None]),
-        "tz": pd.to_datetime(["2024-01-01 10:00", "2024-01-02 00:00", "2024-01-03 00:00"]).tz_localize("Europe/Paris"),
-        "c": pd.Categorical(["x", "y", "x"]),
-        "n": pd.array([1, None, 3], dtype="Int64"),
-        "o": [{"k": 1}, (1, 2), None],
-    })
+    return pd.DataFrame(
+        {
+            "i": [1, 2, 3],
+            "f": [0.5, np.nan, -2.0],
+            "s": ["a", None, "ç"],
+            "b": [True, False, True],
+            "t": pd.to_datetime(["2024-01-01", "2024-01-02", None]),
+            "tz": pd.to_datetime(
+                ["2024-01-01 10:00", "2024-01-02 00:00", "2024-01-03 00:00"]
+            ).tz_localize("Europe/Paris"),
+            "c": pd.Categorical(["x", "y", "x"]),
+            "n": pd.array([1, None, 3], dtype="Int64"),
+            "o": [{"k": 1}, (1, 2), None],
+        }
+    )
 
 
 def test_dataframe_entry(tmp_path: Path) -> None:
@@ -474,14 +564,24 @@ def test_dataframe_digest_stable_across_row_equal_frames() -> None:
     # NaN payloads do not matter
     odd_nan = np.frombuffer(np.uint64(0x7FF8000000000123).tobytes(), dtype=np.float64)[0]
     assert np.isnan(odd_nan)
-    assert dataframe_digest(pd.DataFrame({"f": [odd_nan]})) == dataframe_digest(pd.DataFrame({"f": [np.nan]}))
+    assert dataframe_digest(pd.DataFrame({"f": [odd_nan]})) == dataframe_digest(
+        pd.DataFrame({"f": [np.nan]})
+    )
 
 
 @pytest.mark.parametrize(
     ("column", "row", "value"),
-    [("i", 0, 9), ("f", 2, -2.5), ("s", 0, "b"), ("b", 1, True), ("t", 0, pd.Timestamp("2025-01-01")),
-     ("tz", 0, pd.Timestamp("2024-01-01 10:00:01", tz="Europe/Paris")), ("c", 1, "x"),
-     ("n", 1, 2), ("o", 0, {"k": 2})],
+    [
+        ("i", 0, 9),
+        ("f", 2, -2.5),
+        ("s", 0, "b"),
+        ("b", 1, True),
+        ("t", 0, pd.Timestamp("2025-01-01")),
+        ("tz", 0, pd.Timestamp("2024-01-01 10:00:01", tz="Europe/Paris")),
+        ("c", 1, "x"),
+        ("n", 1, 2),
+        ("o", 0, {"k": 2}),
+    ],
 )
 def test_dataframe_digest_changes_when_one_value_changes(column: str, row: int, value) -> None:
     df = sample_frame()
@@ -499,7 +599,10 @@ def test_dataframe_digest_changes_with_names_dtypes_order_and_index() -> None:
     assert dataframe_digest(df[["b", "a"]])[0] != d
     assert dataframe_digest(df.iloc[::-1].reset_index(drop=True))[0] != d
     assert dataframe_digest(df.set_index("a"))[0] != dataframe_digest(df.set_index("b"))[0]
-    assert dataframe_digest(df.set_axis(["r1", "r2"]))[0] != dataframe_digest(df.set_axis(["r1", "r3"]))[0]
+    assert (
+        dataframe_digest(df.set_axis(["r1", "r2"]))[0]
+        != dataframe_digest(df.set_axis(["r1", "r3"]))[0]
+    )
 
 
 def test_series_is_described_as_a_one_column_frame() -> None:
@@ -533,7 +636,9 @@ def test_array_entry() -> None:
 
 def test_array_digest_is_pinned() -> None:
     assert array_digest(np.arange(6, dtype="<i4").reshape(2, 3)) == (
-        "xxh3-128:ff19fafe03fb0e2ef6adeeab9f2cbf30", 75)
+        "xxh3-128:ff19fafe03fb0e2ef6adeeab9f2cbf30",
+        75,
+    )
 
 
 def test_array_digest_ignores_layout_and_byte_order_but_not_values() -> None:
@@ -563,11 +668,13 @@ def test_object_and_structured_arrays() -> None:
 # --------------------------------------------------------------------------- URIs
 @pytest.mark.parametrize(
     ("uri", "name", "fmt"),
-    [("s3://bucket/data/train.parquet", "train.parquet", "parquet"),
-     ("gs://b/x.csv", "x.csv", "csv"),
-     ("https://example.com/files/data.jsonl?x=1", "data.jsonl", "jsonl"),
-     ("hf://datasets/user/name", "name", None),
-     ("http://host", "host", None)],
+    [
+        ("s3://bucket/data/train.parquet", "train.parquet", "parquet"),
+        ("gs://b/x.csv", "x.csv", "csv"),
+        ("https://example.com/files/data.jsonl?x=1", "data.jsonl", "jsonl"),
+        ("hf://datasets/user/name", "name", None),
+        ("http://host", "host", None),
+    ],
 )
 def test_remote_uri_is_recorded_without_hashing(uri: str, name: str, fmt: str | None) -> None:
     e = describe_input(uri, context="train")
@@ -584,15 +691,20 @@ def test_importing_and_describing_files_loads_no_heavy_module(tmp_path: Path) ->
     code = textwrap.dedent(
         f"""
         import sys, json
-        import vtrack.statcache, vtrack.datasets, vtrack.drift
+        import vtrack.statcache, vtrack.datasets, vtrack.provenance.drift
         from vtrack.datasets import describe_input
-        describe_input({str(tmp_path / 'a.csv')!r})
-        describe_input({str(tmp_path / 'd')!r})
+        describe_input({str(tmp_path / "a.csv")!r})
+        describe_input({str(tmp_path / "d")!r})
         heavy = ["pandas", "numpy", "pyarrow", "rich"]
         print(json.dumps([m for m in heavy if m in sys.modules]))
         """
     )
-    res = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                         capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout) == []

@@ -10,8 +10,11 @@ import pytest
 
 from vtrack.diff import (
     FileStat,
+    FolderFiles,
     build_code_diff,
+    compare_manifests,
     compare_runs,
+    dataset_key,
     diff_runs,
     metric_direction,
     parse_numstat,
@@ -96,6 +99,29 @@ def test_datasets_compared_by_name_context_and_digest() -> None:
     d = diff_runs(a, b).datasets
     assert [(x.name, x.kind) for x in d] == [("extra", "added"), ("train", "changed")]
     assert d[1].old_digest == "xxh3-128:1" and d[1].new_digest == "xxh3-128:9"
+
+
+def test_folder_manifests_compared_file_by_file() -> None:
+    old = [("a.txt", 2, "d:1"), ("b.txt", 2, "d:2"), ("c/x.bin", 5, "d:3"), ("same", 1, "d:4")]
+    new = [("b.txt", 3, "d:5"), ("c/x.bin", 5, "d:6"), ("c/y.bin", 1, "d:7"), ("same", 1, "d:4")]
+    files = compare_manifests(old, new)
+    assert files == FolderFiles(added=("c/y.bin",), removed=("a.txt",),
+                                modified=("b.txt", "c/x.bin"))
+    assert compare_manifests(old, old).empty and not files.empty
+
+
+def test_folder_file_changes_attach_to_a_changed_dataset_only() -> None:
+    a = make_run(datasets=[{"name": "imgs", "context": "train", "digest": "xxh3-128:1"},
+                           {"name": "same", "digest": "xxh3-128:5"}])
+    b = make_run(datasets=[{"name": "imgs", "context": "train", "digest": "xxh3-128:2"},
+                           {"name": "same", "digest": "xxh3-128:5"}])
+    files = FolderFiles(added=("n.txt",))
+    folders = {dataset_key(a.inputs.datasets[0]): files, ("same", None): files}
+    d = {x.name: x for x in diff_runs(a, b, include_unchanged=True, folders=folders).datasets}
+    assert d["imgs"].files == files and d["same"].files is None
+    assert d["imgs"].to_dict()["added"] == ["n.txt"] and d["imgs"].to_dict()["removed"] == []
+    assert d["same"].to_dict()["added"] is None
+    assert diff_runs(a, b).datasets[0].files is None  # no manifests given: digests only
 
 
 def test_artifacts_added_removed_changed_by_digest() -> None:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import past_racy_margin, wait_past_timestamps
 from vtrack.datasets import describe_input, manifest_to_tsv
-from vtrack.drift import check_input
 from vtrack.errors import DatasetError, ValidationError
-from vtrack.statcache import RACY_MARGIN_NS, StatCache
+from vtrack.provenance.drift import check_input
+from vtrack.statcache import StatCache
+
+#: The clock of stat caches that look at the ``aged`` files.
+LATER = past_racy_margin()
 
 
 def make_tree(root: Path, files: dict[str, bytes]) -> Path:
@@ -49,11 +52,11 @@ def audit(entry: dict, **kw) -> dict:
 
 @pytest.fixture(scope="module")
 def aged(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Files left alone past the racy window, so a stat cache may trust them."""
+    """Files past the racy window for a stat cache on the :data:`LATER` clock."""
     d = tmp_path_factory.mktemp("aged")
     (d / "single.bin").write_bytes(b"0123456789")
     make_tree(d / "folder", {"a.txt": b"aaaa", "sub/b.txt": b"bbbb"})
-    time.sleep(RACY_MARGIN_NS / 1e9 + 0.2)
+    wait_past_timestamps(d / "single.bin", d / "folder" / "a.txt", d / "folder" / "sub" / "b.txt")
     return d
 
 
@@ -78,9 +81,11 @@ def test_changed_file_content(tmp_path: Path) -> None:
     assert audit(e)["status"] == "changed"  # size differs: no hashing needed
 
 
-def test_same_size_edit_with_restored_mtime_is_caught_through_a_warm_cache(aged: Path, tmp_path: Path) -> None:
+def test_same_size_edit_with_restored_mtime_is_caught_through_a_warm_cache(
+    aged: Path, tmp_path: Path
+) -> None:
     p = aged / "single.bin"
-    with StatCache(tmp_path / "c.sqlite") as cache:
+    with StatCache(tmp_path / "c.sqlite", clock=LATER) as cache:
         e = recorded(p, cache=cache)
         assert audit(e, cache=cache)["status"] == "unchanged" and cache.hits == 1
         same_size_edit_keeping_mtime(p, b"9876543210")
@@ -160,9 +165,14 @@ def test_fifo_where_the_file_was_raises_naming_it(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- folders
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    return make_tree(tmp_path / "data", {
-        "a.csv": b"a\n1\n", "sub/b.csv": b"b\n2\n", "sub/deep/c.csv": b"c\n3\n",
-    })
+    return make_tree(
+        tmp_path / "data",
+        {
+            "a.csv": b"a\n1\n",
+            "sub/b.csv": b"b\n2\n",
+            "sub/deep/c.csv": b"c\n3\n",
+        },
+    )
 
 
 def test_unchanged_folder(folder: Path) -> None:
@@ -189,12 +199,19 @@ def test_folder_rename_is_removed_plus_added(folder: Path) -> None:
     e = recorded(folder)
     (folder / "a.csv").rename(folder / "z.csv")
     r = audit(e)
-    assert (r["status"], r["added"], r["removed"], r["modified"]) == ("changed", ["z.csv"], ["a.csv"], [])
+    assert (r["status"], r["added"], r["removed"], r["modified"]) == (
+        "changed",
+        ["z.csv"],
+        ["a.csv"],
+        [],
+    )
 
 
-def test_folder_same_size_edit_with_restored_mtime_through_warm_cache(aged: Path, tmp_path: Path) -> None:
+def test_folder_same_size_edit_with_restored_mtime_through_warm_cache(
+    aged: Path, tmp_path: Path
+) -> None:
     root = aged / "folder"
-    with StatCache(tmp_path / "c.sqlite") as cache:
+    with StatCache(tmp_path / "c.sqlite", clock=LATER) as cache:
         e = recorded(root, cache=cache)
         assert audit(e, cache=cache)["status"] == "unchanged" and cache.hits == 2
         same_size_edit_keeping_mtime(root / "sub" / "b.txt", b"BBBB")
@@ -301,25 +318,25 @@ def test_unknown_kind_is_refused() -> None:
         check_input({"name": "x", "kind": "table"})
 
 
-def test_folder_audit_shows_a_progress_bar_only_on_a_terminal(folder: Path, capfd, monkeypatch) -> None:
-    from vtrack import datasets as ds
-    from vtrack import drift
+def test_folder_audit_shows_a_progress_bar_only_on_a_terminal(folder: Path, capfd) -> None:
+    from vtrack import progress
+    from vtrack.cli import _TerminalProgress
 
-    bars = []
-
-    class Spy(ds.DeferredProgress):
-        def close(self) -> None:
-            bars.append(self.bar is not None)
-            super().close()
-
-    monkeypatch.setattr(drift, "DeferredProgress", Spy)
     entry = recorded(folder)
-    monkeypatch.setattr(ds, "PROGRESS_DELAY_SECONDS", 0.0)
-    assert audit(entry)["status"] == "unchanged"
-    assert capfd.readouterr().err == "" and bars == [False]  # stderr is not a terminal here
-    monkeypatch.setattr(ds, "_stderr_is_tty", lambda: True)
-    assert audit(entry)["status"] == "unchanged"
-    assert bars == [False, True]
-    monkeypatch.setattr(ds, "PROGRESS_DELAY_SECONDS", 60.0)
-    assert audit(entry)["status"] == "unchanged"
-    assert bars == [False, True, False]  # done within the delay: no bar
+    seen: list = []
+    progress.set_reporter(lambda *report: seen.append(report))
+    try:
+        assert audit(entry)["status"] == "unchanged"
+    finally:
+        progress.set_reporter(None)
+    assert capfd.readouterr().err == ""  # the check only reports; drawing is the CLI's
+    assert seen and seen[-1] == ("checking data", 3, 3)
+    for delay, drawn in ((0.0, True), (60.0, False)):  # done within the delay: no bar
+        bar = _TerminalProgress(delay=delay)
+        progress.set_reporter(bar)
+        try:
+            assert audit(entry)["status"] == "unchanged"
+        finally:
+            progress.set_reporter(None)
+        err = capfd.readouterr().err
+        assert ("checking data [" in err) is drawn and not bar.shown

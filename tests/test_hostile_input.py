@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import vtrack
-from tests.conftest import ROOT, git
+from tests.conftest import ROOT, git, reap
 from vtrack import validation as v
 from vtrack.errors import ValidationError
 
@@ -69,7 +69,7 @@ def test_an_old_journal_holding_a_lone_surrogate_breaks_no_command(repo: Path) -
     assert proc.stdout is not None
     run_id = proc.stdout.readline().split()[1]
     proc.kill()
-    proc.wait()
+    reap(proc)
     [segment] = (repo / ".git/vtrack/live" / run_id).glob("*.journal")
     with open(segment, "a", encoding="utf-8") as f:
         f.write('t\tfile\t"data/bad\\udcffname.csv"\n')  # JSON escapes it, as json.dumps did

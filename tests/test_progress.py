@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 import vtrack
 from vtrack import progress
-from vtrack.cli import _TerminalProgress
+from vtrack.cli import _progress_for, _TerminalProgress
 
 
 def test_index_sync_reports_progress_to_an_installed_reporter(repo: Path) -> None:
@@ -39,3 +40,42 @@ def test_terminal_progress_waits_then_draws_then_clears(capsys: pytest.CaptureFi
     assert "indexing runs" in err and "50/100" in err and "#" * 15 in err
     bar("indexing runs", 100, 100)
     assert capsys.readouterr().err == "\r\x1b[2K"
+
+
+def test_the_command_line_draws_progress_on_a_terminal_and_never_into_a_pipe() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with os.fdopen(write_end, "w") as piped:
+        assert _progress_for(piped) is None
+    assert _progress_for(piped) is None  # closed
+    assert _progress_for(None) is None
+    master, slave = os.openpty()
+    try:
+        with os.fdopen(slave, "w") as terminal:
+            bar = _progress_for(terminal)
+            assert isinstance(bar, _TerminalProgress) and bar.stream is terminal
+            assert bar.delay == 1.0  # a bar only for tasks that take more than a second
+            bar.delay = 0.0
+            bar("hashing data", 1, 4)
+            bar("hashing data", 4, 4)
+        drawn = b""
+        while True:  # everything written, then EIO once the terminal's other side is closed
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(master)
+    assert b"hashing data [" in drawn and b"1/4" in drawn and drawn.endswith(b"\r\x1b[2K")
+
+
+def test_terminal_progress_redraws_at_most_ten_times_a_second(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bar = _TerminalProgress(delay=0.0)
+    for done in range(1, 1000):
+        bar("hashing data", done, 1000)
+    assert capsys.readouterr().err.count("hashing data") <= 2  # not one write per file

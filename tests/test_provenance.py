@@ -18,12 +18,11 @@ import pytest
 import yaml
 
 import vtrack
-from tests.conftest import ROOT, assert_fsck_clean, git, run_script
+from tests.conftest import ROOT, assert_fsck_clean, git, run_script, warm_store_stat_cache
 from vtrack.datasets import folder_digest, manifest_from_tsv
 from vtrack.errors import DatasetError, InputConflictError, RunNotFoundError, ValidationError
 from vtrack.hashing import hash_file
 from vtrack.provenance import manifest_path
-from vtrack.statcache import RACY_MARGIN_NS
 
 FAST = {"VTRACK_FLUSH_SECONDS": "0.05", "VTRACK_CHECKPOINT_SECONDS": "600"}
 
@@ -55,8 +54,9 @@ def test_every_kind_is_recorded_and_read_back(repo: Path) -> None:
     with vtrack.start_run() as run:
         f = vtrack.log_input("data/train.csv", name="train", context="training", tags={"v": 2})
         d = vtrack.log_input(repo / "data" / "images", name="images", context="training")
-        fr = vtrack.log_input(df, name="holdout", context="evaluation",
-                              source="s3://bucket/holdout.csv")
+        fr = vtrack.log_input(
+            df, name="holdout", context="evaluation", source="s3://bucket/holdout.csv"
+        )
         a = vtrack.log_input(np.arange(12).reshape(3, 4), name="emb")
         u = vtrack.log_input("hf://datasets/org/corpus", context="pretrain")
         live = {e["name"]: e for e in vtrack.get_run(run.info.run_id).inputs.datasets}
@@ -123,15 +123,20 @@ def test_same_name_with_other_content_raises_and_records_nothing(repo: Path) -> 
         assert info.value.exit_code == 4 and isinstance(info.value, ValidationError)
         # a batch with one conflict records none of its inputs
         with pytest.raises(InputConflictError):
-            vtrack.log_inputs([{"data": "b.csv", "name": "other"},
-                               {"data": "b.csv", "name": "train", "context": "training"}])
+            vtrack.log_inputs(
+                [
+                    {"data": "b.csv", "name": "other"},
+                    {"data": "b.csv", "name": "train", "context": "training"},
+                ]
+            )
         with pytest.raises(InputConflictError):  # a conflict inside the batch itself
             vtrack.log_inputs([{"data": "a.csv", "name": "x"}, {"data": "b.csv", "name": "x"}])
         # the same name in another context is another input
         vtrack.log_input("b.csv", name="train", context="validation")
     entries = vtrack.get_run(run.info.run_id).inputs.datasets
     assert [(e["name"], e["context"]) for e in entries] == [
-        ("train", "training"), ("train", "validation")
+        ("train", "training"),
+        ("train", "validation"),
     ]
     assert entries[0]["digest"] == hash_file(repo / "a.csv")[0]
 
@@ -155,8 +160,10 @@ def test_manifest_names_are_path_safe() -> None:
     assert manifest_path("a", "b c", taken=["inputs/a.tsv"]) == "inputs/a@b%20c.tsv"
 
 
-@pytest.mark.parametrize("kw", [{"name": "bad?name"}, {"name": "a/b"}, {"name": ""},
-                                {"context": "tr ain!"}, {"context": 3}])
+@pytest.mark.parametrize(
+    "kw",
+    [{"name": "bad?name"}, {"name": "a/b"}, {"name": ""}, {"context": "tr ain!"}, {"context": 3}],
+)
 def test_bad_names_and_contexts_are_refused(repo: Path, kw: dict) -> None:
     (repo / "a.txt").write_text("x")
     with vtrack.start_run() as run:
@@ -200,13 +207,19 @@ def test_unreadable_file_gives_an_error_naming_it_and_records_nothing(repo: Path
         prefix = [setpriv, "--bounding-set", "-dac_override,-dac_read_search"]
     try:
         res = subprocess.run(
-            [*prefix, sys.executable, "-c", textwrap.dedent(code)], cwd=repo,
-            env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=120,
+            [*prefix, sys.executable, "-c", textwrap.dedent(code)],
+            cwd=repo,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     finally:
         (repo / "d" / "secret.txt").chmod(0o644)
     assert res.returncode == 0, res.stderr
-    assert "ERROR" in res.stdout and "secret.txt" in res.stdout and "Permission denied" in res.stdout
+    assert (
+        "ERROR" in res.stdout and "secret.txt" in res.stdout and "Permission denied" in res.stdout
+    )
     run_id = res.stdout.split("RUN ")[1].split()[0]
     assert vtrack.get_run(run_id).inputs.datasets == []
 
@@ -234,7 +247,8 @@ def test_run_killed_after_log_input_keeps_it_after_recovery(repo: Path) -> None:
         print(run.info.run_id, flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
         """,
-        cwd=repo, env=FAST,
+        cwd=repo,
+        env=FAST,
     )
     assert res.returncode == -signal.SIGKILL, res.stderr  # type: ignore[union-attr]
     run_id = res.stdout.split()[0]  # type: ignore[union-attr]
@@ -248,8 +262,8 @@ def test_run_killed_after_log_input_keeps_it_after_recovery(repo: Path) -> None:
 
 
 def test_public_audit_and_lineage_stay_functions_after_their_modules_load() -> None:
-    import vtrack.drift  # noqa: F401 - a submodule named audit would replace vtrack.audit
     import vtrack.provenance  # noqa: F401
+    import vtrack.provenance.drift  # noqa: F401 - a submodule named audit would replace vtrack.audit
 
     assert callable(vtrack.audit) and callable(vtrack.lineage)
     assert vtrack.audit.__module__ == "vtrack.fluent"
@@ -264,7 +278,7 @@ def aged_run(repo: Path) -> tuple[Path, str]:
     (repo / "data").mkdir()
     (repo / "data" / "train.csv").write_bytes(b"a,b\n1,2\n")
     make_tree(repo / "data" / "imgs", {"1.png": b"one", "2.png": b"two", "sub/3.png": b"three"})
-    time.sleep(RACY_MARGIN_NS / 1e9 + 0.1)
+    warm_store_stat_cache(repo, repo / "data" / "train.csv", repo / "data" / "imgs")
     with vtrack.start_run() as run:
         vtrack.log_input("data/train.csv", name="train")
         vtrack.log_input("data/imgs", name="imgs")
@@ -277,7 +291,10 @@ def test_audit_of_untouched_data_says_unchanged_from_the_stat_cache(aged_run) ->
     repo, run_id = aged_run
     res = by_name(vtrack.audit(run_id))
     assert {k: r["status"] for k, r in res.items()} == {
-        "train": "unchanged", "imgs": "unchanged", "frame": "unchanged", "remote": "unverifiable"
+        "train": "unchanged",
+        "imgs": "unchanged",
+        "frame": "unchanged",
+        "remote": "unverifiable",
     }
     assert res["imgs"]["path"] == str(repo / "data" / "imgs")
     assert res["remote"]["path"] is None
@@ -319,8 +336,15 @@ def test_audit_accepts_run_specs_and_checks_the_clone_it_runs_in(aged_run, tmp_p
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(repo), str(clone))
     git(clone, "fetch", "-q", "origin", "refs/vtrack/*:refs/vtrack/*")
-    make_tree(clone / "data", {"train.csv": b"a,b\n1,2\n", "imgs/1.png": b"one",
-                               "imgs/2.png": b"two", "imgs/sub/3.png": b"three"})
+    make_tree(
+        clone / "data",
+        {
+            "train.csv": b"a,b\n1,2\n",
+            "imgs/1.png": b"one",
+            "imgs/2.png": b"two",
+            "imgs/sub/3.png": b"three",
+        },
+    )
     monkeypatch.chdir(clone)
     vtrack.set_tracking_uri(None)
     res = by_name(vtrack.audit(run_id))
@@ -342,8 +366,9 @@ def test_lineage_through_files_folders_and_digests(repo: Path) -> None:
         vtrack.log_input("data", name="everything", context="training")
     time.sleep(0.01)
     with vtrack.start_run(run_name="frame") as r3:
-        vtrack.log_input(pd.DataFrame({"s": [1]}), name="df", context="eval",
-                         source="data/shared.csv")
+        vtrack.log_input(
+            pd.DataFrame({"s": [1]}), name="df", context="eval", source="data/shared.csv"
+        )
     time.sleep(0.01)
     with vtrack.start_run(run_name="images") as r4:
         vtrack.log_input("data/imgs", name="imgs")
@@ -368,16 +393,22 @@ def test_lineage_through_files_folders_and_digests(repo: Path) -> None:
 
     nested = vtrack.lineage(repo / "data" / "imgs" / "b" / "c.png")
     assert [(h["run_name"], h["files"]) for h in nested] == [
-        ("images", ["b/c.png"]), ("folder", ["imgs/b/c.png"])
+        ("images", ["b/c.png"]),
+        ("folder", ["imgs/b/c.png"]),
     ]
     under = vtrack.lineage(repo / "data" / "imgs")  # a folder: runs that read files below it
     assert [(h["run_name"], h["files"]) for h in under] == [
-        ("images", []), ("folder", ["imgs/a.png", "imgs/b/c.png"])  # itself; files of a parent
+        ("images", []),
+        ("folder", ["imgs/a.png", "imgs/b/c.png"]),  # itself; files of a parent
     ]
     assert under[0]["digest"] == vtrack.get_run(r4.info.run_id).inputs.datasets[0]["digest"]
     assert under[1]["digest"] is None and under[1]["path"] == str(repo / "data")
-    assert [h["run_name"] for h in vtrack.lineage(repo / "data")] == ["images", "frame", "folder",
-                                                                      "direct"]
+    assert [h["run_name"] for h in vtrack.lineage(repo / "data")] == [
+        "images",
+        "frame",
+        "folder",
+        "direct",
+    ]
 
     (repo / "data" / "shared.csv").write_bytes(b"s\n2\n")
     assert {h["data_status"] for h in vtrack.lineage("data/shared.csv")} == {"changed"}

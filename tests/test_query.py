@@ -556,3 +556,16 @@ def test_importing_query_does_not_load_lark() -> None:
     code = "import sys, vtrack.query; assert 'lark' not in sys.modules, 'lark imported eagerly'"
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_evaluate_stays_the_function_after_its_submodule_is_imported() -> None:
+    # vtrack.query.evaluate is both a submodule and the function re-exported under its name
+    code = (
+        "import vtrack.query.evaluate, vtrack.query.parse, vtrack.query.semantics\n"
+        "from vtrack import query\n"
+        "assert callable(query.evaluate) and query.evaluate.__name__ == 'evaluate'\n"
+        "from vtrack.query import evaluate, parse_filter\n"
+        "assert evaluate(parse_filter('metrics.m > 1'), {'metrics': {'m': 2}})"
+    )
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr

@@ -13,25 +13,27 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.conftest import FastForwardClock, past_racy_margin, wait_past_timestamps
 from vtrack import statcache as sc
 from vtrack.errors import DatasetError
 from vtrack.hashing import hash_file
 from vtrack.statcache import RACY_MARGIN_NS, NoStatCache, StatCache
 
 ROOT = Path(__file__).resolve().parent.parent
-AGE_SECONDS = RACY_MARGIN_NS / 1e9 + 0.2
+#: The clock of caches that look at the ``aged`` files: for it they left the racy window.
+LATER = past_racy_margin()
 
 
 @pytest.fixture(scope="module")
 def aged(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Files created once and left alone past the racy window, so a cache may trust them.
+    """Files created once, past the racy window for a cache on the :data:`LATER` clock.
 
     Tests copy nothing out of it: each test uses its own file name.
     """
     d = tmp_path_factory.mktemp("aged")
     for i in range(20):
         (d / f"f{i}.bin").write_bytes(b"original-content-%02d" % i)
-    time.sleep(AGE_SECONDS)
+    wait_past_timestamps(*d.iterdir())  # an edit in a test moves the file's stat
     return d
 
 
@@ -58,14 +60,18 @@ def same_size_edit_keeping_mtime(path: Path, data: bytes) -> None:
 
 
 # --------------------------------------------------------------------------- contract
-@pytest.mark.parametrize("size", [0, 1, 4096, sc.PARALLEL_MIN_BYTES - 1, sc.PARALLEL_MIN_BYTES, 3 * 2**20 + 7])
+@pytest.mark.parametrize(
+    "size", [0, 1, 4096, sc.PARALLEL_MIN_BYTES - 1, sc.PARALLEL_MIN_BYTES, 3 * 2**20 + 7]
+)
 def test_digest_matches_hashing_module_for_every_size(any_cache, tmp_path: Path, size: int) -> None:
     p = write(tmp_path / "f.bin", os.urandom(size))
     assert any_cache.digest(p) == hash_file(p)
     assert any_cache.digest(str(p)) == hash_file(p)
 
 
-def test_digest_many_returns_results_in_order_and_reports_progress(any_cache, tmp_path: Path) -> None:
+def test_digest_many_returns_results_in_order_and_reports_progress(
+    any_cache, tmp_path: Path
+) -> None:
     sizes = [10, 2 * 2**20, 0, 3 * 2**20 + 1, 5, 2**20 + 3]
     paths = [write(tmp_path / f"f{i}", os.urandom(n)) for i, n in enumerate(sizes)]
     seen: list[tuple[int, int]] = []
@@ -145,19 +151,19 @@ def test_non_utf8_file_name(any_cache, tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- the cache itself
 def test_old_file_is_served_from_cache_on_second_lookup(aged: Path, tmp_path: Path) -> None:
     p = aged / "f0.bin"
-    with StatCache(tmp_path / "c.sqlite") as cache:
+    with StatCache(tmp_path / "c.sqlite", clock=LATER) as cache:
         first = cache.digest(p)
         assert (cache.misses, cache.stored, cache.hits) == (1, 1, 0)
         assert cache.digest(p) == first
         assert cache.hits == 1
-    with StatCache(tmp_path / "c.sqlite") as again:  # persisted
+    with StatCache(tmp_path / "c.sqlite", clock=LATER) as again:  # persisted
         assert again.digest(p) == first
         assert (again.hits, again.misses) == (1, 0)
 
 
 def test_same_size_edit_with_mtime_restored_is_caught(aged: Path, tmp_path: Path) -> None:
     p = aged / "f1.bin"
-    with StatCache(tmp_path / "c.sqlite") as cache:
+    with StatCache(tmp_path / "c.sqlite", clock=LATER) as cache:
         old = cache.digest(p)
         assert cache.digest(p) == old and cache.hits == 1  # the entry is trusted
         same_size_edit_keeping_mtime(p, b"tampered-content-01")
@@ -180,15 +186,36 @@ def test_file_written_within_racy_window_is_rehashed_every_time(tmp_path: Path) 
 
 def test_racy_entry_is_stored_once_old_enough(tmp_path: Path) -> None:
     p = write(tmp_path / "fresh.txt", b"abc")
-    offset = [0]
-    with StatCache(tmp_path / "c.sqlite", clock=lambda: time.time_ns() + offset[0]) as cache:
+    clock = FastForwardClock()
+    with StatCache(tmp_path / "c.sqlite", clock=clock) as cache:
         cache.digest(p)
         assert cache.stored == 0
-        offset[0] = RACY_MARGIN_NS + 10**9  # as if the next look came 3 s later
+        clock.advance(RACY_MARGIN_NS / 1e9 + 1)  # as if the next look came 3 s later
         cache.digest(p)
         assert cache.stored == 1
         assert cache.digest(p) == hash_file(p)
         assert cache.hits == 1
+
+
+def test_a_wider_racy_margin_distrusts_what_the_default_trusts(aged: Path, tmp_path: Path) -> None:
+    p = aged / "f12.bin"
+    wide = LATER.offset_ns + 60 * 10**9  # files must be a minute older than the clock says
+    with StatCache(tmp_path / "c.sqlite", clock=LATER, racy_margin_ns=wide) as cache:
+        cache.digest(p)
+        cache.digest(p)
+        assert (cache.hits, cache.misses, cache.stored, cache.racy) == (0, 2, 0, 2)
+    with StatCache(tmp_path / "c.sqlite", clock=LATER) as cache:
+        cache.digest(p)
+        assert cache.digest(p) == hash_file(p) and (cache.stored, cache.hits) == (1, 1)
+    with StatCache(tmp_path / "c.sqlite", clock=LATER, racy_margin_ns=wide) as cache:
+        cache.digest(p)  # the entry is judged by the margin of the cache reading it
+        assert cache.hits == 0
+
+
+def test_racy_margin_must_be_a_non_negative_integer() -> None:
+    for bad in (-1, 1.5, None):
+        with pytest.raises(ValueError, match="racy_margin_ns"):
+            NoStatCache(racy_margin_ns=bad)  # type: ignore[arg-type]
 
 
 def _put_row(db: Path, path: Path, digest: str, written_ns: int) -> None:
@@ -197,8 +224,16 @@ def _put_row(db: Path, path: Path, digest: str, written_ns: int) -> None:
     with conn:
         conn.execute(
             "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (os.fsencode(str(path)), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
-             st.st_ctime_ns, digest, written_ns),
+            (
+                os.fsencode(str(path)),
+                st.st_dev,
+                st.st_ino,
+                st.st_size,
+                st.st_mtime_ns,
+                st.st_ctime_ns,
+                digest,
+                written_ns,
+            ),
         )
     conn.close()
 
@@ -230,8 +265,12 @@ def test_file_changed_while_being_read_is_not_stored(tmp_path: Path, monkeypatch
         calls[0] += 1
         if calls[0] % 2 == 0:  # the "after" stat sees a later mtime
             return SimpleNamespace(
-                st_mode=st.st_mode, st_dev=st.st_dev, st_ino=st.st_ino, st_size=st.st_size,
-                st_mtime_ns=st.st_mtime_ns + 1, st_ctime_ns=st.st_ctime_ns + 1,
+                st_mode=st.st_mode,
+                st_dev=st.st_dev,
+                st_ino=st.st_ino,
+                st_size=st.st_size,
+                st_mtime_ns=st.st_mtime_ns + 1,
+                st_ctime_ns=st.st_ctime_ns + 1,
             )
         return st
 
@@ -242,8 +281,12 @@ def test_file_changed_while_being_read_is_not_stored(tmp_path: Path, monkeypatch
     def later_fstat(fd: int):  # the cache stats before opening; the read's fstat is "after"
         st = real_fstat(fd)
         return SimpleNamespace(
-            st_mode=st.st_mode, st_dev=st.st_dev, st_ino=st.st_ino, st_size=st.st_size,
-            st_mtime_ns=st.st_mtime_ns + 1, st_ctime_ns=st.st_ctime_ns + 1,
+            st_mode=st.st_mode,
+            st_dev=st.st_dev,
+            st_ino=st.st_ino,
+            st_size=st.st_size,
+            st_mtime_ns=st.st_mtime_ns + 1,
+            st_ctime_ns=st.st_ctime_ns + 1,
         )
 
     monkeypatch.setattr(sc.os, "fstat", later_fstat)
@@ -264,15 +307,15 @@ def test_file_replaced_between_stat_and_open_is_hashed_but_not_stored(tmp_path: 
 def test_deleting_the_database_changes_no_result(aged: Path, tmp_path: Path) -> None:
     db = tmp_path / "c.sqlite"
     paths = sorted(aged.iterdir())
-    with StatCache(db) as cache:
+    with StatCache(db, clock=LATER) as cache:
         first = cache.digest_many(paths)
     for suffix in ("", "-wal", "-shm"):
         Path(str(db) + suffix).unlink(missing_ok=True)
-    with StatCache(db) as cache:
+    with StatCache(db, clock=LATER) as cache:
         assert cache.digest_many(paths) == first
         assert cache.hits == 0
     # deleted underneath an open cache: still answers
-    with StatCache(db) as cache:
+    with StatCache(db, clock=LATER) as cache:
         db.unlink()
         assert cache.digest_many(paths) == first
 
@@ -280,7 +323,7 @@ def test_deleting_the_database_changes_no_result(aged: Path, tmp_path: Path) -> 
 def test_corrupt_database_is_rebuilt(aged: Path, tmp_path: Path) -> None:
     db = tmp_path / "c.sqlite"
     db.write_bytes(b"this is not sqlite at all" * 100)
-    with StatCache(db) as cache:
+    with StatCache(db, clock=LATER) as cache:
         assert cache.available
         assert cache.digest(aged / "f2.bin") == hash_file(aged / "f2.bin")
         assert cache.stored == 1
@@ -292,10 +335,12 @@ def test_unknown_schema_version_is_dropped_and_rebuilt(aged: Path, tmp_path: Pat
     conn.execute("CREATE TABLE schema_version (version INTEGER)")
     conn.execute("INSERT INTO schema_version VALUES (99)")
     conn.execute("CREATE TABLE entries (path TEXT, digest TEXT)")
-    conn.execute("INSERT INTO entries VALUES (?, ?)", (str(aged / "f3.bin"), "xxh3-128:" + "0" * 32))
+    conn.execute(
+        "INSERT INTO entries VALUES (?, ?)", (str(aged / "f3.bin"), "xxh3-128:" + "0" * 32)
+    )
     conn.commit()
     conn.close()
-    with StatCache(db) as cache:
+    with StatCache(db, clock=LATER) as cache:
         assert cache.digest(aged / "f3.bin") == hash_file(aged / "f3.bin")
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT version FROM schema_version").fetchall() == [(sc.SCHEMA_VERSION,)]
@@ -304,11 +349,11 @@ def test_unknown_schema_version_is_dropped_and_rebuilt(aged: Path, tmp_path: Pat
 
 def test_locked_database_degrades_to_hashing(aged: Path, tmp_path: Path) -> None:
     db = tmp_path / "c.sqlite"
-    StatCache(db).close()
+    StatCache(db, clock=LATER).close()
     locker = sqlite3.connect(db, isolation_level=None)
     locker.execute("BEGIN IMMEDIATE")  # holds the write lock
     try:
-        with StatCache(db, busy_timeout=0.05) as cache:
+        with StatCache(db, clock=LATER, busy_timeout=0.05) as cache:
             assert cache.digest(aged / "f4.bin") == hash_file(aged / "f4.bin")
             assert cache.stored == 0 and cache.errors >= 1
     finally:
@@ -316,14 +361,16 @@ def test_locked_database_degrades_to_hashing(aged: Path, tmp_path: Path) -> None
         locker.close()
 
 
-def test_exclusively_locked_database_at_open_degrades_to_hashing(aged: Path, tmp_path: Path) -> None:
+def test_exclusively_locked_database_at_open_degrades_to_hashing(
+    aged: Path, tmp_path: Path
+) -> None:
     db = tmp_path / "c.sqlite"
     locker = sqlite3.connect(db, isolation_level=None)
     locker.execute("PRAGMA locking_mode=EXCLUSIVE")
     locker.execute("CREATE TABLE hold (x)")
     locker.execute("BEGIN EXCLUSIVE")
     try:
-        with StatCache(db, busy_timeout=0.05) as cache:
+        with StatCache(db, clock=LATER, busy_timeout=0.05) as cache:
             assert not cache.available
             assert cache.digest(aged / "f5.bin") == hash_file(aged / "f5.bin")
     finally:
@@ -332,7 +379,7 @@ def test_exclusively_locked_database_at_open_degrades_to_hashing(aged: Path, tmp
 
 
 def test_batch_defers_writes_to_one_transaction(aged: Path, tmp_path: Path) -> None:
-    with StatCache(tmp_path / "c.sqlite") as cache:
+    with StatCache(tmp_path / "c.sqlite", clock=LATER) as cache:
         with cache.batch():
             for i in range(6, 10):
                 cache.digest(aged / f"f{i}.bin")
@@ -369,8 +416,13 @@ def test_concurrent_processes_share_one_database(tmp_path: Path) -> None:
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     procs = [
-        subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(4)
     ]
     for p in procs:

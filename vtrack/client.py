@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from time import time_ns
 from typing import TYPE_CHECKING, Any
 
 from vtrack import artifacts, capture, provenance
@@ -184,11 +185,15 @@ class TrackingClient:
         synchronous: bool = False,
     ) -> None:
         """Log one metric point (NaN and ±inf allowed)."""
-        key = v.validate_metric_key(key)
-        val = v.validate_metric_value(key, value)
-        st = v.validate_step(key, step) if step is not None else 0
-        ts = v.validate_timestamp(key, timestamp) if timestamp is not None else now_ms()
-        w = self._writer(run_id)
+        if key not in v.KNOWN_METRIC_KEYS:
+            key = v.validate_metric_key(key)
+        val = value if type(value) is float else v.validate_metric_value(key, value)
+        st = step if type(step) is int else (0 if step is None else v.validate_step(key, step))
+        ts = (time_ns() // 1_000_000 if timestamp is None
+              else v.validate_timestamp(key, timestamp))  # fmt: skip
+        w = self._last
+        if w is None or w.run_id != run_id or w.closed:
+            w = self._writer(run_id)
         w.log_metric(key, val, st, ts)
         if synchronous:
             w.flush()

@@ -160,6 +160,14 @@ def env_system_metrics() -> SystemMetricsEnv:
     return SystemMetricsEnv(enabled, interval, node_id, multi_node)
 
 
+def env_debug() -> bool:
+    """True when ``VTRACK_DEBUG`` asks for tracebacks on stderr (1, true, yes, on).
+
+    Read while reporting a crash, so any other value means false instead of raising.
+    """
+    return (os.environ.get("VTRACK_DEBUG") or "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def _is_git_dir(path: Path) -> bool:
     return (path / "HEAD").is_file() and (path / "objects").is_dir() and (path / "refs").is_dir()
 

@@ -8,7 +8,9 @@ Promises:
 
 - ``diff_runs(a, b)`` lists every difference between two runs, section by section
   (params, metrics, datasets, artifacts, code, environment); values keep their types,
-  and ``1``, ``1.0`` and ``True`` are three different param values.
+  and ``1``, ``1.0`` and ``True`` are three different param values. A changed folder
+  input names the files added, removed and modified when the caller supplies the two
+  folder manifests' comparison (:func:`compare_manifests`).
 - ``compare_runs(runs)`` builds one row per key with one value per run, keeps only
   the rows whose values differ unless asked for all, and marks the best metric values.
 - Every object converts to JSON-ready data with ``to_dict()``.
@@ -31,6 +33,10 @@ SECTIONS = ("params", "metrics", "datasets", "artifacts", "code", "environment")
 COMPARE_SECTIONS = ("info", "params", "metrics", "datasets", "artifacts", "environment", "tags")
 
 Kind = Literal["added", "removed", "changed", "unchanged"]
+#: A dataset input across runs: (name, context), see :func:`dataset_key`.
+DatasetKey = tuple[str, str | None]
+#: Keys of the file lists of a changed folder input in ``to_dict()`` (None without detail).
+_FILE_KEYS = ("added", "removed", "modified")
 Direction = Literal["max", "min"]
 
 # Words are matched with non-letters (or the ends) on both sides, so ``val_acc``,
@@ -125,14 +131,58 @@ class MetricChange:
 
 
 @dataclass(frozen=True)
+class FolderFiles:
+    """The files of a folder input that differ between two runs (relative posix paths).
+
+    A rename shows as one removed and one added path; ``modified`` files are in both
+    with other content.
+    """
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    modified: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """True when no file differs."""
+        return not (self.added or self.removed or self.modified)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "added": list(self.added),
+            "removed": list(self.removed),
+            "modified": list(self.modified),
+        }
+
+
+def compare_manifests(
+    old: Iterable[tuple[str, int, str]], new: Iterable[tuple[str, int, str]]
+) -> FolderFiles:
+    """The files that differ between two folder manifests of ``(relpath, size, digest)``."""
+    a = {rel: (int(size), digest) for rel, size, digest in old}
+    b = {rel: (int(size), digest) for rel, size, digest in new}
+    return FolderFiles(
+        added=tuple(sorted(b.keys() - a.keys())),
+        removed=tuple(sorted(a.keys() - b.keys())),
+        modified=tuple(sorted(k for k in a.keys() & b.keys() if a[k] != b[k])),
+    )
+
+
+@dataclass(frozen=True)
 class DatasetChange:
-    """A dataset input (by name and context) in two runs, compared by digest."""
+    """A dataset input (by name and context) in two runs, compared by digest.
+
+    ``files`` names the files that differ when both sides are folders whose manifests
+    were compared; None when there is no per-file detail.
+    """
 
     name: str
     context: str | None
     old: Mapping[str, Any] | None
     new: Mapping[str, Any] | None
     kind: Kind
+    files: FolderFiles | None = None
 
     @property
     def old_digest(self) -> str | None:
@@ -151,6 +201,7 @@ class DatasetChange:
             "old_digest": self.old_digest, "new_digest": self.new_digest,
             "old_source": None if self.old is None else self.old.get("source"),
             "new_source": None if self.new is None else self.new.get("source"),
+            **(self.files.to_dict() if self.files is not None else dict.fromkeys(_FILE_KEYS)),
         }
 
 
@@ -346,22 +397,27 @@ def _metric_changes(
     return tuple(out)
 
 
-def _dataset_key(entry: Mapping[str, Any]) -> tuple[str, str | None]:
+def dataset_key(entry: Mapping[str, Any]) -> DatasetKey:
+    """What identifies a dataset input across runs: its name (else source) and context."""
     return str(entry.get("name") or entry.get("source") or "?"), entry.get("context")
 
 
 def _dataset_changes(
-    a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]], include_unchanged: bool
+    a: Sequence[Mapping[str, Any]],
+    b: Sequence[Mapping[str, Any]],
+    include_unchanged: bool,
+    folders: Mapping[DatasetKey, FolderFiles],
 ) -> tuple[DatasetChange, ...]:
-    ma = {_dataset_key(e): e for e in a}
-    mb = {_dataset_key(e): e for e in b}
+    ma = {dataset_key(e): e for e in a}
+    mb = {dataset_key(e): e for e in b}
     out = []
     for key in sorted(set(ma) | set(mb), key=lambda k: (k[0], k[1] or "")):
         ea, eb = ma.get(key), mb.get(key)
         equal = ea is not None and eb is not None and ea.get("digest") == eb.get("digest")
         kind = _kind(ea is not None, eb is not None, equal)
         if kind != "unchanged" or include_unchanged:
-            out.append(DatasetChange(key[0], key[1], ea, eb, kind))
+            files = folders.get(key) if kind == "changed" else None
+            out.append(DatasetChange(key[0], key[1], ea, eb, kind, files))
     return tuple(out)
 
 
@@ -427,15 +483,26 @@ def build_code_diff(
 
 
 def diff_runs(
-    a: Run, b: Run, *, code: CodeDiff | None = None, include_unchanged: bool = False
+    a: Run,
+    b: Run,
+    *,
+    code: CodeDiff | None = None,
+    include_unchanged: bool = False,
+    folders: Mapping[DatasetKey, FolderFiles] | None = None,
 ) -> RunDiff:
-    """Compare run A (the base) with run B; see :class:`RunDiff`."""
+    """Compare run A (the base) with run B; see :class:`RunDiff`.
+
+    ``folders`` holds, by :func:`dataset_key`, the file changes of folder inputs in both
+    runs (from :func:`compare_manifests`); a changed input found there gets them.
+    """
     return RunDiff(
         a=RunRef.of(a),
         b=RunRef.of(b),
         params=_keyed_changes(a.data.params, b.data.params, include_unchanged),
         metrics=_metric_changes(a.data.metrics, b.data.metrics, include_unchanged),
-        datasets=_dataset_changes(a.inputs.datasets, b.inputs.datasets, include_unchanged),
+        datasets=_dataset_changes(
+            a.inputs.datasets, b.inputs.datasets, include_unchanged, folders or {}
+        ),
         artifacts=_artifact_changes(a.inputs.artifacts, b.inputs.artifacts, include_unchanged),
         environment=_keyed_changes(environment_facts(a), environment_facts(b), include_unchanged),
         code=code,
@@ -505,7 +572,7 @@ def _section_facts(run: Run, section: str) -> Mapping[str, Any]:
         return {
             f"{name}[{ctx}]" if ctx else name: e.get("digest")
             for e in run.inputs.datasets
-            for name, ctx in [_dataset_key(e)]
+            for name, ctx in [dataset_key(e)]
         }
     if section == "artifacts":
         return {p: e.get("digest") for p, e in run.inputs.artifacts.items()}

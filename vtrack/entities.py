@@ -8,6 +8,11 @@ from typing import Any
 
 ParamValue = Any  # int | float | bool | str | None
 
+#: Tag of a run started by ``vtrack rerun``: the id of the run it re-executes.
+RERUN_OF_TAG = "vtrack.rerun_of"
+#: Tag ``vtrack rerun`` sets on that run: ``reproduced`` or ``diverged``.
+RERUN_VERDICT_TAG = "vtrack.rerun_verdict"
+
 
 class RunStatus(str, Enum):
     """Lifecycle of a run. Terminal states never go back to RUNNING on their own."""

@@ -16,6 +16,9 @@ EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
 EXIT_CONFLICT = 4
 EXIT_STORE = 5
+#: An exception that is not a VtrackError escaped a command: a bug in vtrack (BSD's
+#: EX_SOFTWARE), so that scripts can trust 1 to mean drift or divergence.
+EXIT_INTERNAL = 70
 
 
 class VtrackError(Exception):

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+from _thread import get_ident
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -21,13 +22,10 @@ from typing import Any
 from vtrack import config, sysmetrics
 from vtrack import validation as v
 from vtrack.client import TrackingClient
-from vtrack.entities import Experiment, Metric, Run, RunStatus
+from vtrack.entities import RERUN_OF_TAG, Experiment, Metric, Run, RunStatus
 from vtrack.errors import ExperimentExistsError, RunStateError, ValidationError
 from vtrack.store import termination
 from vtrack.store.experiments import DEFAULT_EXPERIMENT_ID
-
-#: Tag that ``vtrack rerun`` puts (through ``VTRACK_RERUN_OF``) on the runs it re-executes.
-RERUN_OF_TAG = "vtrack.rerun_of"
 
 
 class ActiveRun:
@@ -35,6 +33,8 @@ class ActiveRun:
 
     def __init__(self, run: Run) -> None:
         self._run = run
+        #: the run's id (read on every fluent logging call)
+        self.run_id = run.info.run_id
 
     @property
     def info(self) -> Any:
@@ -68,6 +68,10 @@ class ActiveRun:
         return f"<ActiveRun {self._run.info.run_id} {self._run.info.run_name!r}>"
 
 
+#: The main thread's id (re-read in a forked child): a cheaper test than current_thread().
+_MAIN_IDENT = threading.main_thread().ident
+
+
 class _Session:
     """Process state of the fluent API."""
 
@@ -87,7 +91,7 @@ class _Session:
         return self.client
 
     def stack(self) -> list[ActiveRun]:
-        if threading.current_thread() is threading.main_thread():
+        if get_ident() == _MAIN_IDENT:
             return self.main_stack
         st = getattr(self.local, "stack", None)
         if st is None:
@@ -453,10 +457,12 @@ def log_metric(
     synchronous: bool = False,
 ) -> None:
     """Log a metric point of the active run; cheap enough for inner loops."""
-    run = _session.current()
+    s = _session
+    own = s.main_stack if get_ident() == _MAIN_IDENT else s.stack()
+    run = own[-1] if own else (s.main_stack[-1] if s.main_stack else None)  # s.current()
     if run is None:
         raise RunStateError("no active run", hint="call vtrack.start_run() first")
-    _client().log_metric(run.info.run_id, key, value, timestamp, step, synchronous)
+    (s.client or s.get_client()).log_metric(run.run_id, key, value, timestamp, step, synchronous)
 
 
 def log_metrics(
@@ -646,7 +652,8 @@ atexit.register(_at_exit)
 
 
 def _after_fork_in_child() -> None:
-    global _session
+    global _session, _MAIN_IDENT
+    _MAIN_IDENT = threading.main_thread().ident
     _session = _Session()
 
 

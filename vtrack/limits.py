@@ -48,6 +48,10 @@ DEFAULT_LARGE_FILE_THRESHOLD = 8 * 1024 * 1024
 # --- hashing ---
 #: Read buffer for streamed hashing and copying.
 HASH_CHUNK_BYTES = 1024 * 1024
+#: The stat cache trusts an entry only if the file's mtime and ctime are this much older
+#: than the moment the entry was written (git's "racily clean" rule, with room for
+#: coarse filesystem timestamps and clock steps).
+RACY_MARGIN_NS = 2_000_000_000
 
 # --- ids ---
 RUN_ID_HEX_LENGTH = 32

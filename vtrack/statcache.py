@@ -11,8 +11,8 @@ What the cache promises:
   is part of the key, so a same-size rewrite whose mtime was put back with
   ``os.utime`` still misses (the kernel moves ctime on every write and every utime).
 - Git's "racily clean" rule: an entry is trusted only when both the file's mtime and
-  ctime are older than :data:`RACY_MARGIN_NS` before the moment the entry was
-  written. A file touched within that window could change again inside the same
+  ctime are older than the racy margin (:data:`RACY_MARGIN_NS` unless the cache was
+  built with another) before the moment the entry was written. A file touched within that window could change again inside the same
   timestamp tick without its stat moving, so it is rehashed (and stored again once
   it is old enough).
 - An entry is stored only when the file's stat was the same before and after it was
@@ -44,14 +44,12 @@ import xxhash
 
 from vtrack.errors import DatasetError
 from vtrack.hashing import ALGORITHM, hash_fd
-from vtrack.limits import HASH_CHUNK_BYTES
+from vtrack.limits import HASH_CHUNK_BYTES, RACY_MARGIN_NS
 
 log = logging.getLogger(__name__)
 
 #: Version of the SQLite layout; any other version found on disk is dropped and rebuilt.
 SCHEMA_VERSION = 1
-#: An entry is trusted only if mtime and ctime are this much older than its write time.
-RACY_MARGIN_NS = 2_000_000_000
 #: Seconds a cache operation waits for another process's lock before giving up on the cache.
 BUSY_TIMEOUT_SECONDS = 2.0
 #: Threads hashing large files in :meth:`BaseStatCache.digest_many`.
@@ -69,6 +67,23 @@ _PREFIX = ALGORITHM + ":"
 
 #: ``progress(files_done, bytes_done)``, called from the calling thread.
 ProgressCallback = Callable[[int, int], None]
+#: The wall clock in nanoseconds, in the time base of file timestamps (``time.time_ns``).
+Clock = Callable[[], int]
+
+__all__ = [
+    "BUSY_TIMEOUT_SECONDS",
+    "RACY_MARGIN_NS",
+    "SCHEMA_VERSION",
+    "BaseStatCache",
+    "Clock",
+    "FileStat",
+    "NoStatCache",
+    "ProgressCallback",
+    "StatCache",
+    "file_error",
+    "hash_regular_file",
+    "stat_regular",
+]
 
 
 class FileStat(NamedTuple):
@@ -86,7 +101,9 @@ class FileStat(NamedTuple):
         return cls(
             dev - _U64 if dev >= _I64_LIMIT else dev,
             ino - _U64 if ino >= _I64_LIMIT else ino,
-            st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
         )
 
     def is_racy(self, written_ns: int, margin_ns: int = RACY_MARGIN_NS) -> bool:
@@ -219,10 +236,20 @@ class BaseStatCache:
     ``misses`` (files hashed), ``racy`` (hashed files not stored because they were
     touched within the racy window), ``stored`` (entries written), ``errors``
     (database failures tolerated by falling back to hashing).
+
+    ``clock`` is the wall clock the cache reads when it writes an entry and judges a
+    file racy; ``racy_margin_ns`` is how much older than that moment a file's mtime and
+    ctime must be for its entry to be trusted. Both are parameters so that tests can
+    move time forward instead of sleeping; production code keeps the defaults.
     """
 
-    def __init__(self, *, clock: Callable[[], int] = time.time_ns) -> None:
+    def __init__(
+        self, *, clock: Clock = time.time_ns, racy_margin_ns: int = RACY_MARGIN_NS
+    ) -> None:
+        if not isinstance(racy_margin_ns, int) or racy_margin_ns < 0:
+            raise ValueError(f"racy_margin_ns must be a non-negative int, not {racy_margin_ns!r}")
         self._clock = clock
+        self.racy_margin_ns = racy_margin_ns
         self.hits = 0
         self.misses = 0
         self.racy = 0
@@ -269,7 +296,7 @@ class BaseStatCache:
         """
         isabs, abspath = os.path.isabs, os.path.abspath
         abspaths = [p if isabs(p) else abspath(p) for p in map(os.fspath, paths)]
-        now = self._clock()
+        now, margin = self._clock(), self.racy_margin_ns
         if stats is None:
             stats = [stat_regular(p) for p in abspaths]
         elif len(stats) != len(abspaths):
@@ -284,7 +311,7 @@ class BaseStatCache:
             row = rows.get(encoded[i]) if rows else None
             if row is not None:
                 fst = FileStat.of(st)
-                if row[1:6] == fst and max(fst.mtime_ns, fst.ctime_ns) < row[7] - RACY_MARGIN_NS:
+                if row[1:6] == fst and max(fst.mtime_ns, fst.ctime_ns) < row[7] - margin:
                     results[i] = (row[6], fst.size)
                     self.hits += 1
                     files_done += 1
@@ -306,7 +333,7 @@ class BaseStatCache:
             self.misses += 1
             files_done += 1
             bytes_done += size
-            if fst is None or max(fst.mtime_ns, fst.ctime_ns) >= now - RACY_MARGIN_NS:
+            if fst is None or max(fst.mtime_ns, fst.ctime_ns) >= now - margin:
                 self.racy += 1
             else:
                 new_rows.append((encoded[i], *fst, digest, now))
@@ -373,19 +400,21 @@ class NoStatCache(BaseStatCache):
 class StatCache(BaseStatCache):
     """A persistent stat cache in the SQLite file ``db_path`` (created with its folder).
 
-    ``clock`` returns the current time in ns (a parameter so tests can move time);
-    ``busy_timeout`` is how long to wait for another process's lock before treating
-    the cache as unavailable for that operation.
+    ``clock`` and ``racy_margin_ns`` are as for :class:`BaseStatCache` (entries record
+    the clock's time when they are written, and a later cache with the real clock judges
+    them by it); ``busy_timeout`` is how long to wait for another process's lock before
+    treating the cache as unavailable for that operation.
     """
 
     def __init__(
         self,
         db_path: str | os.PathLike[str],
         *,
-        clock: Callable[[], int] = time.time_ns,
+        clock: Clock = time.time_ns,
+        racy_margin_ns: int = RACY_MARGIN_NS,
         busy_timeout: float = BUSY_TIMEOUT_SECONDS,
     ) -> None:
-        super().__init__(clock=clock)
+        super().__init__(clock=clock, racy_margin_ns=racy_margin_ns)
         self.db_path = os.fspath(db_path)
         self._busy_timeout = busy_timeout
         self._lock = threading.Lock()
@@ -495,9 +524,7 @@ class StatCache(BaseStatCache):
 
     # -- lookup and store ----------------------------------------------------
     def _lookup(self, paths: Sequence[bytes]) -> dict[bytes, tuple[Any, ...]]:
-        query = (
-            "SELECT path, dev, ino, size, mtime_ns, ctime_ns, digest, written_ns FROM entries"
-        )
+        query = "SELECT path, dev, ino, size, mtime_ns, ctime_ns, digest, written_ns FROM entries"
         out: dict[bytes, tuple[Any, ...]] = {}
         with self._lock:
             conn = self._conn
@@ -511,8 +538,9 @@ class StatCache(BaseStatCache):
                         # thousands of point lookups.
                         prefix = _common_folder(paths)
                         upper = prefix[:-1] + b"0"  # the byte after "/"
-                        for row in conn.execute(f"{query} WHERE path >= ? AND path < ?",
-                                                (prefix, upper)):
+                        for row in conn.execute(
+                            f"{query} WHERE path >= ? AND path < ?", (prefix, upper)
+                        ):
                             out[row[0]] = row
                     else:
                         for start in range(0, len(paths), _LOOKUP_BATCH):

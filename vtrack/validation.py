@@ -37,6 +37,8 @@ _CACHE_LIMIT = 100_000
 # still be refused as a metric key); keeps log_metric on its fast path.
 _valid_keys: set[str] = set()
 _valid_metric_keys: set[str] = set()
+#: Metric keys already checked (read-only for others: the client's fast path of log_metric).
+KNOWN_METRIC_KEYS: frozenset[str] | set[str] = _valid_metric_keys
 
 
 def check_text(what: str, text: str) -> str:

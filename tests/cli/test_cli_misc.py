@@ -24,7 +24,9 @@ def test_help_lists_every_command_without_importing_them(tmp_path: Path) -> None
         "except SystemExit:\n"
         "    pass\n"
         "heavy = sorted(m for m in sys.modules if m.startswith(('rich', 'vtrack.cli.runs', "
-        "'vtrack.cli.compare', 'vtrack.cli.repro', 'vtrack.diff', 'dulwich', 'sqlite3')))\n"
+        "'vtrack.cli.compare', 'vtrack.cli.repro', 'vtrack.cli.manage', 'vtrack.cli.experiments', "
+        "'vtrack.cli.admin', 'vtrack.views', 'vtrack.repro', 'vtrack.diff', 'dulwich', "
+        "'sqlite3')))\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"
     )
     res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,

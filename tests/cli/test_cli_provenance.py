@@ -10,6 +10,7 @@ import pytest
 
 import vtrack
 from tests.cli.conftest import invoke, vt
+from tests.conftest import warm_store_stat_cache
 from vtrack.errors import EXIT_CONFLICT, EXIT_DRIFT, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE
 from vtrack.hashing import hash_file
 
@@ -43,7 +44,10 @@ def test_audit_of_matching_data_exits_0(repo: Path, runs: dict[str, str]) -> Non
     data = invoke("audit", "a", "--json")
     assert data.exit_code == EXIT_OK
     items = data.json()
-    assert [(i["name"], i["status"]) for i in items] == [("train", "unchanged"), ("imgs", "unchanged")]
+    assert [(i["name"], i["status"]) for i in items] == [
+        ("train", "unchanged"),
+        ("imgs", "unchanged"),
+    ]
     assert items[0]["run_id"] == runs["a"] and items[0]["path"] == str(repo / "data" / "train.csv")
     # unverifiable inputs are not drift; the default run is the newest (b)
     default = invoke("audit", "--json")
@@ -59,7 +63,9 @@ def test_audit_reports_drift_with_exit_1_and_the_files(repo: Path, runs: dict[st
     assert res.exit_code == EXIT_DRIFT
     assert "changed" in res.stdout and "+1 added, -1 removed, ~1 modified" in res.stdout
     lines = res.stdout.splitlines()
-    assert any(ln.strip() == "+ 3.png" for ln in lines) and any(ln.strip() == "- 2.png" for ln in lines)
+    assert any(ln.strip() == "+ 3.png" for ln in lines) and any(
+        ln.strip() == "- 2.png" for ln in lines
+    )
     assert "drift: 1 of 2 inputs changed or missing" in res.stdout
     data = invoke("audit", "a", "--json")
     assert data.exit_code == EXIT_DRIFT
@@ -127,10 +133,9 @@ def test_relogging_other_content_is_a_conflict_exit_code(repo: Path) -> None:
 
 
 def test_every_kind_of_drift_through_vtrack_audit(repo: Path) -> None:
-    from vtrack.statcache import RACY_MARGIN_NS
-
     make_tree(repo / "data", {"train.csv": b"x,y\n1,2\n", "imgs/1.png": b"11", "imgs/2.png": b"22"})
-    time.sleep(RACY_MARGIN_NS / 1e9 + 0.1)  # old enough for the stat cache to vouch for them
+    # old enough for the stat cache to vouch for them
+    warm_store_stat_cache(repo, repo / "data" / "train.csv", repo / "data" / "imgs")
     with vtrack.start_run():
         vtrack.log_input("data/train.csv", name="train")
         vtrack.log_input("data/imgs", name="imgs")

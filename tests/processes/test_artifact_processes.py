@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import vtrack
-from tests.conftest import assert_fsck_clean, run_script, wait_for_line
+from tests.conftest import assert_fsck_clean, reap, run_script, wait_for_line
 from vtrack.gc import collect_garbage
 from vtrack.hashing import hash_file
 
@@ -61,7 +61,9 @@ def test_upload_killed_halfway_leaves_no_object_no_entry_and_a_clean_store(
         print("DONE", flush=True)
         time.sleep(600)
         """,
-        cwd=repo, env=FAST, wait=False,
+        cwd=repo,
+        env=FAST,
+        wait=False,
     )
     run_id = wait_for_line(proc, "RUN").split()[1]  # type: ignore[arg-type]
     deadline = time.monotonic() + 30
@@ -73,7 +75,7 @@ def test_upload_killed_halfway_leaves_no_object_no_entry_and_a_clean_store(
     else:
         raise AssertionError("the upload never started")
     os.kill(proc.pid, signal.SIGKILL)  # type: ignore[union-attr]
-    proc.wait()  # type: ignore[union-attr]
+    reap(proc)  # type: ignore[arg-type]
     partial = _temp_files(repo)
     assert partial and partial[0].stat().st_size < 64 * MiB  # it really was cut short
 
@@ -91,7 +93,9 @@ def test_upload_killed_halfway_leaves_no_object_no_entry_and_a_clean_store(
     # and the same file logs fine afterwards
     with vtrack.start_run() as again:
         vtrack.log_artifact(src, artifact_path="model")
-    assert vtrack.get_run(again.info.run_id).inputs.artifacts["model/weights.bin"]["size"] == 64 * MiB
+    assert (
+        vtrack.get_run(again.info.run_id).inputs.artifacts["model/weights.bin"]["size"] == 64 * MiB
+    )
     assert_fsck_clean(repo)
 
 
@@ -111,10 +115,12 @@ def test_kill_between_stored_object_and_manifest_entry_leaves_an_orphan_gc_remov
         print("RUN", run.info.run_id, flush=True)
         vtrack.log_artifact({str(src)!r})
         """,
-        cwd=repo, env=FAST, wait=False,
+        cwd=repo,
+        env=FAST,
+        wait=False,
     )
     run_id = wait_for_line(proc, "RUN").split()[1]  # type: ignore[arg-type]
-    proc.wait(timeout=60)  # type: ignore[union-attr]
+    reap(proc, timeout=60)  # type: ignore[arg-type]
     assert proc.returncode == -signal.SIGKILL  # type: ignore[union-attr]
     run = vtrack.get_run(run_id)
     assert run.info.status == "KILLED" and run.inputs.artifacts == {}
@@ -142,14 +148,18 @@ def test_gc_in_another_process_keeps_what_a_live_run_journaled(repo: Path, tmp_p
         print("RUN", run.info.run_id, flush=True)
         time.sleep(600)
         """,
-        cwd=repo, env=FAST, wait=False,
+        cwd=repo,
+        env=FAST,
+        wait=False,
     )
     try:
         run_id = wait_for_line(proc, "RUN").split()[1]  # type: ignore[arg-type]
         # only the journal knows the artifact: the run's commit does not list it yet
         res = subprocess.run(
             ["git", "show", f"refs/vtrack/runs/{run_id}:.vtrack/artifacts.yaml"],
-            cwd=repo, capture_output=True, text=True,
+            cwd=repo,
+            capture_output=True,
+            text=True,
         )
         assert res.returncode != 0
         report = collect_garbage(vtrack.TrackingClient().repo, grace_seconds=0)
@@ -157,7 +167,7 @@ def test_gc_in_another_process_keeps_what_a_live_run_journaled(repo: Path, tmp_p
         assert [p.parent.name + p.name for p in _finished_objects(repo)] == [digest.split(":")[1]]
     finally:
         proc.kill()  # type: ignore[union-attr]
-        proc.wait()  # type: ignore[union-attr]
+        reap(proc)  # type: ignore[arg-type]
     # the dead writer's journal still counts until recovery commits it
     report = collect_garbage(vtrack.TrackingClient().repo, grace_seconds=0)
     assert report.objects_removed == []

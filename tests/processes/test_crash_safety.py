@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import vtrack
-from tests.conftest import assert_fsck_clean, git, run_script, wait_for_line
+from tests.conftest import assert_fsck_clean, git, reap, run_script, wait_for_line
 
 pytestmark = pytest.mark.processes
 
@@ -34,12 +34,14 @@ def test_sigkilled_run_is_recovered_as_killed_with_every_flushed_metric(repo: Pa
         print("FLUSHED", flush=True)
         time.sleep(600)
         """,
-        cwd=repo, env=FAST, wait=False,
+        cwd=repo,
+        env=FAST,
+        wait=False,
     )
     run_id = wait_for_line(proc, "RUN").split()[1]  # type: ignore[arg-type]
     wait_for_line(proc, "FLUSHED")  # type: ignore[arg-type]
     os.kill(proc.pid, signal.SIGKILL)  # type: ignore[union-attr]
-    proc.wait()  # type: ignore[union-attr]
+    reap(proc)  # type: ignore[arg-type]
     assert proc.returncode == -signal.SIGKILL  # type: ignore[union-attr]
     # the committed ref still says RUNNING: only the journal has the data
     assert "status: RUNNING" in git(repo, "show", f"refs/vtrack/runs/{run_id}:.vtrack/run.yaml")
@@ -64,14 +66,16 @@ def test_vtrack_recover_command_finalizes_killed_run(repo: Path) -> None:
         print("RUN", run.info.run_id, flush=True)
         time.sleep(600)
         """,
-        cwd=repo, env=FAST, wait=False,
+        cwd=repo,
+        env=FAST,
+        wait=False,
     )
     run_id = wait_for_line(proc, "RUN").split()[1]  # type: ignore[arg-type]
     # while the writer lives, recovery leaves it alone
     out = subprocess.run(["vtrack", "recover", "--json"], cwd=repo, capture_output=True, text=True)
     assert json.loads(out.stdout) == {"recovered": []}
     os.kill(proc.pid, signal.SIGKILL)  # type: ignore[union-attr]
-    proc.wait()  # type: ignore[union-attr]
+    reap(proc)  # type: ignore[arg-type]
     out = subprocess.run(["vtrack", "recover", "--json"], cwd=repo, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == {"recovered": [run_id]}
@@ -84,10 +88,16 @@ def test_vtrack_recover_command_finalizes_killed_run(repo: Path) -> None:
     [
         ("pass", "FINISHED", 0),
         ("raise ValueError('boom')", "FAILED", 1),
-        ("import os, signal; os.kill(os.getpid(), signal.SIGTERM); import time; time.sleep(30)", "KILLED", -15),
+        (
+            "import os, signal; os.kill(os.getpid(), signal.SIGTERM); import time; time.sleep(30)",
+            "KILLED",
+            -15,
+        ),
     ],
 )
-def test_interpreter_exit_paths_end_the_active_run(repo: Path, body: str, status: str, code: int) -> None:
+def test_interpreter_exit_paths_end_the_active_run(
+    repo: Path, body: str, status: str, code: int
+) -> None:
     res = run_script(
         f"""
         import vtrack
@@ -116,9 +126,7 @@ def test_four_processes_twenty_five_runs_each(repo: Path) -> None:
                 for s in range(5):
                     vtrack.log_metric("loss", 1.0 / (s + 1), step=s)
         """
-    procs = [
-        run_script(code.replace("WORKER", str(w)), cwd=repo, wait=False) for w in range(4)
-    ]
+    procs = [run_script(code.replace("WORKER", str(w)), cwd=repo, wait=False) for w in range(4)]
     for p in procs:
         out, err = p.communicate(timeout=240)  # type: ignore[union-attr]
         assert p.returncode == 0, err  # type: ignore[union-attr]
@@ -148,7 +156,12 @@ def test_two_processes_log_into_one_run_and_nothing_is_lost(repo: Path) -> None:
                         time.sleep(0.1)
             """
         procs = [
-            run_script(code.replace("RUN_ID", run_id).replace("RANK", str(r)), cwd=repo, env=env, wait=False)
+            run_script(
+                code.replace("RUN_ID", run_id).replace("RANK", str(r)),
+                cwd=repo,
+                env=env,
+                wait=False,
+            )
             for r in range(2)
         ]
         for p in procs:
@@ -182,7 +195,9 @@ def test_reading_a_run_from_a_killed_process_while_its_journal_is_unrecovered(re
         print("FLUSHED", flush=True)
         time.sleep(600)
         """,
-        cwd=repo, env=FAST, wait=False,
+        cwd=repo,
+        env=FAST,
+        wait=False,
     )
     run_id = wait_for_line(proc, "RUN").split()[1]  # type: ignore[arg-type]
     wait_for_line(proc, "FLUSHED")  # type: ignore[arg-type]
@@ -197,7 +212,7 @@ def test_reading_a_run_from_a_killed_process_while_its_journal_is_unrecovered(re
     )
     assert res.stdout.split() == ["RUNNING", "1", "0.9"], res.stderr  # type: ignore[union-attr]
     os.kill(proc.pid, signal.SIGKILL)  # type: ignore[union-attr]
-    proc.wait()  # type: ignore[union-attr]
+    reap(proc)  # type: ignore[arg-type]
     res = run_script(
         f"""
         import vtrack
@@ -221,13 +236,15 @@ def test_checkpoints_move_the_ref_while_the_run_is_live(repo: Path) -> None:
         print("DONE", flush=True)
         time.sleep(600)
         """,
-        cwd=repo, env={"VTRACK_FLUSH_SECONDS": "0.05", "VTRACK_CHECKPOINT_SECONDS": "0.3"}, wait=False,
+        cwd=repo,
+        env={"VTRACK_FLUSH_SECONDS": "0.05", "VTRACK_CHECKPOINT_SECONDS": "0.3"},
+        wait=False,
     )
     run_id = wait_for_line(proc, "RUN").split()[1]  # type: ignore[arg-type]
     wait_for_line(proc, "DONE")  # type: ignore[arg-type]
     time.sleep(0.8)
     os.kill(proc.pid, signal.SIGKILL)  # type: ignore[union-attr]
-    proc.wait()  # type: ignore[union-attr]
+    reap(proc)  # type: ignore[arg-type]
     # without any recovery, the checkpointed commit already holds the points
     text = git(repo, "show", f"refs/vtrack/runs/{run_id}:.vtrack/metrics/m/000000.tsv")
     assert len(text.splitlines()) == 40

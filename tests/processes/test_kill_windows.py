@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import vtrack
-from tests.conftest import ROOT, assert_fsck_clean, git, wait_for_line
+from tests.conftest import ROOT, assert_fsck_clean, git, reap, wait_for_line
 
 pytestmark = pytest.mark.processes
 
@@ -39,8 +39,9 @@ sys.addaudithook(_hook)
 """
 
 
-def _child(code: str, repo: Path, env: dict[str, str] | None = None,
-           **kw: object) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
+def _child(
+    code: str, repo: Path, env: dict[str, str] | None = None, **kw: object
+) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
     full = {**os.environ, "PYTHONPATH": str(ROOT), **FAST, **(env or {})}
     args = [sys.executable, "-c", KILL_HOOK + textwrap.dedent(code)]
     if kw.pop("wait", True):
@@ -117,11 +118,12 @@ def test_recovery_killed_after_its_ref_update_applies_nothing_twice(repo: Path) 
         print("RUN", run.info.run_id, flush=True)
         time.sleep(600)
         """,
-        repo, wait=False,
+        repo,
+        wait=False,
     )
     run_id = wait_for_line(proc, "RUN").split()[1]  # type: ignore[arg-type]
     os.kill(proc.pid, signal.SIGKILL)  # type: ignore[union-attr]
-    proc.wait()  # type: ignore[union-attr]
+    reap(proc)  # type: ignore[arg-type]
     # a recovering process dies right after its ref update, before removing the journal
     res = _child(
         """
@@ -163,10 +165,10 @@ def test_sigterm_in_a_tight_logging_loop_always_ends_the_process_killed(repo: Pa
             p.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
         for p, run_id in zip(procs, ids, strict=True):
             try:
-                code_ = p.wait(timeout=30)  # type: ignore[union-attr]
+                code_ = reap(p, timeout=30)  # type: ignore[arg-type]
             except subprocess.TimeoutExpired:
                 p.kill()  # type: ignore[union-attr]
-                p.wait()  # type: ignore[union-attr]
+                reap(p)  # type: ignore[arg-type]
                 code_ = None
             results.append((run_id, code_))
     hung = [r for r, c in results if c is None]
@@ -210,7 +212,8 @@ def test_ranks_that_end_together_always_finish_the_run(repo: Path) -> None:
             wait_for_line(p, "READY")
         go.touch()
         for p in procs:
-            assert p.wait(timeout=60) == 0, p.stderr.read() if p.stderr else ""
+            _, err = p.communicate(timeout=60)
+            assert p.returncode == 0, err
     for run_id in run_ids:
         run = vtrack.get_run(run_id)
         assert run.info.status == "FINISHED", run_id

@@ -77,10 +77,10 @@ def _trial(repo: Path, rng: random.Random) -> None:
             synced = int(line.split()[1])
         if mode != "time" and synced > 4000:
             proc.send_signal(signal.SIGKILL)  # the Nth event never came: stop anyway
-    proc.wait(timeout=60)
+    _, err = proc.communicate(timeout=60)  # also closes the pipes
     if mode == "time":
         timer.cancel()
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read() if proc.stderr else ""
+    assert proc.returncode == -signal.SIGKILL, err
     run = vtrack.get_run(run_id)  # recovers
     if run.info.status == "RUNNING":
         # killed inside a ref update: its lock names a dead owner; reading commands say so
@@ -97,7 +97,9 @@ def _trial(repo: Path, rng: random.Random) -> None:
     assert len(steps) > synced, f"lost confirmed points: {len(steps)} <= {synced} ({mode} #{nth})"
     for i in range(49, synced + 1, 50):
         assert (i, float(i) + 0.5) in set(keys), f"synchronous point {i} lost ({mode} #{nth})"
-    for name in os.listdir(repo / ".git/vtrack/live") if (repo / ".git/vtrack/live").exists() else []:
+    for name in (
+        os.listdir(repo / ".git/vtrack/live") if (repo / ".git/vtrack/live").exists() else []
+    ):
         assert name != run_id, "the dead run's journal was not finalized"
     locks = [p for p in (repo / ".git/refs").rglob("*.lock")]
     assert not locks, f"locks left behind: {locks}"

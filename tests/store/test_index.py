@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, run_script
+from tests.conftest import git, reap, run_script
 from vtrack import TrackingClient
 from vtrack.query import Comparison, OrderKey
 from vtrack.store import index as index_mod
@@ -173,7 +173,8 @@ def test_live_run_of_another_process_is_visible(repo: Path) -> None:
         print(run.info.run_id, flush=True)
         time.sleep(120)
         """,
-        cwd=repo, wait=False,
+        cwd=repo,
+        wait=False,
     )
     try:
         rid = proc.stdout.readline().strip()  # type: ignore[union-attr]
@@ -184,7 +185,7 @@ def test_live_run_of_another_process_is_visible(repo: Path) -> None:
         assert c.search_runs(filter_string="attributes.status = 'RUNNING'") == [run]
     finally:
         proc.kill()
-        proc.wait()
+        reap(proc)  # type: ignore[arg-type]
 
 
 def test_live_run_of_this_process_is_visible_before_any_checkpoint(repo: Path) -> None:
@@ -202,7 +203,9 @@ def test_live_run_of_this_process_is_visible_before_any_checkpoint(repo: Path) -
     assert c.run_index().sync().read == 0  # no longer live: not re-read
 
 
-def test_live_runs_are_reread_without_listing_refs_while_refs_are_still(repo: Path, monkeypatch) -> None:
+def test_live_runs_are_reread_without_listing_refs_while_refs_are_still(
+    repo: Path, monkeypatch
+) -> None:
     monkeypatch.setattr(index_mod, "SETTLED_SECONDS", 0.0)
     c = TrackingClient()
     _finished_run(c, "done")
@@ -216,7 +219,12 @@ def test_live_runs_are_reread_without_listing_refs_while_refs_are_still(repo: Pa
     (run,) = idx.search([Comparison("metrics", "loss", "=", 0.5)])
     assert run.info.run_id == rid and run.info.status == "RUNNING"
     c.set_terminated(rid)
-    assert c.search_runs(filter_string="attributes.status = 'FINISHED'", max_results=None)[0].info.run_id == rid
+    assert (
+        c.search_runs(filter_string="attributes.status = 'FINISHED'", max_results=None)[
+            0
+        ].info.run_id
+        == rid
+    )
 
 
 def test_unchanged_listing_skips_the_row_comparison(repo: Path, monkeypatch) -> None:
@@ -286,7 +294,9 @@ def test_two_processes_syncing_at_once_neither_corrupt_nor_duplicate(repo: Path)
     with sqlite3.connect(_index_file(c)) as raw:
         assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert raw.execute("SELECT count(*) FROM runs").fetchone()[0] == 45
-        dup = raw.execute("SELECT count(*) FROM (SELECT run, key FROM metrics GROUP BY run, key HAVING count(*) > 1)")
+        dup = raw.execute(
+            "SELECT count(*) FROM (SELECT run, key FROM metrics GROUP BY run, key HAVING count(*) > 1)"
+        )
         assert dup.fetchone()[0] == 0
     fresh = sorted(_fresh_index(c).search(), key=lambda r: r.info.run_id)
     assert fresh == sorted(runs, key=lambda r: r.info.run_id)
@@ -300,9 +310,9 @@ def test_index_lives_in_the_vtrack_dir_and_uses_wal(repo: Path) -> None:
     assert path == Path(git(repo, "rev-parse", "--absolute-git-dir")) / "vtrack" / "index.sqlite"
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(
-            index_mod.SCHEMA_VERSION
-        )
+        assert raw.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[
+            0
+        ] == str(index_mod.SCHEMA_VERSION)
 
 
 def test_unwritable_store_falls_back_to_an_in_memory_index(repo: Path, monkeypatch) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, assert_fsck_clean, git, run_script
+from tests.conftest import ROOT, assert_fsck_clean, git, reap, run_script
 from vtrack.store import Store
 from vtrack.store.journal import list_writers
 from vtrack.store.owner import Owner
@@ -165,7 +165,7 @@ def test_live_writer_is_left_alone_until_it_dies(repo: Path) -> None:
         assert writer.is_alive() and writer.segments[0].exists()
     finally:
         proc.kill()
-        proc.wait()
+        reap(proc)
     assert recover_all(store) == [run_id]
     state, _, _ = store.read_run_commit(store.run_tip(run_id))  # type: ignore[arg-type]
     assert state.info["status"] == "KILLED" and state.metrics == {"m": 1.0}

@@ -2,18 +2,21 @@
 
 Subcommand modules are imported only when their command runs, so ``vtrack --help``
 stays fast. Every ``VtrackError`` is turned into one line on stderr and the exit
-code its class names.
+code its class names. Any other exception is a bug in vtrack: one line on stderr says so
+and where its traceback went (a file in the temp folder; on stderr too with
+``VTRACK_DEBUG=1``), and the exit code is 70 (:data:`~vtrack.errors.EXIT_INTERNAL`), so
+that exit code 1 always means drift or divergence.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
-from vtrack.errors import EXIT_USAGE, VtrackError
+from vtrack.errors import EXIT_INTERNAL, EXIT_USAGE, VtrackError
 
 #: command name -> "module:attribute"; a command module registers itself here.
 COMMANDS: dict[str, str] = {
@@ -22,16 +25,16 @@ COMMANDS: dict[str, str] = {
     "ls": "vtrack.cli.runs:ls",
     "log": "vtrack.cli.runs:log",
     "show": "vtrack.cli.runs:show",
-    "rm": "vtrack.cli.runs:rm",
-    "restore": "vtrack.cli.runs:restore",
-    "tag": "vtrack.cli.runs:tag",
-    "experiments": "vtrack.cli.runs:experiments",
+    "rm": "vtrack.cli.manage:rm",
+    "restore": "vtrack.cli.manage:restore",
+    "tag": "vtrack.cli.manage:tag",
+    "experiments": "vtrack.cli.experiments:experiments",
     "diff": "vtrack.cli.compare:diff",
     "compare": "vtrack.cli.compare:compare",
     "metrics": "vtrack.cli.compare:metrics",
     "checkout": "vtrack.cli.repro:checkout",
     "rerun": "vtrack.cli.repro:rerun",
-    "index": "vtrack.cli.runs:index",
+    "index": "vtrack.cli.admin:index",
     "audit": "vtrack.cli.provenance:audit",
     "lineage": "vtrack.cli.provenance:lineage",
 }
@@ -84,7 +87,11 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="vtrack", prog_name="vtrack")
 @click.option(
-    "--store", "tracking_uri", envvar="VTRACK_TRACKING_URI", default=None, metavar="PATH",
+    "--store",
+    "tracking_uri",
+    envvar="VTRACK_TRACKING_URI",
+    default=None,
+    metavar="PATH",
     help="Store to use (a git repository, bare repository or file:// URL).",
 )
 @click.pass_context
@@ -104,41 +111,64 @@ def get_client(ctx: click.Context | None = None) -> Any:
 
 
 class _TerminalProgress:
-    """A one-line progress bar on stderr for tasks that take more than a second."""
+    """A one-line progress bar for tasks that take more than a second.
+
+    :func:`main` installs it as the :mod:`vtrack.progress` reporter only when stderr is
+    a terminal (:func:`_progress_for`), so nothing is drawn when stderr is piped. A
+    task's bar appears once the task has run for ``delay`` seconds (default
+    :attr:`DELAY`), is redrawn at most every :attr:`REDRAW_SECONDS`, and is erased when
+    the task reports its end (``done >= total``), before any error message is written.
+    """
 
     DELAY = 1.0
+    REDRAW_SECONDS = 0.1
 
-    def __init__(self) -> None:
+    def __init__(self, stream: TextIO | None = None, delay: float | None = None) -> None:
+        self.stream = stream
+        self.delay = self.DELAY if delay is None else delay
         self.started: dict[str, float] = {}
         self.shown = False
+        self.drawn_at = float("-inf")
 
     def __call__(self, task: str, done: int, total: int) -> None:
         import time
 
+        out = self.stream if self.stream is not None else sys.stderr
         now = time.monotonic()
         first = self.started.setdefault(task, now)
         if done >= total:
             self.started.pop(task, None)
             if self.shown:
-                sys.stderr.write("\r\x1b[2K")
-                sys.stderr.flush()
+                out.write("\r\x1b[2K")
+                out.flush()
                 self.shown = False
             return
-        if now - first < self.DELAY:
+        if now - first < self.delay or now - self.drawn_at < self.REDRAW_SECONDS:
             return
         width = 30
         filled = int(width * done / max(total, 1))
-        sys.stderr.write(f"\r{task} [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,}")
-        sys.stderr.flush()
+        out.write(f"\r{task} [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,}")
+        out.flush()
         self.shown = True
+        self.drawn_at = now
+
+
+def _progress_for(stream: TextIO | None) -> _TerminalProgress | None:
+    """The progress bar to draw on ``stream``; None unless ``stream`` is a terminal."""
+    try:
+        tty = stream is not None and stream.isatty()
+    except (AttributeError, ValueError):  # no stream, or a closed one
+        tty = False
+    return _TerminalProgress(stream) if tty else None
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``vtrack`` and ``git-vtrack`` scripts."""
-    if sys.stderr.isatty():
+    reporter = _progress_for(sys.stderr)
+    if reporter is not None:
         from vtrack import progress
 
-        progress.set_reporter(_TerminalProgress())
+        progress.set_reporter(reporter)
     try:
         rc = cli.main(args=argv, prog_name="vtrack", standalone_mode=False)
     except click.exceptions.Abort:
@@ -155,5 +185,55 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - anything else is a bug, reported as one
+        report_internal_error(exc)
+        sys.exit(EXIT_INTERNAL)
     # without standalone mode click returns the code of ctx.exit(n) / raise Exit(n)
     sys.exit(rc if isinstance(rc, int) else 0)
+
+
+#: Characters of an internal error's message shown on its one line.
+_MESSAGE_CHARS = 300
+
+
+def report_internal_error(exc: BaseException) -> None:
+    """Tell the user on stderr, in one line, that ``exc`` is a vtrack bug and where its traceback is.
+
+    The traceback is written to a new file in the temp folder (the line names it); with
+    ``VTRACK_DEBUG=1`` it is printed on stderr after the line instead. If the file
+    cannot be written the traceback is printed on stderr.
+    """
+    import tempfile
+    import traceback
+
+    try:
+        from vtrack.config import env_debug
+
+        debug = env_debug()
+    except Exception:  # noqa: BLE001 - the report must not fail in its turn
+        debug = False
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    message = " ".join(str(exc).split())
+    if len(message) > _MESSAGE_CHARS:
+        message = message[: _MESSAGE_CHARS - 1] + "…"
+    what = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    where = None
+    if not debug:
+        try:
+            with tempfile.NamedTemporaryFile(
+                "w", prefix="vtrack-traceback-", suffix=".txt", delete=False, encoding="utf-8"
+            ) as f:
+                f.write(text)
+                where = f.name
+        except OSError:
+            where = None
+    if where is not None:
+        told = f"its traceback is in {where} (VTRACK_DEBUG=1 prints it here)"
+    else:
+        told = "its traceback follows"
+    sys.stderr.write(
+        f"vtrack: internal error (a bug in vtrack, please report it): {what}; {told}\n"
+    )
+    if where is None:
+        sys.stderr.write(text)
+    sys.stderr.flush()

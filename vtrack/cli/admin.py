@@ -1,4 +1,4 @@
-"""Maintenance commands: recover, gc (more join here: index, hooks, ui)."""
+"""Maintenance commands: ``recover``, ``gc`` and ``index rebuild`` (more join here: hooks, ui)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import click
 
-from vtrack.cli._options import client
+from vtrack.cli._options import client, json_option
 
 
 @click.command()
@@ -91,3 +91,30 @@ def _human(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} B"
+
+
+@click.group("index")
+def index() -> None:
+    """Maintain the derived run index (.git/vtrack/index.sqlite; refs stay the truth)."""
+
+
+@index.command("rebuild")
+@json_option
+def index_rebuild(as_json: bool) -> None:
+    """Drop the index and read every run again from git."""
+    import sys
+    import time
+
+    from vtrack.cli._term import echo_json
+    from vtrack.views import fmt_seconds
+
+    c = client()
+    if sys.stderr.isatty():  # ~1 s per 1,000 runs: say what is going on
+        click.echo("rebuilding the run index from git ...", err=True)
+    t0 = time.perf_counter()
+    stats = c.run_index(sync=False).rebuild()
+    seconds = time.perf_counter() - t0
+    if as_json:
+        echo_json({"read": stats.read, "removed": stats.removed, "seconds": round(seconds, 3)})
+    else:
+        click.echo(f"index rebuilt: {stats.read} runs read in {fmt_seconds(seconds)}")

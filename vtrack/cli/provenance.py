@@ -14,31 +14,29 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from vtrack.cli import _render as r
+from vtrack.cli import _term as term
 from vtrack.cli._options import client, experiment_option, json_option
+from vtrack.cli._render import file_change_summary, print_file_changes
 from vtrack.cli._types import RunSpec
 from vtrack.errors import EXIT_DRIFT
+from vtrack.views import fmt_time, short_id
 
 if TYPE_CHECKING:
     from vtrack.entities import Experiment
 
-#: Changed files listed per folder input before "… and N more".
-MAX_FILES_SHOWN = 20
 STATUS_STYLES = {"unchanged": "green", "changed": "yellow", "missing": "red",
                  "unverifiable": "dim"}  # fmt: skip
 _COUNTED = ("unchanged", "changed", "missing", "unverifiable")
 
 
-def _status(text: str | None) -> r.Styled:
-    return r.styled(text or "", STATUS_STYLES.get(text or "", ""))
+def _status(text: str | None) -> term.Styled:
+    return term.styled(text or "", STATUS_STYLES.get(text or "", ""))
 
 
 def _detail(res: Mapping[str, Any]) -> str:
-    parts = []
-    for key, mark in (("added", "+"), ("removed", "-"), ("modified", "~")):
-        if res.get(key):
-            parts.append(f"{mark}{len(res[key])} {key}")
-    return ", ".join(parts)
+    return file_change_summary(
+        res.get("added") or (), res.get("removed") or (), res.get("modified") or ()
+    )
 
 
 # -- audit ---------------------------------------------------------------------------------
@@ -46,8 +44,12 @@ def _detail(res: Mapping[str, Any]) -> str:
 
 @click.command("audit")
 @click.argument("runs", nargs=-1, type=RunSpec())
-@click.option("--all", "all_runs", is_flag=True,
-              help="Audit every run of the experiment (-e, else all runs) as a summary table.")
+@click.option(
+    "--all",
+    "all_runs",
+    is_flag=True,
+    help="Audit every run of the experiment (-e, else all runs) as a summary table.",
+)
 @experiment_option()
 @json_option
 @click.pass_context
@@ -71,8 +73,9 @@ def audit(
         from vtrack.cli.runs import experiment_scope
 
         scope = experiment_scope(c, experiment, False)
-        found = c.search_runs(experiment_ids=scope, max_results=None,
-                              order_by=["attributes.start_time DESC"])
+        found = c.search_runs(
+            experiment_ids=scope, max_results=None, order_by=["attributes.start_time DESC"]
+        )
         ids = [run.info.run_id for run in found]
     elif runs:
         ids = list(dict.fromkeys(runs))
@@ -82,7 +85,7 @@ def audit(
         ids = [resolve_run_id(c.repo, "@", experiment_id=exp_id)]
     results = provenance.audit_runs(c.repo, ids)
     if as_json:
-        r.echo_json(results)
+        term.echo_json(results)
     elif all_runs:
         _print_summary(ids, results, c)
     else:
@@ -98,36 +101,31 @@ def _print_inputs(ids: Sequence[str], results: Sequence[Mapping[str, Any]]) -> N
     first = True
     for run_id, items in by_run.items():
         if not first:
-            r.emit()
+            term.emit()
         first = False
         name = items[0]["run_name"] if items else None
-        r.emit(r.styled(f"run {r.short_id(run_id)}", "bold"), f" ({name})" if name else "")
+        term.emit(term.styled(f"run {short_id(run_id)}", "bold"), f" ({name})" if name else "")
         if not items:
-            r.emit("  no inputs logged")
+            term.emit("  no inputs logged")
             continue
-        t = r.table("input", "context", "kind", "status", "path", "detail")
+        t = term.table("input", "context", "kind", "status", "path", "detail")
         for res in items:
-            t.add_row(res["name"], res["context"] or "", res["kind"], _status(res["status"]),
-                      res["path"] or res["source"] or "", _detail(res))
-        r.emit(t.render())
+            t.add_row(
+                res["name"],
+                res["context"] or "",
+                res["kind"],
+                _status(res["status"]),
+                res["path"] or res["source"] or "",
+                _detail(res),
+            )
+        term.emit(t.render())
         _print_file_changes(items)
     _print_verdict(results)
 
 
 def _print_file_changes(items: Sequence[Mapping[str, Any]]) -> None:
     for res in items:
-        changes = [("+", "green", p) for p in res["added"]]
-        changes += [("-", "red", p) for p in res["removed"]]
-        changes += [("~", "yellow", p) for p in res["modified"]]
-        if not changes:
-            continue
-        changes.sort(key=lambda c: c[2])
-        r.emit()
-        r.emit(r.styled(f"{res['name']}:", "bold"), f" {_detail(res)}")
-        for mark, style, path in changes[:MAX_FILES_SHOWN]:
-            r.emit("  ", r.styled(mark, style), " ", path)
-        if len(changes) > MAX_FILES_SHOWN:
-            r.emit(f"  … and {len(changes) - MAX_FILES_SHOWN} more (--json lists them all)")
+        print_file_changes(res["name"], res["added"], res["removed"], res["modified"])
 
 
 def _print_summary(ids: Sequence[str], results: Sequence[Mapping[str, Any]], c: Any) -> None:
@@ -139,34 +137,50 @@ def _print_summary(ids: Sequence[str], results: Sequence[Mapping[str, Any]], c: 
     for res in results:
         counts[res["run_id"]][res["status"]] += 1
         names[res["run_id"]] = res["run_name"]
-    t = r.table("run", "name", "inputs", *_COUNTED, "verdict").right(2, 3, 4, 5, 6)
+    t = term.table("run", "name", "inputs", *_COUNTED, "verdict").right(2, 3, 4, 5, 6)
     for run_id in ids:
         n = counts[run_id]
         total = sum(n.values())
         bad = n["changed"] + n["missing"]
-        verdict = (r.styled("drifted", "red") if bad else
-                   r.styled("ok", "green") if total else r.styled("no inputs", "dim"))
-        t.add_row(r.short_id(run_id), names.get(run_id) or "", str(total),
-                  *(str(n[k]) if n[k] else "" for k in _COUNTED), verdict)
+        verdict = (
+            term.styled("drifted", "red")
+            if bad
+            else term.styled("ok", "green")
+            if total
+            else term.styled("no inputs", "dim")
+        )
+        t.add_row(
+            short_id(run_id),
+            names.get(run_id) or "",
+            str(total),
+            *(str(n[k]) if n[k] else "" for k in _COUNTED),
+            verdict,
+        )
     t.print()
     drifted = [res for res in results if res["status"] in ("changed", "missing")]
     if drifted:
-        r.section_title(f"drifted inputs ({len(drifted)})")
-        d = r.table("run", "input", "context", "status", "path", "detail")
+        term.section_title(f"drifted inputs ({len(drifted)})")
+        d = term.table("run", "input", "context", "status", "path", "detail")
         for res in drifted:
-            d.add_row(r.short_id(res["run_id"]), res["name"], res["context"] or "",
-                      _status(res["status"]), res["path"] or "", _detail(res))
+            d.add_row(
+                short_id(res["run_id"]),
+                res["name"],
+                res["context"] or "",
+                _status(res["status"]),
+                res["path"] or "",
+                _detail(res),
+            )
         d.print()
     _print_verdict(results)
 
 
 def _print_verdict(results: Sequence[Mapping[str, Any]]) -> None:
     bad = sum(1 for res in results if res["status"] in ("changed", "missing"))
-    r.emit()
+    term.emit()
     if bad:
-        r.emit(r.styled(f"drift: {bad} of {len(results)} inputs changed or missing", "red"))
+        term.emit(term.styled(f"drift: {bad} of {len(results)} inputs changed or missing", "red"))
     elif results:
-        r.emit(r.styled(f"ok: {len(results)} inputs checked, none drifted", "green"))
+        term.emit(term.styled(f"ok: {len(results)} inputs checked, none drifted", "green"))
 
 
 # -- lineage -------------------------------------------------------------------------------
@@ -190,13 +204,20 @@ def lineage(ctx: click.Context, target: str, as_json: bool) -> None:
     if not rows:
         click.echo(f"no run consumed {target}", err=True)
         return
-    t = r.table("run", "name", "status", "started", "input", "context", "data", "file")
+    t = term.table("run", "name", "status", "started", "input", "context", "data", "file")
     for row in rows:
         files = row["files"]
         shown = files[0] if len(files) == 1 else f"{len(files)} files" if files else ""
-        t.add_row(r.short_id(row["run_id"]), row["run_name"] or "", r.status_text(row["status"] or ""),
-                  r.fmt_time(row["start_time"])[:16], row["name"] or "", row["context"] or "",
-                  _status(row["data_status"]) if row["data_status"] else "", shown)
+        t.add_row(
+            short_id(row["run_id"]),
+            row["run_name"] or "",
+            term.status_text(row["status"] or ""),
+            fmt_time(row["start_time"])[:16],
+            row["name"] or "",
+            row["context"] or "",
+            _status(row["data_status"]) if row["data_status"] else "",
+            shown,
+        )
     t.print()
 
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vtrack.config import Settings, StoreLocation, load_settings, locate_store
+from vtrack.config import Settings, StoreLocation, locate_store
 from vtrack.errors import RunNotFoundError, StoreError
 from vtrack.store.gitobj import BLOB_MODE, TREE_MODE, GitObjects, TreeEntry, serialize_commit
 from vtrack.store.journal import format_coverage, list_writers, parse_coverage, replay
@@ -39,9 +39,10 @@ def current_user() -> str:
 class Store:
     """One git repository used as a vtrack store."""
 
-    def __init__(self, location: StoreLocation, settings: Settings | None = None) -> None:
+    def __init__(self, location: StoreLocation, settings: Settings) -> None:
         self.location = location
-        self.settings = settings or load_settings()
+        #: injected by the caller: the store never reads the environment itself
+        self.settings = settings
         self.objects = GitObjects(location.git_dir, fsync=self.settings.fsync_objects)
         self.refs = RefStore(location.git_dir, fsync=self.settings.fsync_objects)
         self.live_dir = location.vtrack_dir / "live"
@@ -51,9 +52,11 @@ class Store:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, uri: str | None = None, *, create: bool = True) -> Store:
-        """Open the store named by ``uri`` (or the environment / current directory)."""
-        return cls(locate_store(uri, create=create))
+    def open(cls, uri: str | None = None, *, create: bool = True,
+             settings: Settings | None = None) -> Store:  # fmt: skip
+        """Open the store at ``uri`` (or the current directory's), with ``settings`` or the
+        built-in defaults (never the environment: facades read that, through config)."""
+        return cls(locate_store(uri, create=create), settings or Settings())
 
     # -- commits ---------------------------------------------------------------
     def write_commit(self, tree: str, parents: list[str], message: str) -> str:

@@ -207,6 +207,7 @@ class GitObjects:
         self.tmp_dir = git_dir / "vtrack" / "tmp"
         self.fsync = fsync
         self._dulwich: Any = None
+        self._release: weakref.finalize[..., None] | None = None
         self._lock = threading.Lock()
         self._local = threading.local()
         self._objects_str = str(self.objects_dir)
@@ -385,7 +386,11 @@ class GitObjects:
             if self._dulwich is None:
                 from dulwich.object_store import DiskObjectStore
 
-                self._dulwich = DiskObjectStore(str(self.objects_dir))
+                store = DiskObjectStore(str(self.objects_dir))
+                self._dulwich = store
+                # a handle dropped without close() still releases its packs: dulwich's
+                # finalizer would warn (ResourceWarning) about the unclosed pack files
+                self._release = weakref.finalize(self, _close_quietly, store)
                 _open_stores.add(self)
             return self._dulwich
 
@@ -408,10 +413,10 @@ class GitObjects:
     def close(self) -> None:
         """Release the pack files this handle has open (it reopens them when needed)."""
         with self._lock:
-            store, self._dulwich = self._dulwich, None
-        if store is not None:
-            with contextlib.suppress(Exception):
-                store.close()
+            self._dulwich = None
+            release, self._release = self._release, None
+        if release is not None:
+            release()  # _close_quietly(store), once
 
     def read_tree(self, sha: str) -> list[TreeEntry]:
         """Return the entries of tree ``sha``."""
@@ -473,6 +478,11 @@ class GitObjects:
 #: Handles with packs open, closed at exit: dulwich's own finalizer would otherwise run
 #: during interpreter shutdown and print "Exception ignored ... sys.meta_path is None".
 _open_stores: weakref.WeakSet[GitObjects] = weakref.WeakSet()
+
+
+def _close_quietly(store: Any) -> None:
+    with contextlib.suppress(Exception):
+        store.close()
 
 
 def _close_all() -> None:

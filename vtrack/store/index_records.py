@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from vtrack import gitcmd, progress
 from vtrack.entities import Run
 from vtrack.errors import RunNotFoundError, StoreError
-from vtrack.query import _present, _text
+from vtrack.query.semantics import as_text, is_present
 from vtrack.store.gitobj import TREE_MODE, parse_tree
 from vtrack.store.record import RECORD_DIR, load_yaml
 
@@ -101,7 +101,7 @@ class IndexedRecord:
 
 def text_or_none(value: Any) -> str | None:
     """The evaluator's text of a present value; None for a missing one."""
-    return _text(value) if _present(value) else None
+    return as_text(value) if is_present(value) else None
 
 
 def param_row(value: Any) -> tuple[str, Any, str | None]:
@@ -109,7 +109,7 @@ def param_row(value: Any) -> tuple[str, Any, str | None]:
     if value is None:
         return "null", None, None
     if isinstance(value, bool):
-        return "bool", None, _text(value)
+        return "bool", None, as_text(value)
     if isinstance(value, int):
         if INT64_RANGE[0] <= value <= INT64_RANGE[1]:
             return "int", value, str(value)
@@ -117,10 +117,10 @@ def param_row(value: Any) -> tuple[str, Any, str | None]:
     if isinstance(value, float):
         if math.isnan(value):
             return "float", None, None
-        return "float", value, _text(value)
+        return "float", value, as_text(value)
     if isinstance(value, str):
         return "str", None, value
-    return "str", None, _text(value)  # dates and other YAML oddities: their text
+    return "str", None, as_text(value)  # dates and other YAML oddities: their text
 
 
 def to_json(value: Any) -> str:
@@ -262,9 +262,7 @@ def iter_blobs_batch(git_dir: Path, shas: Sequence[str]) -> Iterator[dict[str, b
             proc.wait()
 
 
-def read_records(
-    store: Store, wanted: Sequence[tuple[str, str, str, bool]]
-) -> list[IndexedRecord]:
+def read_records(store: Store, wanted: Sequence[tuple[str, str, str, bool]]) -> list[IndexedRecord]:
     """Read ``(run_id, sha, lifecycle, live)`` runs; unreadable ones are logged and kept empty.
 
     Live runs are read with their journals; the others straight from their commits.
@@ -316,9 +314,7 @@ def _read_blobs_quietly(store: Store, run_id: str, sha: str) -> dict[str, bytes]
 def child_rows(rid: int, rec: IndexedRecord, rows: dict[str, list[tuple[Any, ...]]]) -> None:
     """Append the params, metrics, tags, datasets and records rows of ``rec`` to ``rows``."""
     rows["params"].extend((rid, k, *param_row(v)) for k, v in rec.params.items())
-    rows["metrics"].extend(
-        (rid, k, None if math.isnan(v) else v) for k, v in rec.metrics.items()
-    )
+    rows["metrics"].extend((rid, k, None if math.isnan(v) else v) for k, v in rec.metrics.items())
     rows["tags"].extend((rid, k, v) for k, v in rec.tags.items())
     rows["datasets"].extend(
         (rid, i, *(text_or_none(d.get(f)) for f in ("name", "digest", "context")))

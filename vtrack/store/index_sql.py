@@ -20,7 +20,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from vtrack.errors import ValidationError
-from vtrack.query import Comparison, OrderKey, _filter_number, _text
+from vtrack.query.parse import Comparison, OrderKey
+from vtrack.query.semantics import as_text, filter_number
 from vtrack.store.index_records import INT64_RANGE
 from vtrack.store.refs import ACTIVE
 
@@ -90,18 +91,18 @@ class _Column:
 
     def compare(self, op: str, value: Any, args: list[Any]) -> str:
         """SQL for ``stored <op> value`` on a present stored value (``_compare``'s rules)."""
-        number = _filter_number(value)
+        number = filter_number(value)
         if self.text is None:  # numbers only (metrics, start/end time)
             assert number is not None
             return self.numeric(op, number, args)
         if self.num is None or number is None:  # text only, or a non-numeric filter value
-            args.append(_text(value))
+            args.append(as_text(value))
             return f"{self.text} {op} ?"
         # a param: numbers numerically (exactly, even beyond 64 bits), the rest as text
         parts = [f"CASE WHEN {self.kind} = 'bigint' THEN vt_numcmp({self.text}, '{op}', ?)"]
         args.append(number if _fits_int64(number) else str(number))
         parts.append(f"WHEN {self.num} IS NOT NULL THEN {self.numeric(op, number, args)}")
-        args.append(_text(value))
+        args.append(as_text(value))
         parts.append(f"ELSE {self.text} {op} ? END")
         return " ".join(parts)
 

@@ -16,6 +16,7 @@ import os
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,7 +40,7 @@ from vtrack.store.journal import (
     replay,
 )
 from vtrack.store.packs import PackHandle, git_gc_lock, merge_entries
-from vtrack.store.record import RecordState, format_row
+from vtrack.store.record import RecordState, format_rows
 from vtrack.store.termination import CriticalLock
 
 #: Lock file in a run's live folder that writers hold, one at a time, while they leave.
@@ -82,8 +83,8 @@ class RunWriter:
         self.parent = parent
         #: held for every change; a termination signal never interrupts a section half-way
         self.lock = CriticalLock()
-        self._buf: list[MetricPoint] = []
-        self._buf_lock = threading.Lock()
+        #: points not flushed yet; deque append/popleft are atomic, so logging takes no lock
+        self._buf: deque[MetricPoint] = deque()
         self.journal = Journal(store.run_live_dir(run_id), new_writer_id())
         self.flush_seconds = store.settings.flush_seconds
         self.checkpoint_seconds = store.settings.checkpoint_seconds
@@ -151,19 +152,15 @@ class RunWriter:
     # -- logging -----------------------------------------------------------------
     def log_metric(self, key: str, value: float, step: int, timestamp: int) -> None:
         """Buffer one (validated) metric point; flush inline when the buffer is full."""
-        with self._buf_lock:
-            buf = self._buf
-            buf.append((key, value, step, timestamp))
-            full = len(buf) >= MAX_BUFFERED_POINTS
-        if full:
+        buf = self._buf
+        buf.append((key, value, step, timestamp))
+        if len(buf) >= MAX_BUFFERED_POINTS:
             self.flush()
 
     def log_metrics(self, points: list[MetricPoint]) -> None:
         """Buffer several (validated) metric points."""
-        with self._buf_lock:
-            self._buf.extend(points)
-            full = len(self._buf) >= MAX_BUFFERED_POINTS
-        if full:
+        self._buf.extend(points)
+        if len(self._buf) >= MAX_BUFFERED_POINTS:
             self.flush()
 
     def _check_open(self) -> None:
@@ -253,23 +250,21 @@ class RunWriter:
         lost; the next flush tries again) and JournalWriteError is raised.
         """
         with self.lock:
-            with self._buf_lock:
-                buf, self._buf = self._buf, []
+            pending = self._buf
+            pop = pending.popleft
+            buf = [pop() for _ in range(len(pending))]  # later appends wait for the next flush
             self.last_flush = time.monotonic()
             if not buf or self.closed:
                 return
-            rows = [format_row(step, ts, value) for _, value, step, ts in buf]
+            rows = format_rows(buf)
             try:
                 self.journal.append(
-                    "".join(f"m\t{p[0]}\t{row}" for p, row in zip(buf, rows, strict=True))
+                    "".join([f"m\t{p[0]}\t{row}" for p, row in zip(buf, rows, strict=True)])
                 )
             except BaseException:
-                with self._buf_lock:
-                    self._buf[:0] = buf
+                pending.extendleft(reversed(buf))
                 raise
-            add = self.state.add_metric
-            for (key, value, step, ts), row in zip(buf, rows, strict=True):
-                add(key, step, ts, value, row)
+            self.state.add_points(buf, rows)
             self.dirty = True
             if self.state.unstored:
                 self._store_chunks()

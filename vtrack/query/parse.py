@@ -1,9 +1,10 @@
-"""MLflow's run-filter and order-by grammar: parsed into a typed AST and evaluated in Python.
+"""MLflow's run-filter and order-by grammar, parsed into a typed AST.
 
 :func:`parse_filter` turns a filter string into a tuple of :class:`Comparison` clauses
-(all joined by AND), :func:`parse_order_by` turns order-by items into :class:`OrderKey`
-values, and :func:`evaluate` / :func:`sort_runs` are the reference semantics. The SQLite
-index compiles the same AST to SQL and must agree with these functions on every run.
+(all joined by AND) and :func:`parse_order_by` turns order-by items into :class:`OrderKey`
+values. What the clauses mean is :mod:`vtrack.query.evaluate`'s business (and the SQL
+compiler's, which must agree with it). lark is imported on the first parse only; the
+LALR tables are built once and cached on disk.
 
 Grammar
 -------
@@ -43,53 +44,17 @@ datasets                      NULL``
 Beyond MLflow, params also take number literals and ``< <= > >=``, and every entity takes
 ``IN`` / ``NOT IN``. Errors are :class:`~vtrack.errors.QuerySyntaxError` with a 1-based
 column (counted within its line when the filter spans several lines).
-
-Evaluation
-----------
-* A value is *missing* when its key is absent, or it is ``None`` or a float NaN. A missing
-  value satisfies ``IS NULL`` and nothing else: ``=``, ``!=``, ``<``, ``LIKE``, ``IN``,
-  ``NOT IN`` … are all false, as in SQL. ``IS NOT NULL`` is true exactly when the value is
-  present.
-* Numbers compare numerically (ints and floats exactly, as Python and SQLite do).
-* Text compares by code point (SQLite's BINARY collation). The text of a stored value is
-  the string itself, ``'True'``/``'False'`` for a bool, and Python's ``str()`` for an int
-  or float (``0.01`` → ``'0.01'``); the text of a number literal is ``str()`` of it.
-  Bools are text, never numbers, in comparisons, patterns and sorting alike.
-* Params keep their YAML types. A param comparison (``= != < <= > >=``) is numeric when
-  the stored value is an int or float (not a bool) and the filter value is a number or a
-  string that is written exactly like a number literal (``'0.01'``, ``'1e-3'``); it is a
-  text comparison otherwise. So ``params.lr = '0.01'`` matches the float param ``0.01``,
-  the string param ``'0.01'``, but not the string param ``'0.010'``.
-* ``LIKE`` matches the whole text with ``%`` (any run of characters, newlines too) and
-  ``_`` (one character) as wildcards; it is case-sensitive and has no escape character
-  (SQLite needs ``PRAGMA case_sensitive_like = ON`` or an equivalent function). ``ILIKE``
-  is ``LIKE`` after ``str.lower()`` of both the text and the pattern.
-* ``x IN (a, b)`` is ``x = a OR x = b``; ``x NOT IN (a, b)`` is ``x != a AND x != b`` (so
-  false on a missing value).
-* ``datasets.<field> <op> v`` is true when *any* dataset input of the run has a present
-  value for ``field`` satisfying the comparison (SQL ``EXISTS``). ``datasets.<field> IS
-  NULL`` is true when *no* dataset input has a present value for ``field`` (so a run
-  without datasets matches it).
-
-Ordering
---------
-``"metrics.acc DESC"``, ``"params.lr"`` (ascending), ``"attributes.start_time ASC"`` or
-``"-metrics.acc"`` (descending). Datasets cannot be ordered on. :func:`sort_runs` sorts by
-the keys in turn; missing values come last whatever the direction (as MLflow); numbers come
-before text (SQLite's order), so mixed-type params sort numbers first; remaining ties go
-to ``start_time`` descending (missing last), then ``run_id`` ascending.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from vtrack.errors import QuerySyntaxError, ValidationError
+from vtrack.query.semantics import NUMBER_PATTERN, Scalar, is_number, number_literal
 
 __all__ = [
     "ATTRIBUTES",
@@ -101,19 +66,10 @@ __all__ = [
     "TEXT_ATTRIBUTES",
     "Comparison",
     "OrderKey",
-    "RunView",
     "allowed_operators",
-    "evaluate",
     "parse_filter",
     "parse_order_by",
-    "sort_runs",
 ]
-
-#: A run as the evaluator sees it: ``{"metrics": {...}, "params": {...}, "tags": {...},
-#: "attributes": {...}, "datasets": [{"name", "digest", "context"}, ...]}``; absent
-#: sections count as empty.
-RunView = Mapping[str, Any]
-Scalar = str | int | float
 
 ENTITIES = ("metrics", "params", "tags", "attributes", "datasets")
 NUMERIC_ATTRIBUTES = frozenset({"start_time", "end_time"})
@@ -137,9 +93,6 @@ _PREFIXES = {
     "run": "attributes",
     "datasets": "datasets", "dataset": "datasets",
 }  # fmt: skip
-
-_NUMBER_RE = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-_NUMBER = re.compile(_NUMBER_RE)
 
 _GRAMMAR = r"""
 filter: clause (AND clause)*
@@ -175,7 +128,7 @@ COLUMN: /[A-Za-z_]\w*(\.(`[^`]*`|"(?:[^"\\]|\\[\s\S]|"")*"|[\w\-.\/]+))?/
 NUMBER: /@NUMBER@/
 STRING: /'(?:[^'\\]|\\[\s\S]|'')*'|"(?:[^"\\]|\\[\s\S]|"")*"/
 %ignore /\s+/
-""".replace("@NUMBER@", _NUMBER_RE)
+""".replace("@NUMBER@", NUMBER_PATTERN)
 
 _EXPECTED_NAMES = {
     "COLUMN": "a key such as metrics.acc",
@@ -202,9 +155,9 @@ class Comparison:
 
     Construction checks the combination against the type table in the module docstring
     and raises :class:`~vtrack.errors.ValidationError` for anything else, so every
-    ``Comparison`` is one :func:`evaluate` and the SQL compiler can handle. ``value`` is a
-    tuple for ``IN``/``NOT IN`` (a list is accepted and stored as a tuple), ``None`` for
-    ``IS [NOT] NULL`` and a scalar otherwise.
+    ``Comparison`` is one :func:`~vtrack.query.evaluate.evaluate` and the SQL compiler
+    can handle. ``value`` is a tuple for ``IN``/``NOT IN`` (a list is accepted and stored
+    as a tuple), ``None`` for ``IS [NOT] NULL`` and a scalar otherwise.
     """
 
     entity: str
@@ -289,12 +242,8 @@ def _check_column(entity: str, key: str, *, ordering: bool) -> None:
         )
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _check_value(kind: str, entity: str, key: str, value: object) -> None:
-    if _is_number(value):
+    if is_number(value):
         if isinstance(value, float) and math.isnan(value):
             raise ValidationError(f"NaN cannot be compared with {entity}.{key}")
         if kind == "text":
@@ -405,12 +354,6 @@ def _unquote(token: str) -> str:
     return "".join(out)
 
 
-def _number(token: str) -> int | float:
-    if any(c in token for c in ".eE"):
-        return float(token)
-    return int(token)
-
-
 def _column(text: str, token: Any, kind: str) -> tuple[str, str]:
     """Split a COLUMN token into ``(entity, key)``, checking prefix and names."""
     raw = str(token)
@@ -444,7 +387,7 @@ def _column(text: str, token: Any, kind: str) -> tuple[str, str]:
 
 def _literal(token: Any) -> Scalar:
     if token.type == "NUMBER":
-        return _number(str(token))
+        return number_literal(str(token))
     return _unquote(str(token))
 
 
@@ -523,120 +466,3 @@ def parse_order_by(items: Sequence[str] | None) -> tuple[OrderKey, ...]:
             ascending = False
         keys.append(OrderKey(entity, key, ascending))
     return tuple(keys)
-
-
-# --- evaluation --------------------------------------------------------------------------
-
-
-def _present(value: Any) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    return value if isinstance(value, str) else str(value)
-
-
-def _filter_number(value: Scalar) -> int | float | None:
-    if _is_number(value):
-        return value  # type: ignore[return-value]
-    if isinstance(value, str) and _NUMBER.fullmatch(value):
-        return _number(value)
-    return None
-
-
-@functools.lru_cache(maxsize=256)
-def _like_regex(pattern: str) -> re.Pattern[str]:
-    parts = [".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern]
-    return re.compile("".join(parts), re.DOTALL)
-
-
-def _compare(stored: Any, op: str, value: Any) -> bool:
-    """``stored <op> value`` for a present stored value (see the module docstring)."""
-    if op == "IN":
-        return any(_compare(stored, "=", v) for v in value)
-    if op == "NOT IN":
-        return not any(_compare(stored, "=", v) for v in value)
-    if op == "LIKE":
-        return _like_regex(value).fullmatch(_text(stored)) is not None
-    if op == "ILIKE":
-        return _like_regex(value.lower()).fullmatch(_text(stored).lower()) is not None
-    left: Any
-    right: Any
-    number = _filter_number(value) if _is_number(stored) else None
-    if number is not None:
-        left, right = stored, number
-    else:
-        left, right = _text(stored), _text(value)
-    if op == "=":
-        return left == right
-    if op == "!=":
-        return left != right
-    if op == "<":
-        return left < right
-    if op == "<=":
-        return left <= right
-    if op == ">":
-        return left > right
-    return left >= right  # ">="
-
-
-def _lookup(run: RunView, entity: str, key: str) -> Any:
-    section = run.get(entity) or {}
-    return section.get(key)
-
-
-def _matches(clause: Comparison, run: RunView) -> bool:
-    if clause.entity == "datasets":
-        values = [d.get(clause.key) for d in run.get("datasets") or ()]
-        present = [v for v in values if _present(v)]
-        if clause.op == "IS NULL":
-            return not present
-        if clause.op == "IS NOT NULL":
-            return bool(present)
-        return any(_compare(v, clause.op, clause.value) for v in present)
-    stored = _lookup(run, clause.entity, clause.key)
-    if clause.op == "IS NULL":
-        return not _present(stored)
-    if clause.op == "IS NOT NULL":
-        return _present(stored)
-    return _present(stored) and _compare(stored, clause.op, clause.value)
-
-
-def evaluate(clauses: Iterable[Comparison], run: RunView) -> bool:
-    """True when ``run`` satisfies every clause (so ``()`` matches every run).
-
-    This is the reference semantics of the filter language, spelled out in the module
-    docstring; it never raises for a well-formed ``RunView``.
-    """
-    return all(_matches(clause, run) for clause in clauses)
-
-
-def _sort_value(value: Any) -> tuple[int, Any]:
-    # Numbers before text, as SQLite orders INTEGER/REAL before TEXT.
-    if _is_number(value):
-        return (0, value)
-    return (1, _text(value))
-
-
-def _stable_sort(runs: list[RunView], entity: str, key: str, ascending: bool) -> list[RunView]:
-    present, missing = [], []
-    for run in runs:
-        (present if _present(_lookup(run, entity, key)) else missing).append(run)
-    present.sort(key=lambda r: _sort_value(_lookup(r, entity, key)), reverse=not ascending)
-    return present + missing
-
-
-def sort_runs(runs: Iterable[RunView], order: Sequence[OrderKey]) -> list[RunView]:
-    """A new list of ``runs`` ordered by ``order`` (see *Ordering* in the module docstring).
-
-    Missing values sort last for ascending and descending keys alike; ties fall back to
-    ``start_time`` descending (missing last) and then ``run_id`` ascending. The sort is
-    stable for runs that are equal on all of these.
-    """
-    result = _stable_sort(list(runs), "attributes", "run_id", True)
-    result = _stable_sort(result, "attributes", "start_time", False)
-    for key in reversed(tuple(order)):
-        result = _stable_sort(result, key.entity, key.key, key.ascending)
-    return result

@@ -25,13 +25,9 @@ import stat as stat_mod
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from vtrack.datasets import (
-    DeferredProgress,
-    folder_digest,
-    hash_folder,
-    list_folder,
-    manifest_from_tsv,
-)
+from vtrack import progress
+from vtrack.datasets.folders import hash_folder, list_folder
+from vtrack.datasets.manifest import folder_digest, manifest_from_tsv
 from vtrack.errors import DatasetError, ValidationError
 from vtrack.statcache import BaseStatCache, NoStatCache, stat_regular
 
@@ -87,8 +83,13 @@ def check_input(
     elif kind in ("dataframe", "array"):
         if entry.get("source_digest") and (path is not None or entry.get("path")):
             result["expected_digest"] = entry["source_digest"]
-            _check_file(result, _where(entry, path), entry["source_digest"],
-                        entry.get("source_size"), the_cache)
+            _check_file(
+                result,
+                _where(entry, path),
+                entry["source_digest"],
+                entry.get("source_size"),
+                the_cache,
+            )
     elif kind != "uri":
         raise ValidationError(f"input entry {entry.get('name')!r} has unknown kind {kind!r}")
     return result
@@ -101,8 +102,9 @@ def _where(entry: Mapping[str, Any], path: str | os.PathLike[str] | None) -> str
     return os.path.abspath(os.fspath(where))
 
 
-def _check_file(result: dict[str, Any], where: str, digest: str | None, size: int | None,
-                cache: BaseStatCache) -> None:
+def _check_file(
+    result: dict[str, Any], where: str, digest: str | None, size: int | None, cache: BaseStatCache
+) -> None:
     if not digest:
         raise ValidationError(f"input entry {result['name']!r} records no digest")
     try:
@@ -123,8 +125,13 @@ def _check_file(result: dict[str, Any], where: str, digest: str | None, size: in
     result["status"] = UNCHANGED if actual == digest else CHANGED
 
 
-def _check_folder(result: dict[str, Any], entry: Mapping[str, Any], root: str,
-                  manifest: Manifest | str | None, cache: BaseStatCache) -> None:
+def _check_folder(
+    result: dict[str, Any],
+    entry: Mapping[str, Any],
+    root: str,
+    manifest: Manifest | str | None,
+    cache: BaseStatCache,
+) -> None:
     digest = entry.get("digest")
     if not digest:
         raise ValidationError(f"input entry {result['name']!r} records no digest")
@@ -164,16 +171,19 @@ def _check_folder(result: dict[str, Any], entry: Mapping[str, Any], root: str,
         else:
             to_hash.append(rel)
             to_hash_stats.append(st)
-    progress = DeferredProgress(len(to_hash), f"checking {os.path.basename(root)}")
-    try:
-        with cache.batch():
-            digests = cache.digest_many(
-                [have[rel] for rel in to_hash], progress=progress, stats=to_hash_stats
-            )
-    finally:
-        progress.close()
+    task = f"checking {os.path.basename(root)}"
+    with progress.task(task, len(to_hash)) as update, cache.batch():
+        digests = cache.digest_many(
+            [have[rel] for rel in to_hash],
+            progress=lambda files, _bytes: update(files),
+            stats=to_hash_stats,
+        )
     modified.extend(rel for rel, (d, _) in zip(to_hash, digests, strict=True) if d != want[rel][1])
-    result["added"], result["removed"], result["modified"] = added, sorted(removed), sorted(modified)
+    result["added"], result["removed"], result["modified"] = (
+        added,
+        sorted(removed),
+        sorted(modified),
+    )
     if added or removed or modified:
         result["status"] = CHANGED
     else:

@@ -1,0 +1,90 @@
+"""Reproducing runs: checkout, rerun with its verdict, and code diffs (a service over runs).
+
+Every function takes the :class:`~vtrack.store.runs.RunRepository` of the store that
+holds the runs, never the client; the command line and the web UI call these and only
+render what they return.
+
+- :mod:`~vtrack.repro.checkout` — a run's exact code, params and artifacts on disk;
+- :mod:`~vtrack.repro.plan` — what a rerun would execute, shown before it runs;
+- :mod:`~vtrack.repro.rerun` — executing a plan and the verdict, reproduced or diverged;
+- :mod:`~vtrack.repro.codediff` — code diffs between runs and against the working tree;
+- :mod:`~vtrack.repro.rundiff` — the whole diff of two runs, with what only the store
+  knows (code files, the files of changed folder inputs).
+"""
+
+from __future__ import annotations
+
+from vtrack.repro.checkout import (
+    checkout_run,
+    dirty_files,
+    materialise_artifacts,
+    remove_worktree,
+    require_snapshot,
+)
+from vtrack.repro.codediff import (
+    WorktreeDiff,
+    code_files,
+    code_patch,
+    run_code_diff,
+    worktree_diff,
+)
+from vtrack.repro.plan import (
+    RERUN_SCRUB,
+    Plan,
+    again_line,
+    discard,
+    masked_arguments,
+    masked_refusal,
+    plan_rerun,
+    recorded_command,
+    recorded_cwd,
+    rerun_command,
+    rerun_cwd,
+    shell_line,
+)
+from vtrack.repro.rerun import (
+    DEFAULT_TOLERANCE,
+    MetricCheck,
+    ParamMismatch,
+    RerunReport,
+    Verdict,
+    compare_rerun,
+    execute_rerun,
+    find_rerun,
+)
+from vtrack.repro.rundiff import diff_two_runs, folder_changes
+
+__all__ = [
+    "DEFAULT_TOLERANCE",
+    "RERUN_SCRUB",
+    "MetricCheck",
+    "ParamMismatch",
+    "Plan",
+    "RerunReport",
+    "Verdict",
+    "WorktreeDiff",
+    "again_line",
+    "checkout_run",
+    "code_files",
+    "code_patch",
+    "compare_rerun",
+    "diff_two_runs",
+    "dirty_files",
+    "discard",
+    "execute_rerun",
+    "find_rerun",
+    "folder_changes",
+    "masked_arguments",
+    "masked_refusal",
+    "materialise_artifacts",
+    "plan_rerun",
+    "recorded_command",
+    "recorded_cwd",
+    "remove_worktree",
+    "require_snapshot",
+    "rerun_command",
+    "rerun_cwd",
+    "run_code_diff",
+    "shell_line",
+    "worktree_diff",
+]
