@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from vtrack import config
+from vtrack import config, sysmetrics
 from vtrack import validation as v
 from vtrack.client import TrackingClient
 from vtrack.entities import RERUN_OF_TAG, Experiment, Metric, Run, RunStatus
@@ -118,8 +118,10 @@ class _Session:
                     if r.info.run_id == run_id:
                         # children still open end with their parent
                         for child in reversed(st[i + 1 :]):
+                            sysmetrics.stop(child.info.run_id)
                             self.get_client().set_terminated(child.info.run_id, status)
                         del st[i:]
+                        sysmetrics.stop(run_id)
                         self.get_client().set_terminated(run_id, status)
                         self.last_run_id = run_id
                         return
@@ -130,6 +132,7 @@ class _Session:
             while st:
                 run = st.pop()
                 try:
+                    sysmetrics.stop(run.info.run_id)
                     self.get_client().set_terminated(run.info.run_id, status)
                 except Exception as exc:  # noqa: BLE001 - shutting down
                     print(f"vtrack: could not end run {run.info.run_id}: {exc}", file=sys.stderr)
@@ -143,6 +146,7 @@ def _reset_for_tests() -> None:
     """End and forget every active run and setting (test isolation)."""
     global _session
     try:
+        sysmetrics.stop_all()
         _session.end_all(RunStatus.FINISHED.value)
     finally:
         from vtrack.store import snapshot
@@ -261,12 +265,16 @@ def start_run(
     parent_run_id: str | None = None,
     tags: Mapping[str, Any] | None = None,
     description: str | None = None,
+    log_system_metrics: bool | None = None,
 ) -> ActiveRun:
     """Start a new run, or resume ``run_id`` (also one written by another process).
 
     Starting a run while one is active needs ``nested=True``; the active run becomes
-    the parent. Raises RunStateError otherwise.
+    the parent. Raises RunStateError otherwise. ``log_system_metrics`` samples CPU,
+    memory, disk, network and GPU as ``system/…`` metrics (see :mod:`vtrack.sysmetrics`);
+    None follows ``enable_system_metrics_logging`` and the environment.
     """
+    want_system_metrics = sysmetrics.wanted(log_system_metrics)
     _install_handlers()
     client = _client()
     with _session.lock:
@@ -301,6 +309,8 @@ def start_run(
             )
         active = ActiveRun(run)
         own_stack.append(active)
+        if want_system_metrics:
+            sysmetrics.start(client.repo, run.info.run_id)
         return active
 
 
