@@ -101,7 +101,7 @@ def test_short_run_gets_one_sample_at_its_end_and_leaves_no_lock(repo: Path) -> 
     with vtrack.start_run(log_system_metrics=True) as run:
         mon = sysmetrics.monitor_of(run.info.run_id)
         _wait(lambda: mon.sampling)
-        lock = sysmetrics.node_lock_path(vtrack.fluent._client().repo, run.info.run_id)
+        lock = sysmetrics.node_lock_path(vtrack.fluent.tracking_client().repo, run.info.run_id)
         assert lock.exists()
         time.sleep(1.1)
     hist = vtrack.get_metric_history(run.info.run_id, "system/cpu_utilization_percentage")

@@ -184,6 +184,22 @@ def _client() -> TrackingClient:
     return _session.get_client()
 
 
+def tracking_client() -> TrackingClient:
+    """The client behind the fluent API: the store of the current tracking URI."""
+    return _session.get_client()
+
+
+def end_active_run(run_id: str, status: str = "FINISHED") -> None:
+    """End the active run ``run_id`` (its open children first) with ``status``.
+
+    A no-op when ``run_id`` is not active in this process.
+    """
+    s = RunStatus.parse(status)
+    if not s.is_terminal:
+        raise ValidationError(f"end_active_run needs a terminal status, not {s.value}")
+    _session.end_run_id(run_id, s.value)
+
+
 def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Experiment:
     """Make an experiment active (creating it by name if missing) and return it."""
     if (experiment_name is None) == (experiment_id is None):

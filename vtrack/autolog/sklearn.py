@@ -118,7 +118,7 @@ def _patch_all() -> None:
             if _config is not None:
                 _patch_class(cls)
 
-        BaseEstimator.__init_subclass__ = classmethod(__init_subclass__)  # type: ignore[assignment]
+        BaseEstimator.__init_subclass__ = classmethod(__init_subclass__)
         _hook_installed = True
 
 
@@ -205,7 +205,7 @@ def _log_datasets(X: Any, y: Any, run_id: str | None = None) -> None:
         if run_id is None:
             fluent.log_inputs(specs)
         else:
-            fluent._client().log_inputs(run_id, specs)
+            fluent.tracking_client().log_inputs(run_id, specs)
 
 
 def _after_fit(cfg: SklearnConfig, run_id: str, est: Any, X: Any, y: Any, sw: Any) -> None:
@@ -276,7 +276,7 @@ def _child_runs(cfg: SklearnConfig, parent_id: str, search: Any, X: Any, y: Any)
     """A child run of ``parent_id`` per recorded candidate, ended FINISHED at once."""
     from vtrack import fluent
 
-    client = fluent._client()
+    client = fluent.tracking_client()
     parent = client.get_run(parent_id)
     seed = search.estimator
     base = {str(k): v for k, v in seed.get_params(deep=not is_search(seed)).items()}

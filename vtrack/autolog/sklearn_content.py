@@ -215,7 +215,7 @@ def search_candidates(search: Any, max_runs: int | None) -> list[dict[str, Any]]
             if key.startswith(("param", "split")):
                 continue
             value = column[i]
-            if isinstance(value, numbers.Number) and not isinstance(value, bool):
+            if isinstance(value, numbers.Real) and not isinstance(value, bool):
                 metrics[key] = float(value)
         out.append({"index": i, "params": dict(results["params"][i]), "metrics": metrics})
     return out

@@ -95,7 +95,7 @@ class RunScope:
         if active is not None:
             self.run_id = self.last_run_id = active.info.run_id
             if self.tags:
-                self._try("tags", fluent._client().set_tags, self.run_id, self.tags)
+                self._try("tags", fluent.tracking_client().set_tags, self.run_id, self.tags)
             return self.run_id
         run = best_effort("the run (starting it failed)", fluent.start_run,
                           run_name=self.run_name, tags=self.tags, silent=self.silent)  # fmt: skip
@@ -122,7 +122,7 @@ class RunScope:
         from vtrack import fluent
 
         step = int(step) if step is not None else None
-        self._try("metrics", fluent._client().log_metrics, run_id, values, step=step)
+        self._try("metrics", fluent.tracking_client().log_metrics, run_id, values, step=step)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log ``params`` (flattened); a param already logged with another value warns."""
@@ -131,7 +131,7 @@ class RunScope:
             return
         from vtrack import fluent
 
-        self._try("params", fluent._client().log_params, run_id, flat_params(params))
+        self._try("params", fluent.tracking_client().log_params, run_id, flat_params(params))
 
     def call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a logging call ``fn`` for this run, warning instead of raising."""
@@ -144,6 +144,6 @@ class RunScope:
         if self.owned and self.run_id is not None:
             from vtrack import fluent
 
-            self._try("the run's end", fluent._session.end_run_id, self.run_id,
+            self._try("the run's end", fluent.end_active_run, self.run_id,
                       "FAILED" if failed else "FINISHED")  # fmt: skip
         self.run_id, self.owned = None, False

@@ -25,7 +25,7 @@ from vtrack.integrations._common import RunScope
 def _callback_class() -> type:
     import keras
 
-    class VtrackCallback(keras.callbacks.Callback):  # type: ignore[misc]
+    class VtrackCallback(keras.callbacks.Callback):
         """Logs a Keras ``fit`` (see :mod:`vtrack.integrations.keras`)."""
 
         def __init__(self, *, log_every_n_steps: int | None = None, log_model: bool = True,

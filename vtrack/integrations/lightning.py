@@ -30,7 +30,7 @@ def _lightning() -> Any:
         import lightning.pytorch as pl
     except ImportError:
         try:
-            import pytorch_lightning as pl
+            import pytorch_lightning as pl  # type: ignore[no-redef]
         except ImportError as exc:
             from vtrack.errors import MissingDependencyError
 

@@ -30,7 +30,7 @@ REPORT_TO_NAME = "vtrack"
 def _callback_class() -> type:
     from transformers import TrainerCallback
 
-    class VtrackCallback(TrainerCallback):  # type: ignore[misc]
+    class VtrackCallback(TrainerCallback):
         """Logs a ``Trainer`` run (see :mod:`vtrack.integrations.transformers`)."""
 
         def __init__(self, *, log_model: bool = False, run_name: str | None = None,

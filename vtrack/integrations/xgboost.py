@@ -21,7 +21,7 @@ from vtrack.integrations._common import RunScope
 def _callback_class() -> type:
     import xgboost as xgb
 
-    class VtrackCallback(xgb.callback.TrainingCallback):  # type: ignore[misc]
+    class VtrackCallback(xgb.callback.TrainingCallback):
         """Logs each round's evaluation results (see :mod:`vtrack.integrations.xgboost`)."""
 
         def __init__(self, *, run_name: str | None = None, silent: bool = False) -> None:
