@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import vtrack
-from tests.conftest import run_script, wait_for_line
+from tests.conftest import reap, run_script, wait_for_line
 from vtrack import sysmetrics
 
 MLFLOW_NAMES = {  # the names MLflow 3.17's monitors log without a GPU
@@ -265,7 +265,7 @@ def test_another_rank_takes_over_when_the_sampler_is_killed(repo: Path) -> None:
 
     _wait(sampled_some, timeout=60)
     first.send_signal(signal.SIGKILL)
-    first.wait(timeout=30)
+    reap(first, timeout=30)
     assert wait_for_line(second, "SAMPLING", timeout=60)  # the dead holder's lock is taken over
     out, err = second.communicate(timeout=120)
     assert second.returncode == 0, err
@@ -285,7 +285,7 @@ def test_killed_run_with_system_metrics_leaves_no_live_folder(repo: Path) -> Non
                       wait=False)  # fmt: skip
     assert wait_for_line(proc, "SAMPLING", timeout=120)
     proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    reap(proc, timeout=30)
     [run_id] = os.listdir(repo / ".git" / "vtrack" / "live")
     vtrack.TrackingClient().recover()
     assert vtrack.get_run(run_id).info.status == "KILLED"

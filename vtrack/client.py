@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from vtrack import artifacts, capture, provenance
 from vtrack import validation as v
 from vtrack.config import Settings, load_settings, locate_store
-from vtrack.entities import Experiment, Metric, Run, RunStatus
+from vtrack.entities import DatasetInput, Experiment, Metric, Run, RunStatus
 from vtrack.errors import ExperimentExistsError, RunStateError, ValidationError
 from vtrack.store import Store
 from vtrack.store.experiments import DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME
@@ -434,7 +434,7 @@ class TrackingClient:
         tags: Mapping[str, Any] | None = None,
         *,
         exclude: Sequence[str] | None = None,
-    ) -> dict[str, Any]:
+    ) -> DatasetInput:
         """Record a file, folder, DataFrame, array or URI as an input; return its entry.
 
         Logging the same (name, context) again with the same content records nothing;
@@ -444,7 +444,7 @@ class TrackingClient:
             self.repo, run_id, data, name, context, source, tags, exclude=exclude
         )
 
-    def log_inputs(self, run_id: str, inputs: Iterable[Any]) -> list[dict[str, Any]]:
+    def log_inputs(self, run_id: str, inputs: Iterable[Any]) -> list[DatasetInput]:
         """Record several inputs (data, or mappings of log_input's arguments); all or nothing."""
         return provenance.log_inputs(self.repo, run_id, inputs)
 

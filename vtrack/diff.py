@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from vtrack.entities import Run
+    from vtrack.entities import ArtifactEntry, DatasetInput, Run
 
 #: Section names, in the order they are shown.
 SECTIONS = ("params", "metrics", "datasets", "artifacts", "code", "environment")
@@ -179,28 +179,28 @@ class DatasetChange:
 
     name: str
     context: str | None
-    old: Mapping[str, Any] | None
-    new: Mapping[str, Any] | None
+    old: DatasetInput | None
+    new: DatasetInput | None
     kind: Kind
     files: FolderFiles | None = None
 
     @property
     def old_digest(self) -> str | None:
         """The digest run A saw."""
-        return None if self.old is None else self.old.get("digest")
+        return _digest_text(self.old)
 
     @property
     def new_digest(self) -> str | None:
         """The digest run B saw."""
-        return None if self.new is None else self.new.get("digest")
+        return _digest_text(self.new)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
             "name": self.name, "context": self.context, "kind": self.kind,
             "old_digest": self.old_digest, "new_digest": self.new_digest,
-            "old_source": None if self.old is None else self.old.get("source"),
-            "new_source": None if self.new is None else self.new.get("source"),
+            "old_source": None if self.old is None else self.old.source,
+            "new_source": None if self.new is None else self.new.source,
             **(self.files.to_dict() if self.files is not None else dict.fromkeys(_FILE_KEYS)),
         }
 
@@ -397,14 +397,19 @@ def _metric_changes(
     return tuple(out)
 
 
-def dataset_key(entry: Mapping[str, Any]) -> DatasetKey:
+def dataset_key(entry: DatasetInput) -> DatasetKey:
     """What identifies a dataset input across runs: its name (else source) and context."""
-    return str(entry.get("name") or entry.get("source") or "?"), entry.get("context")
+    return str(entry.name or entry.source or "?"), entry.context
+
+
+def _digest_text(entry: DatasetInput | ArtifactEntry | None) -> str | None:
+    """An entry's digest in its record form (None when there is no entry or digest)."""
+    return None if entry is None or entry.digest is None else str(entry.digest)
 
 
 def _dataset_changes(
-    a: Sequence[Mapping[str, Any]],
-    b: Sequence[Mapping[str, Any]],
+    a: Sequence[DatasetInput],
+    b: Sequence[DatasetInput],
     include_unchanged: bool,
     folders: Mapping[DatasetKey, FolderFiles],
 ) -> tuple[DatasetChange, ...]:
@@ -413,7 +418,7 @@ def _dataset_changes(
     out = []
     for key in sorted(set(ma) | set(mb), key=lambda k: (k[0], k[1] or "")):
         ea, eb = ma.get(key), mb.get(key)
-        equal = ea is not None and eb is not None and ea.get("digest") == eb.get("digest")
+        equal = ea is not None and eb is not None and ea.digest == eb.digest
         kind = _kind(ea is not None, eb is not None, equal)
         if kind != "unchanged" or include_unchanged:
             files = folders.get(key) if kind == "changed" else None
@@ -422,18 +427,17 @@ def _dataset_changes(
 
 
 def _artifact_changes(
-    a: Mapping[str, Mapping[str, Any]], b: Mapping[str, Mapping[str, Any]], include_unchanged: bool
+    a: Mapping[str, ArtifactEntry], b: Mapping[str, ArtifactEntry], include_unchanged: bool
 ) -> tuple[ArtifactChange, ...]:
     out = []
     for path in sorted(set(a) | set(b)):
         ea, eb = a.get(path), b.get(path)
-        da = None if ea is None else ea.get("digest")
-        db = None if eb is None else eb.get("digest")
+        da, db = _digest_text(ea), _digest_text(eb)
         kind = _kind(ea is not None, eb is not None, da == db)
         if kind != "unchanged" or include_unchanged:
             out.append(ArtifactChange(
-                path, da, db, None if ea is None else ea.get("size"),
-                None if eb is None else eb.get("size"), kind,
+                path, da, db, None if ea is None else ea.size,
+                None if eb is None else eb.size, kind,
             ))
     return tuple(out)
 
@@ -570,12 +574,12 @@ def _section_facts(run: Run, section: str) -> Mapping[str, Any]:
         return run.data.tags
     if section == "datasets":
         return {
-            f"{name}[{ctx}]" if ctx else name: e.get("digest")
+            f"{name}[{ctx}]" if ctx else name: _digest_text(e)
             for e in run.inputs.datasets
             for name, ctx in [dataset_key(e)]
         }
     if section == "artifacts":
-        return {p: e.get("digest") for p, e in run.inputs.artifacts.items()}
+        return {p: _digest_text(e) for p, e in run.inputs.artifacts.items()}
     if section == "environment":
         return environment_facts(run)
     raise ValueError(f"unknown compare section {section!r}")

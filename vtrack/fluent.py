@@ -22,7 +22,7 @@ from typing import Any
 from vtrack import config, sysmetrics
 from vtrack import validation as v
 from vtrack.client import TrackingClient
-from vtrack.entities import RERUN_OF_TAG, Experiment, Metric, Run, RunStatus
+from vtrack.entities import RERUN_OF_TAG, DatasetInput, Experiment, Metric, Run, RunStatus
 from vtrack.errors import ExperimentExistsError, RunStateError, ValidationError
 from vtrack.store import termination
 from vtrack.store.experiments import DEFAULT_EXPERIMENT_ID
@@ -545,7 +545,7 @@ def log_input(
     tags: Mapping[str, Any] | None = None,
     *,
     exclude: Sequence[str] | None = None,
-) -> dict[str, Any]:
+) -> DatasetInput:
     """Record a file, folder, DataFrame, array or remote URI as an input of the active run.
 
     Returns the entry written to ``.vtrack/inputs.yaml``. Logging the same name and
@@ -557,7 +557,7 @@ def log_input(
     )
 
 
-def log_inputs(inputs: Iterable[Any]) -> list[dict[str, Any]]:
+def log_inputs(inputs: Iterable[Any]) -> list[DatasetInput]:
     """Record several inputs of the active run: data, or mappings of log_input's arguments."""
     return _client().log_inputs(_session.require_run_id(), inputs)
 

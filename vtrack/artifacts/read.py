@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vtrack.artifacts.render import is_yaml
-from vtrack.artifacts.storage import STORAGE_LARGE, FileInfo, object_store
+from vtrack.artifacts.storage import FileInfo, object_store
+from vtrack.entities import ArtifactEntry
 from vtrack.errors import (
     ArtifactError,
     ArtifactNotFoundError,
@@ -18,19 +19,20 @@ from vtrack.errors import (
 )
 from vtrack.hashing import hash_bytes
 from vtrack.pathsafety import normalize_artifact_path
+from vtrack.store.record import run_inputs
 
 if TYPE_CHECKING:
     from vtrack.store import Store
     from vtrack.store.runs import RunRepository
 
 
-def manifest(repo: RunRepository, run_id: str) -> dict[str, dict[str, Any]]:
-    """The run's artifact manifest (path -> entry), live journals included.
+def manifest(repo: RunRepository, run_id: str) -> dict[str, ArtifactEntry]:
+    """The run's artifact manifest (path -> typed entry), live journals included.
 
     A deleted run (in the trash) is read from its last commit. RunNotFoundError if
     there is no such run.
     """
-    return dict(repo.state(run_id, deleted_ok=True).record.artifacts)
+    return run_inputs((), repo.state(run_id, deleted_ok=True).record.artifacts).artifacts
 
 
 def _optional_path(path: str | None) -> str:
@@ -60,13 +62,13 @@ def list_artifacts(repo: RunRepository, run_id: str, path: str | None = None) ->
         if sep:
             children[full] = FileInfo(full, True, None)
         else:
-            children[full] = FileInfo(full, False, int(entry.get("size", 0)))
+            children[full] = FileInfo(full, False, entry.size)
     return [children[k] for k in sorted(children)]
 
 
 def _select(
-    entries: dict[str, dict[str, Any]], path: str, run_id: str
-) -> dict[str, dict[str, Any]]:
+    entries: dict[str, ArtifactEntry], path: str, run_id: str
+) -> dict[str, ArtifactEntry]:
     """The entries at or under ``path`` ("" = all); ArtifactNotFoundError if none."""
     if not path:
         return entries
@@ -90,18 +92,18 @@ def _checked_path(path: str) -> str:
         ) from None
 
 
-def _git_bytes(store: Store, path: str, entry: dict[str, Any]) -> bytes:
-    if not isinstance(entry.get("blob"), str):
+def _git_bytes(store: Store, path: str, entry: ArtifactEntry) -> bytes:
+    if not isinstance(entry.blob, str):
         raise CorruptObjectError(
             f"artifact {path!r} has no git blob in its manifest entry", path=path
         )
-    data = store.objects.read_blob(entry["blob"])
-    if hash_bytes(data) != entry.get("digest"):
+    data = store.objects.read_blob(entry.blob)
+    digest = None if entry.digest is None else str(entry.digest)
+    if hash_bytes(data) != digest:
         raise CorruptObjectError(
-            f"artifact {path!r} (git blob {entry['blob']}) does not match its digest "
-            f"{entry.get('digest')}",
+            f"artifact {path!r} (git blob {entry.blob}) does not match its digest {digest}",
             path=path,
-            digest=entry.get("digest"),
+            digest=digest,
         )
     return data
 
@@ -118,8 +120,8 @@ def read_bytes(repo: RunRepository, run_id: str, path: str) -> bytes:
         raise ArtifactNotFoundError(
             f"run {run_id} has no artifact file {norm!r}", path=norm, run_id=run_id
         )
-    if entry.get("storage") == STORAGE_LARGE:
-        with object_store(repo.store).open(str(entry["digest"])) as f:
+    if entry.is_large:
+        with object_store(repo.store).open(str(entry.digest)) as f:
             return f.read()
     return _git_bytes(repo.store, norm, entry)
 
@@ -176,8 +178,8 @@ def download_artifacts(
             entry = entries[name]
             target = dst.joinpath(*_checked_path(name).split("/"))
             target.parent.mkdir(parents=True, exist_ok=True)
-            if entry.get("storage") == STORAGE_LARGE:
-                objects.copy_to(str(entry["digest"]), target)
+            if entry.is_large:
+                objects.copy_to(str(entry.digest), target)
             else:
                 from vtrack.store.fileio import atomic_write
 

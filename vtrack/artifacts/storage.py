@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from vtrack.entities import STORAGE_GIT as STORAGE_GIT  # re-exported: artifacts' storage kinds
+from vtrack.entities import STORAGE_LARGE as STORAGE_LARGE
 from vtrack.store.objects import ObjectStore
 
 if TYPE_CHECKING:
@@ -12,10 +14,6 @@ if TYPE_CHECKING:
 
 #: Folder of the run record (``.vtrack/``) that holds artifact blobs and pointers.
 ARTIFACTS_DIR = "artifacts"
-#: ``storage`` value of an artifact kept as a git blob in the run tree.
-STORAGE_GIT = "git"
-#: ``storage`` value of an artifact kept in the large-object store.
-STORAGE_LARGE = "large"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from vtrack.artifacts.storage import (
     object_store,
     pointer_bytes,
 )
+from vtrack.entities import ArtifactEntry, Digest
 from vtrack.errors import ArtifactError, ValidationError
 from vtrack.hashing import hash_bytes
 from vtrack.pathsafety import (
@@ -69,7 +70,7 @@ class _Stored:
     """An artifact whose bytes are stored, ready for its manifest entry."""
 
     path: str
-    entry: dict[str, Any]
+    entry: ArtifactEntry
     blob: tuple[str, int, str]
     source: str | None  # local file to put again if its large object vanished meanwhile
 
@@ -81,7 +82,7 @@ def _store_bytes(store: Store, path: str, data: bytes | bytearray) -> _Stored:
         # no compression at logging time (MLflow copies a file; so do we): git gc packs
         # and compresses these blobs later
         sha = store.objects.write_blob(bytes(data), compress=False)
-        entry = {"digest": digest, "size": len(data), "storage": STORAGE_GIT, "blob": sha}
+        entry = ArtifactEntry(path, Digest.parse(digest), len(data), STORAGE_GIT, sha)
         return _Stored(path, entry, (f"{ARTIFACTS_DIR}/{path}", BLOB_MODE, sha), None)
     objects = object_store(store)
     for _ in range(_PUT_ATTEMPTS):
@@ -131,7 +132,7 @@ def _store_file(store: Store, path: str, local: str | os.PathLike[str]) -> _Stor
 
 def _large(store: Store, path: str, digest: str, size: int, source: str | None) -> _Stored:
     sha = store.objects.write_blob(pointer_bytes(digest, size))
-    entry = {"digest": digest, "size": size, "storage": STORAGE_LARGE}
+    entry = ArtifactEntry(path, Digest.parse(digest), size, STORAGE_LARGE)
     return _Stored(path, entry, (f"{ARTIFACTS_DIR}/{path}", BLOB_MODE, sha), source)
 
 
@@ -143,7 +144,7 @@ def _record(repo: RunRepository, writer: RunWriter, items: list[_Stored]) -> Non
     """
     objects = object_store(repo.store)
     for item in items:
-        if item.entry["storage"] == STORAGE_LARGE and not objects.freshen(item.entry["digest"]):
+        if item.entry.is_large and not objects.freshen(str(item.entry.digest)):
             if item.source is None:
                 raise ArtifactError(f"artifact {item.path!r} vanished before it was recorded")
             _put_large(objects, item.source)

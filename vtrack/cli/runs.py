@@ -335,19 +335,19 @@ def show(run: str, experiment: Experiment | None, as_json: bool) -> None:
         t = term.table("dataset", "context", "digest", "size", "rows", "source")
         for d in rn.inputs.datasets:
             t.add_row(
-                str(d.get("name", "")),
-                str(d.get("context") or ""),
-                str(d.get("digest", "")),
-                fmt_bytes(d.get("size")),
-                fmt_value(d.get("rows"), ""),
-                str(d.get("source") or ""),
+                d.name,
+                d.context or "",
+                str(d.digest),
+                fmt_bytes(d.size),
+                fmt_value(d.rows, ""),
+                d.source or "",
             )
         term.section_title(f"datasets ({len(rn.inputs.datasets)})")
         t.print()
     if rn.inputs.artifacts:
         t = term.table("artifact", "size", "digest")
         for p, a in sorted(rn.inputs.artifacts.items()):
-            t.add_row(p, fmt_bytes(a.get("size")), str(a.get("digest", "")))
+            t.add_row(p, fmt_bytes(a.size), str(a.digest))
         term.section_title(f"artifacts ({len(rn.inputs.artifacts)})")
         t.print()
     env = info.environment or {}

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from vtrack.entities import DatasetInput, RunInputs
 from vtrack.store.gitobj import TREE_MODE
 
 if TYPE_CHECKING:
@@ -17,9 +18,9 @@ if TYPE_CHECKING:
 from vtrack.provenance.inputs import DRIFT_STATUSES, stat_cache
 
 
-def read_manifest(store: Store, state: RecordState, entry: Mapping[str, Any]) -> str | None:
+def read_manifest(store: Store, state: RecordState, entry: DatasetInput) -> str | None:
     """The manifest TSV of a folder entry from a run record, or None when it has none."""
-    rel = entry.get("manifest")
+    rel = entry.manifest
     if not isinstance(rel, str) or not rel:
         return None
     pending = state.pending_files.get(rel)
@@ -35,12 +36,12 @@ def read_manifest(store: Store, state: RecordState, entry: Mapping[str, Any]) ->
     return store.objects.read_blob(found[1]).decode("utf-8")
 
 
-def local_path(store: Store, entry: Mapping[str, Any]) -> str | None:
+def local_path(store: Store, entry: DatasetInput) -> str | None:
     """Where this clone keeps the input: ``<worktree>/<repo_path>`` when recorded, else None.
 
     None means "where the entry says" (its ``path``, else its ``source``).
     """
-    rel = entry.get("repo_path")
+    rel = entry.repo_path
     worktree = store.location.worktree
     if not isinstance(rel, str) or not rel or worktree is None:
         return None
@@ -83,7 +84,7 @@ def audit_runs(
     try:
         for run_id in ids:
             state = repo.state(run_id).record
-            for entry in state.inputs:
+            for entry in RunInputs.from_record(state.inputs, {}).datasets:
                 out.append(_audit_entry(repo.store, run_id, state, entry, the_cache, memo))
     finally:
         if own:
@@ -92,32 +93,29 @@ def audit_runs(
 
 
 def _audit_entry(
-    store: Store, run_id: str, state: RecordState, entry: Mapping[str, Any],
+    store: Store, run_id: str, state: RecordState, entry: DatasetInput,
     cache: BaseStatCache, memo: dict[Any, dict[str, Any]],
 ) -> dict[str, Any]:  # fmt: skip
     from vtrack.provenance.drift import check_input
 
     where = local_path(store, entry)
-    shown = where or entry.get("path") or (
-        entry.get("source") if entry.get("kind") in ("file", "folder") else None
-    )
+    shown = where or entry.path or (entry.source if entry.kind in ("file", "folder") else None)
     key = (
-        entry.get("kind"), shown, entry.get("digest"), entry.get("source_digest"),
-        entry.get("size"), tuple(entry.get("exclude") or ()),
+        entry.kind, shown, entry.digest, entry.source_digest, entry.size, entry.exclude or (),
     )  # fmt: skip
     checked = memo.get(key)
     if checked is None:
-        manifest = read_manifest(store, state, entry) if entry.get("kind") == "folder" else None
+        manifest = read_manifest(store, state, entry) if entry.kind == "folder" else None
         checked = check_input(entry, manifest, cache, path=where)
         memo[key] = checked
     verifiable = checked["status"] != "unverifiable"
     return {
         "run_id": run_id,
         "run_name": state.info.get("name"),
-        "name": entry.get("name"),
-        "context": entry.get("context"),
-        "kind": entry.get("kind"),
-        "source": entry.get("source"),
+        "name": entry.name,
+        "context": entry.context,
+        "kind": entry.kind,
+        "source": entry.source,
         "path": shown if verifiable else None,
         "status": checked["status"],
         "added": list(checked["added"]),

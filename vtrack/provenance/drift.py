@@ -28,6 +28,7 @@ from typing import Any
 from vtrack import progress
 from vtrack.datasets.folders import hash_folder, list_folder
 from vtrack.datasets.manifest import folder_digest, manifest_from_tsv
+from vtrack.entities import DatasetInput, Digest
 from vtrack.errors import DatasetError, ValidationError
 from vtrack.statcache import BaseStatCache, NoStatCache, stat_regular
 
@@ -40,7 +41,7 @@ Manifest = Iterable[tuple[str, int, str]]
 
 
 def check_input(
-    entry: Mapping[str, Any],
+    entry: DatasetInput | Mapping[str, Any],
     files_manifest: Manifest | str | None = None,
     cache: BaseStatCache | None = None,
     *,
@@ -62,43 +63,42 @@ def check_input(
     Raises ValidationError if the entry is malformed or its manifest does not match
     its digest, DatasetError naming a file that exists but cannot be read.
     """
-    kind = entry.get("kind")
+    e = entry if isinstance(entry, DatasetInput) else DatasetInput.from_record(entry)
+    kind = e.kind
     the_cache = cache if cache is not None else NoStatCache()
     result: dict[str, Any] = {
-        "name": entry.get("name"),
-        "source": entry.get("source"),
+        "name": e.name,
+        "source": e.source,
         "kind": kind,
         "status": UNVERIFIABLE,
         "added": [],
         "removed": [],
         "modified": [],
-        "expected_digest": entry.get("digest"),
+        "expected_digest": _text(e.digest),
         "actual_digest": None,
     }
     if kind == "file":
-        _check_file(result, _where(entry, path), entry.get("digest"), entry.get("size"), the_cache)
+        _check_file(result, _where(e, path), _text(e.digest), e.size, the_cache)
     elif kind == "folder":
-        manifest = files_manifest if files_manifest is not None else entry.get("files")
-        _check_folder(result, entry, _where(entry, path), manifest, the_cache)
+        manifest = files_manifest if files_manifest is not None else e.files
+        _check_folder(result, e, _where(e, path), manifest, the_cache)
     elif kind in ("dataframe", "array"):
-        if entry.get("source_digest") and (path is not None or entry.get("path")):
-            result["expected_digest"] = entry["source_digest"]
-            _check_file(
-                result,
-                _where(entry, path),
-                entry["source_digest"],
-                entry.get("source_size"),
-                the_cache,
-            )
+        if e.source_digest and (path is not None or e.path):
+            result["expected_digest"] = _text(e.source_digest)
+            _check_file(result, _where(e, path), _text(e.source_digest), e.source_size, the_cache)
     elif kind != "uri":
-        raise ValidationError(f"input entry {entry.get('name')!r} has unknown kind {kind!r}")
+        raise ValidationError(f"input entry {e.name!r} has unknown kind {kind!r}")
     return result
 
 
-def _where(entry: Mapping[str, Any], path: str | os.PathLike[str] | None) -> str:
-    where = path if path is not None else entry.get("path") or entry.get("source")
+def _text(digest: Digest | None) -> str | None:
+    return None if digest is None else str(digest)
+
+
+def _where(entry: DatasetInput, path: str | os.PathLike[str] | None) -> str:
+    where = path if path is not None else entry.path or entry.source
     if not where:
-        raise ValidationError(f"input entry {entry.get('name')!r} records no path to check")
+        raise ValidationError(f"input entry {entry.name!r} records no path to check")
     return os.path.abspath(os.fspath(where))
 
 
@@ -127,18 +127,18 @@ def _check_file(
 
 def _check_folder(
     result: dict[str, Any],
-    entry: Mapping[str, Any],
+    entry: DatasetInput,
     root: str,
     manifest: Manifest | str | None,
     cache: BaseStatCache,
 ) -> None:
-    digest = entry.get("digest")
+    digest = _text(entry.digest)
     if not digest:
         raise ValidationError(f"input entry {result['name']!r} records no digest")
     if not os.path.isdir(root):
         result["status"] = CHANGED if os.path.lexists(root) else MISSING
         return
-    exclude = entry.get("exclude") or None
+    exclude = list(entry.exclude) if entry.exclude else None
     if manifest is None:
         actual = folder_digest(hash_folder(root, exclude=exclude, cache=cache))
         result["actual_digest"] = actual

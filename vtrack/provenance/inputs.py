@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from vtrack import validation as v
+from vtrack.entities import DatasetInput, RunInputs
 from vtrack.errors import InputConflictError, ValidationError
 from vtrack.hashing import ALGORITHM
 from vtrack.store.gitobj import BLOB_MODE
@@ -56,7 +57,7 @@ def stat_cache(store: Store) -> StatCache:
 class _Described:
     """An input described and validated, ready to be recorded."""
 
-    entry: dict[str, Any]
+    entry: DatasetInput
     manifest_tsv: str | None
 
 
@@ -89,7 +90,7 @@ def log_input(
     tags: Mapping[str, Any] | None = None,
     *,
     exclude: Sequence[str] | None = None,
-) -> dict[str, Any]:
+) -> DatasetInput:
     """Record ``data`` as an input of run ``run_id``; return the entry as recorded.
 
     ``data`` is a path to a file or folder, a remote URI (recorded without hashing), a
@@ -108,7 +109,7 @@ def log_input(
     return log_inputs(repo, run_id, [spec])[0]
 
 
-def log_inputs(repo: RunRepository, run_id: str, inputs: Iterable[Any]) -> list[dict[str, Any]]:
+def log_inputs(repo: RunRepository, run_id: str, inputs: Iterable[Any]) -> list[DatasetInput]:
     """Record several inputs at once; all are described and checked before any is recorded.
 
     Each item is either the data itself or a mapping with ``data`` and optionally
@@ -124,32 +125,33 @@ def log_inputs(repo: RunRepository, run_id: str, inputs: Iterable[Any]) -> list[
     with stat_cache(store) as cache:
         for spec in specs:
             described.append(_describe(store, spec, cache))
-    out: list[dict[str, Any]] = []
+    out: list[DatasetInput] = []
     with writer.lock:
         writer.check_open()
-        existing = {(e.get("name"), e.get("context")): e for e in writer.state.inputs}
-        taken = {str(e["manifest"]) for e in writer.state.inputs if e.get("manifest")}
+        recorded = RunInputs.from_record(writer.state.inputs, {}).datasets
+        existing = {e.key: e for e in recorded}
+        taken = {e.manifest for e in recorded if e.manifest}
         todo: list[_Described] = []
         for d in described:
-            key = (d.entry["name"], d.entry["context"])
-            old = existing.get(key)
+            old = existing.get(d.entry.key)
             if old is not None:
                 _check_same_content(old, d.entry)
-                out.append(_public(old))
+                out.append(old)
                 continue
             if d.manifest_tsv is not None:
-                d.entry["manifest"] = manifest_path(d.entry["name"], d.entry["context"], taken)
-                taken.add(d.entry["manifest"])
-            existing[key] = d.entry
+                where = manifest_path(d.entry.name, d.entry.context, taken)
+                d = _Described(replace(d.entry, manifest=where), d.manifest_tsv)
+                taken.add(where)
+            existing[d.entry.key] = d.entry
             todo.append(d)
-            out.append(_public(d.entry))
+            out.append(d.entry)
         manifests: list[tuple[str, int, str] | None] = []
         with writer.pending():  # manifest blobs in a kept pack until the next checkpoint
             for d in todo:
                 manifest = None
                 if d.manifest_tsv is not None:
                     sha = store.objects.write_blob(d.manifest_tsv.encode("utf-8"))
-                    manifest = (str(d.entry["manifest"]), BLOB_MODE, sha)
+                    manifest = (str(d.entry.manifest), BLOB_MODE, sha)
                 manifests.append(manifest)
         for d, manifest in zip(todo, manifests, strict=True):
             writer.add_input(d.entry, manifest)
@@ -187,15 +189,13 @@ def _describe(store: Store, spec: dict[str, Any], cache: BaseStatCache) -> _Desc
         v.validate_key(name, "input name")
     if context is not None:
         v.validate_key(context, "input context")
-    entry = describe_input(
+    described = DatasetInput.from_record(describe_input(
         spec["data"], name=name, context=context, source=spec.get("source"),
         tags=spec.get("tags"), cache=cache, exclude=spec.get("exclude"),
-    )  # fmt: skip
-    files = entry.pop("files", None)
-    tsv = manifest_to_tsv(files) if files is not None else None
-    rel = repo_path(store, entry.get("path"))
-    if rel is not None:
-        entry["repo_path"] = rel
+    ))  # fmt: skip
+    files = described.files
+    tsv = manifest_to_tsv(list(files)) if files is not None else None
+    entry = replace(described, files=None, repo_path=repo_path(store, described.path))
     return _Described(entry, tsv)
 
 
@@ -213,29 +213,25 @@ def repo_path(store: Store, path: str | None) -> str | None:
     return os.path.relpath(real, root).replace(os.sep, "/")
 
 
-def _content(entry: Mapping[str, Any]) -> tuple[Any, ...]:
-    if entry.get("kind") == "uri":
-        return ("uri", entry.get("source"))
-    return (entry.get("kind"), entry.get("digest"), entry.get("source_digest"))
+def _content(entry: DatasetInput) -> tuple[Any, ...]:
+    if entry.kind == "uri":
+        return ("uri", entry.source)
+    return (entry.kind, entry.digest, entry.source_digest)
 
 
-def _check_same_content(old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+def _check_same_content(old: DatasetInput, new: DatasetInput) -> None:
     if _content(old) == _content(new):
         return
-    name, context = new.get("name"), new.get("context")
+    name, context = new.name, new.context
     where = f"input {name!r}" + (f" (context {context!r})" if context is not None else "")
-    was = old.get("digest") or old.get("source")
-    now = new.get("digest") or new.get("source")
+    was = str(old.digest) if old.digest is not None else old.source
+    now = str(new.digest) if new.digest is not None else new.source
     raise InputConflictError(
-        f"{where} was already logged in this run as {old.get('kind')} {was}; "
-        f"cannot record {new.get('kind')} {now} under the same name",
+        f"{where} was already logged in this run as {old.kind} {was}; "
+        f"cannot record {new.kind} {now} under the same name",
         hint="inputs are immutable within a run; log it under another name or context",
         name=name, context=context, old=was, new=now,
     )  # fmt: skip
-
-
-def _public(entry: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (dict(val) if isinstance(val, dict) else val) for k, val in entry.items()}
 
 
 # --- reading manifests ------------------------------------------------------------------------

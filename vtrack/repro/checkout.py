@@ -62,7 +62,7 @@ def materialise_artifacts(repo: RunRepository, run: Run, target: Path) -> list[s
     base = target / ".vtrack" / artifacts.ARTIFACTS_DIR
     written = []
     for path, entry in sorted(run.inputs.artifacts.items()):
-        if entry.get("storage") != artifacts.STORAGE_LARGE and (base / path).exists():
+        if not entry.is_large and (base / path).exists():
             continue
         artifacts.download_artifacts(repo, run.info.run_id, path, base)
         written.append(path)

@@ -13,15 +13,15 @@ hold. Two sections need the store as well, and :func:`diff_two_runs` adds them:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from vtrack.diff import SECTIONS, DatasetKey, FolderFiles, compare_manifests, dataset_key, diff_runs
 from vtrack.repro.codediff import run_code_diff
 
 if TYPE_CHECKING:
     from vtrack.diff import RunDiff
-    from vtrack.entities import Run
+    from vtrack.entities import DatasetInput, Run
     from vtrack.store.record import RecordState
     from vtrack.store.runs import RunRepository
 
@@ -63,9 +63,9 @@ def folder_changes(repo: RunRepository, a: Run, b: Run) -> dict[DatasetKey, Fold
     out: dict[DatasetKey, FolderFiles] = {}
     for key in sorted(old.keys() & new.keys(), key=lambda k: (k[0], k[1] or "")):
         ea, eb = old[key], new[key]
-        if ea.get("kind") != "folder" or eb.get("kind") != "folder":
+        if ea.kind != "folder" or eb.kind != "folder":
             continue
-        if ea.get("digest") == eb.get("digest"):
+        if ea.digest == eb.digest:
             continue
         rows_a = _manifest(repo, a.info.run_id, ea, records)
         rows_b = _manifest(repo, b.info.run_id, eb, records)
@@ -75,7 +75,7 @@ def folder_changes(repo: RunRepository, a: Run, b: Run) -> dict[DatasetKey, Fold
 
 
 def _manifest(
-    repo: RunRepository, run_id: str, entry: Mapping[str, Any], records: dict[str, RecordState]
+    repo: RunRepository, run_id: str, entry: DatasetInput, records: dict[str, RecordState]
 ) -> list[tuple[str, int, str]] | None:
     """The folder manifest ``entry`` names in run ``run_id``, checked against its digest."""
     from vtrack.datasets import folder_digest, manifest_from_tsv
@@ -88,4 +88,4 @@ def _manifest(
     if text is None:
         return None
     rows = manifest_from_tsv(text)
-    return rows if folder_digest(rows) == entry.get("digest") else None
+    return rows if folder_digest(rows) == str(entry.digest) else None

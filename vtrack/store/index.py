@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vtrack.entities import Run, RunData, RunInfo, RunInputs
+from vtrack.entities import Run, RunData, RunInfo
 from vtrack.query import Comparison, OrderKey
 from vtrack.store import index_inputs
 from vtrack.store.index_records import (
@@ -57,6 +57,7 @@ from vtrack.store.index_sql import (
     sql_lower,
     sql_numcmp,
 )
+from vtrack.store.record import run_inputs
 from vtrack.store.refs import ACTIVE, DELETED, RefStore
 
 if TYPE_CHECKING:
@@ -568,9 +569,7 @@ class RunIndex:
                         metrics=body.get("metrics", {}),
                         tags=body.get("tags", {}),
                     ),
-                    inputs=RunInputs(
-                        datasets=body.get("inputs", []), artifacts=body.get("artifacts", {})
-                    ),
+                    inputs=run_inputs(body.get("inputs", []), body.get("artifacts", {})),
                 )
             )
         return out

@@ -167,9 +167,12 @@ def run_view(run: Run) -> dict[str, Any]:
             "end_time": attr_int(info.end_time),
         },
         "datasets": [
-            {f: text_or_none(d.get(f)) for f in ("name", "digest", "context")}
+            {
+                "name": text_or_none(d.name),
+                "digest": None if d.digest is None else str(d.digest),
+                "context": text_or_none(d.context),
+            }
             for d in run.inputs.datasets
-            if isinstance(d, dict)
         ],
     }
 

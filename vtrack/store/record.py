@@ -10,11 +10,12 @@ written sorted and block-styled so that ``git diff`` between runs reads well.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
 
+from vtrack.entities import ArtifactEntry, DatasetInput, RunInputs
 from vtrack.errors import CorruptObjectError, ParamConflictError
 from vtrack.limits import HISTORY_CHUNK_DIGITS, HISTORY_CHUNK_ROWS
 from vtrack.store.gitobj import BLOB_MODE, TREE_MODE, GitObjects, TreeEntry, object_sha
@@ -71,6 +72,31 @@ def storable(value: Any) -> Any:
 def load_yaml(data: bytes | str) -> Any:
     """Parse YAML with the safe (C where available) loader."""
     return yaml.load(data, Loader=_Loader)
+
+
+def run_inputs(
+    inputs: Iterable[Mapping[str, Any]], artifacts: Mapping[str, Mapping[str, Any]]
+) -> RunInputs:
+    """The typed inputs and artifacts of a run from their record form.
+
+    An entry that is not a mapping (a hand-edited or damaged record) is left out rather
+    than making the run unreadable.
+    """
+    return RunInputs.from_record(inputs, artifacts)
+
+
+def input_record(entry: DatasetInput | Mapping[str, Any]) -> dict[str, Any]:
+    """The record form of an input entry (what ``inputs.yaml`` and the journal hold)."""
+    if isinstance(entry, DatasetInput):
+        return entry.to_record()
+    return dict(entry)
+
+
+def artifact_record(entry: ArtifactEntry | Mapping[str, Any]) -> dict[str, Any]:
+    """The record form of an artifact entry (a value of ``artifacts.yaml``)."""
+    if isinstance(entry, ArtifactEntry):
+        return entry.to_record()
+    return dict(entry)
 
 
 def chunk_name(index: int) -> str:

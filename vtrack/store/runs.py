@@ -22,11 +22,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from vtrack.entities import Run, RunData, RunInfo, RunInputs, RunStatus
+from vtrack.entities import Run, RunData, RunInfo, RunStatus
 from vtrack.errors import RunNotFoundError, RunStateError, StoreError
 from vtrack.store import Store, termination
 from vtrack.store.experiments import ExperimentStore
-from vtrack.store.record import RecordState
+from vtrack.store.record import RecordState, run_inputs
 from vtrack.store.recover import recover_all, recover_run
 from vtrack.store.writer import RunWriter, live_writers
 
@@ -69,7 +69,7 @@ def run_from_record(commit: str | None, state: RecordState, *, deleted: bool = F
             environment=dict(info.get("environment") or {}),
         ),
         data=RunData(params=dict(state.params), metrics=dict(state.metrics), tags=dict(state.tags)),
-        inputs=RunInputs(datasets=list(state.inputs), artifacts=dict(state.artifacts)),
+        inputs=run_inputs(state.inputs, state.artifacts),
     )
 
 

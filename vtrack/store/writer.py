@@ -17,9 +17,10 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+from vtrack.entities import ArtifactEntry, DatasetInput
 from vtrack.errors import RefConflictError, RunStateError, StoreError
 from vtrack.limits import MAX_BUFFERED_POINTS, MERGE_PACKS_UNDER
 from vtrack.store import Store
@@ -40,7 +41,7 @@ from vtrack.store.journal import (
     replay,
 )
 from vtrack.store.packs import PackHandle, git_gc_lock, merge_entries
-from vtrack.store.record import RecordState, format_rows
+from vtrack.store.record import RecordState, artifact_record, format_rows, input_record
 from vtrack.store.termination import CriticalLock
 
 #: Lock file in a run's live folder that writers hold, one at a time, while they leave.
@@ -221,8 +222,14 @@ class RunWriter:
             self.state.add_file(path, mode, sha)
             self.dirty = True
 
-    def add_artifact(self, path: str, entry: dict[str, Any], blob: tuple[str, int, str] | None) -> None:
+    def add_artifact(
+        self,
+        path: str,
+        artifact: ArtifactEntry | Mapping[str, Any],
+        blob: tuple[str, int, str] | None,
+    ) -> None:
         """Record an artifact manifest entry (and its blob under ``.vtrack/``, if any)."""
+        entry = artifact_record(artifact)
         with self.lock:
             self.check_open()
             lines = encode_file(*blob) if blob is not None else ""
@@ -232,8 +239,13 @@ class RunWriter:
             self.state.add_artifact(path, entry)
             self.dirty = True
 
-    def add_input(self, entry: dict[str, Any], manifest: tuple[str, int, str] | None = None) -> None:
+    def add_input(
+        self,
+        dataset: DatasetInput | Mapping[str, Any],
+        manifest: tuple[str, int, str] | None = None,
+    ) -> None:
         """Record a dataset input entry (and its per-file manifest blob, if any)."""
+        entry = input_record(dataset)
         with self.lock:
             self.check_open()
             lines = encode_file(*manifest) if manifest is not None else ""
