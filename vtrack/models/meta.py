@@ -37,7 +37,7 @@ FLAVORS: dict[str, str] = {
     "pyfunc": "vtrack.models.pyfunc",
 }
 
-_COMMON_KEYS = (
+COMMON_KEYS = (
     "flavor",
     "vtrack_model_format",
     "framework",
@@ -151,7 +151,7 @@ def read_model_meta(path: str | os.PathLike[str]) -> ModelMeta:
         signature=signature,
         input_example=example,
         metadata=metadata,
-        flavor_fields={k: v for k, v in data.items() if k not in _COMMON_KEYS},
+        flavor_fields={k: v for k, v in data.items() if k not in COMMON_KEYS},
     )
 
 

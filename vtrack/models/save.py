@@ -31,7 +31,7 @@ from vtrack.errors import (
     VtrackError,
 )
 from vtrack.models.meta import (
-    _COMMON_KEYS,
+    COMMON_KEYS,
     MODEL_FORMAT_VERSION,
     MODEL_YAML,
     REQUIREMENTS_TXT,
@@ -135,7 +135,7 @@ def save_model_dir(
             raise ArtifactError(
                 f"could not serialize the {flavor} model for {target}: {exc}", path=str(target)
             ) from exc
-        clash = set(flavor_fields) & set(_COMMON_KEYS)
+        clash = set(flavor_fields) & set(COMMON_KEYS)
         if clash:  # a programming error in a flavor module, not a user error
             raise AssertionError(f"flavor fields {sorted(clash)} clash with common keys")
         example_file = None
