@@ -87,10 +87,9 @@ class UIData:
             columns = [table.Column(k) for k in views.default_columns(runs, exps is None)]
         from vtrack import views
 
-        headers = [
-            c.header(h)
-            for c, h in zip(columns, views.column_headers([c.key for c in columns]), strict=True)
-        ]
+        keys = list(dict.fromkeys(c.key for c in columns))  # one title per key
+        short = dict(zip(keys, views.column_headers(keys), strict=True))
+        headers = [c.header(short[c.key]) for c in columns]
         rows = table.build_rows(runs, columns, self.exp_names(), self.series_or_none)
         return table.Page(query, columns, headers, rows, total, filter_error, filter_column,
                           problems)  # fmt: skip

@@ -64,6 +64,7 @@ def serve(
     *,
     experiment_id: str | None = None,
     open_browser: bool = False,
+    poll_ms: int = 2000,
 ) -> None:
     """Serve the UI of ``client``'s store until interrupted."""
     check_dependencies()
@@ -73,7 +74,7 @@ def serve(
 
     sock = bind(host, port)
     port = sock.getsockname()[1]
-    app = create_app(client, host=host, port=port, experiment_id=experiment_id)
+    app = create_app(client, host=host, port=port, experiment_id=experiment_id, poll_ms=poll_ms)
     url = url_of(host, port)
     if host not in LOCAL_HOSTS:
         sys.stderr.write(

@@ -289,8 +289,8 @@ function parallel(el, data, keys) {
     const vs = data.columns[k].map(Number);
     return [
       {x: j, y: 1.08, text: k, showarrow: false, yref: "y"},
-      {x: j, y: -0.08, text: String(Math.min(...vs)), showarrow: false, font: {size: 10}},
-      {x: j, y: 1.02, text: String(Math.max(...vs)), showarrow: false, font: {size: 10}},
+      {x: j, y: -0.08, text: Math.min(...vs).toPrecision(4), showarrow: false, font: {size: 10}},
+      {x: j, y: 1.02, text: Math.max(...vs).toPrecision(4), showarrow: false, font: {size: 10}},
     ];
   });
   Plotly.react(el, traces, {
