@@ -2,8 +2,9 @@
 
 Promises:
 
-- :func:`series` is a metric history as three parallel lists (x, step, value) ordered by
-  the chosen x axis (``step``, ``time`` in ms, ``relative`` seconds since the run began).
+- :class:`Series` is a metric history as numpy arrays (step, timestamp, value) ordered
+  by step then timestamp; :meth:`Series.xs` gives the x values of an axis (``step``,
+  ``time`` in ms, ``relative`` seconds since the run began).
 - :func:`window` returns the points whose x lies in ``[lo, hi]``: all of them when they
   number at most ``budget``, else a **min/max reduction**: the range is cut into
   ``budget // 2`` buckets of consecutive points and each bucket keeps its lowest and its
@@ -11,13 +12,15 @@ Promises:
   are returned as an envelope and the answer says ``reduced`` with the counts. Zooming in
   asks again with a narrower range and gets exact points once they fit.
 - Non-finite values (NaN, ±inf) are never drawn; the answer counts them.
-- Parsed histories are cached per run and key, keyed by the history's chunk blobs and
-  tail length, so a live run re-reads only what it added and a finished one is parsed once.
+- :class:`SeriesCache` keeps parsed sealed chunks by blob sha (they never change) and
+  whole series by their history's signature, so a live run re-parses only its tail and a
+  finished one is parsed once.
+
+numpy (part of the ``[ui]`` extra) is imported inside the functions.
 """
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -30,74 +33,112 @@ DEFAULT_BUDGET = 2000
 MAX_BUDGET = 20_000
 #: X axes a chart can use.
 X_AXES = ("step", "time", "relative")
-#: Parsed histories kept in memory (by number of points, over all cached series).
-CACHE_POINTS = 6_000_000
+#: Parsed points kept in memory (series and chunks, each counted).
+CACHE_POINTS = 8_000_000
 
 
 @dataclass
 class Series:
-    """One metric's history as parallel lists, ordered by step then timestamp."""
+    """One metric's history as numpy arrays, ordered by step then timestamp."""
 
-    steps: list[int]
-    times: list[int]
-    values: list[float]
+    steps: Any
+    times: Any
+    values: Any
 
-    def xs(self, axis: str, start_ms: int) -> list[float]:
-        """The x values on ``axis`` (``relative``: seconds since ``start_ms``)."""
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def xs(self, axis: str, start_ms: int) -> Any:
+        """The x values on ``axis`` as float64 (``relative``: seconds since ``start_ms``)."""
+        import numpy as np
+
         if axis == "step":
-            return self.steps  # type: ignore[return-value]
+            return self.steps.astype(np.float64)
         if axis == "time":
-            return self.times  # type: ignore[return-value]
-        return [(t - start_ms) / 1000 for t in self.times]
+            return self.times.astype(np.float64)
+        return (self.times - start_ms) / 1000.0
 
 
-def build_series(points: Iterable[tuple[int, int, float]]) -> Series:
-    """A :class:`Series` from ``(step, timestamp, value)`` rows in any order."""
-    rows = sorted(points, key=lambda r: (r[0], r[1]))
-    return Series([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+def parse_chunk(text: str) -> Any:
+    """History lines (``step\\ttimestamp\\tvalue``) as an ``(n, 3)`` float64 array."""
+    import numpy as np
+
+    if not text.strip():
+        return np.empty((0, 3), dtype=np.float64)
+    return np.array(text.split(), dtype=np.float64).reshape(-1, 3)
+
+
+def build_series(chunks: Iterable[Any]) -> Series:
+    """A :class:`Series` from parsed chunks (:func:`parse_chunk`), in any order."""
+    import numpy as np
+
+    parts = [c for c in chunks if len(c)]
+    rows = np.concatenate(parts) if parts else np.empty((0, 3), dtype=np.float64)
+    steps = rows[:, 0].astype(np.int64)
+    times = rows[:, 1].astype(np.int64)
+    values = rows[:, 2].copy()
+    if len(steps) > 1:
+        ds, dt = np.diff(steps), np.diff(times)
+        if not bool(np.all((ds > 0) | ((ds == 0) & (dt >= 0)))):
+            order = np.lexsort((times, steps))
+            steps, times, values = steps[order], times[order], values[order]
+    return Series(steps, times, values)
+
+
+def series_from_rows(rows: Iterable[tuple[int, int, float]]) -> Series:
+    """A :class:`Series` from ``(step, timestamp, value)`` tuples (tests and small data)."""
+    import numpy as np
+
+    arr = np.array(list(rows), dtype=np.float64).reshape(-1, 3)
+    return build_series([arr])
 
 
 class SeriesCache:
-    """An LRU of parsed series keyed by ``(run id, key)`` and a signature of the history."""
+    """LRU caches of parsed chunks (by blob sha) and of series (by run, key, signature)."""
 
     def __init__(self, max_points: int = CACHE_POINTS) -> None:
         self.max_points = max_points
-        self._items: OrderedDict[tuple[str, str], tuple[Any, Series]] = OrderedDict()
+        self._items: OrderedDict[Any, tuple[Any, Any]] = OrderedDict()
         self._points = 0
         self._lock = threading.Lock()
 
-    def get(self, run_id: str, key: str, signature: Any) -> Series | None:
-        """The cached series if its signature still matches."""
+    def _get(self, key: Any, signature: Any) -> Any:
         with self._lock:
-            item = self._items.get((run_id, key))
+            item = self._items.get(key)
             if item is None or item[0] != signature:
                 return None
-            self._items.move_to_end((run_id, key))
+            self._items.move_to_end(key)
             return item[1]
 
-    def put(self, run_id: str, key: str, signature: Any, series: Series) -> None:
-        """Remember ``series``; evict the least recently used ones beyond the budget."""
+    def _put(self, key: Any, signature: Any, value: Any) -> None:
         with self._lock:
-            old = self._items.pop((run_id, key), None)
+            old = self._items.pop(key, None)
             if old is not None:
-                self._points -= len(old[1].values)
-            self._items[(run_id, key)] = (signature, series)
-            self._points += len(series.values)
+                self._points -= len(old[1])
+            self._items[key] = (signature, value)
+            self._points += len(value)
             while self._points > self.max_points and len(self._items) > 1:
                 _, (_, evicted) = self._items.popitem(last=False)
-                self._points -= len(evicted.values)
+                self._points -= len(evicted)
 
+    def get(self, run_id: str, key: str, signature: Any) -> Series | None:
+        """The cached series if its signature still matches."""
+        found = self._get(("series", run_id, key), signature)
+        return found if isinstance(found, Series) else None
 
-def _bisect_left(xs: list[float], x: float) -> int:
-    import bisect
+    def put(self, run_id: str, key: str, signature: Any, series: Series) -> None:
+        """Remember ``series``."""
+        self._put(("series", run_id, key), signature, series)
 
-    return bisect.bisect_left(xs, x)
-
-
-def _bisect_right(xs: list[float], x: float) -> int:
-    import bisect
-
-    return bisect.bisect_right(xs, x)
+    def chunk(self, sha: str | None, text_of: Any) -> Any:
+        """The parsed chunk ``sha`` (``text_of()`` gives its text); tails are not cached."""
+        if sha is None:
+            return parse_chunk(text_of())
+        found = self._get(("chunk", sha), None)
+        if found is None:
+            found = parse_chunk(text_of())
+            self._put(("chunk", sha), None, found)
+        return found
 
 
 def window(
@@ -109,81 +150,70 @@ def window(
     budget: int = DEFAULT_BUDGET,
 ) -> dict[str, Any]:
     """The drawable points of ``series`` on ``axis`` within ``[lo, hi]`` (see the module doc)."""
-    xs_all = series.xs(axis, start_ms)
-    ordered = axis == "step" or _is_sorted(xs_all)
-    if ordered:
-        a = 0 if lo is None else _bisect_left(xs_all, lo)
-        b = len(xs_all) if hi is None else _bisect_right(xs_all, hi)
-        idx: range | list[int] = range(a, b)
-    else:  # wall times that went backwards: filter instead of bisecting
-        idx = [
-            i for i, x in enumerate(xs_all)
-            if (lo is None or x >= lo) and (hi is None or x <= hi)
-        ]  # fmt: skip
+    import numpy as np
+
+    xs = series.xs(axis, start_ms)
     vals = series.values
-    finite = [i for i in idx if math.isfinite(vals[i])]
-    skipped = len(idx) - len(finite)
+    n = len(vals)
+    if n and bool(np.all(np.diff(xs) >= 0)):
+        a = 0 if lo is None else int(np.searchsorted(xs, lo, side="left"))
+        b = n if hi is None else int(np.searchsorted(xs, hi, side="right"))
+        in_range = np.arange(a, b)
+    else:  # wall times that went backwards: filter instead of bisecting
+        mask = np.ones(n, dtype=bool)
+        if lo is not None:
+            mask &= xs >= lo
+        if hi is not None:
+            mask &= xs <= hi
+        in_range = np.flatnonzero(mask)
+    idx = in_range[np.isfinite(vals[in_range])]
     out: dict[str, Any] = {
         "axis": axis,
-        "total": len(vals),
-        "in_range": len(idx),
-        "non_finite": skipped,
+        "total": n,
+        "in_range": len(in_range),
+        "non_finite": len(in_range) - len(idx),
         "budget": budget,
-        "range": [xs_all[0], xs_all[-1]] if xs_all else None,
+        "range": [float(xs.min()), float(xs.max())] if n else None,
     }
-    if len(finite) <= budget:
-        out.update(
-            reduced=False,
-            method=None,
-            x=[xs_all[i] for i in finite],
-            y=[vals[i] for i in finite],
-            step=[series.steps[i] for i in finite],
-            envelope=None,
-        )
+    if len(idx) <= budget:
+        out.update(reduced=False, method=None, envelope=None, x=_list(xs[idx]),
+                   y=vals[idx].tolist(), step=series.steps[idx].tolist())  # fmt: skip
         return out
-    keep, env = _minmax(finite, vals, max(1, budget // 2))
+    keep, first, low, high = _minmax(idx, vals, max(1, budget // 2))
     out.update(
         reduced=True,
         method="min/max per bucket",
-        x=[xs_all[i] for i in keep],
-        y=[vals[i] for i in keep],
-        step=[series.steps[i] for i in keep],
-        envelope={
-            "x": [xs_all[i] for i in env[0]],
-            "lo": env[1],
-            "hi": env[2],
-        },
+        x=_list(xs[keep]),
+        y=vals[keep].tolist(),
+        step=series.steps[keep].tolist(),
+        envelope={"x": _list(xs[first]), "lo": low.tolist(), "hi": high.tolist()},
     )
     return out
 
 
-def _is_sorted(xs: list[float]) -> bool:
-    return all(xs[i] <= xs[i + 1] for i in range(len(xs) - 1))
+def _list(xs: Any) -> list[Any]:
+    """x values as JSON numbers (whole numbers as ints, as steps and times are)."""
+    import numpy as np
+
+    if len(xs) and bool(np.all(xs == np.floor(xs))) and float(np.abs(xs).max()) < 2**53:
+        return xs.astype(np.int64).tolist()  # type: ignore[no-any-return]
+    return xs.tolist()  # type: ignore[no-any-return]
 
 
-def _minmax(
-    idx: list[int], vals: list[float], buckets: int
-) -> tuple[list[int], tuple[list[int], list[float], list[float]]]:
-    """Indices kept by the min/max reduction, and each bucket's (first index, low, high)."""
+def _minmax(idx: Any, vals: Any, buckets: int) -> tuple[Any, Any, Any, Any]:
+    """Indices kept by the min/max reduction and each bucket's first index, low and high."""
+    import numpy as np
+
     n = len(idx)
-    keep: list[int] = []
-    env_x: list[int] = []
-    env_lo: list[float] = []
-    env_hi: list[float] = []
-    get = vals.__getitem__
-    for b in range(buckets):
-        start = b * n // buckets
-        stop = (b + 1) * n // buckets
-        if start >= stop:
-            continue
-        chunk = idx[start:stop]
-        i_min = min(chunk, key=get)
-        i_max = max(chunk, key=get)
-        first, second = (i_min, i_max) if i_min <= i_max else (i_max, i_min)
-        keep.append(first)
-        if second != first:
-            keep.append(second)
-        env_x.append(chunk[0])
-        env_lo.append(vals[i_min])
-        env_hi.append(vals[i_max])
-    return keep, (env_x, env_lo, env_hi)
+    size = -(-n // buckets)  # ceil: at most ``buckets`` buckets of ``size`` points
+    full = -(-n // size)
+    pad = full * size - n
+    v = vals[idx]
+    lo_grid = np.concatenate([v, np.full(pad, np.inf)]).reshape(full, size)
+    hi_grid = np.concatenate([v, np.full(pad, -np.inf)]).reshape(full, size)
+    base = np.arange(full) * size
+    i_min = base + lo_grid.argmin(axis=1)
+    i_max = base + hi_grid.argmax(axis=1)
+    both = np.stack([np.minimum(i_min, i_max), np.maximum(i_min, i_max)], axis=1).ravel()
+    keep = np.unique(both)  # sorted, so the line keeps x order; min == max collapses
+    return idx[keep], idx[base], v[i_min], v[i_max]

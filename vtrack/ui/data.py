@@ -118,7 +118,10 @@ class UIData:
         cached = self.cache.get(run_id, key, signature)
         if cached is not None:
             return cached
-        series = charts.build_series(record.iter_history(key))
+        chunks = [
+            self.cache.chunk(sha, lambda text=text: text) for sha, text in record.history_texts(key)
+        ]
+        series = charts.build_series(chunks)
         self.cache.put(run_id, key, signature, series)
         return series
 

@@ -113,7 +113,7 @@ def make_routes(
                 "last": run.data.metrics[k],
                 "min": table.aggregate(series, table.Column(f"metrics.{k}", "min")),
                 "max": table.aggregate(series, table.Column(f"metrics.{k}", "max")),
-                "points": len(series.values) if series else 0,
+                "points": len(series) if series is not None else 0,
             }
         return render(
             "run.html", run=run, source=run.info.source or {},

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from vtrack.client import TrackingClient
 
 #: Modules of the ``[ui]`` extra.
-UI_MODULES = ("starlette", "uvicorn", "jinja2")
+UI_MODULES = ("starlette", "uvicorn", "jinja2", "numpy")
 UI_HINT = "pip install 'vtrack[ui]'"
 
 

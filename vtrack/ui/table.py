@@ -17,7 +17,6 @@ sortable (their headers say so).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -201,15 +200,17 @@ def _int(text: str | None, default: int, low: int, high: int, name: str, errors:
 
 def aggregate(series: Series | None, col: Column) -> float | None:
     """The value of an aggregate column for one run's series (None when absent)."""
-    if series is None or not series.values:
+    import numpy as np
+
+    if series is None or not len(series):
         return None
     if col.agg == "step":
-        found = [v for s, v in zip(series.steps, series.values, strict=True) if s == col.step]
-        return found[-1] if found else None
-    finite = [v for v in series.values if math.isfinite(v)]
-    if not finite:
+        found = series.values[series.steps == col.step]
+        return float(found[-1]) if len(found) else None
+    finite = series.values[np.isfinite(series.values)]
+    if not len(finite):
         return None
-    return min(finite) if col.agg == "min" else max(finite)
+    return float(finite.min() if col.agg == "min" else finite.max())
 
 
 def raw_cell(
