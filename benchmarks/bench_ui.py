@@ -221,15 +221,11 @@ def browser_chart(url: str, repeat: int) -> list[float]:
         b = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
         page = b.new_page()
         page.goto(url)  # caches plotly.min.js, as a second visit would
-        page.wait_for_function(
-            "document.getElementById('chart').dataset.draws >= 1", timeout=120_000
-        )
+        page.locator("#chart[data-draws]").wait_for(timeout=120_000)
         for _ in range(repeat):
             t0 = time.perf_counter()
             page.goto(url)
-            page.wait_for_function(
-                "document.getElementById('chart').dataset.draws >= 1", timeout=120_000
-            )
+            page.locator("#chart[data-draws]").wait_for(timeout=120_000)
             out.append(time.perf_counter() - t0)
         b.close()
     return out

@@ -97,9 +97,7 @@ def test_table_filter_sort_aggregate_select_compare(
     # compare, only differences
     page.click("#compare")
     page.wait_for_url(re.compile(r"/compare\?runs="))
-    page.wait_for_function(
-        "document.getElementById('cmp-chart').dataset.draws >= 1", timeout=WAIT_MS
-    )
+    page.locator("#cmp-chart[data-draws]").wait_for(timeout=WAIT_MS)
     model_row = page.locator('tr[data-section="params"][data-key="model"]')
     lr_row = page.locator('tr[data-section="params"][data-key="lr"]')
     assert model_row.is_visible() and lr_row.is_visible()
@@ -118,16 +116,14 @@ def test_zooming_a_long_history_fetches_exact_points(
     page: Page, ui_server: str, ui_store: dict[str, Any]
 ) -> None:
     page.goto(f"{ui_server}runs/{ui_store['ids']['long']}")
-    page.wait_for_function("document.getElementById('chart').dataset.draws >= 1", timeout=WAIT_MS)
+    page.locator("#chart[data-draws]").wait_for(timeout=WAIT_MS)
     chart = page.locator("#chart")
     assert chart.get_attribute("data-reduced") == "1"
     note = page.text_content("#chart-note") or ""
     assert "200,000 points in view, reduced to" in note and "min/max" in note
     # a user's zoom (a relayout of the x axis) asks the server for the visible range
     page.evaluate("Plotly.relayout('chart', {'xaxis.range': [123000, 124000]})")
-    page.wait_for_function(
-        "document.getElementById('chart').dataset.reduced === '0'", timeout=WAIT_MS
-    )
+    page.locator("#chart[data-reduced='0']").wait_for(timeout=WAIT_MS)
     assert chart.get_attribute("data-points") == "1001"
     assert "all 1,001 points, exact" in (page.text_content("#chart-note") or "")
     assert page.errors == []  # type: ignore[attr-defined]
