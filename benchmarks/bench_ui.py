@@ -111,6 +111,14 @@ def stop(proc: subprocess.Popen[str]) -> None:
             s.close()
 
 
+class Rows(list[tuple[str, str, str]]):
+    """The figures, printed to stderr as they are measured (a late failure keeps them)."""
+
+    def append(self, row: tuple[str, str, str]) -> None:
+        print(" | ".join(row), file=sys.stderr, flush=True)
+        super().append(row)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=10_000)
@@ -118,7 +126,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--browser", action="store_true", help="time the chart in chromium too")
     args = ap.parse_args()
-    rows: list[tuple[str, str, str]] = []
+    rows = Rows()
     missed = []
     with tempfile.TemporaryDirectory() as tmp:
         repo = make_repo(Path(tmp))

@@ -1,9 +1,9 @@
 """Fixtures of the web UI tests: a real store made through the public API, a real server.
 
 ``ui_store`` builds one repository per session in a subprocess (through
-``TrackingClient``): an experiment ``churn`` with six finished runs (params, a ``loss``
+``TrackingClient``): an experiment ``churn`` with six finished runs (run5 with other code; params, a ``loss``
 whose minimum is not its last value, tags, a ``<script>`` param value), a parent with
-two children, a run with a 200,000-point history, artifacts (CSV, PNG, HTML with a
+two children, a run with a 200,000-point history and a system metric, artifacts (CSV, PNG, HTML with a
 script, a text file larger than a preview, a model.yaml) and a file input; an
 experiment ``other`` with one run. ``ui_server`` runs ``vtrack ui --port 0`` on it and
 stops it after the module.
@@ -37,6 +37,11 @@ other = c.create_experiment("other")
 ids = {}
 t0 = 1_700_000_000_000
 for i in range(6):
+    if i == 5:  # run5 ran other code than run0..run4, committed
+        import subprocess
+        open("train.py", "w").write("print('train, v2')\n")
+        subprocess.run(["git", "commit", "-qam", "v2"], check=True)
+        open("train.py", "w").write("print('train, edited again')\n")  # dirty again
     r = c.create_run(churn, run_name=f"run{i}", start_time=t0 + i * 1000,
                      tags={"team": "nlp" if i % 2 else "cv"})
     rid = r.info.run_id
@@ -65,6 +70,8 @@ N = int(sys.argv[1])
 for start in range(0, N, 50_000):
     c.log_batch(rid, [Metric("loss", math.sin(s / 500) + (5.0 if s == 123_457 else 0.0),
                              t0 + 20_000 + s, s) for s in range(start, min(N, start + 50_000))])
+c.log_batch(rid, [Metric("system/cpu_percent", 10.0 + s, t0 + 20_000 + s * 1000, s)
+                  for s in range(30)])
 c.log_text(rid, "name,score\nalpha,1\nbeta,2\n", "tables/scores.csv")
 c.log_text(rid, "<html><body><p id=p>framed</p><script>parent.__framed_pwned = 1</script></body></html>",
            "report.html")

@@ -133,6 +133,7 @@ def test_image_and_csv_previews(page: Page, ui_server: str, ui_store: dict[str, 
     page.goto(f"{ui_server}runs/{ui_store['ids']['long']}")
     page.click("a.artifact:text('images/pic.png')")
     page.wait_for_selector("#preview-image")
+    page.wait_for_load_state("load")  # the image has arrived (or failed)
     width = page.eval_on_selector("#preview-image", "img => img.complete && img.naturalWidth")
     assert width == 8
     page.go_back()

@@ -169,7 +169,7 @@ def test_the_run_page_escapes_everything(http, ui_store) -> None:
 def test_run_page_shows_inputs_with_their_audit_and_the_code_diff(http, ui_store) -> None:
     page = http.get(f"/runs/{ui_store['ids']['long']}")
     assert 'audit-unchanged">unchanged<' in page.text
-    assert "train, edited" in page.text  # the dirty edit, from the snapshot diff
+    assert "train, edited again" in page.text  # the dirty edit, from the snapshot diff
     assert "tables/scores.csv" in page.text and "images/pic.png" in page.text
 
 
@@ -288,3 +288,26 @@ def test_live_rows_return_fresh_values(http, client, ui_store) -> None:
         client.set_terminated(rid)
     body = http.get("/api/rows", params={"ids": rid, "cols": "status"}).json()
     assert body["rows"][0]["text"] == ["FINISHED"]
+
+
+def test_compare_shows_the_code_diff_between_any_two(http, ui_store) -> None:
+    ids = ui_store["ids"]
+    runs = f"{ids['run3']},{ids['run4']},{ids['run5']}"
+    same = http.get("/compare", params={"runs": runs}).text
+    assert 'id="code-same"' in same  # run3 and run4 ran the same code
+    other = http.get("/compare", params={"runs": runs, "a": ids["run4"], "b": ids["run5"]}).text
+    assert "<code>train.py</code>" in other
+    assert '<span class="pd">-print(&#39;train, edited&#39;)</span>' in other
+    assert '<span class="pa">+print(&#39;train, edited again&#39;)</span>' in other
+
+
+def test_run_page_lists_children_and_system_metrics(http, ui_store) -> None:
+    ids = ui_store["ids"]
+    parent = http.get(f"/runs/{ids['sweep']}").text
+    assert f'href="/runs/{ids["trial0"]}"' in parent and f'href="/runs/{ids["trial1"]}"' in parent
+    child = http.get(f"/runs/{ids['trial0']}").text
+    assert f'href="/runs/{ids["sweep"]}"' in child
+    long = http.get(f"/runs/{ids['long']}").text
+    assert 'id="system-metrics"' in long and 'value="system/cpu_percent"' in long
+    body = http.get(f"/api/history/{ids['long']}/system/cpu_percent").json()
+    assert body["y"] == [10.0 + s for s in range(30)]
