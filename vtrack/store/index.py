@@ -535,7 +535,11 @@ class RunIndex:
     def keys(
         self, experiment_ids: Iterable[str] | None = None, lifecycles: Iterable[str] = (ACTIVE,)
     ) -> dict[str, list[str]]:
-        """The param, metric and tag keys the runs in scope have (sorted, per entity)."""
+        """The param, metric and tag keys the runs in scope have (sorted, per entity).
+
+        Distinct keys come from each table's key index; each key is kept if one run in
+        scope has it (one indexed probe per key), so the cost follows the number of keys.
+        """
         life = tuple(lifecycles)
         where, args = f"r.lifecycle IN ({marks(life)})", list(life)
         if experiment_ids is not None:
@@ -545,12 +549,12 @@ class RunIndex:
         conn = self._conn()
         out: dict[str, list[str]] = {}
         for table in ("params", "metrics", "tags"):
-            rows = conn.execute(
-                f"SELECT DISTINCT t.key FROM {table} t JOIN runs r ON r.id = t.run "
-                f"WHERE {where} ORDER BY t.key",
-                args,
-            ).fetchall()
-            out[table] = [row[0] for row in rows]
+            rows = conn.execute(f"SELECT DISTINCT key FROM {table} ORDER BY key").fetchall()
+            probe = (
+                f"SELECT 1 FROM {table} t JOIN runs r ON r.id = t.run "
+                f"WHERE t.key = ? AND {where} LIMIT 1"
+            )
+            out[table] = [k for (k,) in rows if conn.execute(probe, [k, *args]).fetchone()]
         return out
 
     def list_runs(

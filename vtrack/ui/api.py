@@ -104,13 +104,10 @@ def routes(data: UIData, *, guarded_json: Callable[[Handler], Handler]) -> list[
         budget = int(_float(qp.get("budget"), "budget") or charts.DEFAULT_BUDGET)
         if not 10 <= budget <= charts.MAX_BUDGET:
             raise ValidationError(f"budget must be between 10 and {charts.MAX_BUDGET}")
-        run = data.run(run_id)
-        if key not in run.data.metrics:
-            raise RunNotFoundError(f"run {run_id} has no metric {key!r}")
-        series = data.series(run_id, key)
-        out = charts.window(series, axis, int(run.info.start_time or 0),
+        series, info = data.history(run_id, key)
+        out = charts.window(series, axis, int(info.get("start_time") or 0),
                             _float(qp.get("lo"), "lo"), _float(qp.get("hi"), "hi"), budget)  # fmt: skip
-        out.update(run_id=run_id, key=key, run_name=run.info.run_name)
+        out.update(run_id=run_id, key=key, run_name=info.get("name"))
         return _json(out)
 
     @guarded_json

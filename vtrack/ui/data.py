@@ -107,6 +107,13 @@ class UIData:
     # -- metric histories ----------------------------------------------------------------------
     def series(self, run_id: str, key: str) -> charts.Series:
         """The history of metric ``key`` of ``run_id`` (cached while it does not change)."""
+        return self.history(run_id, key)[0]
+
+    def history(self, run_id: str, key: str) -> tuple[charts.Series, dict[str, Any]]:
+        """The series of metric ``key`` and the run's info, read from one state of the run.
+
+        RunNotFoundError when the run or the metric is not there.
+        """
         from vtrack.validation import validate_metric_key
 
         if not _RUN_ID.fullmatch(run_id or ""):
@@ -114,16 +121,19 @@ class UIData:
         validate_metric_key(key)
         record = self.client.repo.state(run_id, deleted_ok=True).record
         hist = record.histories.get(key)
-        signature = (tuple(hist.chunks), len(hist.tail)) if hist is not None else None
+        if hist is None:
+            raise RunNotFoundError(f"run {run_id} has no metric {key!r}")
+        signature = (tuple(hist.chunks), len(hist.tail))
         cached = self.cache.get(run_id, key, signature)
         if cached is not None:
-            return cached
+            return cached, record.info
         chunks = [
-            self.cache.chunk(sha, lambda text=text: text) for sha, text in record.history_texts(key)
+            self.cache.chunk(sha, lambda text=text: text)
+            for sha, text in record.history_texts(key)
         ]
         series = charts.build_series(chunks)
         self.cache.put(run_id, key, signature, series)
-        return series
+        return series, record.info
 
     def series_or_none(self, run_id: str, key: str) -> charts.Series | None:
         """:meth:`series`, None when the run or metric is not there."""

@@ -97,6 +97,9 @@ function initRuns() {
     input.setSelectionRange(at, at);
   }
 
+  const exp = document.getElementById("exp");
+  exp.addEventListener("change", () => document.getElementById("filter-form").submit());
+
   liveRows(table);
 }
 
