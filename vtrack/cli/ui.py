@@ -11,7 +11,7 @@ from vtrack.cli._options import client
 @click.option("--port", "-p", default=5000, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on (0: any free port).")  # fmt: skip
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to bind; anything but 127.0.0.1 is warned about.")  # fmt: skip
+              help="Address to bind; a non-loopback address is warned about.")  # fmt: skip
 @click.option("--open", "open_browser", is_flag=True, help="Open the default browser.")
 @click.option("--poll", default=2.0, show_default=True, type=click.FloatRange(0.1, 3600),
               help="Seconds between refreshes of running runs in the table.")  # fmt: skip

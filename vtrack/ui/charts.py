@@ -130,13 +130,13 @@ class SeriesCache:
         """Remember ``series``."""
         self._put(("series", run_id, key), signature, series)
 
-    def chunk(self, sha: str | None, text_of: Any) -> Any:
-        """The parsed chunk ``sha`` (``text_of()`` gives its text); tails are not cached."""
+    def chunk(self, sha: str | None, text: str) -> Any:
+        """The parsed chunk ``sha`` with history ``text``; the tail (sha None) is not cached."""
         if sha is None:
-            return parse_chunk(text_of())
+            return parse_chunk(text)
         found = self._get(("chunk", sha), None)
         if found is None:
-            found = parse_chunk(text_of())
+            found = parse_chunk(text)
             self._put(("chunk", sha), None, found)
         return found
 

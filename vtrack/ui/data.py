@@ -127,10 +127,7 @@ class UIData:
         cached = self.cache.get(run_id, key, signature)
         if cached is not None:
             return cached, record.info
-        chunks = [
-            self.cache.chunk(sha, lambda text=text: text)
-            for sha, text in record.history_texts(key)
-        ]
+        chunks = [self.cache.chunk(sha, text) for sha, text in record.history_texts(key)]
         series = charts.build_series(chunks)
         self.cache.put(run_id, key, signature, series)
         return series, record.info
