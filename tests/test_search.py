@@ -334,3 +334,47 @@ def test_datasets_filter_on_inputs_logged_through_log_input(repo: Path) -> None:
     (run,) = c.search_runs(filter_string=f"datasets.digest = '{digest}' and datasets.context = 'train'")
     assert run.info.run_id == rid and run.inputs.datasets[0]["digest"] == digest
     assert [r.info.run_id for r in c.search_runs(filter_string="datasets.name IS NULL")] == [other]
+
+
+# -- pages (search_runs_page, what the web UI's table reads) ---------------------------------
+
+
+@pytest.mark.parametrize("order", [None, ["metrics.acc DESC"], ["params.lr ASC"]])
+@pytest.mark.parametrize("flt", ["", "metrics.acc > 0", "params.model = 'nope'"])
+def test_pages_are_slices_of_the_whole_search_with_its_count(corpus: Corpus, flt, order) -> None:
+    c = corpus.client()
+    whole = [r.info.run_id for r in c.search_runs(None, flt, max_results=None, order_by=order)]
+    for per in (1, 2, 3):
+        got: list[str] = []
+        for offset in range(0, len(whole) + per, per):
+            runs, total = c.search_runs_page(None, flt, order, offset=offset, limit=per)
+            assert total == len(whole)
+            got += [r.info.run_id for r in runs]
+        assert got == whole
+
+
+def test_page_arguments_are_checked(corpus: Corpus) -> None:
+    c = corpus.client()
+    for bad in ({"offset": -1}, {"limit": 0}, {"limit": True}, {"offset": 1.5}):
+        with pytest.raises(ValidationError):
+            c.search_runs_page(None, "", **bad)  # type: ignore[arg-type]
+    with pytest.raises(QuerySyntaxError) as err:
+        c.search_runs_page(None, "metrics.acc >")
+    assert err.value.column == 14
+
+
+def test_index_keys_and_children(corpus: Corpus) -> None:
+    c = corpus.client()
+    keys = c.run_index().keys()
+    assert {"lr", "model", "depth"} <= set(keys["params"])
+    assert {"acc", "loss"} <= set(keys["metrics"])
+    assert "team" in keys["tags"]
+    parent = c.create_run(run_name="p")
+    kids = [c.create_run(run_name=f"k{i}", parent_run_id=parent.info.run_id) for i in range(2)]
+    try:
+        found = c.run_index().children_of(parent.info.run_id)
+        assert [s.run_id for s in found] == [k.info.run_id for k in kids]
+    finally:
+        for r in (*kids, parent):
+            c.set_terminated(r.info.run_id)
+            c.delete_run(r.info.run_id)

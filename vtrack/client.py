@@ -357,6 +357,40 @@ class TrackingClient:
             clauses, order, experiment_ids=exps, lifecycles=lifecycles, max_results=max_results
         )
 
+    def search_runs_page(
+        self,
+        experiment_ids: Iterable[str] | None = None,
+        filter_string: str = "",
+        order_by: Sequence[str] | None = None,
+        *,
+        offset: int = 0,
+        limit: int = 50,
+        run_view_type: str | int = "ACTIVE_ONLY",
+    ) -> tuple[list[Run], int]:
+        """One page of :meth:`search_runs`: at most ``limit`` runs from ``offset``, and the total.
+
+        The total counts every matching run, so a face can page without loading them.
+        Raises QuerySyntaxError for a bad filter or order-by (its ``column`` says where),
+        ValidationError for a negative offset or a limit below 1.
+        """
+        from vtrack.query import parse_filter, parse_order_by
+
+        clauses = parse_filter(filter_string or "")
+        order = parse_order_by(order_by)
+        for name, value, low in (("offset", offset, 0), ("limit", limit, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValidationError(f"{name} must be an integer >= {low}, not {value!r}")
+        exps = None if experiment_ids is None else [str(e) for e in experiment_ids]
+        lifecycles = _lifecycles(run_view_type)
+        self.recover()
+        index = self.run_index()
+        runs = index.search(
+            clauses, order, experiment_ids=exps, lifecycles=lifecycles, max_results=limit,
+            offset=offset,
+        )  # fmt: skip
+        total = index.count_matching(clauses, experiment_ids=exps, lifecycles=lifecycles)
+        return runs, total
+
     def recover(self, *, clear_locks: bool = False) -> list[str]:
         """Finalize runs whose writing process died; return their ids.
 

@@ -26,12 +26,14 @@ images as bytes). Everything public is re-exported here.
 from __future__ import annotations
 
 from vtrack.artifacts.read import (
+    artifact_entry,
     download_artifacts,
     list_artifacts,
     load_dict,
     load_text,
     locate,
     manifest,
+    open_artifact,
     read_bytes,
     split_runs_uri,
 )
@@ -61,6 +63,7 @@ __all__ = [
     "STORAGE_LARGE",
     "FileInfo",
     "ObjectStore",
+    "artifact_entry",
     "dict_bytes",
     "download_artifacts",
     "figure_bytes",
@@ -78,6 +81,7 @@ __all__ = [
     "log_text",
     "manifest",
     "object_store",
+    "open_artifact",
     "pointer_bytes",
     "read_bytes",
     "split_runs_uri",

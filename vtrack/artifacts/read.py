@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from vtrack.artifacts.render import is_yaml
 from vtrack.artifacts.storage import FileInfo, object_store
@@ -124,6 +125,34 @@ def read_bytes(repo: RunRepository, run_id: str, path: str) -> bytes:
         with object_store(repo.store).open(str(entry.digest)) as f:
             return f.read()
     return _git_bytes(repo.store, norm, entry)
+
+
+def artifact_entry(repo: RunRepository, run_id: str, path: str) -> ArtifactEntry:
+    """The manifest entry of the artifact file ``path`` (size, digest, storage, …).
+
+    ValidationError for a path the rules refuse (``..``, absolute, …),
+    ArtifactNotFoundError if the run has no such file.
+    """
+    norm = normalize_artifact_path(path)
+    entry = manifest(repo, run_id).get(norm)
+    if entry is None:
+        raise ArtifactNotFoundError(
+            f"run {run_id} has no artifact file {norm!r}", path=norm, run_id=run_id
+        )
+    return entry
+
+
+def open_artifact(repo: RunRepository, run_id: str, path: str) -> BinaryIO:
+    """A binary stream of the artifact file ``path``, so big files are never read whole.
+
+    Large objects stream from the object store (reading to the end verifies the
+    digest); files kept as git blobs are small by design and are read and verified
+    in memory. Errors as :func:`artifact_entry`.
+    """
+    entry = artifact_entry(repo, run_id, path)
+    if entry.is_large:
+        return object_store(repo.store).open(str(entry.digest))
+    return io.BytesIO(_git_bytes(repo.store, entry.path, entry))
 
 
 def load_text(repo: RunRepository, run_id: str, path: str) -> str:

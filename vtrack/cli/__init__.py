@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "index": "vtrack.cli.admin:index",
     "audit": "vtrack.cli.provenance:audit",
     "lineage": "vtrack.cli.provenance:lineage",
+    "ui": "vtrack.cli.ui:ui",
 }
 
 #: one-line help shown by ``vtrack --help`` without importing the command modules.
@@ -58,6 +59,7 @@ SHORT_HELP: dict[str, str] = {
     "index": "Rebuild the derived run index (index rebuild).",
     "audit": "Is the data on disk still what a run saw? (exit 1 on drift)",
     "lineage": "Which runs consumed this file, folder or digest?",
+    "ui": "Serve a read-only web UI on 127.0.0.1: table, runs, compare.",
 }
 
 

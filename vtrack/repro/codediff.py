@@ -167,3 +167,60 @@ def worktree_diff(
     if not patch:
         return WorktreeDiff(True, see_all=see_all, note=same)
     return WorktreeDiff(True, stat, patch[:max_lines], len(patch), see_all)
+
+
+# -- a run's snapshot against the commit it started from --------------------------------------
+
+
+@dataclass
+class SnapshotDiff:
+    """The edits a run's code had on top of its source commit (its dirty changes), per file.
+
+    ``base`` is the source commit (None when the run recorded none, e.g. a repository
+    without commits: then every file is new); ``files`` lists ``(path, added, deleted)``
+    (None counts for binary files); ``patch`` holds at most ``max_lines`` lines of
+    ``total_lines``.
+    """
+
+    base: str | None
+    files: list[tuple[str, int | None, int | None]] = field(default_factory=list)
+    patch: list[str] = field(default_factory=list)
+    total_lines: int = 0
+    note: str = ""
+
+    @property
+    def truncated(self) -> bool:
+        """True when more patch lines exist than :attr:`patch` holds."""
+        return self.total_lines > len(self.patch)
+
+
+#: git's empty tree: the base of a snapshot taken where there was no commit yet.
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+
+def snapshot_diff(
+    repo: RunRepository, run: Run, max_lines: int = RERUN_DIFF_MAX_LINES
+) -> SnapshotDiff:
+    """The diff from ``run``'s source commit to the code that ran (``.vtrack/`` left out).
+
+    Empty for a clean run (its code is its commit's code). git runs without external
+    diff drivers or textconv filters, so a run's own ``.gitattributes`` cannot run code.
+    """
+    from vtrack import gitcmd
+    from vtrack.diff import code_captured, parse_numstat
+
+    if not code_captured(run):
+        return SnapshotDiff(None, note="this run captured no code")
+    src = run.info.source or {}
+    base = src.get("commit") or None
+    if src.get("dirty") is False:
+        return SnapshotDiff(base, note="clean: the code that ran is its commit's code")
+    opts = ["-M", "--no-ext-diff", "--no-textconv", "--no-color"]
+    args = [base or EMPTY_TREE, run.info.commit or "", *CODE_PATHSPEC]
+    git_dir = repo.store.location.git_dir
+    stat = gitcmd.run(["diff", "--numstat", "-z", *opts, *args], git_dir=git_dir)
+    numstat = parse_numstat(stat.stdout.decode("utf-8", "replace"))
+    files = [(f.path, f.added, f.deleted) for f in numstat]
+    text = gitcmd.run(["diff", *opts, *args], git_dir=git_dir).stdout.decode("utf-8", "replace")
+    lines = text.splitlines()
+    return SnapshotDiff(base, files, lines[:max_lines], len(lines))

@@ -51,6 +51,7 @@ from vtrack.store.index_records import (
     to_json,
 )
 from vtrack.store.index_sql import (
+    compile_count,
     compile_search,
     like_to_glob,
     marks,
@@ -501,15 +502,17 @@ class RunIndex:
         experiment_ids: Iterable[str] | None = None,
         lifecycles: Iterable[str] = (ACTIVE,),
         max_results: int | None = None,
+        offset: int = 0,
     ) -> list[Run]:
         """Runs matching every clause, ordered as :func:`vtrack.query.sort_runs` orders them.
 
-        ``experiment_ids`` None means every experiment. Call :meth:`sync` first for
-        fresh results; the answer reflects the index as of one consistent snapshot.
+        ``experiment_ids`` None means every experiment; ``offset`` skips that many
+        matching runs first (pages of a listing). Call :meth:`sync` first for fresh
+        results; the answer reflects the index as of one consistent snapshot.
         """
         sql, args = compile_search(
             clauses, order, experiment_ids=experiment_ids, lifecycles=lifecycles,
-            max_results=max_results,
+            max_results=max_results, offset=offset,
         )  # fmt: skip
         conn = self._conn()
         conn.execute("BEGIN")
@@ -518,6 +521,42 @@ class RunIndex:
             return self._runs_from_rows(conn, rows)
         finally:
             conn.execute("COMMIT")
+
+    def count_matching(
+        self,
+        clauses: Sequence[Comparison] = (),
+        *,
+        experiment_ids: Iterable[str] | None = None,
+        lifecycles: Iterable[str] = (ACTIVE,),
+    ) -> int:
+        """How many runs :meth:`search` would return without a limit."""
+        sql, args = compile_count(clauses, experiment_ids=experiment_ids, lifecycles=lifecycles)
+        return int(self._conn().execute(sql, args).fetchone()[0])
+
+    def keys(
+        self, experiment_ids: Iterable[str] | None = None, lifecycles: Iterable[str] = (ACTIVE,)
+    ) -> dict[str, list[str]]:
+        """The param, metric and tag keys the runs in scope have (sorted, per entity).
+
+        Distinct keys come from each table's key index; each key is kept if one run in
+        scope has it (one indexed probe per key), so the cost follows the number of keys.
+        """
+        life = tuple(lifecycles)
+        where, args = f"r.lifecycle IN ({marks(life)})", list(life)
+        if experiment_ids is not None:
+            exps = tuple(str(e) for e in experiment_ids)
+            where += f" AND r.experiment_id IN ({marks(exps)})"
+            args += exps
+        conn = self._conn()
+        out: dict[str, list[str]] = {}
+        for table in ("params", "metrics", "tags"):
+            rows = conn.execute(f"SELECT DISTINCT key FROM {table} ORDER BY key").fetchall()
+            probe = (
+                f"SELECT 1 FROM {table} t JOIN runs r ON r.id = t.run "
+                f"WHERE t.key = ? AND {where} LIMIT 1"
+            )
+            out[table] = [k for (k,) in rows if conn.execute(probe, [k, *args]).fetchone()]
+        return out
 
     def list_runs(
         self, experiment_ids: Iterable[str] | None = None, lifecycles: Iterable[str] = (ACTIVE,)
@@ -609,6 +648,16 @@ class RunIndex:
         return self._summaries(
             where, args, f"ORDER BY start_time DESC, run_id LIMIT {int(limit)}"
         )
+
+    def children_of(
+        self, run_id: str, lifecycles: Iterable[str] = (ACTIVE,), limit: int = 1000
+    ) -> list[RunSummary]:
+        """Runs whose parent is ``run_id``, oldest first, at most ``limit``."""
+        life = tuple(lifecycles)
+        return self._summaries(
+            f"parent_run_id = ? AND lifecycle IN ({marks(life)})", (run_id, *life),
+            f"ORDER BY start_time, run_id LIMIT {int(limit)}",
+        )  # fmt: skip
 
     def newest(
         self, offset: int, lifecycles: Iterable[str], experiment_ids: Iterable[str] | None = None

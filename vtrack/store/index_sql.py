@@ -182,8 +182,11 @@ def compile_search(
     lifecycles: Iterable[str] = (ACTIVE,),
     max_results: int | None = None,
     tie_break: str = "r.start_time DESC, r.run_id ASC",
+    offset: int = 0,
 ) -> tuple[str, list[Any]]:
     """Parametrized SQL selecting the rows of matching runs, in order, at most ``max_results``.
+
+    ``offset`` skips that many matching rows first (a page of a listing).
 
     Values are always bound as parameters; only fixed column names, aliases and
     operators from the validated AST are written into the SQL text.
@@ -229,7 +232,27 @@ def compile_search(
         + " ORDER BY " + ", ".join(order_terms)
     )  # fmt: skip
     args = join_args + where_args
-    if max_results is not None:
-        sql += " LIMIT ?"
-        args.append(int(max_results))
+    if max_results is not None or offset:
+        sql += " LIMIT ? OFFSET ?"
+        args += [-1 if max_results is None else int(max_results), int(offset)]
     return sql, args
+
+
+def compile_count(
+    clauses: Sequence[Comparison],
+    *,
+    experiment_ids: Iterable[str] | None = None,
+    lifecycles: Iterable[str] = (ACTIVE,),
+) -> tuple[str, list[Any]]:
+    """Parametrized SQL counting the runs that match every clause (no ordering joins)."""
+    args: list[Any] = []
+    life = tuple(lifecycles)
+    where = [f"r.lifecycle IN ({marks(life)})"]
+    args += life
+    if experiment_ids is not None:
+        exps = tuple(str(e) for e in experiment_ids)
+        where.append(f"r.experiment_id IN ({marks(exps)})")
+        args += exps
+    for n, clause in enumerate(clauses):
+        where.append(_clause_sql(clause, n, args))
+    return "SELECT count(*) FROM runs r WHERE " + " AND ".join(where), args

@@ -10,7 +10,7 @@ written sorted and block-styled so that ``git diff`` between runs reads well.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import yaml
@@ -271,6 +271,20 @@ class RecordState:
             data = self.unstored.get(sha)
             yield from parse_rows((data or self.objects.read_blob(sha)).decode())
         yield from parse_rows("".join(hist.tail))
+
+    def history_texts(self, key: str) -> Iterator[tuple[str | None, str]]:
+        """Yield ``(chunk blob sha, text)`` of each history chunk of ``key`` in logged order.
+
+        The open tail comes last with sha None. Sealed chunks never change, so a reader
+        may cache what it parsed from one by its sha (the web UI does).
+        """
+        hist = self.histories.get(key)
+        if hist is None:
+            return
+        for sha in hist.chunks:
+            data = self.unstored.get(sha)
+            yield sha, (data or self.objects.read_blob(sha)).decode()
+        yield None, "".join(hist.tail)
 
     def set_tag(self, key: str, value: str) -> None:
         """Set or overwrite a tag."""

@@ -1,0 +1,181 @@
+"""What the web UI reads, and only through the client and the services.
+
+One :class:`UIData` per server wraps a :class:`~vtrack.client.TrackingClient`: run
+pages through the derived index (``search_runs_page``), runs by id, metric histories
+(parsed once per history version, see :class:`vtrack.ui.charts.SeriesCache`), artifact
+streams (:mod:`vtrack.artifacts`), input audits (:mod:`vtrack.provenance`), code diffs
+(:mod:`vtrack.repro`) and the compare model (:mod:`vtrack.diff`). Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from vtrack.errors import QuerySyntaxError, RunNotFoundError, ValidationError
+from vtrack.ui import charts, table
+
+if TYPE_CHECKING:
+    from vtrack.client import TrackingClient
+    from vtrack.entities import ArtifactEntry, Run
+
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
+
+
+class UIData:
+    """Read-only access to one store for the UI's handlers."""
+
+    def __init__(self, client: TrackingClient) -> None:
+        self.client = client
+        self.cache = charts.SeriesCache()
+
+    # -- experiments and runs ---------------------------------------------------------------
+    def experiments(self) -> list[Any]:
+        """Active experiments, by name."""
+        return sorted(self.client.search_experiments("ACTIVE_ONLY"), key=lambda e: e.name)
+
+    def exp_names(self) -> dict[str, str]:
+        """Experiment id → name, deleted experiments included."""
+        return {e.experiment_id: e.name for e in self.client.search_experiments("ALL")}
+
+    def run(self, run_id: str) -> Run:
+        """The run ``run_id`` (a full id); RunNotFoundError otherwise (never a git error)."""
+        if not _RUN_ID.fullmatch(run_id or ""):
+            raise RunNotFoundError(f"no run {run_id!r}")
+        return self.client.get_run(run_id)
+
+    def runs(self, run_ids: list[str]) -> list[Run]:
+        """The runs named, in order; unknown ids are skipped."""
+        out = []
+        for rid in run_ids:
+            try:
+                out.append(self.run(rid))
+            except RunNotFoundError:
+                continue
+        return out
+
+    # -- the runs table ----------------------------------------------------------------------
+    def page(self, params: dict[str, str], *, csv: bool = False) -> table.Page:
+        """One page of the runs table for a query string (errors are shown, never raised)."""
+        query, problems = table.TableQuery.from_params(params)
+        exps = query.experiments or None
+        view = "DELETED_ONLY" if query.deleted else "ACTIVE_ONLY"
+        filter_error = None
+        filter_column = None
+        offset = 0 if csv else (query.page - 1) * query.per
+        limit = table.MAX_CSV_ROWS if csv else query.per
+        try:
+            runs, total = self.client.search_runs_page(
+                exps, query.filter, query.order_by(), offset=offset, limit=limit,
+                run_view_type=view,
+            )  # fmt: skip
+        except QuerySyntaxError as exc:
+            filter_error = str(exc).split("\n", 1)[0]
+            filter_column = exc.column or None
+            runs, total = self.client.search_runs_page(
+                exps, "", query.order_by(), offset=0, limit=query.per, run_view_type=view
+            )
+        except ValidationError as exc:
+            filter_error = exc.message
+            runs, total = self.client.search_runs_page(
+                exps, "", [], offset=0, limit=query.per, run_view_type=view
+            )
+        columns = query.columns
+        if columns is None:
+            from vtrack import views
+
+            columns = [table.Column(k) for k in views.default_columns(runs, exps is None)]
+        from vtrack import views
+
+        keys = list(dict.fromkeys(c.key for c in columns))  # one title per key
+        short = dict(zip(keys, views.column_headers(keys), strict=True))
+        headers = [c.header(short[c.key]) for c in columns]
+        rows = table.build_rows(runs, columns, self.exp_names(), self.series_or_none)
+        return table.Page(query, columns, headers, rows, total, filter_error, filter_column,
+                          problems)  # fmt: skip
+
+    def column_choices(self, experiments: list[str]) -> dict[str, list[str]]:
+        """Param, metric and tag keys of the runs in scope (for the column chooser)."""
+        return self.client.run_index().keys(experiments or None)
+
+    def rows_of(self, run_ids: list[str], specs: list[str]) -> list[dict[str, Any]]:
+        """Fresh rows of the runs named (the live refresh of running rows)."""
+        columns = [table.parse_column(s) for s in specs]
+        runs = self.runs(run_ids)
+        return table.build_rows(runs, columns, self.exp_names(), self.series_or_none)
+
+    # -- metric histories ----------------------------------------------------------------------
+    def series(self, run_id: str, key: str) -> charts.Series:
+        """The history of metric ``key`` of ``run_id`` (cached while it does not change)."""
+        return self.history(run_id, key)[0]
+
+    def history(self, run_id: str, key: str) -> tuple[charts.Series, dict[str, Any]]:
+        """The series of metric ``key`` and the run's info, read from one state of the run.
+
+        RunNotFoundError when the run or the metric is not there.
+        """
+        from vtrack.validation import validate_metric_key
+
+        if not _RUN_ID.fullmatch(run_id or ""):
+            raise RunNotFoundError(f"no run {run_id!r}")
+        validate_metric_key(key)
+        record = self.client.repo.state(run_id, deleted_ok=True).record
+        hist = record.histories.get(key)
+        if hist is None:
+            raise RunNotFoundError(f"run {run_id} has no metric {key!r}")
+        signature = (tuple(hist.chunks), len(hist.tail))
+        cached = self.cache.get(run_id, key, signature)
+        if cached is not None:
+            return cached, record.info
+        chunks = [self.cache.chunk(sha, text) for sha, text in record.history_texts(key)]
+        series = charts.build_series(chunks)
+        self.cache.put(run_id, key, signature, series)
+        return series, record.info
+
+    def series_or_none(self, run_id: str, key: str) -> charts.Series | None:
+        """:meth:`series`, None when the run or metric is not there."""
+        try:
+            return self.series(run_id, key)
+        except (RunNotFoundError, ValidationError):
+            return None
+
+    # -- artifacts, inputs, code --------------------------------------------------------------
+    def artifact_entry(self, run_id: str, path: str) -> ArtifactEntry:
+        """The manifest entry of one artifact file (ArtifactNotFoundError / ValidationError)."""
+        from vtrack import artifacts
+
+        self.run(run_id)
+        return artifacts.artifact_entry(self.client.repo, run_id, path)
+
+    def open_artifact(self, run_id: str, path: str) -> BinaryIO:
+        """A stream of one artifact file (never read whole here)."""
+        from vtrack import artifacts
+
+        return artifacts.open_artifact(self.client.repo, run_id, path)
+
+    def artifact_manifest(self, run_id: str) -> dict[str, ArtifactEntry]:
+        """Every artifact file of the run: path → entry."""
+        from vtrack import artifacts
+
+        return artifacts.manifest(self.client.repo, run_id)
+
+    def audit(self, run_id: str) -> list[dict[str, Any]]:
+        """The live audit state of each input (unchanged / changed / missing)."""
+        return self.client.audit(run_id)
+
+    def snapshot_diff(self, run: Run) -> Any:
+        """The run's code against the commit it started from."""
+        from vtrack.repro.codediff import snapshot_diff
+
+        return snapshot_diff(self.client.repo, run)
+
+    def code_diff(self, a: Run, b: Run) -> tuple[Any, str]:
+        """The code diff between two runs: the files and the patch."""
+        from vtrack.repro.codediff import run_code_diff
+
+        code = run_code_diff(self.client.repo, a, b, patch=True)
+        return code, code.patch or ""
+
+    def children(self, run: Run) -> list[Any]:
+        """Runs whose parent is ``run``, oldest first (index summaries)."""
+        return self.client.run_index().children_of(run.info.run_id)
