@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from vtrack.errors import ValidationError
 
 if TYPE_CHECKING:
-    from vtrack.entities import Experiment, Metric, Run
+    from vtrack.entities import Digest, Experiment, Metric, Run
 
 #: Metric and param columns :func:`default_columns` adds on its own (each).
 AUTO_COLUMNS = 4
@@ -315,12 +315,13 @@ def short_id(run_id: str) -> str:
     return run_id[:8]
 
 
-def short_digest(digest: str | None) -> str:
+def short_digest(digest: str | Digest | None) -> str:
     """``xxh3-128:0123456789ab`` (12 hex digits); empty for None."""
     if not digest:
         return ""
-    algo, _, hexd = digest.partition(":")
-    return f"{algo}:{hexd[:12]}" if hexd else digest[:16]
+    text = str(digest)
+    algo, _, hexd = text.partition(":")
+    return f"{algo}:{hexd[:12]}" if hexd else text[:16]
 
 
 def fmt_value(value: Any, missing: str = "—") -> str:
