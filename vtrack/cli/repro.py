@@ -28,9 +28,10 @@ if TYPE_CHECKING:
 
 
 @click.command("checkout")
-@click.argument("run", type=RunSpec(include_deleted=True))
+@click.argument("run", type=RunSpec(include_deleted=True, strict_unless="into"))
 @click.option(
     "--into",
+    is_eager=True,
     type=click.Path(file_okay=False, path_type=Path),
     metavar="DIR",
     help="Add a new git worktree at DIR instead of switching this one.",

@@ -33,6 +33,7 @@ from vtrack.repro.codediff import (
     run_code_diff,
     worktree_diff,
 )
+from vtrack.repro.data import DataInput, drift_refusal, link_data, plan_data, unlink_data
 from vtrack.repro.plan import (
     RERUN_SCRUB,
     Plan,
@@ -47,7 +48,7 @@ from vtrack.repro.plan import (
     rerun_cwd,
     shell_line,
 )
-from vtrack.repro.data import DataInput, drift_refusal, link_data, plan_data, unlink_data
+from vtrack.repro.requirements import requirements_for, write_requirements
 from vtrack.repro.rerun import (
     UNMATCHED,
     RerunReport,
@@ -56,6 +57,7 @@ from vtrack.repro.rerun import (
     execute_rerun,
     find_rerun,
 )
+from vtrack.repro.rundiff import diff_two_runs, folder_changes
 from vtrack.repro.tree import tree_root, tree_runs
 from vtrack.repro.verdict import (
     DEFAULT_IGNORED,
@@ -71,7 +73,6 @@ from vtrack.repro.verdict import (
     Verdict,
     compare_rerun,
 )
-from vtrack.repro.rundiff import diff_two_runs, folder_changes
 
 __all__ = [
     "DEFAULT_IGNORED",
@@ -89,6 +90,8 @@ __all__ = [
     "environment_changes",
     "link_data",
     "plan_data",
+    "requirements_for",
+    "write_requirements",
     "tree_root",
     "tree_runs",
     "unlink_data",

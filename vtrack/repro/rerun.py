@@ -182,7 +182,9 @@ class RerunReport:
             "tolerance": self.tolerance.to_dict(),
             "seconds": self.seconds,
             "worktree": self.worktree,
-            "artifacts": [a.to_dict() for a in (t.comparison.artifacts if t and t.comparison else ())],
+            "artifacts": [
+                a.to_dict() for a in (t.comparison.artifacts if t and t.comparison else ())
+            ],
             "ignored": list(t.comparison.ignored) if t and t.comparison else [],
             "runs": [r.to_dict() for r in self.runs],
             "environment": [{"key": k, "original": a, "now": b} for k, a, b in self.environment],
@@ -266,9 +268,7 @@ def execute_rerun(
                 _mark(repo, new_root, root, FAILED_TO_RUN)
         else:
             runs = _compare_trees(repo, root, new_root, tols, tuple(ignore))
-            tree_verdict = (
-                REPRODUCED if all(r.verdict == REPRODUCED for r in runs) else DIVERGED
-            )
+            tree_verdict = REPRODUCED if all(r.verdict == REPRODUCED for r in runs) else DIVERGED
             verdict = tree_verdict
             if plan.whole_tree:
                 target = next((r for r in runs if r.original_id == plan.target_id), None)
@@ -408,8 +408,15 @@ def _record(repo: RunRepository, runs: list[RunResult]) -> list[RunResult]:
         original = repo.get(r.original_id) if r.original_id else None
         name = _mark(repo, new, original, r.verdict)
         out.append(
-            RunResult(r.original_id, r.original_name, r.rerun_id, name, r.depth, r.matched_by,
-                      r.comparison)  # fmt: skip
+            RunResult(
+                r.original_id,
+                r.original_name,
+                r.rerun_id,
+                name,
+                r.depth,
+                r.matched_by,
+                r.comparison,
+            )  # fmt: skip
         )
     return out
 
