@@ -159,6 +159,18 @@ class DatasetError(VtrackError):
     exit_code = EXIT_STORE
 
 
+class InputMissingError(DatasetError, LookupError):
+    """A run's recorded input is not on disk any more (a rerun or checkout needs it)."""
+
+    exit_code = EXIT_NOT_FOUND
+
+
+class DataDriftError(DatasetError):
+    """A run's recorded input changed since the run; refused unless drift is allowed."""
+
+    exit_code = EXIT_DRIFT
+
+
 class MissingDependencyError(VtrackError, ImportError):
     """An optional dependency is needed for this call; the hint says how to install it."""
 

@@ -12,8 +12,9 @@ whose files the snapshot lacks and checks the bytes on disk against the record
   made read-only;
 - ``changed`` inputs (drift since the run) are refused unless the caller allows drift,
   and then linked and reported as differing;
-- ``missing`` inputs raise :class:`~vtrack.errors.DatasetError` naming the input and
-  its recorded source.
+- ``missing`` inputs raise :class:`~vtrack.errors.InputMissingError` (exit 3) naming the
+  input and its recorded source; refused drift is a
+  :class:`~vtrack.errors.DataDriftError` (exit 1, as ``vtrack audit`` reports drift).
 
 Inputs outside the repository are placed at their relative position from the working
 tree only where the checkout's surroundings are vtrack's own (a rerun's temporary folder
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vtrack.errors import DatasetError
+from vtrack.errors import DataDriftError, InputMissingError
 
 if TYPE_CHECKING:
     from vtrack.entities import Run
@@ -111,7 +112,7 @@ def plan_data(repo: RunRepository, run: Run) -> list[DataInput]:
             continue
         status = result["status"]
         if status == "missing":
-            raise DatasetError(
+            raise InputMissingError(
                 f"input {entry.get('name')!r} of run {run.info.run_id} is missing: nothing at "
                 f"{path} (recorded source {entry.get('source')}); the rerun needs it at {rel}",
                 hint="restore the data at that path, then run the command again",
@@ -159,7 +160,7 @@ def _not_in_snapshot(
     return [f for f in files if (prefix + f if f else rel) not in have]
 
 
-def drift_refusal(run_id: str, items: list[DataInput]) -> DatasetError:
+def drift_refusal(run_id: str, items: list[DataInput]) -> DataDriftError:
     """The error of a rerun whose data drifted since the run (``--allow-drift`` overrides)."""
     lines = []
     for d in items:
@@ -167,7 +168,7 @@ def drift_refusal(run_id: str, items: list[DataInput]) -> DatasetError:
             shown = ", ".join(d.changed_files[:5]) or "its content"
             more = " ..." if len(d.changed_files) > 5 else ""
             lines.append(f"  {d.name} at {d.path}: {shown}{more} changed")
-    return DatasetError(
+    return DataDriftError(
         f"the data of run {run_id} changed since it ran:\n" + "\n".join(lines),
         hint="restore the data, or pass --allow-drift to run on the data as it is now",
         reason="drifted",

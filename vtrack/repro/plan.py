@@ -260,7 +260,7 @@ def plan_rerun(
     A nested run is rerun by rerunning the root of its tree (:func:`vtrack.repro.tree.tree_root`),
     the process that made it: the plan is the root's, with ``target_id`` the run asked for.
     The data the snapshot lacks is audited now (:func:`vtrack.repro.data.plan_data`: a
-    missing input raises DatasetError); the checkout mirrors the repository's absolute
+    missing input raises InputMissingError); the checkout mirrors the repository's absolute
     path inside the temp folder, so that inputs outside the repository keep their
     relative position. ``environ`` is the environment the rerun would inherit (default: this process's);
     the plan lists which of its variables are removed. The temp folder is the plan's

@@ -235,7 +235,7 @@ def execute_rerun(
     stderr as it comes (the tail is kept for the report), unless ``on_output`` is given:
     then both are captured and handed over once the command ends. ``timeout`` is in
     seconds. The worktree and the plan's temp folder are removed at the end unless
-    ``keep``. Raises ValidationError for a plan with masked arguments and DatasetError
+    ``keep``. Raises ValidationError for a plan with masked arguments and DataDriftError
     for drifted data without ``allow_drift`` — in both cases before anything runs.
     """
     from vtrack.repro.data import drift_refusal, link_data, unlink_data
