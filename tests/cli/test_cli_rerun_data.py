@@ -86,7 +86,9 @@ def test_checkout_into_links_the_gitignored_data_without_copying(tmp_path: Path)
     assert orig.read_text() == "a,b\n1,2\n3,4\n"
 
 
-def test_drifted_data_is_refused_before_anything_runs_and_allowed_on_request(tmp_path: Path) -> None:
+def test_drifted_data_is_refused_before_anything_runs_and_allowed_on_request(
+    tmp_path: Path,
+) -> None:
     path, rid = wine_repo(tmp_path)
     (path / "data" / "wine.csv").write_text("a,b\n1,2\n3,4\n5,6\n")
     before = vt(path, "ls", "--json").json()

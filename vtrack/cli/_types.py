@@ -10,6 +10,7 @@ that matches nothing raises RunNotFoundError (exit 3).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -41,7 +42,8 @@ class RunSpec(click.ParamType):
         c = client(ctx)
         strict = self.strict
         if self.strict_unless is not None and ctx is not None:
-            strict = strict or ctx.params.get(self.strict_unless) is None
+            given = ctx.params.get(self.strict_unless)  # click 8.3 holds a sentinel, not None
+            strict = strict or not isinstance(given, (str, os.PathLike))
         try:
             return resolve_run_id(
                 c.repo, str(value), experiment_id=exp_id, include_deleted=self.include_deleted,
