@@ -140,3 +140,30 @@ def test_tolerances_per_metric_relative_and_absolute(tmp_path: Path) -> None:
     bad = vt(path, "rerun", ids["lr-0.2"], "--yes", "-t", "acc=lots")
     assert bad.exit_code == 2 and "bad tolerance 'acc=lots'" in bad.stderr
     assert json.loads(vt(path, "ls", "--json").stdout)  # nothing broke the store
+
+
+def test_sweeps_are_navigable_in_ls_log_show_and_filters(tmp_path: Path) -> None:
+    path, ids = sweep_repo(tmp_path)
+    env = {"COLUMNS": "200"}
+    lines = vt(path, "ls", env=env).stdout.splitlines()[2:]
+    assert [line.split()[0] for line in lines] == [
+        ids[n][:8] for n in ("sweep", "lr-0.1", "lr-0.2", "lr-0.3")
+    ]
+    assert all("└ lr-" in line for line in lines[1:]) and "└" not in lines[0]
+    flat = vt(path, "ls", "--flat", env=env).stdout
+    assert "└" not in flat and all(ids[n][:8] in flat for n in ids)
+    log = vt(path, "log").stdout.splitlines()
+    assert "└ lr-0.1" in log[1] and "└" not in log[0]
+    assert "└" not in vt(path, "log", "--flat").stdout
+    shown = vt(path, "show", "sweep")
+    assert "child runs (3" in shown.stdout and ids["lr-0.3"][:8] in shown.stdout
+    assert vt(path, "show", "sweep", "--json").json()["children"] == [
+        ids["lr-0.1"], ids["lr-0.2"], ids["lr-0.3"]
+    ]
+    kids = vt(path, "ls", "-f", f"attributes.parent_run_id = '{ids['sweep']}'", "--json")
+    assert kids.exit_code == 0, kids.stderr
+    assert sorted(r["run_id"] for r in kids.json()) == sorted(
+        ids[n] for n in ("lr-0.1", "lr-0.2", "lr-0.3")
+    )
+    tops = vt(path, "ls", "-f", "attributes.parent_run_id IS NULL", "--json").json()
+    assert [r["run_id"] for r in tops] == [ids["sweep"]]
