@@ -158,7 +158,9 @@ def test_sweeps_are_navigable_in_ls_log_show_and_filters(tmp_path: Path) -> None
     shown = vt(path, "show", "sweep")
     assert "child runs (3" in shown.stdout and ids["lr-0.3"][:8] in shown.stdout
     assert vt(path, "show", "sweep", "--json").json()["children"] == [
-        ids["lr-0.1"], ids["lr-0.2"], ids["lr-0.3"]
+        ids["lr-0.1"],
+        ids["lr-0.2"],
+        ids["lr-0.3"],
     ]
     kids = vt(path, "ls", "-f", f"attributes.parent_run_id = '{ids['sweep']}'", "--json")
     assert kids.exit_code == 0, kids.stderr
