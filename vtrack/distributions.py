@@ -77,7 +77,7 @@ def module_map(cache_dir: Path | None = None) -> dict[str, list[list[str]]]:
 
 def imported_distributions(cache_dir: Path | None = None) -> dict[str, str]:
     """``{distribution name: version}`` of every distribution this process imported from."""
-    stdlib = getattr(sys, "stdlib_module_names", frozenset())
+    stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
     mapping = module_map(cache_dir)
     out: dict[str, str] = {}
     for name in list(sys.modules):

@@ -88,7 +88,7 @@ def search(
     view: str = "ACTIVE_ONLY",
 ) -> list[Run]:
     """Runs through the index, newest first unless ``order_by`` says otherwise."""
-    return c.search_runs(  # type: ignore[no-any-return]
+    return c.search_runs(
         experiment_ids=experiment_ids,
         filter_string=filter_string or "",
         run_view_type=view,
@@ -304,7 +304,7 @@ def show(run: str, experiment: Experiment | None, as_json: bool) -> None:
     )  # fmt: skip
     if as_json:
         doc = run_to_dict(rn, summaries)
-        doc["children"] = [k.info.run_id for k in kids]
+        doc["children"] = [kid.info.run_id for kid in kids]
         term.echo_json(doc)
         return
     info, src = rn.info, rn.info.source or {}
@@ -381,8 +381,8 @@ def show(run: str, experiment: Experiment | None, as_json: bool) -> None:
         t.print()
     if kids:
         t = term.table("child run", "name", "status")
-        for k in kids:
-            t.add_row(short_id(k.info.run_id), k.info.run_name, term.status_text(k.info.status))
+        for kid in kids:
+            t.add_row(short_id(kid.info.run_id), kid.info.run_name, term.status_text(kid.info.status))
         term.section_title(f"child runs ({len(kids)}; reach them as {short_id(rn.info.run_id)}/N)")
         t.print()
     env = info.environment or {}

@@ -26,7 +26,8 @@ def requirements_for(run: Run) -> str:
     env = run.info.environment or {}
     packages = {str(k): str(v) for k, v in (env.get("packages") or {}).items()}
     known = {dist.lower() for dists in module_map().values() for dist, _ in dists}
-    pinned, unknown = {}, {}
+    pinned: dict[str, str] = {}
+    unknown: dict[str, str] = {}
     for name, version in packages.items():
         # an import name recorded by an older vtrack (sklearn) is no distribution name
         (pinned if name.lower() in known or name not in module_map() else unknown)[name] = version

@@ -562,9 +562,9 @@ class ObjectStore:
         """
         raw = self._open_raw(digest)
         if not verify:
-            return io.BufferedReader(raw)  # type: ignore[arg-type, return-value]
+            return io.BufferedReader(raw)
         checked = _VerifyingReader(raw, digest, lambda: self._check_whole(digest))
-        return io.BufferedReader(checked)  # type: ignore[return-value]
+        return io.BufferedReader(checked)
 
     def verify(self, digest: str) -> bool:
         """Re-hash the stored bytes; return True if they match ``digest``.
@@ -757,7 +757,7 @@ class _VerifyingReader(io.RawIOBase):
         return n
 
     def readall(self) -> bytes:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             chunk = self.read(HASH_CHUNK_BYTES)
             if not chunk:

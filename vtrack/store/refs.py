@@ -10,6 +10,7 @@ interoperate with concurrent git commands.
 from __future__ import annotations
 
 import bisect
+import builtins
 import contextlib
 import os
 import re
@@ -223,9 +224,9 @@ class RefStore:
                 tips.setdefault(name[len(TRASH) :], (sha, DELETED))
         return tips
 
-    def fingerprint(self) -> list[Any]:
+    def fingerprint(self) -> builtins.list[Any]:
         """A stat fingerprint of where run refs are stored: equal means no run ref changed."""
-        out: list[Any] = []
+        out: builtins.list[Any] = []
         for rel in ("packed-refs", ROOT, RUNS, TRASH):
             try:
                 st = os.stat(self.git_dir / rel)
@@ -235,7 +236,7 @@ class RefStore:
         return out
 
     @staticmethod
-    def shared_refspecs() -> list[str]:
+    def shared_refspecs() -> builtins.list[str]:
         """The refspecs that sharing moves (runs, the trash, experiments); never live refs."""
         return [f"+{p}*:{p}*" for p in (RUNS, TRASH, EXPERIMENTS)]
 
@@ -327,7 +328,7 @@ class RefStore:
                 raise RefConflictError(f"ref {name} moved while deleting it", ref=name) from exc
             raise
 
-    def stale_locks(self) -> list[Path]:
+    def stale_locks(self) -> builtins.list[Path]:
         """Lock files under ``refs/vtrack/`` whose vtrack owner is provably dead."""
         out = []
         for folder, _, files in os.walk(self.git_dir / ROOT):
