@@ -7,9 +7,8 @@ relative to the working tree, so :func:`plan_data` finds every file or folder in
 whose files the snapshot lacks and checks the bytes on disk against the record
 (:func:`vtrack.provenance.audit`'s rules, through the stat cache), before anything runs:
 
-- ``unchanged`` inputs are linked in by :func:`link_data` — a hard link per file (no
-  bytes copied; the same inode), else a symbolic link (another filesystem), else a copy
-  made read-only;
+- ``unchanged`` inputs are linked in by :func:`link_data` — a symbolic link per file (no
+  bytes copied, the original untouched), else a hard link, else a copy made read-only;
 - ``changed`` inputs (drift since the run) are refused unless the caller allows drift,
   and then linked and reported as differing;
 - ``missing`` inputs raise :class:`~vtrack.errors.InputMissingError` (exit 3) naming the
@@ -35,6 +34,7 @@ from vtrack.errors import DataDriftError, InputMissingError
 
 if TYPE_CHECKING:
     from vtrack.entities import Run
+    from vtrack.statcache import BaseStatCache
     from vtrack.store.runs import RunRepository
 
 IN_SNAPSHOT, LINKED, AT_SOURCE = "in snapshot", "linked", "at recorded path"
@@ -175,14 +175,19 @@ def drift_refusal(run_id: str, items: list[DataInput]) -> DataDriftError:
     )
 
 
-def link_data(items: list[DataInput], workdir: Path, *, outside_ok: bool) -> list[DataInput]:
+def link_data(
+    items: list[DataInput], workdir: Path, *, outside_ok: bool, cache: BaseStatCache | None = None
+) -> list[DataInput]:
     """Put each input's lacking files at ``workdir / rel``; return the items with ``how``.
 
     ``outside_ok`` allows placing inputs whose ``rel`` leaves ``workdir`` (a rerun's own
     temporary folder); otherwise they are left at their recorded path. Existing files in
-    the checkout are never replaced.
+    the checkout are never replaced. With ``cache`` (the store's stat cache), every
+    symlink gets its original's trusted entry (:meth:`~vtrack.statcache.BaseStatCache.alias`),
+    so a script that logs the linked input again does not rehash it.
     """
     out = []
+    aliases: list[tuple[str, str]] = []
     root = workdir.resolve()
     for d in items:
         dest_root = Path(os.path.normpath(root / d.rel))
@@ -198,21 +203,28 @@ def link_data(items: list[DataInput], workdir: Path, *, outside_ok: bool) -> lis
             if dest.exists() or dest.is_symlink():
                 continue
             dest.parent.mkdir(parents=True, exist_ok=True)
-            hows.add(_link(src, dest))
+            how = _link(src, dest)
+            hows.add(how)
             links.append(str(dest))
+            if how == "symlink":
+                aliases.append((str(src), str(dest)))
         out.append(replace(d, how=", ".join(sorted(hows)) or IN_SNAPSHOT, links=tuple(links)))
+    if cache is not None and aliases:
+        cache.alias(aliases)
     return out
 
 
 def _link(src: Path, dest: Path) -> str:
-    try:
-        os.link(src, dest)
-        return "hard link"
-    except OSError:
-        pass
+    # a symlink first: a hard link would move the original's ctime (the link count is
+    # inode metadata), so every stat-cache entry for it would miss and 1 GiB be rehashed
     try:
         os.symlink(src, dest)
         return "symlink"
+    except OSError:
+        pass
+    try:
+        os.link(src, dest)
+        return "hard link"
     except OSError:
         pass
     shutil.copy2(src, dest)

@@ -238,7 +238,7 @@ def execute_rerun(
     ``keep``. Raises ValidationError for a plan with masked arguments and DataDriftError
     for drifted data without ``allow_drift`` — in both cases before anything runs.
     """
-    from vtrack.repro.data import drift_refusal, link_data, unlink_data
+    from vtrack.repro.data import drift_refusal, unlink_data
 
     if not plan.runnable:
         raise masked_refusal(plan)
@@ -254,7 +254,7 @@ def execute_rerun(
     linked: list[DataInput] = []
     try:
         checkout_run(repo, root, plan.workdir)
-        linked = link_data(plan.data, plan.workdir, outside_ok=True)
+        linked = _link(repo, plan)
         started = int(time.time() * 1000)
         t0 = time.monotonic()
         returncode, tail, timed_out = _run(plan, env, timeout, on_output)
@@ -304,6 +304,19 @@ def execute_rerun(
         data=tuple(linked or plan.data),
         timed_out=timed_out,
     )
+
+
+def _link(repo: RunRepository, plan: Plan) -> list[DataInput]:
+    from vtrack.provenance.inputs import stat_cache
+    from vtrack.repro.data import link_data
+
+    if not plan.data:
+        return []
+    cache = stat_cache(repo.store)
+    try:
+        return link_data(plan.data, plan.workdir, outside_ok=True, cache=cache)
+    finally:
+        cache.close()
 
 
 def _run(
