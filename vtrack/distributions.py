@@ -8,7 +8,8 @@ imported (whether or not it has a ``__version__``) to the distributions that pro
 Building that map reads every installed distribution's file list (a third of a second
 with a few hundred installed); it is cached in memory and, when a cache folder is
 given, on disk, keyed by the interpreter and the modification times of the folders on
-``sys.path`` (installing or removing a distribution changes them).
+``sys.path`` (installing or removing a distribution changes them) except the running
+script's own folder.
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ _memo: dict[str, dict[str, list[list[str]]]] = {}
 
 def _fingerprint() -> str:
     parts = [sys.executable, sys.version]
+    # the script's own folder (sys.path[0]) changes with every file written there and
+    # holds no installed distributions worth a third of a second to re-read
+    main_dir = os.path.dirname(
+        os.path.abspath(getattr(sys.modules.get("__main__"), "__file__", "") or "")
+    )
     for entry in sys.path:
+        if not entry or os.path.abspath(entry) == main_dir:
+            continue
         try:
             parts.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
         except OSError:

@@ -171,7 +171,7 @@ def rerun(
     c = client()
     tolerances = repro.Tolerances.parse(tolerance)
     original = c.get_run(run)
-    plan = repro.plan_rerun(c.repo, original, environ=os.environ)
+    plan = repro.plan_rerun(c.repo, original, environ=os.environ, reuse=not keep and not dry_run)
     go = False
     try:
         if dry_run:

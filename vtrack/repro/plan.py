@@ -204,6 +204,7 @@ class Plan:
     diff: WorktreeDiff
     argv: list[str] = field(default_factory=list)
     scratch: Path | None = None
+    lock_fd: int | None = None
     target_id: str = ""
     target_name: str = ""
     data: list[DataInput] = field(default_factory=list)
@@ -254,6 +255,7 @@ def plan_rerun(
     *,
     python: str = sys.executable,
     environ: Mapping[str, str] | None = None,
+    reuse: bool = False,
 ) -> Plan:
     """What rerunning ``run`` will do, in a checkout not made yet inside a new temp folder.
 
@@ -266,7 +268,12 @@ def plan_rerun(
     the plan lists which of its variables are removed. The temp folder is the plan's
     ``scratch``: execute the plan or :func:`discard` it. Raises ValidationError for a run
     without a code snapshot or a command that cannot be re-executed (nothing is left).
+
+    ``reuse`` plans for the store's kept rerun worktree (:mod:`vtrack.repro.workspace`)
+    when no other rerun holds it: then ``scratch`` is None and the plan holds its lock
+    until it is executed or discarded.
     """
+    from vtrack.repro import workspace
     from vtrack.repro.data import plan_data
     from vtrack.repro.tree import tree_root
 
@@ -276,10 +283,16 @@ def plan_rerun(
     env = os.environ if environ is None else environ
     run_id = run.info.run_id
     data = plan_data(repo, run)
-    scratch = Path(tempfile.mkdtemp(prefix=f"vtrack-rerun-{run_id[:8]}-"))
+    kept = workspace.acquire(repo) if reuse else None
+    scratch: Path | None = None
+    if kept is None:
+        scratch = Path(tempfile.mkdtemp(prefix=f"vtrack-rerun-{run_id[:8]}-"))
+        base, lock_fd = scratch, None
+    else:
+        base, lock_fd = kept
     wt = repo.store.location.worktree
     mirror = Path(wt).relative_to(Path(wt).anchor) if wt is not None else Path("worktree")
-    workdir = scratch / mirror
+    workdir = base / mirror
     try:
         cmd = rerun_command(run, workdir, python=python)
         cwd = rerun_cwd(repo, run, workdir, planned=True)
@@ -302,19 +315,26 @@ def plan_rerun(
             diff=worktree_diff(repo, run),
             argv=recorded_command(run)[1],
             scratch=scratch,
+            lock_fd=lock_fd,
             target_id=target.info.run_id,
             target_name=target.info.run_name,
             data=data,
         )
     except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        workspace.release(lock_fd)
         raise
 
 
 def discard(plan: Plan) -> None:
-    """Remove the temp folder of a plan that will not be executed."""
+    """Remove the temp folder of a plan that will not be executed (or release its lock)."""
+    from vtrack.repro import workspace
+
     if plan.scratch is not None:
         shutil.rmtree(plan.scratch, ignore_errors=True)
+    workspace.release(plan.lock_fd)
+    plan.lock_fd = None
 
 
 def masked_refusal(plan: Plan) -> ValidationError:

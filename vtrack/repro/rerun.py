@@ -250,10 +250,16 @@ def execute_rerun(
     # the recorded variables include VTRACK_EXPERIMENT_* when the original had them, so
     # the same code picks the same experiment; nothing else is added to the record
     env.update(plan.sets)
+    from vtrack.repro import workspace
+
     root = repo.get(plan.run_id)
     linked: list[DataInput] = []
+    reused = plan.lock_fd is not None
     try:
-        checkout_run(repo, root, plan.workdir)
+        if reused:
+            workspace.refresh(repo, root, plan.workdir)
+        else:
+            checkout_run(repo, root, plan.workdir)
         linked = _link(repo, plan)
         started = int(time.time() * 1000)
         t0 = time.monotonic()
@@ -277,7 +283,11 @@ def execute_rerun(
             runs = _record(repo, runs)
     finally:
         unlink_data(linked)
-        if not keep:
+        if reused:
+            workspace.scrub(repo, plan.workdir)
+            workspace.release(plan.lock_fd)
+            plan.lock_fd = None
+        elif not keep:
             remove_worktree(repo, plan.workdir)
             if plan.scratch is not None:
                 shutil.rmtree(plan.scratch, ignore_errors=True)
@@ -298,7 +308,7 @@ def execute_rerun(
         tolerance=tols,
         seconds=round(elapsed, 3),
         stderr_tail=tuple(tail) if verdict == FAILED_TO_RUN else (),
-        worktree=str(plan.workdir) if keep else None,
+        worktree=str(plan.workdir) if keep and not reused else None,
         runs=tuple(runs),
         environment=env_changes,
         data=tuple(linked or plan.data),
