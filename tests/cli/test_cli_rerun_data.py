@@ -12,7 +12,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.cli.conftest import new_repo, subprocess_env, vt
+from tests.cli.conftest import new_repo, only_the_kept_rerun_worktree, subprocess_env, vt
 from tests.conftest import git
 
 WINE = textwrap.dedent(
@@ -64,7 +64,7 @@ def test_gitignored_and_outside_inputs_are_present_in_the_rerun(tmp_path: Path) 
     assert data["labels"]["at"] == "../shared/labels.csv"
     # the originals are untouched and nothing is left behind
     assert (path / "data" / "wine.csv").read_text() == "a,b\n1,2\n3,4\n"
-    assert git(path, "worktree", "list").count("\n") == 0
+    assert only_the_kept_rerun_worktree(path)  # no temporary worktree, no leftovers
 
 
 def test_checkout_into_links_the_gitignored_data_without_copying(tmp_path: Path) -> None:
