@@ -1,7 +1,8 @@
 """Names of rerun runs: ``mlp (rerun 1)``, so that a rerun never makes a name ambiguous.
 
 A rerun's runs are renamed after the rerun ends to the original's name plus
-`` (rerun N)``, N counting the reruns of that original (1 for the first); the
+`` (rerun N)``, N counting the reruns of the tree's root (1 for the first; every run of
+one rerun shares it: ``sweep (rerun 2)`` and its ``lr-0.1 (rerun 2)``); the
 ``vtrack.rerun_of`` tag links each to its original. The original name stays searchable:
 ``run_name LIKE 'mlp%'`` finds the original and its reruns, and :func:`original_name`
 strips the suffix (tree matching pairs children by it).

@@ -421,7 +421,17 @@ def _result(pair: Pair, tols: Tolerances, ignore: tuple[str, ...]) -> RunResult:
 
 
 def _record(repo: RunRepository, runs: list[RunResult]) -> list[RunResult]:
-    """Tag and rename every new run; the results with the new names."""
+    """Tag and rename every new run; the results with the new names.
+
+    Every run of one tree rerun gets the same N in ``<name> (rerun N)``: the count of the
+    root's reruns, whose ``vtrack.rerun_of`` tags were set when each new root started.
+    """
+    from vtrack.repro.names import reruns_of
+
+    root = runs[0] if runs else None
+    n = 1
+    if root is not None and root.original_id and root.rerun_id:
+        n = reruns_of(repo, root.original_id, excluding=root.rerun_id) + 1
     out = []
     for r in runs:
         if r.rerun_id is None:
@@ -429,7 +439,7 @@ def _record(repo: RunRepository, runs: list[RunResult]) -> list[RunResult]:
             continue
         new = repo.get(r.rerun_id)
         original = repo.get(r.original_id) if r.original_id else None
-        name = _mark(repo, new, original, r.verdict)
+        name = _mark(repo, new, original, r.verdict, n)
         out.append(
             RunResult(
                 r.original_id,
@@ -444,8 +454,11 @@ def _record(repo: RunRepository, runs: list[RunResult]) -> list[RunResult]:
     return out
 
 
-def _mark(repo: RunRepository, new: Run, original: Run | None, verdict: str) -> str:
-    """Tag ``new`` with its original and verdict and rename it ``<name> (rerun N)``."""
+def _mark(repo: RunRepository, new: Run, original: Run | None, verdict: str, n: int = 0) -> str:
+    """Tag ``new`` with its original and verdict and rename it ``<name> (rerun N)``.
+
+    ``n`` 0 counts the reruns of ``original`` itself.
+    """
     from vtrack.repro.names import rerun_name, reruns_of
     from vtrack.validation import validate_run_name, validate_tag
 
@@ -453,7 +466,8 @@ def _mark(repo: RunRepository, new: Run, original: Run | None, verdict: str) -> 
     name = new.info.run_name
     if original is not None:
         tags.update([validate_tag(RERUN_OF_TAG, original.info.run_id)])
-        n = reruns_of(repo, original.info.run_id, excluding=new.info.run_id) + 1
+        if n <= 0:
+            n = reruns_of(repo, original.info.run_id, excluding=new.info.run_id) + 1
         name = rerun_name(original.info.run_name or "", n)
     writer = repo.writer(new.info.run_id)
     writer.set_tags(tags)
