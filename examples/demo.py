@@ -1,4 +1,4 @@
-"""The README demo: track a few training runs in a fresh git repository, then list and diff them.
+"""The README demo: track runs in a fresh git repository, then list, diff, check out, rerun, audit.
 
     python examples/demo.py            # in a temporary folder, removed at the end
     python examples/demo.py ./my-demo  # in ./my-demo (must not exist), kept to explore
@@ -6,17 +6,22 @@
 What it does, every step a real process as a user would run it:
 
 1. creates a git repository with a small training script (a logistic regression
-   written in plain Python, so it needs nothing beyond vtrack) and its data, and
-   commits them;
+   written in plain Python, so it needs nothing beyond vtrack) and commits it; its data
+   lives in ``data/``, which is gitignored (the common case);
 2. trains three times with different learning rates and epochs
    (``python train.py --lr ... --epochs ...``), each run becoming a git commit on
    ``refs/vtrack/runs/<id>``;
 3. edits the script without committing (adds L2 regularisation) and trains once more:
    the run records the edited code, not the committed one;
 4. shows ``vtrack ls`` and ``vtrack diff @ @~1`` (the edited run against the one
-   before it: params, metrics, code and environment).
+   before it: params, metrics, code and environment);
+5. the three uses: ``vtrack checkout RUN --into DIR`` (the edited code as it ran, with
+   the gitignored data linked in), ``vtrack rerun RUN --yes`` (runs it again and says
+   ``reproduced``), then changes a data file and shows ``vtrack audit RUN`` finding it
+   (exit 1) and ``vtrack rerun`` refusing to run on drifted data.
 
-It finishes in a few seconds and exits non-zero if any step fails.
+It finishes in a few seconds and exits non-zero if any step fails (or a step that
+should report drift does not).
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ TRAIN_SCRIPT = textwrap.dedent(
     p.add_argument("--epochs", type=int, default=20)
     args = p.parse_args()
 
-    with open("data.csv") as f:
+    with open("data/points.csv") as f:
         rows = [[float(x) for x in row] for row in csv.reader(f)]
     split = int(len(rows) * 0.8)
     train, test = rows[:split], rows[split:]
@@ -77,7 +82,7 @@ TRAIN_SCRIPT = textwrap.dedent(
     with vtrack.start_run():
         vtrack.log_params({"lr": args.lr, "epochs": args.epochs, "l2": L2, "model": "logreg"})
         if hasattr(vtrack, "log_input"):
-            vtrack.log_input("data.csv", name="points", context="train")
+            vtrack.log_input("data/points.csv", name="points", context="train")
         w = [0.0] * len(train[0])
         for epoch in range(args.epochs):
             for *x, y in train:
@@ -120,15 +125,17 @@ def clean_env() -> dict[str, str]:
     return env
 
 
-def step(cmd: list[str], cwd: Path, env: dict[str, str], show: str | None = None) -> str:
-    """Run ``cmd``, print it (as ``show``) and its output; exit the demo if it fails."""
+def step(
+    cmd: list[str], cwd: Path, env: dict[str, str], show: str | None = None, expect: int = 0
+) -> str:
+    """Run ``cmd``, print it (as ``show``) and its output; exit the demo unless it exits ``expect``."""
     print(f"$ {show or ' '.join(cmd)}", flush=True)
     res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
-    out = res.stdout + res.stderr
+    out = res.stderr + res.stdout  # a rerun's plan (stderr) comes before its verdict
     if out.strip():
         print(out.rstrip(), flush=True)
-    if res.returncode != 0:
-        print(f"demo: '{show or ' '.join(cmd)}' failed with exit code {res.returncode}",
+    if res.returncode != expect:
+        print(f"demo: '{show or ' '.join(cmd)}' exited {res.returncode}, not {expect}",
               file=sys.stderr)
         sys.exit(1)
     return res.stdout
@@ -141,10 +148,12 @@ def run_demo(repo: Path) -> None:
     vtrack = [py, "-m", "vtrack"]
     repo.mkdir(parents=True)
     (repo / "train.py").write_text(TRAIN_SCRIPT)
-    make_data(repo / "data.csv")
-    print(f"# a fresh repository in {repo}\n")
+    (repo / ".gitignore").write_text("data/\n")
+    (repo / "data").mkdir()
+    make_data(repo / "data" / "points.csv")
+    print(f"# a fresh repository in {repo}; data/ is gitignored\n")
     step(["git", "init", "-q", "-b", "main"], repo, env, "git init")
-    step(["git", "add", "train.py", "data.csv"], repo, env, "git add train.py data.csv")
+    step(["git", "add", "train.py", ".gitignore"], repo, env, "git add train.py .gitignore")
     step(["git", "commit", "-q", "-m", "logistic regression"], repo, env,
          "git commit -m 'logistic regression'")
     print("\n# three runs of the committed code")
@@ -161,8 +170,22 @@ def run_demo(repo: Path) -> None:
     step([*vtrack, "ls"], repo, env, "vtrack ls")
     print()
     step([*vtrack, "diff", "@~1", "@"], repo, env, "vtrack diff @~1 @")
+    edited = step([*vtrack, "ls", "-n", "1", "--csv", "-c", "id"], repo, env,
+                  "vtrack ls -n 1 --csv -c id").splitlines()[-1].strip()[:8]
+    print("\n# 1. reproducible checkout: the edited run's exact code, and its data, in ./repro")
+    step([*vtrack, "checkout", edited, "--into", "repro"], repo, env,
+         f"vtrack checkout {edited} --into repro")
+    step(["git", "worktree", "remove", "--force", "repro"], repo, env,
+         "git worktree remove --force repro")
+    print("\n# 2. run it again from its snapshot and compare: reproduced, diverged or failed")
+    step([*vtrack, "rerun", edited, "--yes"], repo, env, f"vtrack rerun {edited} --yes")
+    print("\n# 3. dataset audit: someone appends a row to the data")
+    with open(repo / "data" / "points.csv", "a") as f:
+        f.write("0.5000,0.5000,1\n")
+    step([*vtrack, "audit", edited], repo, env, f"vtrack audit {edited}", expect=1)
+    step([*vtrack, "rerun", edited, "--yes"], repo, env, f"vtrack rerun {edited} --yes", expect=1)
     print("\nTry also: vtrack log, vtrack show @, vtrack compare @ @~1 @~2, "
-          "vtrack metrics @ train_loss, vtrack rerun @")
+          f"vtrack metrics @ train_loss, vtrack rerun {edited} --yes --allow-drift")
 
 
 def main(argv: list[str]) -> int:

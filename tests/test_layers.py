@@ -16,7 +16,7 @@ RANKS = {  # ../shared/LAYOUT.md, second edition
     "vtrack.resolve": 3, "vtrack.artifacts": 3, "vtrack.capture": 3,
     "vtrack.models": 3, "vtrack.gc": 3, "vtrack.sharing": 3, "vtrack.hooks": 3,
     "vtrack.sysmetrics": 3, "vtrack.importers": 3, "vtrack.provenance": 3,
-    "vtrack.repro": 3, "vtrack.registry": 3,
+    "vtrack.repro": 3, "vtrack.registry": 3, "vtrack.distributions": 1, "vtrack.viewtree": 1,
     "vtrack.client": 4, "vtrack.fluent": 4, "vtrack._session": 4, "vtrack": 4,
     "vtrack.sklearn": 4,
     "vtrack.__main__": 5, "vtrack.cli": 5, "vtrack.ui": 5, "vtrack.autolog": 5,

@@ -103,7 +103,7 @@ def test_at_past_the_end_says_how_many_runs_there_are(repo: Path) -> None:
     c = TrackingClient()
     _run(c, "a", 1000)
     _run(c, "b", 2000)
-    with pytest.raises(RunNotFoundError, match=r"has 2 runs \(@ to @~1\)"):
+    with pytest.raises(RunNotFoundError, match=r"has 2 top-level runs \(@ to @~1\)"):
         resolve_run_id(c.repo, "@~2")
     c.create_experiment("empty")
     with pytest.raises(RunNotFoundError, match="'empty' has no runs"):

@@ -432,3 +432,25 @@ def test_concurrent_processes_share_one_database(tmp_path: Path) -> None:
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT count(*) FROM entries").fetchone()[0] == 300
     conn.close()
+
+
+def test_a_symlink_gets_its_originals_trusted_entry_and_nothing_else(
+    aged: Path, tmp_path: Path
+) -> None:
+    p = aged / "f19.bin"
+    link = tmp_path / "link.bin"
+    link.symlink_to(p)
+    other = tmp_path / "other.bin"
+    other.symlink_to(aged / "f18.bin")  # an original the cache never saw
+    with StatCache(tmp_path / "c.sqlite", clock=LATER) as cache:
+        digest = cache.digest(p)
+        assert cache.alias([(str(p), str(link)), (str(aged / "f18.bin"), str(other))]) == 1
+        assert cache.digest(link) == digest and cache.hits == 1  # not rehashed
+        assert cache.digest(other)[0] == hash_file(other)[0]
+        assert cache.misses == 2
+    # a link that points elsewhere than the original is given nothing
+    wrong = tmp_path / "wrong.bin"
+    wrong.symlink_to(aged / "f17.bin")
+    with StatCache(tmp_path / "c.sqlite", clock=LATER) as cache:
+        assert cache.alias([(str(p), str(wrong))]) == 0
+    assert NoStatCache().alias([(str(p), str(link))]) == 0

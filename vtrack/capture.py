@@ -53,38 +53,21 @@ def generate_run_name() -> str:
     return f"{adj}-{noun}-{(r // 9973) % 1000:03d}"
 
 
-_versions_cache: tuple[int, dict[str, str]] = (-1, {})
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of the imported top-level packages (recomputed when more were imported)."""
-    global _versions_cache
-    count = len(sys.modules)
-    if _versions_cache[0] == count:
-        return dict(_versions_cache[1])
-    out: dict[str, str] = {}
-    stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
-    import warnings
-
-    with warnings.catch_warnings():  # click 8.2+ warns on __version__; -W error would fail runs
-        warnings.simplefilter("ignore")
-        for name, mod in list(sys.modules.items()):
-            if "." in name or name.startswith("_") or name in stdlib or mod is None:
-                continue
-            ver = getattr(mod, "__version__", None)
-            if isinstance(ver, str) and len(ver) < 64:
-                out[name] = str(ver)  # a str subclass (torch.__version__) is no YAML scalar
-    _versions_cache = (count, dict(sorted(out.items())))
-    return dict(_versions_cache[1])
-
-
 _platform: str | None = None
 
 
-def environment() -> dict[str, Any]:
-    """Python, its implementation, the platform and the imported packages' versions."""
+def environment(cache_dir: Path | None = None) -> dict[str, Any]:
+    """Python, its implementation, the platform and the imported distributions' versions.
+
+    ``packages`` maps distribution names (what pip installs: ``scikit-learn``, ``PyYAML``)
+    to versions, for every distribution a module imported so far comes from
+    (:func:`vtrack.distributions.imported_distributions`; ``cache_dir`` keeps the
+    module-to-distribution map between processes).
+    """
     global _platform
     import platform
+
+    from vtrack.distributions import imported_distributions
 
     if _platform is None:
         _platform = platform.platform()
@@ -92,7 +75,7 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "platform": _platform,
-        "packages": package_versions(),
+        "packages": imported_distributions(cache_dir),
     }
 
 
@@ -142,6 +125,43 @@ def snapshot(store: Store) -> Snapshot:
         ) from exc
 
 
+_code_repo_cache: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def code_repository(cwd: str, store_worktree: Path | None) -> dict[str, Any] | None:
+    """Commit, branch and dirty flag of the git working tree enclosing ``cwd``.
+
+    None when ``cwd`` is in no working tree or in the store's own (whose snapshot records
+    them already). For a separate store (``VTRACK_TRACKING_URI``) this keeps where the
+    code came from although the code itself is not captured. Cached per process per HEAD.
+    """
+    from vtrack import gitcmd
+
+    res = gitcmd.run(["rev-parse", "--show-toplevel", "HEAD"], cwd=cwd, check=False)
+    lines = res.stdout.decode("utf-8", "surrogateescape").split("\n")
+    if res.returncode != 0 and not lines[0].startswith("/"):
+        return None
+    top = lines[0].strip()
+    if not top or (
+        store_worktree is not None and Path(top).resolve() == Path(store_worktree).resolve()
+    ):
+        return None
+    head = lines[1].strip() if len(lines) > 1 and len(lines[1].strip()) == 40 else None
+    key = (top, head or "")
+    found = _code_repo_cache.get(key)
+    if found is None:
+        branch = gitcmd.run(["symbolic-ref", "-q", "--short", "HEAD"], cwd=top, check=False)
+        status = gitcmd.run(["status", "--porcelain", "--untracked-files=no"], cwd=top, check=False)
+        found = {
+            "commit": head,
+            "branch": branch.stdout.decode("utf-8", "replace").strip() or None,
+            "dirty": bool(status.stdout.strip()),
+            "code_repository": top,
+        }
+        _code_repo_cache[key] = found
+    return dict(found)
+
+
 def retake_snapshot(store: Store) -> Snapshot:
     """A fresh snapshot, ignoring the process cache (part of the cached one was pruned)."""
     clear_cache()
@@ -163,6 +183,11 @@ def new_run(
     snap = snapshot(store)
     entry, argv = entry_point(store.location.worktree)
     source = dict(snap.source)
+    if source.get("code_captured") is False and source.get("reason") != "disabled":
+        repo_facts = code_repository(os.getcwd(), store.location.worktree)
+        if repo_facts is not None:
+            source.update(repo_facts)
+            source["reason"] = "the store is not the code's repository (code not captured)"
     # masked secrets, escaped non-UTF-8 bytes (exact bytes in *_raw): see vtrack.secrets
     source.update(command_record(entry, argv, os.getcwd()))
     env = {k: os.environ[k] for k in RECORDED_ENV_NAMES if k in os.environ}
@@ -179,6 +204,6 @@ def new_run(
         "parent_run_id": parent_run_id,
         "description": description,
         "source": source,
-        "environment": environment(),
+        "environment": environment(store.location.git_dir / "vtrack" / "cache"),
     }
     return info, snap

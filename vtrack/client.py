@@ -298,6 +298,18 @@ class TrackingClient:
         """Commit everything logged to ``run_id`` by this process now."""
         self.repo.checkpoint(v.validate_run_id(run_id))
 
+    def refresh_environment(self, run_id: str) -> None:
+        """Re-record ``run_id``'s environment as this process has it now (more imports).
+
+        Called by the process that ran the code when it ends the run, so that
+        distributions imported after ``start_run`` are listed too.
+        """
+        from vtrack.capture import environment
+
+        store = self.repo.store
+        env = environment(store.location.git_dir / "vtrack" / "cache")
+        self._writer(v.validate_run_id(run_id)).refresh_environment(env)
+
     def set_terminated(self, run_id: str, status: str = "FINISHED", end_time: int | None = None) -> None:
         """End a run with ``status`` (FINISHED, FAILED or KILLED) and commit it."""
         s = RunStatus.parse(status)

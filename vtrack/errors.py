@@ -16,6 +16,9 @@ EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
 EXIT_CONFLICT = 4
 EXIT_STORE = 5
+#: ``vtrack rerun``: the re-executed command exited non-zero, timed out or recorded no run
+#: (a launch failure, never reported as divergence).
+EXIT_FAILED_TO_RUN = 6
 #: An exception that is not a VtrackError escaped a command: a bug in vtrack (BSD's
 #: EX_SOFTWARE), so that scripts can trust 1 to mean drift or divergence.
 EXIT_INTERNAL = 70
@@ -154,6 +157,18 @@ class DatasetError(VtrackError):
     """A dataset input could not be hashed or recorded."""
 
     exit_code = EXIT_STORE
+
+
+class InputMissingError(DatasetError, LookupError):
+    """A run's recorded input is not on disk any more (a rerun or checkout needs it)."""
+
+    exit_code = EXIT_NOT_FOUND
+
+
+class DataDriftError(DatasetError):
+    """A run's recorded input changed since the run; refused unless drift is allowed."""
+
+    exit_code = EXIT_DRIFT
 
 
 class MissingDependencyError(VtrackError, ImportError):

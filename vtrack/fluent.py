@@ -119,12 +119,21 @@ class _Session:
                         # children still open end with their parent
                         for child in reversed(st[i + 1 :]):
                             sysmetrics.stop(child.info.run_id)
+                            self._refresh_environment(child.info.run_id)
                             self.get_client().set_terminated(child.info.run_id, status)
                         del st[i:]
                         sysmetrics.stop(run_id)
+                        self._refresh_environment(run_id)
                         self.get_client().set_terminated(run_id, status)
                         self.last_run_id = run_id
                         return
+
+    def _refresh_environment(self, run_id: str) -> None:
+        """Record the distributions imported while the run ran (those after start too)."""
+        try:
+            self.get_client().refresh_environment(run_id)
+        except Exception as exc:  # noqa: BLE001 - ending the run matters more
+            print(f"vtrack: could not update the environment of {run_id}: {exc}", file=sys.stderr)
 
     def end_all(self, status: str) -> None:
         with self.lock:
@@ -133,6 +142,7 @@ class _Session:
                 run = st.pop()
                 try:
                     sysmetrics.stop(run.info.run_id)
+                    self._refresh_environment(run.info.run_id)
                     self.get_client().set_terminated(run.info.run_id, status)
                 except Exception as exc:  # noqa: BLE001 - shutting down
                     print(f"vtrack: could not end run {run.info.run_id}: {exc}", file=sys.stderr)

@@ -4,9 +4,11 @@ Grammar (tried in this order; the first form that matches wins)::
 
     runs:/<spec>/<path>     a run URI; the spec inside is resolved by these rules
     <32 hex>                a full run id
-    [<experiment>]@[~N]     the newest run (@), or the Nth before it (@~N; @~ is @~1)
+    [<experiment>]@[~N]     the newest top-level run (@), or the Nth before it (@~N; @~ is @~1)
     <name>                  a run name, exactly (case-sensitive)
+    <name>~N                the Nth older run of that name (``mlp~1``: the one before the newest)
     <4+ hex>                a unique prefix of a run id (any case)
+    <spec>/N                the Nth child (1 = first created) of the run <spec> names (``@/2``)
 
 Decisions (also in docs/design-decisions.md):
 
@@ -20,6 +22,14 @@ Decisions (also in docs/design-decisions.md):
   is the run you made last. Names are looked up in ``experiment_id`` when it is given,
   else everywhere. "Newest" is the latest start time (ties: lower run id first), the
   order ``search_runs`` uses.
+* **Names that stay usable.** A name shared by several runs resolves to the newest of
+  them when the caller allows it (``newest_of_name=True``: read-only commands), and the
+  ``notice`` callback is told ("newest of 3 runs named mlp; mlp~1 is the one before");
+  ``NAME~N`` reaches the older ones. Without it (``rm``, ``tag``, a checkout over the
+  working tree) several matches are ambiguous and the error lists them.
+* **Trees.** ``@`` and ``@~N`` count top-level runs only (the roots of run trees: a
+  sweep's parent, not its newest child); ``<spec>/N`` reaches the children, in creation
+  order.
 * **Deleted runs** count only with ``include_deleted=True`` — except a full id, which
   always names its run, deleted or not (as a full SHA names any commit; what may be done
   with a deleted run is for the caller to say). A prefix or name that would match only
@@ -38,6 +48,7 @@ Lookups go through the derived index (prefixes as an id range, names by an index
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from vtrack import config
@@ -63,6 +74,8 @@ MAX_CANDIDATES = 100
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _AT = re.compile(r"(?P<exp>[^@]*)@(?:~(?P<n>[0-9]*))?")
+_NAME_BACK = re.compile(r"(?P<name>.+)~(?P<n>[0-9]+)")
+_CHILD = re.compile(r"(?P<base>.+)/(?P<n>[0-9]+)")
 
 
 def parse_runs_uri(
@@ -124,8 +137,14 @@ def resolve_run_id(
     *,
     experiment_id: str | None = None,
     include_deleted: bool = False,
+    newest_of_name: bool = False,
+    notice: Callable[[str], None] | None = None,
 ) -> str:
-    """The full id of the run ``spec`` names (grammar and rules in the module docstring)."""
+    """The full id of the run ``spec`` names (grammar and rules in the module docstring).
+
+    ``newest_of_name`` resolves a shared name to its newest run (``notice`` hears which);
+    without it a shared name raises AmbiguousRunSpecError listing the candidates.
+    """
     if not isinstance(spec, str) or not spec.strip():
         raise ValidationError(f"empty run spec {spec!r}", hint="give a run id, prefix, name or @")
     spec = spec.strip()
@@ -154,7 +173,20 @@ def resolve_run_id(
     if len(names) == 1:
         return names[0].run_id
     if names:
-        raise _ambiguous(spec, "name", names)
+        if not newest_of_name:
+            raise _ambiguous(spec, "name", names)
+        if notice is not None:
+            more = "+" if len(names) >= MAX_CANDIDATES else ""
+            notice(
+                f"{spec!r} is the newest of {len(names)}{more} runs named {spec!r} "
+                f"({names[0].run_id[:12]}); {spec}~1 is the one before"
+            )
+        return names[0].run_id
+    found = _resolve_suffixed(
+        repo, index, spec, experiment_id, lifecycles, include_deleted, newest_of_name, notice
+    )
+    if found is not None:
+        return found
     if at is not None:
         raise RunNotFoundError(
             f"no experiment named {at.group('exp')!r} and no run named {spec!r}", spec=spec
@@ -189,6 +221,57 @@ def resolve_run_id(
     )
 
 
+def _resolve_suffixed(
+    repo: RunRepository,
+    index: RunIndex,
+    spec: str,
+    experiment_id: str | None,
+    lifecycles: tuple[str, ...],
+    include_deleted: bool,
+    newest_of_name: bool,
+    notice: Callable[[str], None] | None,
+) -> str | None:
+    """``NAME~N`` and ``SPEC/N``; None when ``spec`` is neither."""
+    back = _NAME_BACK.fullmatch(spec)
+    if back is not None:
+        name, n = back.group("name"), _offset(spec, back.group("n"))
+        exps = None if experiment_id is None else [str(experiment_id)]
+        named = index.by_name(name, lifecycles, exps, limit=n + 1)
+        if named:
+            if len(named) <= n:
+                total = len(index.by_name(name, lifecycles, exps, limit=MAX_CANDIDATES))
+                raise RunNotFoundError(
+                    f"{spec!r} goes past the oldest run named {name!r}: there are {total} "
+                    f"({name} to {name}~{total - 1})",
+                    spec=spec,
+                )
+            return named[n].run_id
+    child = _CHILD.fullmatch(spec)
+    if child is not None and not spec.startswith(RUNS_URI_SCHEME):
+        try:
+            parent = resolve_run_id(
+                repo, child.group("base"), experiment_id=experiment_id,
+                include_deleted=include_deleted, newest_of_name=newest_of_name, notice=notice,
+            )  # fmt: skip
+        except (RunNotFoundError, ValidationError):
+            return None
+        n = _offset(spec, child.group("n"))
+        kids = index.children(parent, lifecycles)
+        if n < 1 or n > len(kids):
+            raise RunNotFoundError(
+                f"{spec!r}: run {parent[:12]} has {len(kids)} child run"
+                f"{'s' if len(kids) != 1 else ''}"
+                + (
+                    f" ({child.group('base')}/1 to {child.group('base')}/{len(kids)})"
+                    if kids
+                    else ""
+                ),
+                spec=spec,
+            )
+        return kids[n - 1].run_id
+    return None
+
+
 def _resolve_at(
     repo: RunRepository,
     index: RunIndex,
@@ -217,13 +300,13 @@ def _resolve_at(
         exps = None if env_exp is None else [env_exp]
         if env_exp is not None:
             scope_label = f"experiment {_experiment_label(repo, env_exp)}"
-    found, count = index.newest(_offset(spec, n_text), lifecycles, exps)
+    found, count = index.newest(_offset(spec, n_text), lifecycles, exps, top_level=True)
     if found is not None:
         return found.run_id
     if count == 0:
         raise RunNotFoundError(f"{spec!r}: {scope_label} has no runs", spec=spec)
     raise RunNotFoundError(
-        f"{spec!r} goes past the oldest run: {scope_label} has {count} run"
+        f"{spec!r} goes past the oldest run: {scope_label} has {count} top-level run"
         f"{'s' if count != 1 else ''} (@ to @~{count - 1})",
         spec=spec,
     )
@@ -271,7 +354,12 @@ def _ambiguous(spec: str, what: str, matches: list[RunSummary]) -> AmbiguousRunS
     return AmbiguousRunSpecError(
         "\n".join(lines),
         [m.run_id for m in matches],
-        hint="use a longer id prefix or the full id",
+        hint="use the full id"
+        + (
+            f" (or {spec}~N: the Nth before the newest)"
+            if what == "name"
+            else ", or a longer prefix"
+        ),
         spec=spec,
         names=[m.name for m in matches],
     )

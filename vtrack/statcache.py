@@ -392,6 +392,39 @@ class BaseStatCache:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def alias(self, pairs: Iterable[tuple[str, str]]) -> int:
+        """For each ``(original, link)`` — ``link`` a symlink to ``original`` — give ``link``
+        the original's trusted entry; return how many were given.
+
+        An entry is copied only when the original's entry is trusted now (its stat is the
+        file's current stat and older than the racy margin) and ``link`` stats to the very
+        same file: the copy vouches for exactly what the original's entry vouches for.
+        ``vtrack rerun`` uses it so that logging a linked input does not rehash it.
+        """
+        todo = [(os.path.abspath(a), os.path.abspath(b)) for a, b in pairs]
+        if not todo:
+            return 0
+        originals = [os.fsencode(a) for a, _ in todo]
+        rows = self._lookup(originals)
+        given: list[tuple[Any, ...]] = []
+        for (src, dest), key in zip(todo, originals, strict=True):
+            row = rows.get(key)
+            try:
+                st_src, st_dest = os.stat(src), os.stat(dest)
+            except OSError:
+                continue
+            fst = FileStat.of(st_src)
+            if row is None or tuple(row[1:6]) != tuple(fst) or FileStat.of(st_dest) != fst:
+                continue
+            if max(fst.mtime_ns, fst.ctime_ns) >= row[7] - self.racy_margin_ns:
+                continue
+            given.append((os.fsencode(dest), *fst, row[6], row[7]))
+        if given:
+            self._pending.extend(given)
+            if self._batch_depth == 0:
+                self.flush()
+        return len(given)
+
 
 class NoStatCache(BaseStatCache):
     """A stat cache that never caches: every :meth:`digest` hashes the file."""

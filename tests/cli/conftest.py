@@ -68,11 +68,17 @@ def subprocess_env(home: Path, extra: dict[str, str] | None = None) -> dict[str,
     return env
 
 
-def train(repo: Path, *args: str, script: str = "train.py", env: dict[str, str] | None = None) -> None:
+def train(
+    repo: Path, *args: str, script: str = "train.py", env: dict[str, str] | None = None
+) -> None:
     """Run a training script in ``repo`` as a real process; fail the test if it fails."""
     res = subprocess.run(
-        [sys.executable, script, *args], cwd=repo, env=subprocess_env(repo.parent, env),
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, script, *args],
+        cwd=repo,
+        env=subprocess_env(repo.parent, env),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert res.returncode == 0, res.stderr
 
@@ -104,12 +110,23 @@ def invoke(*args: str) -> Result:
     return Result(code, res.stdout, stderr)
 
 
-def vt(cwd: Path, *args: str, git_sub: bool = False, env: dict[str, str] | None = None,
-       timeout: float = 120) -> Result:
+def vt(
+    cwd: Path,
+    *args: str,
+    git_sub: bool = False,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> Result:
     """Run ``vtrack ARGS`` (or ``git vtrack ARGS``) as a real process in ``cwd``."""
     cmd = ["git", "vtrack", *args] if git_sub else [str(BIN / "vtrack"), *args]
-    res = subprocess.run(cmd, cwd=cwd, env=subprocess_env(cwd.parent, env), capture_output=True,
-                         text=True, timeout=timeout)
+    res = subprocess.run(
+        cmd,
+        cwd=cwd,
+        env=subprocess_env(cwd.parent, env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return Result(res.returncode, res.stdout, res.stderr)
 
 
@@ -172,3 +189,12 @@ def fresh_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...,
         return RunsRepo(repo, _ids_by_name(repo))
 
     return make
+
+
+def only_the_kept_rerun_worktree(repo: Path) -> bool:
+    """True when every linked worktree is the kept rerun worktree, holding nothing extra."""
+    lines = git(repo, "worktree", "list", "--porcelain").split("\n\n")
+    others = [b.splitlines()[0].split(" ", 1)[1] for b in lines[1:] if b.strip()]
+    kept = str(repo / ".git" / "vtrack" / "rerun")
+    return all(p.startswith(kept) and git(Path(p), "status", "--porcelain", "--ignored") == ""
+               for p in others)  # fmt: skip

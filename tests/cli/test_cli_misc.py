@@ -75,7 +75,7 @@ def test_unknown_command_and_missing_store_exit_codes(tmp_path: Path) -> None:
     assert res.exit_code == 3 and "not a vtrack store" in res.stderr
 
 
-def test_demo_runs_and_prints_a_table_and_a_diff(tmp_path: Path) -> None:
+def test_demo_runs_and_shows_ls_diff_checkout_rerun_and_audit(tmp_path: Path) -> None:
     t0 = time.monotonic()
     res = subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py")], cwd=tmp_path,
                          capture_output=True, text=True, env=subprocess_env(tmp_path), timeout=120)
@@ -89,7 +89,12 @@ def test_demo_runs_and_prints_a_table_and_a_diff(tmp_path: Path) -> None:
     diff_part = out.split("$ vtrack diff", 1)[1]
     assert "params" in diff_part and "l2" in diff_part
     assert "train.py | 2 +-" in diff_part
-    assert elapsed < 60
+    # the three uses: checkout with the gitignored data, rerun, audit of changed data
+    assert "data: points at data/points.csv (" in out
+    assert "\nreproduced: run " in out
+    assert "drift: 1 of 1 inputs changed or missing" in out
+    assert "changed since it ran" in res.stdout
+    assert elapsed < 90
 
 
 def test_commands_outside_any_store_exit_3_and_create_nothing(tmp_path: Path) -> None:

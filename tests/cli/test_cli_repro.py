@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.cli.conftest import RunsRepo, invoke, train, vt
+from tests.cli.conftest import RunsRepo, invoke, only_the_kept_rerun_worktree, train, vt
 from tests.conftest import git
 from vtrack.errors import EXIT_CONFLICT, EXIT_DRIFT, EXIT_USAGE
 
@@ -125,7 +125,7 @@ def test_rerun_of_a_deterministic_run_reproduces(fresh_repo) -> None:
     diff = git(rr.path, "diff", "--stat", rid and f"refs/vtrack/runs/{rid}",
                f"refs/vtrack/runs/{report['rerun_id']}", "--", ".", ":(exclude).vtrack")
     assert diff == "" and original_tree
-    assert git(rr.path, "worktree", "list").count("\n") == 0  # temporary worktree removed
+    assert only_the_kept_rerun_worktree(rr.path)  # no temporary worktree, no leftovers
 
 
 def test_rerun_of_a_seeded_random_run_diverges(fresh_repo) -> None:

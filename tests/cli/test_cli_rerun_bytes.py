@@ -56,7 +56,7 @@ def test_a_non_utf8_argument_cwd_and_script_path_are_recorded_and_rerun_exactly(
     dry = vt(rr.path, "rerun", "bytes", "--dry-run")
     assert dry.exit_code == 0, dry.stderr
     # bash $'...' quoting: what the command shows is what it runs, byte for byte
-    assert "/worktree/d\\xfe' && python $'tr\\xffin.py' $'\\xff\\xfe'" in dry.stdout
+    assert "/repo/d\\xfe' && python $'tr\\xffin.py' $'\\xff\\xfe'" in dry.stdout
 
     again = vt(rr.path, "rerun", "bytes", "--yes", "--json")
     assert again.exit_code == 0, again.stdout + again.stderr

@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cli.conftest import BIN, RunsRepo, subprocess_env, train, vt
+from tests.cli.conftest import (
+    BIN,
+    RunsRepo,
+    only_the_kept_rerun_worktree,
+    subprocess_env,
+    train,
+    vt,
+)
 from tests.conftest import git
 from vtrack.errors import EXIT_USAGE
 
@@ -27,7 +34,7 @@ def _runs(repo: Path) -> list[str]:
 
 
 def _no_rerun_left_behind(repo: Path) -> None:
-    assert git(repo, "worktree", "list").count("\n") == 0, git(repo, "worktree", "list")
+    assert only_the_kept_rerun_worktree(repo), git(repo, "worktree", "list")
 
 
 def _vt_no_tty(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:

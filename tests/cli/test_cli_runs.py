@@ -104,13 +104,15 @@ def test_show_unknown_run_exits_not_found(runs_repo: RunsRepo) -> None:
 
 
 def test_ambiguous_run_name_lists_candidates(fresh_repo) -> None:
+    # a shared name means the newest for read-only commands; a destructive one refuses it
     rr = fresh_repo(("--name", "twin"), ("--name", "twin", "--lr", "0.3"))
-    res = invoke("show", "twin")
+    assert invoke("show", "twin").exit_code == 0
+    res = invoke("tag", "twin", "k=v")
     assert res.exit_code == EXIT_USAGE
     lines = [line.split() for line in res.stderr.splitlines() if line.startswith("  ")]
     assert sorted(x[0] for x in lines) == sorted(i[:12] for i in rr.ids.values()) or len(lines) == 2
     assert all(x[1] == "twin" for x in lines)
-    res = vt(rr.path, "show", "twin")
+    res = vt(rr.path, "rm", "twin")
     assert res.exit_code == EXIT_USAGE and "ambiguous" in res.stderr
 
 

@@ -17,12 +17,12 @@ import click
 
 from vtrack.cli import _term as term
 from vtrack.errors import ValidationError
-from vtrack.repro import masked_refusal
+from vtrack.repro import FAILED_TO_RUN, UNMATCHED, drift_refusal, masked_refusal
 from vtrack.repro.plan import quote
 from vtrack.views import fmt_delta, fmt_param, fmt_seconds, fmt_value
 
 if TYPE_CHECKING:
-    from vtrack.repro import Plan, RerunReport
+    from vtrack.repro import Plan, RerunReport, Verdict
 
 
 def echo_plan(plan: Plan, err: bool) -> None:
@@ -36,6 +36,12 @@ def echo_plan(plan: Plan, err: bool) -> None:
         + ", ".join(f"{k}={quote(v)}" for k, v in sorted(plan.sets.items()))
         + (f"; removes {', '.join(plan.unsets)}" if plan.unsets else ""),
     ]
+    if plan.whole_tree:
+        out.insert(0, f"{plan.target_id} ({plan.target_name}) is a nested run: its whole run "
+                   f"tree is rerun from its root {plan.run_id}")  # fmt: skip
+    for item in plan.data:
+        state = "CHANGED since the run" if item.drifted else "unchanged"
+        out.append(f"  data:        {item.name} ({item.kind}, {item.path}) -> {item.rel}: {state}")
     d = plan.diff
     if not d.available or not d.lines:
         out.append(f"  code:        {d.note}")
@@ -52,7 +58,7 @@ def echo_plan(plan: Plan, err: bool) -> None:
     click.echo("\n".join(out), err=err)
 
 
-def confirm(plan: Plan, *, yes: bool, as_json: bool) -> None:
+def confirm(plan: Plan, *, yes: bool, as_json: bool, allow_drift: bool = False) -> None:
     """Show the plan and ask on a terminal; raise ValidationError when it must not run.
 
     ``yes`` skips the question. Without it, a stdin that is not a terminal is refused
@@ -63,6 +69,8 @@ def confirm(plan: Plan, *, yes: bool, as_json: bool) -> None:
         echo_plan(plan, err=True)
     if not plan.runnable:
         raise masked_refusal(plan)
+    if plan.drifted and not allow_drift:
+        raise drift_refusal(plan.run_id, plan.data)
     if yes:
         return
     if not sys.stdin.isatty():
@@ -76,35 +84,90 @@ def confirm(plan: Plan, *, yes: bool, as_json: bool) -> None:
 
 
 def print_rerun(report: RerunReport) -> None:
-    """Print a rerun's metric and param comparison and its verdict line."""
-    if report.metrics or report.params:
-        t = term.table("", "key", "original", "rerun", "change")
-        for m in report.metrics:
-            mark = term.styled("=", "green") if m.within_tolerance else term.styled("≠", "red")
-            t.add_row(
-                mark,
-                f"metrics.{m.key}",
-                fmt_value(m.original),
-                fmt_value(m.rerun),
-                fmt_delta(m.delta, None),
-            )
-        for p in report.params:
-            t.add_row(
-                term.styled("≠", "red"),
-                f"params.{p.key}",
-                fmt_param(p.original),
-                fmt_param(p.rerun),
-                "",
-            )
-        t.print()
-    if report.returncode != 0:
-        term.emit(f"the command exited with code {report.returncode}")
+    """Print a rerun's comparison, run by run, and its verdict line."""
+    if report.failed:
+        _print_failure(report)
+        return
+    target = report.target
+    if target is not None and target.comparison is not None:
+        _print_comparison(target.comparison)
+    if len(report.runs) > 1 or report.whole_tree:
+        _print_tree(report)
+    if report.environment:
+        term.emit("environment differs from the original run (context, not the verdict):")
+        for key, a, b in report.environment:
+            term.emit(f"  {key}: {fmt_param(a)} -> {fmt_param(b)}")
+    if report.data_differed:
+        term.emit(f"data differed from the original run: {', '.join(report.data_differed)}")
     if report.worktree:
         term.emit(f"worktree kept at {report.worktree}")
     style = "bold green" if report.reproduced else "bold red"
-    new = f"{report.rerun_id} ({report.rerun_name})" if report.rerun_id else "no run"
+    new = f"{report.rerun_id} ({report.rerun_name})" if report.rerun_id else "no counterpart"
+    tree = ""
+    if report.whole_tree:
+        tree = f"; the whole tree of {report.root_id[:12]} was rerun: {report.tree_verdict}"
+    drift = " on drifted data" if report.data_differed else ""
     term.emit(
         term.styled(report.verdict, style),
-        f": rerun {new} of {report.run_id} "
-        f"(tolerance {report.tolerance:g}, {fmt_seconds(report.seconds)})",
+        f"{drift}: run {report.run_id} against its rerun {new} "
+        f"(tolerance {report.tolerance.default}, {fmt_seconds(report.seconds)}){tree}",
     )
+
+
+def _print_comparison(v: Verdict) -> None:
+    if not (v.metrics or v.params or v.artifacts):
+        return
+    t = term.table("", "key", "original", "rerun", "change")
+    for m in v.metrics:
+        mark = term.styled("=", "green") if m.within_tolerance else term.styled("≠", "red")
+        t.add_row(mark, f"metrics.{m.key}", fmt_value(m.original), fmt_value(m.rerun),
+                  fmt_delta(m.delta, None))  # fmt: skip
+    for p in v.params:
+        t.add_row(term.styled("≠", "red"), f"params.{p.key}", fmt_param(p.original),
+                  fmt_param(p.rerun), "")  # fmt: skip
+    for a in v.artifacts:
+        t.add_row(term.styled("≠", "red"), f"artifacts.{a.path}", _digest(a.original),
+                  _digest(a.rerun), "")  # fmt: skip
+    t.print()
+    if v.ignored:
+        term.emit(f"ignored (cannot reproduce by nature, or --ignore): {', '.join(v.ignored)}")
+
+
+def _digest(d: str | None) -> str:
+    return "-" if d is None else d.split(":", 1)[-1][:12]
+
+
+def _print_tree(report: RerunReport) -> None:
+    term.emit("run tree:")
+    for r in report.runs:
+        pad = "  " * (r.depth + 1)
+        left = f"{r.original_id[:12]} ({r.original_name})" if r.original_id else "(none)"
+        right = f"{r.rerun_id[:12]} ({r.rerun_name})" if r.rerun_id else "(none)"
+        style = {"reproduced": "green", UNMATCHED: "yellow"}.get(r.verdict, "red")
+        extra = ""
+        if r.comparison is not None and not r.comparison.reproduced:
+            bad = [f"metrics.{m.key}" for m in r.comparison.metrics if not m.within_tolerance]
+            bad += [f"params.{p.key}" for p in r.comparison.params]
+            bad += [f"artifacts.{a.path}" for a in r.comparison.artifacts]
+            extra = f" ({', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''})"
+        term.emit(f"{pad}{left} -> {right}: ", term.styled(r.verdict, style), extra)
+
+
+def _print_failure(report: RerunReport) -> None:
+    if report.stderr_tail:
+        term.emit("last lines of its stderr:")
+        for line in report.stderr_tail:
+            term.emit(f"  | {line}")
+    if report.timed_out:
+        why = "it ran out of time (--timeout) and was killed"
+    elif report.returncode != 0:
+        why = f"it exited with code {report.returncode}"
+    else:
+        why = "it exited 0 but recorded no run (does the script call vtrack.start_run()?)"
+    if report.worktree:
+        term.emit(f"worktree kept at {report.worktree}")
+    term.emit(
+        term.styled(FAILED_TO_RUN, "bold red"),
+        f": the rerun of {report.root_id} did not produce a run tree to compare: {why}",
+    )
+    term.emit(f"  command: {report.command}")

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 @click.command("rm")
-@click.argument("runs", nargs=-1, required=True, type=RunSpec())
+@click.argument("runs", nargs=-1, required=True, type=RunSpec(strict=True))
 @experiment_option()
 @json_option
 def rm(runs: tuple[str, ...], experiment: Experiment | None, as_json: bool) -> None:
@@ -46,7 +46,7 @@ def restore(runs: tuple[str, ...], experiment: Experiment | None, as_json: bool)
 
 
 @click.command("tag")
-@click.argument("run", type=RunSpec())
+@click.argument("run", type=RunSpec(strict=True))
 @click.argument("pairs", nargs=-1, metavar="KEY=VALUE...")
 @click.option("--delete", "-d", "deletes", multiple=True, metavar="KEY", help="Remove a tag.")
 @experiment_option()

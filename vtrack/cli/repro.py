@@ -3,8 +3,9 @@
 The work is done by the :mod:`vtrack.repro` service (checkout, the rerun plan, its
 execution and verdict); these commands parse options, ask before running code and print.
 ``rerun`` first shows what it will execute and asks (:mod:`vtrack.cli._rerun_prompt`),
-then runs it and prints the verdict: "reproduced" (exit 0) when every param is equal and
-every metric is within the tolerance, else "diverged" (exit 1).
+then runs it and prints one verdict per run of the tree and the overall one:
+"reproduced" (exit 0), "diverged" (exit 1) or "failed to run" (exit 6, with the command,
+its exit code and the tail of its stderr).
 """
 
 from __future__ import annotations
@@ -20,36 +21,71 @@ from vtrack import repro
 from vtrack.cli import _term as term
 from vtrack.cli._options import client, experiment_option, json_option
 from vtrack.cli._types import RunSpec
-from vtrack.errors import EXIT_DRIFT
+from vtrack.errors import EXIT_DRIFT, EXIT_FAILED_TO_RUN
 
 if TYPE_CHECKING:
     from vtrack.entities import Experiment
 
 
 @click.command("checkout")
-@click.argument("run", type=RunSpec(include_deleted=True))
+@click.argument("run", type=RunSpec(include_deleted=True, strict_unless="into"))
 @click.option(
     "--into",
+    is_eager=True,
     type=click.Path(file_okay=False, path_type=Path),
     metavar="DIR",
     help="Add a new git worktree at DIR instead of switching this one.",
 )
+@click.option(
+    "--requirements",
+    is_flag=True,
+    help="Also write .vtrack/requirements.txt (the run's distributions, for pip install -r).",
+)
+@click.option(
+    "--allow-drift",
+    is_flag=True,
+    help="Link data that changed since the run (it is reported) instead of refusing.",
+)
 @experiment_option()
 @json_option
-def checkout(run: str, into: Path | None, experiment: Experiment | None, as_json: bool) -> None:
-    """Put a run's exact code, params and artifacts on disk (a git worktree)."""
+def checkout(
+    run: str,
+    into: Path | None,
+    requirements: bool,
+    allow_drift: bool,
+    experiment: Experiment | None,
+    as_json: bool,
+) -> None:
+    """Put a run's exact code, params, artifacts and data on disk (a git worktree).
+
+    With --into DIR the data the run read from outside its snapshot (gitignored
+    folders) is linked in at the same paths after a digest check: data that changed
+    since the run is refused unless --allow-drift, missing data is an error naming it.
+    """
     c = client()
     rn = c.get_run(run)
+    data = repro.plan_data(c.repo, rn) if into is not None else []
+    if any(d.drifted for d in data) and not allow_drift:
+        raise repro.drift_refusal(run, data)
     target = repro.checkout_run(c.repo, rn, into)
+    data = repro.link_data(data, target, outside_ok=False) if into is not None else []
     again = repro.again_line(c.repo, rn, target)
     masked = repro.masked_arguments(rn)
+    req = repro.write_requirements(rn, target) if requirements else None
     if as_json:
         term.echo_json(
-            {"run_id": run, "commit": rn.info.commit, "path": str(target), "command": again}
-        )
+            {"run_id": run, "commit": rn.info.commit, "path": str(target), "command": again,
+             "data": [d.to_dict() for d in data],
+             "requirements": str(req) if req else None}
+        )  # fmt: skip
         return
     click.echo(f"checked out run {run} ({rn.info.run_name}) at {target}")
     click.echo(f"params: {target / '.vtrack' / 'params.yaml'}")
+    for d in data:
+        drift = " (changed since the run)" if d.drifted else ""
+        click.echo(f"data: {d.name} at {d.rel} ({d.how}){drift}")
+    if req is not None:
+        click.echo(f"requirements: {req} (install with: pip install -r {shlex.quote(str(req))})")
     if again:
         click.echo(f"run it again: {again}")
         if masked:
@@ -70,16 +106,23 @@ def checkout(run: str, into: Path | None, experiment: Experiment | None, as_json
 @click.option(
     "--tolerance",
     "-t",
-    default=repro.DEFAULT_TOLERANCE,
-    show_default=True,
-    type=click.FloatRange(0),
-    help="Allowed |new - old| / max(1, |old|) per metric.",
+    multiple=True,
+    metavar="[KEY=][abs:]X",
+    help="Allowed difference per metric: X relative to max(1, |old|) (default "
+    f"{repro.DEFAULT_TOLERANCE:g}), abs:X absolute; KEY=... for metrics matching KEY "
+    "(glob). Repeatable.",
 )
 @click.option(
     "--ignore",
     multiple=True,
     metavar="PATTERN",
-    help="Metric or param keys to leave out of the verdict (glob, repeatable).",
+    help="Metric, param or artifact keys to leave out of the verdict (glob, repeatable). "
+    "System metrics and durations are always left out (and listed).",
+)
+@click.option(
+    "--allow-drift",
+    is_flag=True,
+    help="Run on data that changed since the run (the verdict says so) instead of refusing.",
 )
 @click.option("--keep", is_flag=True, help="Keep the temporary worktree (its path is printed).")
 @click.option(
@@ -98,8 +141,9 @@ def checkout(run: str, into: Path | None, experiment: Experiment | None, as_json
 @json_option
 def rerun(
     run: str,
-    tolerance: float,
+    tolerance: tuple[str, ...],
     ignore: tuple[str, ...],
+    allow_drift: bool,
     keep: bool,
     timeout: float | None,
     yes: bool,
@@ -107,7 +151,14 @@ def rerun(
     experiment: Experiment | None,
     as_json: bool,
 ) -> None:
-    """Run RUN again from its own snapshot; exit 0 if it reproduced, 1 if it diverged.
+    """Run RUN's process again from its own snapshot and compare every run it makes.
+
+    A nested run (a sweep's child) is rerun by rerunning its tree's root, the process
+    that made it; the whole tree is compared run by run (matched by name and params,
+    else by creation order) and the verdict reported is RUN's. Exit 0: reproduced;
+    1: diverged (the differing params, metrics and artifacts are listed); 6: failed to
+    run (the command exited non-zero or recorded no run; its stderr tail is shown).
+    Data the run read from outside its snapshot is linked in after a digest check.
 
     This executes the run's code, which may be code someone else pushed. First it shows
     the command, the directory, the environment variables it sets and the diff between
@@ -118,8 +169,9 @@ def rerun(
     from vtrack.cli._rerun_prompt import confirm, echo_plan, print_rerun
 
     c = client()
+    tolerances = repro.Tolerances.parse(tolerance)
     original = c.get_run(run)
-    plan = repro.plan_rerun(c.repo, original, environ=os.environ)
+    plan = repro.plan_rerun(c.repo, original, environ=os.environ, reuse=not keep and not dry_run)
     go = False
     try:
         if dry_run:
@@ -130,7 +182,7 @@ def rerun(
             if not plan.runnable:
                 raise repro.masked_refusal(plan)
             return
-        confirm(plan, yes=yes, as_json=as_json)
+        confirm(plan, yes=yes, as_json=as_json, allow_drift=allow_drift)
         go = True
     finally:
         if not go:
@@ -143,10 +195,11 @@ def rerun(
         c.repo,
         original,
         plan,
-        tolerance=tolerance,
+        tolerance=tolerances,
         ignore=ignore,
         timeout=timeout,
         keep=keep,
+        allow_drift=allow_drift,
         environ=os.environ,
         on_output=relay if as_json else None,
     )
@@ -154,5 +207,7 @@ def rerun(
         term.echo_json(report.to_dict())
     else:
         print_rerun(report)
+    if report.failed:
+        raise click.exceptions.Exit(EXIT_FAILED_TO_RUN)
     if not report.reproduced:
         raise click.exceptions.Exit(EXIT_DRIFT)

@@ -42,6 +42,7 @@ from vtrack.views import (
     short_id,
 )
 from vtrack.views import check_column as check_view_column
+from vtrack.viewtree import indent, nest
 
 if TYPE_CHECKING:
     from vtrack.client import TrackingClient
@@ -175,6 +176,7 @@ def _exp_names(c: TrackingClient) -> dict[str, str]:
     help="Show at most this many runs (0: all).",
 )
 @click.option("--deleted", is_flag=True, help="List deleted runs instead.")
+@click.option("--flat", is_flag=True, help="Do not indent nested runs under their parent.")
 @csv_option
 @json_option
 def ls(
@@ -185,10 +187,16 @@ def ls(
     columns: str | None,
     limit: int,
     deleted: bool,
+    flat: bool,
     as_csv: bool,
     as_json: bool,
 ) -> None:
-    """List runs (newest first), filtered and sorted through the index."""
+    """List runs (newest first), filtered and sorted through the index.
+
+    Nested runs (a sweep's children) are listed under their parent, indented, when the
+    parent is listed too; --flat lists every run in plain order. Filter on
+    attributes.parent_run_id to list one run's children.
+    """
     for k in split_list(columns):
         check_column(k)
     c = client()
@@ -214,7 +222,13 @@ def ls(
     if not runs:
         click.echo("no runs", err=True)
         return
-    rows = [[display(k, cell(run, k, names)) for k in cols] for run in runs]
+    placed = [(run, 0) for run in runs] if flat else nest(runs)
+    rows = []
+    for run, depth in placed:
+        row = [display(k, cell(run, k, names)) for k in cols]
+        at = cols.index("name") if "name" in cols else 0
+        row[at] = indent(str(row[at]), depth)
+        rows.append(row)
     if not columns:
         cols, rows = fit_columns(cols, rows, term.output_width())
     headers = column_headers(cols)
@@ -240,22 +254,31 @@ def ls(
     type=click.IntRange(0),
     help="Show at most this many runs (0: all).",
 )
+@click.option("--flat", is_flag=True, help="Do not indent nested runs under their parent.")
 @json_option
 def log(
-    experiment: tuple[Experiment, ...], all_experiments: bool, limit: int, as_json: bool
+    experiment: tuple[Experiment, ...],
+    all_experiments: bool,
+    limit: int,
+    flat: bool,
+    as_json: bool,
 ) -> None:
-    """One line per run, newest first: id, status, duration, name, key metrics."""
+    """One line per run, newest first: id, status, duration, name, key metrics.
+
+    Nested runs are shown under their parent, indented (--flat: plain order).
+    """
     c = client()
     runs = search(c, experiment_scope(c, experiment, all_experiments), max_results=limit or None)
     if as_json:
         term.echo_json([run_brief(run) for run in runs])
         return
-    for run in runs:
+    for run, depth in [(r, 0) for r in runs] if flat else nest(runs):
         parts: list[Any] = [
             term.styled(short_id(run.info.run_id), "yellow"),
             " ",
             term.styled(f"{run.info.status:<8}", term.STATUS_STYLES.get(run.info.status, "")),
             f" {fmt_duration(run.info.start_time, run.info.end_time):>7} ",
+            indent("", depth),
             term.styled(run.info.run_name, "bold"),
         ]
         for k, v in key_metrics(run):
@@ -275,8 +298,14 @@ def show(run: str, experiment: Experiment | None, as_json: bool) -> None:
     c = client()
     rn = c.get_run(run)
     summaries = metric_summaries(rn, lambda key: c.get_metric_history(rn.info.run_id, key))
+    kids = c.search_runs(
+        None, f"attributes.parent_run_id = '{rn.info.run_id}'", max_results=None,
+        order_by=["attributes.start_time ASC"],
+    )  # fmt: skip
     if as_json:
-        term.echo_json(run_to_dict(rn, summaries))
+        doc = run_to_dict(rn, summaries)
+        doc["children"] = [kid.info.run_id for kid in kids]
+        term.echo_json(doc)
         return
     info, src = rn.info, rn.info.source or {}
     try:
@@ -349,6 +378,12 @@ def show(run: str, experiment: Experiment | None, as_json: bool) -> None:
         for p, a in sorted(rn.inputs.artifacts.items()):
             t.add_row(p, fmt_bytes(a.size), str(a.digest))
         term.section_title(f"artifacts ({len(rn.inputs.artifacts)})")
+        t.print()
+    if kids:
+        t = term.table("child run", "name", "status")
+        for kid in kids:
+            t.add_row(short_id(kid.info.run_id), kid.info.run_name, term.status_text(kid.info.status))
+        term.section_title(f"child runs ({len(kids)}; reach them as {short_id(rn.info.run_id)}/N)")
         t.print()
     env = info.environment or {}
     if env:

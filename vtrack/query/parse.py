@@ -19,7 +19,8 @@ case-insensitive; keys are case-sensitive.
 * Keys are made of letters, digits and ``_ - . /`` (``metrics.val/loss``,
   ``params.model.depth``), or quoted with backticks (no backtick inside) or double quotes
   (``params."a b"``, escapes as for strings).
-* Attribute names (case-insensitive): ``run_id run_name status experiment_id user_id``
+* Attribute names (case-insensitive): ``run_id run_name status experiment_id user_id
+  parent_run_id``
   (text) and ``start_time end_time`` (numbers, milliseconds). Dataset fields: ``name
   digest context``.
 * Operators: ``= != < <= > >= LIKE ILIKE IN NOT IN IS NULL IS NOT NULL``.
@@ -73,7 +74,9 @@ __all__ = [
 
 ENTITIES = ("metrics", "params", "tags", "attributes", "datasets")
 NUMERIC_ATTRIBUTES = frozenset({"start_time", "end_time"})
-TEXT_ATTRIBUTES = frozenset({"run_id", "run_name", "status", "experiment_id", "user_id"})
+TEXT_ATTRIBUTES = frozenset(
+    {"run_id", "run_name", "status", "experiment_id", "user_id", "parent_run_id"}
+)
 ATTRIBUTES = NUMERIC_ATTRIBUTES | TEXT_ATTRIBUTES
 DATASET_FIELDS = frozenset({"name", "digest", "context"})
 #: Attribute names that may be written without the ``attributes.`` prefix.

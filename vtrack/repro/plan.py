@@ -31,6 +31,7 @@ from vtrack.secrets import MASK, from_raw_b64, needs_escaping
 
 if TYPE_CHECKING:
     from vtrack.entities import Run
+    from vtrack.repro.data import DataInput
     from vtrack.store.runs import RunRepository
 
 #: Environment variables a rerun never inherits from the process that starts it.
@@ -203,6 +204,20 @@ class Plan:
     diff: WorktreeDiff
     argv: list[str] = field(default_factory=list)
     scratch: Path | None = None
+    lock_fd: int | None = None
+    target_id: str = ""
+    target_name: str = ""
+    data: list[DataInput] = field(default_factory=list)
+
+    @property
+    def whole_tree(self) -> bool:
+        """True when the run asked for is a nested run: its tree's root is rerun."""
+        return bool(self.target_id) and self.target_id != self.run_id
+
+    @property
+    def drifted(self) -> list[DataInput]:
+        """The inputs whose bytes changed since the run."""
+        return [d for d in self.data if d.drifted]
 
     @property
     def runnable(self) -> bool:
@@ -228,6 +243,9 @@ class Plan:
             "masked_arguments": [{"index": i, "recorded": t} for i, t in self.masked],
             "code_diff": self.diff.to_dict(),
             "runnable": self.runnable,
+            "target_id": self.target_id or self.run_id,
+            "whole_tree": self.whole_tree,
+            "data": [d.to_dict() for d in self.data],
         }
 
 
@@ -237,19 +255,44 @@ def plan_rerun(
     *,
     python: str = sys.executable,
     environ: Mapping[str, str] | None = None,
+    reuse: bool = False,
 ) -> Plan:
     """What rerunning ``run`` will do, in a checkout not made yet inside a new temp folder.
 
-    ``environ`` is the environment the rerun would inherit (default: this process's);
+    A nested run is rerun by rerunning the root of its tree (:func:`vtrack.repro.tree.tree_root`),
+    the process that made it: the plan is the root's, with ``target_id`` the run asked for.
+    The data the snapshot lacks is audited now (:func:`vtrack.repro.data.plan_data`: a
+    missing input raises InputMissingError); the checkout mirrors the repository's absolute
+    path inside the temp folder, so that inputs outside the repository keep their
+    relative position. ``environ`` is the environment the rerun would inherit (default: this process's);
     the plan lists which of its variables are removed. The temp folder is the plan's
     ``scratch``: execute the plan or :func:`discard` it. Raises ValidationError for a run
     without a code snapshot or a command that cannot be re-executed (nothing is left).
+
+    ``reuse`` plans for the store's kept rerun worktree (:mod:`vtrack.repro.workspace`)
+    when no other rerun holds it: then ``scratch`` is None and the plan holds its lock
+    until it is executed or discarded.
     """
+    from vtrack.repro import workspace
+    from vtrack.repro.data import plan_data
+    from vtrack.repro.tree import tree_root
+
+    target = run
+    run = tree_root(repo, run)
     require_snapshot(run)
     env = os.environ if environ is None else environ
     run_id = run.info.run_id
-    scratch = Path(tempfile.mkdtemp(prefix=f"vtrack-rerun-{run_id[:8]}-"))
-    workdir = scratch / "worktree"
+    data = plan_data(repo, run)
+    kept = workspace.acquire(repo) if reuse else None
+    scratch: Path | None = None
+    if kept is None:
+        scratch = Path(tempfile.mkdtemp(prefix=f"vtrack-rerun-{run_id[:8]}-"))
+        base, lock_fd = scratch, None
+    else:
+        base, lock_fd = kept
+    wt = repo.store.location.worktree
+    mirror = Path(wt).relative_to(Path(wt).anchor) if wt is not None else Path("worktree")
+    workdir = base / mirror
     try:
         cmd = rerun_command(run, workdir, python=python)
         cwd = rerun_cwd(repo, run, workdir, planned=True)
@@ -272,16 +315,26 @@ def plan_rerun(
             diff=worktree_diff(repo, run),
             argv=recorded_command(run)[1],
             scratch=scratch,
+            lock_fd=lock_fd,
+            target_id=target.info.run_id,
+            target_name=target.info.run_name,
+            data=data,
         )
     except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        workspace.release(lock_fd)
         raise
 
 
 def discard(plan: Plan) -> None:
-    """Remove the temp folder of a plan that will not be executed."""
+    """Remove the temp folder of a plan that will not be executed (or release its lock)."""
+    from vtrack.repro import workspace
+
     if plan.scratch is not None:
         shutil.rmtree(plan.scratch, ignore_errors=True)
+    workspace.release(plan.lock_fd)
+    plan.lock_fd = None
 
 
 def masked_refusal(plan: Plan) -> ValidationError:

@@ -659,12 +659,33 @@ class RunIndex:
             f"ORDER BY start_time, run_id LIMIT {int(limit)}",
         )  # fmt: skip
 
+    def children(self, run_id: str, lifecycles: Iterable[str]) -> list[RunSummary]:
+        """The runs whose parent is ``run_id``, oldest first (creation order; ties by id)."""
+        life = tuple(lifecycles)
+        return self._summaries(
+            f"parent_run_id = ? AND lifecycle IN ({marks(life)})", (run_id, *life),
+            "ORDER BY start_time, run_id",
+        )  # fmt: skip
+
+    def parent_of(self, run_id: str) -> str | None:
+        """The parent run id of ``run_id`` (None for a top-level or unknown run)."""
+        row = self._conn().execute(
+            "SELECT parent_run_id FROM runs WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        return row[0] if row and row[0] else None
+
     def newest(
-        self, offset: int, lifecycles: Iterable[str], experiment_ids: Iterable[str] | None = None
-    ) -> tuple[RunSummary | None, int]:
-        """The ``offset``-th newest run in scope (0 = newest) and how many runs the scope has."""
+        self, offset: int, lifecycles: Iterable[str], experiment_ids: Iterable[str] | None = None,
+        *, top_level: bool = False,
+    ) -> tuple[RunSummary | None, int]:  # fmt: skip
+        """The ``offset``-th newest run in scope (0 = newest) and how many runs the scope has.
+
+        ``top_level`` counts only runs without a parent (the roots of run trees).
+        """
         life = tuple(lifecycles)
         where, args = f"lifecycle IN ({marks(life)})", list(life)
+        if top_level:
+            where += " AND parent_run_id IS NULL"
         if experiment_ids is not None:
             exps = tuple(experiment_ids)
             where += f" AND experiment_id IN ({marks(exps)})"

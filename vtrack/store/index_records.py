@@ -163,6 +163,7 @@ def run_view(run: Run) -> dict[str, Any]:
             "status": attr_text(info.status),
             "experiment_id": attr_text(info.experiment_id),
             "user_id": attr_text(info.user_id),
+            "parent_run_id": attr_text(info.parent_run_id),
             "start_time": attr_int(info.start_time),
             "end_time": attr_int(info.end_time),
         },

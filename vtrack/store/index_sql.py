@@ -131,6 +131,7 @@ _ATTRIBUTE_COLUMNS = {
     "status": "r.status",
     "experiment_id": "r.experiment_id",
     "user_id": "r.user",
+    "parent_run_id": "r.parent_run_id",
     "start_time": "r.start_time",
     "end_time": "r.end_time",
 }

@@ -205,6 +205,17 @@ class RunWriter:
             self.state.info[field] = value
             self.dirty = True
 
+    def refresh_environment(self, environment: dict[str, Any]) -> None:
+        """Replace the recorded environment at the end of the run (the next commit has it).
+
+        Not journaled: a process killed before its final commit keeps the environment
+        recorded at start, which is what a crash recovers to anyway.
+        """
+        with self.lock:
+            self.check_open()
+            self.state.info["environment"] = environment
+            self.dirty = True
+
     def set_status(self, status: str, end_time: int | None) -> None:
         """Record a status change (``end_time`` None while RUNNING)."""
         with self.lock:
