@@ -85,11 +85,15 @@ def pull(
     gitsync.fetch(store, remote, names)
     now = refs.list_tracking(remote.name)
     local = refs.list_shared()
+    marked = refs.list_conflicts(remote.name)
+    markers: list[tuple[str, str | None, str | None]] = []
     considered = set(now) | set(base) if names is None else set(names)
     updates: list[tuple[str, str | None, str | None]] = []
     for name in sorted(considered):
         mine, was, theirs_now = local.get(name), base.get(name), now.get(name)
         kind = refs.run_of(name)
+        if name in marked and (mine == theirs_now or theirs):
+            markers.append((refs.conflict_ref(remote.name, name), None, None))
         if kind is None or mine == theirs_now:
             continue
         if theirs_now is None:
@@ -100,7 +104,7 @@ def pull(
         if mine == was or (mine is None and was is None):
             updates.append((name, mine, theirs_now))
             continue
-        if theirs_now == was:
+        if theirs_now == was and name not in marked:
             continue  # only we changed it
         if kind[0] == "experiment" and mine is not None:
             merge.merge_commit(
@@ -113,12 +117,14 @@ def pull(
             if mine is not None:
                 report.replaced[kind[1]] = mine
             continue
+        markers.append((refs.conflict_ref(remote.name, name), None, theirs_now))
         report.conflicts.append(Conflict(
             name, kind[0], kind[1], mine, theirs_now,
             f"this clone and remote {remote.name!r} hold different versions of this run; "
             f"the local one is kept, the remote's is at {refs.tracking_ref(remote.name, name)}",
         ))  # fmt: skip
     failed = set(refs.apply(updates))
+    refs.apply(markers, force=True)
     for name, _old, new in updates:
         kind = refs.run_of(name)
         if name in failed or kind is None:

@@ -104,10 +104,19 @@ def push(
     names = set(local) | set(base)
     if wanted is not None:
         names &= wanted
+    marked = refs.list_conflicts(remote.name)
     updates = []
     for name in sorted(names, key=_push_order):
         new, old = local.get(name), base.get(name)
         if new == old:
+            continue
+        kind = refs.run_of(name)
+        if name in marked and kind is not None:
+            report.conflicts.append(Conflict(
+                name, kind[0], kind[1], new, old,
+                "unresolved since the last pull: this clone and the remote hold different "
+                "versions (take the remote's with 'vtrack pull --theirs')",
+            ))  # fmt: skip
             continue
         if new is None:
             twin = refs.trash_twin(name)

@@ -294,9 +294,23 @@ class RefStore:
         """``{shared ref name: sha}`` as ``remote`` had them at the last push or pull."""
         prefix = self.tracking_prefix(remote)
         res = gitcmd.run(
+            ["for-each-ref", "--format=%(objectname) %(refname)",
+             *(self.tracking_ref(remote, p) for p in SHARED)], git_dir=self.git_dir,
+        )  # fmt: skip
+        del prefix
+        return {self.shared_name(remote, n): sha for n, sha in _parse_listing(res.stdout).items()}
+
+    def conflict_ref(self, remote: str, name: str) -> str:
+        """Marks a shared ref whose local and remote versions conflict (-> the remote's)."""
+        return self.tracking_prefix(remote) + "conflicts/" + name[len(ROOT) :]
+
+    def list_conflicts(self, remote: str) -> dict[str, str]:
+        """``{shared ref name: the remote's sha}`` of unresolved conflicts with ``remote``."""
+        prefix = self.tracking_prefix(remote) + "conflicts/"
+        res = gitcmd.run(
             ["for-each-ref", "--format=%(objectname) %(refname)", prefix], git_dir=self.git_dir
         )
-        return {self.shared_name(remote, n): sha for n, sha in _parse_listing(res.stdout).items()}
+        return {ROOT + n[len(prefix) :]: sha for n, sha in _parse_listing(res.stdout).items()}
 
     @staticmethod
     def run_of(name: str) -> tuple[str, str] | None:
