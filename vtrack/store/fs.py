@@ -399,7 +399,8 @@ def open_url(url: str, *, fsync: bool = False, **options: Any) -> tuple[FileSyst
         from fsspec.core import split_protocol
 
         protocol, root = split_protocol(text)
-        fs = fsspec.filesystem(protocol, **options)
+        # no instance cache: credentials and endpoints come from the environment, which may change
+        fs = fsspec.filesystem(protocol, skip_instance_cache=True, **options)
     except ImportError as e:
         raise MissingDependencyError(
             f"the object store {text!r} needs {e.name or 'fsspec'}",
