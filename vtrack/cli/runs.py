@@ -213,6 +213,11 @@ def ls(
         return
     if not runs:
         click.echo("no runs", err=True)
+        from vtrack.sharing import remote_runs_hint
+
+        hint = remote_runs_hint(c.repo)
+        if hint:
+            click.echo(hint, err=True)
         return
     rows = [[display(k, cell(run, k, names)) for k in cols] for run in runs]
     if not columns:
