@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import TRAIN, subprocess_env, vt
-from tests.conftest import git
+from tests.conftest import git, reap
 
 BIG = 9 * 1024 * 1024  # over the 8 MiB threshold: a large object
 
@@ -78,11 +78,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+    """Poll until something listens on ``port``; fail with the server's ``log`` if it exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"server exited: {proc.stderr.read() if proc.stderr else b''!r}")
+            raise AssertionError(f"server exited: {log.read_text(errors='replace')}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -97,29 +98,37 @@ def git_daemon(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     root = tmp_path / "served"
     root.mkdir()
     port = free_port()
-    proc = subprocess.Popen(
-        ["git", "daemon", "--reuseaddr", f"--base-path={root}", "--export-all",
-         "--enable=receive-pack", "--listen=127.0.0.1", f"--port={port}", str(root)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    log = tmp_path / "git-daemon.log"
+    with log.open("wb") as err:  # a file, not a pipe: nobody reads it while the server runs
+        proc = subprocess.Popen(
+            ["git", "daemon", "--reuseaddr", f"--base-path={root}", "--export-all",
+             "--enable=receive-pack", "--listen=127.0.0.1", f"--port={port}", str(root)],
+            stdout=subprocess.DEVNULL, stderr=err,
+        )  # fmt: skip
     try:
-        wait_port(port, proc)
+        wait_port(port, proc, log)
         yield root, f"git://127.0.0.1:{port}"
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        reap(proc, timeout=30)
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """moto's standalone S3 server on a free loopback port; returns a fresh bucket's URL."""
+def s3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    """moto's standalone S3 server on a free loopback port; returns a fresh bucket's URL.
+
+    Its request log goes to a file: a pipe nobody reads would fill and stall the server,
+    and an unclosed pipe is a ResourceWarning (an error in this suite).
+    """
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    log = tmp_path / "moto.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL, stderr=err,
+        )  # fmt: skip
     try:
-        wait_port(port, proc)
+        wait_port(port, proc, log)
         endpoint = f"http://127.0.0.1:{port}"
         for k, v in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
                      "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
@@ -130,7 +139,7 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield "s3://team/vtrack-objects"
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        reap(proc, timeout=30)
 
 
 def refs(repo: Path, prefix: str = "refs/vtrack/") -> dict[str, str]:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from tests.cli.conftest import subprocess_env
+from tests.conftest import reap
 from tests.sharing.conftest import BIG, Team, refs, vts
 from tests.sharing.test_push_pull import _download
 from vtrack.store.fs import open_url
@@ -64,7 +65,7 @@ def test_an_interrupted_upload_is_resumed_by_the_next_push(team: Team, tmp_path:
         "main()\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", slow], cwd=team.a, env=subprocess_env(team.a.parent),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 120
     published: list[Path] = []
     while time.monotonic() < deadline:
@@ -75,7 +76,7 @@ def test_an_interrupted_upload_is_resumed_by_the_next_push(team: Team, tmp_path:
     else:
         raise AssertionError("the upload never got going")
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    reap(proc)
     assert not refs(team.remote)  # no ref points at runs whose objects are not all there
     store = ObjectStore.local(folder)
     assert all(store.verify(d) for d in store.iter_digests())  # published ones are whole

@@ -113,9 +113,10 @@ def pull(remote: str | None, runs: tuple[str, ...], all_runs: bool, theirs: bool
 @click.argument("directory")
 def clone(url: str, directory: str) -> None:
     """git clone URL into DIRECTORY, then pull every run from it."""
+    from vtrack.config import load_settings
     from vtrack.sharing import clone as do_clone
 
-    target, report = do_clone(url, directory)
+    target, report = do_clone(url, directory, load_settings())
     click.echo(f"cloned into {target}: {len(report.runs)} run(s), "
                f"{len(report.experiments)} experiment(s)")  # fmt: skip
 

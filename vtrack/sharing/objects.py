@@ -101,10 +101,16 @@ def fetch_missing(store: Store, local: Any, digest: str, run_id: str, path: str)
             )  # fmt: skip
         if local.exists(digest):
             return
-    where = "; tried " + ", ".join(tried) if tried else "; no remote has an object store configured"
+    where = (
+        "; tried the object store of " + ", ".join(tried)
+        if tried
+        else "; no remote of this clone has an object store to fetch them from"
+    )
     raise ArtifactNotFoundError(
-        f"run {run_id}: the bytes of artifact {path!r} ({digest}) are not in this clone{where}",
-        hint="push the run from the clone that made it, or configure the object store with "
-             "'vtrack remote set-objects REMOTE URL'",
+        f"run {run_id}: the bytes of artifact {path!r} ({digest}) are not in the object store "
+        f"of this clone ({local.root}){where}",
+        hint="fetch them from the object store the run was pushed to: configure it here with "
+             "'vtrack remote set-objects REMOTE URL' (the clone that made the run pushes them "
+             "with 'vtrack push')",
         run_id=run_id, path=path, digest=digest,
     )  # fmt: skip

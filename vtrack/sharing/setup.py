@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from vtrack import gitcmd
+from vtrack.config import Settings
 from vtrack.errors import GitError, ValidationError, VtrackError
 from vtrack.limits import GIT_TIMEOUT_SECONDS
 from vtrack.sharing import remotes
@@ -18,11 +19,12 @@ HINT_TTL_SECONDS = 3600.0
 HINT_TIMEOUT_SECONDS = 5.0
 
 
-def clone(url: str, directory: str | Path) -> tuple[Path, PullReport]:
+def clone(url: str, directory: str | Path, settings: Settings) -> tuple[Path, PullReport]:
     """``git clone URL DIRECTORY``, then a pull of every run from ``origin``.
 
-    Returns the new worktree and the pull's report. ValidationError if ``directory``
-    exists and is not empty; GitError (with git's message) when the clone fails.
+    The new clone's store is opened with ``settings`` (the caller's: a service never reads
+    the environment). Returns the new worktree and the pull's report. ValidationError if
+    ``directory`` exists and is not empty; GitError (with git's message) when the clone fails.
     """
     from vtrack.config import locate_store
     from vtrack.store import Store
@@ -31,7 +33,7 @@ def clone(url: str, directory: str | Path) -> tuple[Path, PullReport]:
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ValidationError(f"{target} exists and is not an empty folder")
     gitcmd.run(["clone", "--quiet", url, str(target)], timeout=remotes.NETWORK_TIMEOUT)
-    repo = RunRepository(Store(locate_store(str(target), create=False)))
+    repo = RunRepository(Store(locate_store(str(target), create=False), settings))
     return target, pull(repo, "origin")
 
 
