@@ -27,8 +27,20 @@ _NON_FLUENT = {
     "RunData": "vtrack.entities",
     "RunInfo": "vtrack.entities",
     "RunStatus": "vtrack.entities",
+    "enable_system_metrics_logging": "vtrack.sysmetrics",
+    "disable_system_metrics_logging": "vtrack.sysmetrics",
+    "set_system_metrics_sampling_interval": "vtrack.sysmetrics",
+    "set_system_metrics_node_id": "vtrack.sysmetrics",
 }
-_LAZY_SUBMODULES = {"sklearn", "pytorch", "pyfunc"}
+#: Submodules reachable as attributes, imported on first use. ``vtrack.autolog`` is a
+#: package that can be called: ``vtrack.autolog()`` turns on every autologging integration.
+_LAZY_SUBMODULES = {
+    "sklearn": "vtrack.sklearn",
+    "pytorch": "vtrack.models.pytorch",
+    "pyfunc": "vtrack.models.pyfunc",
+    "autolog": "vtrack.autolog",
+    "integrations": "vtrack.integrations",
+}
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from vtrack.client import TrackingClient
@@ -75,23 +87,29 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         set_tracking_uri,
         start_run,
     )
+    from vtrack.sysmetrics import (
+        disable_system_metrics_logging,
+        enable_system_metrics_logging,
+        set_system_metrics_node_id,
+        set_system_metrics_sampling_interval,
+    )
 
 
 def __getattr__(name: str) -> Any:
     import importlib
 
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(_LAZY_SUBMODULES[name])
     module = _NON_FLUENT.get(name, "vtrack.fluent") if name in __all__ else None
     if module is not None:
         value = getattr(importlib.import_module(module), name)
         globals()[name] = value
         return value
-    if name in _LAZY_SUBMODULES:
-        return importlib.import_module(f"vtrack.models.{name}")
     raise AttributeError(f"module 'vtrack' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__) | _LAZY_SUBMODULES)
+    return sorted(set(globals()) | set(__all__) | set(_LAZY_SUBMODULES))
 
 
 __all__ = [
@@ -107,11 +125,14 @@ __all__ = [
     "VtrackError",
     "active_run",
     "audit",
+    "autolog",
     "create_experiment",
     "delete_experiment",
     "delete_run",
     "delete_tag",
+    "disable_system_metrics_logging",
     "download_artifacts",
+    "enable_system_metrics_logging",
     "end_run",
     "get_experiment",
     "get_experiment_by_name",
@@ -140,6 +161,8 @@ __all__ = [
     "search_experiments",
     "search_runs",
     "set_experiment",
+    "set_system_metrics_node_id",
+    "set_system_metrics_sampling_interval",
     "set_tag",
     "set_tags",
     "set_tracking_uri",

@@ -63,7 +63,7 @@ def package_versions() -> dict[str, str]:
     if _versions_cache[0] == count:
         return dict(_versions_cache[1])
     out: dict[str, str] = {}
-    stdlib = getattr(sys, "stdlib_module_names", frozenset())
+    stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
     import warnings
 
     with warnings.catch_warnings():  # click 8.2+ warns on __version__; -W error would fail runs

@@ -116,6 +116,50 @@ def env_rerun_of() -> str | None:
     return os.environ.get("VTRACK_RERUN_OF") or None
 
 
+@dataclass(frozen=True)
+class SystemMetricsEnv:
+    """The system-metrics settings found in the environment (None: not set)."""
+
+    enabled: bool | None
+    interval: float | None
+    node_id: str | None
+    #: True when a launcher says the job spans several machines (torchrun, SLURM)
+    multi_node: bool
+
+
+def env_system_metrics_enabled() -> bool | None:
+    """``VTRACK_ENABLE_SYSTEM_METRICS_LOGGING`` as a bool (None: not set); ValidationError if malformed."""
+    raw = os.environ.get("VTRACK_ENABLE_SYSTEM_METRICS_LOGGING")
+    if raw is None or not raw.strip():
+        return None
+    return _env_bool("VTRACK_ENABLE_SYSTEM_METRICS_LOGGING", False)
+
+
+def env_system_metrics() -> SystemMetricsEnv:
+    """Read ``VTRACK_ENABLE_SYSTEM_METRICS_LOGGING``, ``VTRACK_SYSTEM_METRICS_SAMPLING_INTERVAL``
+    and ``VTRACK_SYSTEM_METRICS_NODE_ID``, and whether the job runs on several nodes
+    (``WORLD_SIZE`` above ``LOCAL_WORLD_SIZE`` as torchrun sets them, or ``SLURM_NNODES`` > 1).
+
+    Raises ValidationError for a malformed value.
+    """
+    enabled = env_system_metrics_enabled()
+    raw_interval = os.environ.get("VTRACK_SYSTEM_METRICS_SAMPLING_INTERVAL")
+    interval = None
+    if raw_interval is not None and raw_interval.strip():
+        interval = _env_number("VTRACK_SYSTEM_METRICS_SAMPLING_INTERVAL", 0.0, 0.01)
+    node_id = os.environ.get("VTRACK_SYSTEM_METRICS_NODE_ID") or None
+
+    def count(name: str) -> int:
+        try:
+            return int(os.environ.get(name, "") or 0)
+        except ValueError:
+            return 0
+
+    world, local = count("WORLD_SIZE"), count("LOCAL_WORLD_SIZE")
+    multi_node = (world > local > 0) or count("SLURM_NNODES") > 1
+    return SystemMetricsEnv(enabled, interval, node_id, multi_node)
+
+
 def env_debug() -> bool:
     """True when ``VTRACK_DEBUG`` asks for tracebacks on stderr (1, true, yes, on).
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from vtrack import config
+from vtrack import config, sysmetrics
 from vtrack import validation as v
 from vtrack.client import TrackingClient
 from vtrack.entities import RERUN_OF_TAG, Experiment, Metric, Run, RunStatus
@@ -54,7 +54,7 @@ class ActiveRun:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> None:
         if exc_type is None:
             status = RunStatus.FINISHED
         elif issubclass(exc_type, KeyboardInterrupt):
@@ -62,7 +62,6 @@ class ActiveRun:
         else:
             status = RunStatus.FAILED
         _session.end_run_id(self._run.info.run_id, status.value)
-        return False
 
     def __repr__(self) -> str:
         return f"<ActiveRun {self._run.info.run_id} {self._run.info.run_name!r}>"
@@ -110,7 +109,7 @@ class _Session:
         run = self.current()
         if run is None:
             raise RunStateError("no active run", hint="call vtrack.start_run() first")
-        return run.info.run_id  # type: ignore[no-any-return]
+        return run.info.run_id
 
     def end_run_id(self, run_id: str, status: str) -> None:
         with self.lock:
@@ -119,8 +118,10 @@ class _Session:
                     if r.info.run_id == run_id:
                         # children still open end with their parent
                         for child in reversed(st[i + 1 :]):
+                            sysmetrics.stop(child.info.run_id)
                             self.get_client().set_terminated(child.info.run_id, status)
                         del st[i:]
+                        sysmetrics.stop(run_id)
                         self.get_client().set_terminated(run_id, status)
                         self.last_run_id = run_id
                         return
@@ -131,6 +132,7 @@ class _Session:
             while st:
                 run = st.pop()
                 try:
+                    sysmetrics.stop(run.info.run_id)
                     self.get_client().set_terminated(run.info.run_id, status)
                 except Exception as exc:  # noqa: BLE001 - shutting down
                     print(f"vtrack: could not end run {run.info.run_id}: {exc}", file=sys.stderr)
@@ -144,6 +146,7 @@ def _reset_for_tests() -> None:
     """End and forget every active run and setting (test isolation)."""
     global _session
     try:
+        sysmetrics.stop_all()
         _session.end_all(RunStatus.FINISHED.value)
     finally:
         from vtrack.store import snapshot
@@ -179,6 +182,22 @@ def get_tracking_uri() -> str:
 
 def _client() -> TrackingClient:
     return _session.get_client()
+
+
+def tracking_client() -> TrackingClient:
+    """The client behind the fluent API: the store of the current tracking URI."""
+    return _session.get_client()
+
+
+def end_active_run(run_id: str, status: str = "FINISHED") -> None:
+    """End the active run ``run_id`` (its open children first) with ``status``.
+
+    A no-op when ``run_id`` is not active in this process.
+    """
+    s = RunStatus.parse(status)
+    if not s.is_terminal:
+        raise ValidationError(f"end_active_run needs a terminal status, not {s.value}")
+    _session.end_run_id(run_id, s.value)
 
 
 def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Experiment:
@@ -262,12 +281,16 @@ def start_run(
     parent_run_id: str | None = None,
     tags: Mapping[str, Any] | None = None,
     description: str | None = None,
+    log_system_metrics: bool | None = None,
 ) -> ActiveRun:
     """Start a new run, or resume ``run_id`` (also one written by another process).
 
     Starting a run while one is active needs ``nested=True``; the active run becomes
-    the parent. Raises RunStateError otherwise.
+    the parent. Raises RunStateError otherwise. ``log_system_metrics`` samples CPU,
+    memory, disk, network and GPU as ``system/…`` metrics (see :mod:`vtrack.sysmetrics`);
+    None follows ``enable_system_metrics_logging`` and the environment.
     """
+    want_system_metrics = sysmetrics.wanted(log_system_metrics)
     _install_handlers()
     client = _client()
     with _session.lock:
@@ -302,6 +325,8 @@ def start_run(
             )
         active = ActiveRun(run)
         own_stack.append(active)
+        if want_system_metrics:
+            sysmetrics.start(client.repo, run.info.run_id)
         return active
 
 

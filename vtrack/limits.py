@@ -58,3 +58,9 @@ RUN_ID_HEX_LENGTH = 32
 MIN_RUN_PREFIX = 4
 #: Largest N of a ``@~N`` run spec (SQLite's largest integer); larger is a usage error.
 MAX_RUN_SPEC_OFFSET = 2**63 - 1
+
+# --- system metrics ---
+#: Seconds between two samples of system metrics (MLflow's default too).
+DEFAULT_SYSTEM_METRICS_INTERVAL = 10.0
+#: A run that ends this long after its last sample gets one more sample at its end.
+SYSTEM_METRICS_FINAL_SAMPLE_AFTER = 1.0

@@ -295,7 +295,7 @@ class BaseStatCache:
         just took for the same paths (it saves a second stat per file).
         """
         isabs, abspath = os.path.isabs, os.path.abspath
-        abspaths = [p if isabs(p) else abspath(p) for p in map(os.fspath, paths)]
+        abspaths = [p if isabs(p) else abspath(p) for p in (os.fspath(q) for q in paths)]
         now, margin = self._clock(), self.racy_margin_ns
         if stats is None:
             stats = [stat_regular(p) for p in abspaths]

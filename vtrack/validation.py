@@ -68,7 +68,7 @@ def validate_key(key: Any, what: str = "key") -> str:
     not contain ``..``, start or end with ``/``, or hold empty or ``.`` path parts.
     """
     if key in _valid_keys:
-        return key  # type: ignore[no-any-return]
+        return key
     if not isinstance(key, str):
         raise ValidationError(f"{what} {key!r} must be a string, not {type(key).__name__}")
     if not key:
@@ -99,7 +99,7 @@ def validate_key(key: Any, what: str = "key") -> str:
 def validate_metric_key(key: Any) -> str:
     """Return ``key`` if valid as a metric key (a key whose path parts are not chunk names)."""
     if key in _valid_metric_keys:
-        return key  # type: ignore[no-any-return]
+        return key
     validate_key(key, "metric key")
     if any(_CHUNK_NAME_RE.fullmatch(p) for p in key.split("/")):
         raise ValidationError(
@@ -107,14 +107,14 @@ def validate_metric_key(key: Any) -> str:
         )
     if len(_valid_metric_keys) < _CACHE_LIMIT:
         _valid_metric_keys.add(key)
-    return key  # type: ignore[no-any-return]
+    return key
 
 
 def validate_metric_value(key: str, value: Any) -> float:
     """Return ``value`` as a float; NaN and ±inf are allowed, non-numbers raise."""
     t = type(value)
     if t is float:
-        return value  # type: ignore[no-any-return]
+        return value
     if t is int:
         return float(value)
     if isinstance(value, (str, bytes, complex)) or value is None:
@@ -136,7 +136,7 @@ def validate_step(key: str, step: Any) -> int:
     if step is None:
         return 0
     if type(step) is int:
-        return step  # type: ignore[no-any-return]
+        return step
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
         raise ValidationError(f"metric {key!r}: step {step!r} must be an integer")
     return int(step)

@@ -11,6 +11,7 @@ import itertools
 import os
 import stat
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -79,7 +80,7 @@ def _store_bytes(store: Store, path: str, data: bytes | bytearray) -> _Stored:
     if len(data) <= store.settings.large_file_threshold:
         # no compression at logging time (MLflow copies a file; so do we): git gc packs
         # and compresses these blobs later
-        sha = store.objects.write_blob(data, compress=False)
+        sha = store.objects.write_blob(bytes(data), compress=False)
         entry = {"digest": digest, "size": len(data), "storage": STORAGE_GIT, "blob": sha}
         return _Stored(path, entry, (f"{ARTIFACTS_DIR}/{path}", BLOB_MODE, sha), None)
     objects = object_store(store)
@@ -197,7 +198,7 @@ def _folders(writer: RunWriter) -> set[str]:
     cached = _FOLDER_CACHE.get(writer)
     if cached is not None and cached[0] is state and cached[1] <= len(manifest):
         _, seen, folders = cached
-        new = itertools.islice(manifest, seen, None)
+        new: Iterator[str] = itertools.islice(manifest, seen, None)
     else:
         folders, new = set(), iter(manifest)
     for existing in new:

@@ -87,7 +87,7 @@ class LazyGroup(click.Group):
             return None
         module, _, attr = target.partition(":")
         cmd = getattr(importlib.import_module(module), attr)
-        return cmd  # type: ignore[no-any-return]
+        return cmd
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, SHORT_HELP.get(name, "")) for name in self.list_commands(ctx)]

@@ -44,7 +44,7 @@ def client(ctx: click.Context | None = None) -> TrackingClient:
                      "or VTRACK_TRACKING_URI",
             ) from None
         cached = root.obj["client"] = get_client(ctx)
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 def find_experiment(ctx: click.Context, spec: str) -> Experiment:

@@ -87,7 +87,7 @@ def search(
     view: str = "ACTIVE_ONLY",
 ) -> list[Run]:
     """Runs through the index, newest first unless ``order_by`` says otherwise."""
-    return c.search_runs(  # type: ignore[no-any-return]
+    return c.search_runs(
         experiment_ids=experiment_ids,
         filter_string=filter_string or "",
         run_view_type=view,

@@ -126,7 +126,7 @@ def log_inputs(repo: RunRepository, run_id: str, inputs: Iterable[Any]) -> list[
             described.append(_describe(store, spec, cache))
     out: list[dict[str, Any]] = []
     with writer.lock:
-        writer._check_open()
+        writer.check_open()
         existing = {(e.get("name"), e.get("context")): e for e in writer.state.inputs}
         taken = {str(e["manifest"]) for e in writer.state.inputs if e.get("manifest")}
         todo: list[_Described] = []

@@ -134,7 +134,8 @@ def _sort_value(value: Any) -> tuple[int, Any]:
 
 
 def _stable_sort(runs: list[RunView], entity: str, key: str, ascending: bool) -> list[RunView]:
-    present, missing = [], []
+    present: list[RunView] = []
+    missing: list[RunView] = []
     for run in runs:
         (present if is_present(_lookup(run, entity, key)) else missing).append(run)
     present.sort(key=lambda r: _sort_value(_lookup(r, entity, key)), reverse=not ascending)

@@ -295,7 +295,7 @@ def _parse_tree(text: str, start: str, kind: str) -> Any:
     try:
         return _get_parser().parse(text, start=start)
     except lark.exceptions.UnexpectedCharacters as exc:
-        pos = exc.pos_in_stream
+        pos = exc.pos_in_stream if exc.pos_in_stream is not None else len(text) - 1
         char = text[pos]
         if char in "'\"`":
             raise _error(text, pos, "unterminated quote", kind=kind) from None
@@ -411,6 +411,7 @@ def parse_filter(text: str) -> tuple[Comparison, ...]:
             continue
         col_tok = node.children[0]
         entity, key = _column(text, col_tok, "filter")
+        value: Any
         if node.data in ("is_null", "is_not_null"):
             op = "IS NULL" if node.data == "is_null" else "IS NOT NULL"
             value, op_at, value_at = None, node.children[1], node.children[1]

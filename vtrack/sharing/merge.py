@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from vtrack.errors import RefConflictError
 from vtrack.store import Store
 from vtrack.store.gitobj import BLOB_MODE
 from vtrack.store.record import dump_yaml, load_yaml
@@ -67,3 +68,28 @@ def merge_commit(store: Store, ours: str, theirs: str, publish: Callable[[str], 
         if batch.handle is not None:
             batch.handle.release()
     return sha
+
+
+def merge_into_ref(store: Store, name: str, ours: str, theirs: str, attempts: int) -> str | None:
+    """Merge experiment commit ``theirs`` into the local ref ``name`` (read at ``ours``) and
+    move the ref there; return the merge's sha, or None when the ref already holds ``theirs``.
+
+    Another process of this clone (a twin push, a pull, a tag set) may move the ref
+    meanwhile: the merge is then redone on what the ref holds now, never forced over it,
+    up to ``attempts`` times (then RefConflictError).
+    """
+    for _attempt in range(attempts):
+        if ours == theirs:
+            return None
+
+        def publish(sha: str, old: str = ours) -> None:
+            store.refs.cas(name, old, sha)
+
+        try:
+            return merge_commit(store, ours, theirs, publish)
+        except RefConflictError:
+            now = store.refs.read(name)
+            if now is None:
+                raise
+            ours = now
+    raise RefConflictError(f"ref {name} kept moving while merging the remote's version", ref=name)

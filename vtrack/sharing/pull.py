@@ -27,6 +27,9 @@ from vtrack.sharing import gitsync, merge, remotes
 from vtrack.sharing.push import Conflict
 from vtrack.store.runs import RunRepository
 
+#: Times an experiment merge is redone when another process moves the local ref meanwhile.
+MERGE_ATTEMPTS = 5
+
 
 @dataclass
 class PullReport:
@@ -107,9 +110,7 @@ def pull(
         if theirs_now == was and name not in marked:
             continue  # only we changed it
         if kind[0] == "experiment" and mine is not None:
-            merge.merge_commit(
-                store, mine, theirs_now, lambda sha, n=name, m=mine: refs.cas(n, m, sha)
-            )
+            merge.merge_into_ref(store, name, mine, theirs_now, MERGE_ATTEMPTS)
             report.experiments.append(kind[1])
             continue
         if theirs:
@@ -123,7 +124,7 @@ def pull(
             f"this clone and remote {remote.name!r} hold different versions of this run; "
             f"the local one is kept, the remote's is at {refs.tracking_ref(remote.name, name)}",
         ))  # fmt: skip
-    failed = set(refs.apply(updates))
+    failed: set[str] = set(refs.apply(updates))
     refs.apply(markers, force=True)
     for name, _old, new in updates:
         kind = refs.run_of(name)

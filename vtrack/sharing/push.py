@@ -220,7 +220,7 @@ def _push_refs(repo: RunRepository, remote: remotes.Remote, updates: list[RefUpd
             if theirs == u.new:
                 continue  # someone pushed the same thing
             if kind is not None and kind[0] == "experiment" and u.new is not None and theirs:
-                merged = _merge_experiment(store, u.name, u.new, theirs)
+                merged = merge.merge_into_ref(store, u.name, u.new, theirs, RETRIES)
                 if merged is not None:
                     pending.append(RefUpdate(u.name, merged, theirs))
                 continue
@@ -236,31 +236,6 @@ def _push_refs(repo: RunRepository, remote: remotes.Remote, updates: list[RefUpd
             return
     for u in pending:
         report.rejected[u.name] = "the remote kept changing; try again"
-
-
-def _merge_experiment(store: Any, name: str, ours: str, theirs: str) -> str | None:
-    """Merge the remote's experiment commit ``theirs`` into the local ref ``name`` (at
-    ``ours``); the merged sha, or None when the local ref already equals ``theirs``.
-
-    Another process of this clone (a twin push, a pull) may move the local ref meanwhile:
-    the merge is then redone on what the ref holds now, never forced over it.
-    """
-    from vtrack.errors import RefConflictError
-
-    refs = store.refs
-    for _attempt in range(RETRIES):
-        if ours == theirs:
-            return None
-        try:
-            return merge.merge_commit(
-                store, ours, theirs, lambda sha, o=ours: refs.cas(name, o, sha)
-            )
-        except RefConflictError:
-            now = refs.read(name)
-            if now is None:
-                raise
-            ours = now
-    raise RefConflictError(f"ref {name} kept moving while merging the remote's version", ref=name)
 
 
 def _count(refs: Any, u: RefUpdate, report: PushReport) -> None:

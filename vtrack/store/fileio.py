@@ -43,7 +43,9 @@ def atomic_write(path: Path, data: bytes, *, fsync: bool = False, mode: int | No
         raise
 
 
-def backoff_delays(total_seconds: float, first: float = 0.001, cap: float = 0.05) -> Iterator[float]:
+def backoff_delays(
+    total_seconds: float, first: float = 0.001, cap: float = 0.05
+) -> Iterator[float]:
     """Yield jittered, exponentially growing sleep times until ``total_seconds`` have passed."""
     deadline = time.monotonic() + total_seconds
     delay = first
@@ -87,8 +89,9 @@ def is_stale(path: Path) -> bool:
     return owner is not None and not owner.is_alive()
 
 
-def acquire_lock(path: Path, *, timeout: float, stale_seconds: float | None = None,
-                 take_over_dead: bool = False) -> int:
+def acquire_lock(
+    path: Path, *, timeout: float, stale_seconds: float | None = None, take_over_dead: bool = False
+) -> int:
     """Create the lock file ``path`` exclusively (waiting with backoff); return its descriptor.
 
     The lock holds this process's owner record (:mod:`vtrack.store.owner`). A lock whose
@@ -160,6 +163,33 @@ def remove_if_stale(path: Path) -> bool:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(aside)
     return False
+
+
+def try_lock(path: Path) -> int | None:
+    """Take the lock file ``path`` now if it is free; return its descriptor, or None.
+
+    One attempt, no waiting: a lock held by a live process (or one of unknown owner)
+    means None; a lock whose vtrack owner is provably dead is taken over. A missing
+    parent folder also means None (nothing to lock in). Release with :func:`release_lock`.
+    """
+    content = this_process().to_json()
+    for _ in range(2):
+        try:
+            return _create_owned(path, content)
+        except FileNotFoundError:
+            return None
+        except FileExistsError:
+            if not remove_if_stale(path):
+                return None
+    return None
+
+
+def release_lock(path: Path, fd: int) -> None:
+    """Release a lock taken with :func:`try_lock` (close, then remove the file)."""
+    with contextlib.suppress(OSError):
+        os.close(fd)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 @contextlib.contextmanager

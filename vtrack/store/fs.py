@@ -95,7 +95,7 @@ class _LocalWriter(io.RawIOBase):
     def fileno(self) -> int:
         return self._fd
 
-    def write(self, data: Any) -> int:  # type: ignore[override]
+    def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
         total = len(view)
         while view:
@@ -311,10 +311,10 @@ class FsspecFS:
         return None
 
     def open_read(self, path: str) -> BinaryIO:
-        return self.fs.open(path, "rb")  # type: ignore[no-any-return]
+        return self.fs.open(path, "rb")
 
     def open_write(self, path: str) -> BinaryIO:
-        return self.fs.open(path, "wb")  # type: ignore[no-any-return]
+        return self.fs.open(path, "wb")
 
     def create_temp(self, directory: str, prefix: str = "") -> tuple[BinaryIO, str]:
         path = self.join(directory, temp_name(prefix))

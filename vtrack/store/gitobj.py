@@ -207,7 +207,7 @@ class GitObjects:
         self.tmp_dir = git_dir / "vtrack" / "tmp"
         self.fsync = fsync
         self._dulwich: Any = None
-        self._release: weakref.finalize[..., None] | None = None
+        self._release: weakref.finalize[..., GitObjects] | None = None
         self._lock = threading.Lock()
         self._local = threading.local()
         self._objects_str = str(self.objects_dir)

@@ -429,9 +429,9 @@ class ObjectStore:
         """
         raw = self._open_raw(digest)
         if not verify:
-            return io.BufferedReader(raw)  # type: ignore[arg-type]
+            return io.BufferedReader(raw)
         checked = VerifyingReader(raw, digest, lambda: self._check_whole(digest))
-        return io.BufferedReader(checked)  # type: ignore[return-value]
+        return io.BufferedReader(checked)
 
     def verify(self, digest: str) -> bool:
         """Re-hash the stored bytes; True if they match ``digest``. ArtifactNotFoundError if absent."""

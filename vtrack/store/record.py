@@ -312,10 +312,10 @@ class RecordState:
                     self.extra[top] = entry
                 else:
                     by_top.setdefault(top, {})[rest] = entry
-            for top, files in by_top.items():
+            for top, top_files in by_top.items():
                 base = self.extra.get(top)
                 base_sha = base[1] if base and base[0] == TREE_MODE else None
-                self.extra[top] = (TREE_MODE, overlay_tree(obj, base_sha, files))
+                self.extra[top] = (TREE_MODE, overlay_tree(obj, base_sha, top_files))
             self.pending_files = {}
         for name, (mode, sha) in self.extra.items():
             if name not in MANAGED:

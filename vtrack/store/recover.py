@@ -40,6 +40,7 @@ def recover_run(store: Store, run_id: str) -> str | None:
     run_dir = store.run_live_dir(run_id)
     writers = list_writers(run_dir)
     if not writers:
+        _remove_dead_locks(run_dir)
         with contextlib.suppress(OSError):
             run_dir.rmdir()
         return None
@@ -53,6 +54,20 @@ def recover_run(store: Store, run_id: str) -> str | None:
         return None
     except StoreError:
         return None  # another process is recovering this run
+
+
+def _remove_dead_locks(run_dir: Path) -> None:
+    """Remove lock files of dead processes from the live folder of a run nobody writes.
+
+    With no writer left they guard nothing (a killed system-metrics sampler's node
+    lock, a dead writer's end lock); live owners' locks are kept.
+    """
+    try:
+        names = [n for n in os.listdir(run_dir) if n.endswith(".lock")]
+    except OSError:
+        return
+    for name in names:
+        remove_if_stale(run_dir / name)
 
 
 def _recover_locked(store: Store, run_id: str) -> str | None:
@@ -165,6 +180,9 @@ def recover_all(store: Store, *, clear_locks: bool = False) -> list[str]:
     release_dead_keeps(store)  # after recovery: their journals no longer need the packs
     # folders left empty by finished writers
     for run_id in store.live_run_ids():
+        run_dir = store.run_live_dir(run_id)
+        if not list_writers(run_dir):
+            _remove_dead_locks(run_dir)
         with contextlib.suppress(OSError):
-            store.run_live_dir(run_id).rmdir()
+            run_dir.rmdir()
     return changed

@@ -10,6 +10,7 @@ interoperate with concurrent git commands.
 from __future__ import annotations
 
 import bisect
+import builtins
 import contextlib
 import os
 import re
@@ -230,9 +231,9 @@ class RefStore:
                 tips.setdefault(name[len(TRASH) :], (sha, DELETED))
         return tips
 
-    def fingerprint(self) -> list[Any]:
+    def fingerprint(self) -> builtins.list[Any]:
         """A stat fingerprint of where run refs are stored: equal means no run ref changed."""
-        out: list[Any] = []
+        out: builtins.list[Any] = []
         for rel in ("packed-refs", ROOT, RUNS, TRASH):
             try:
                 st = os.stat(self.git_dir / rel)
@@ -242,7 +243,7 @@ class RefStore:
         return out
 
     @staticmethod
-    def shared_refspecs() -> list[str]:
+    def shared_refspecs() -> builtins.list[str]:
         """The refspecs that sharing moves (runs, the trash, experiments); never live refs."""
         return [f"+{p}*:{p}*" for p in (RUNS, TRASH, EXPERIMENTS)]
 
@@ -272,7 +273,7 @@ class RefStore:
         """The shared ref a tracking ref of ``remote`` stands for (inverse of :meth:`tracking_ref`)."""
         return ROOT + tracking[len(self.tracking_prefix(remote)) :]
 
-    def fetch_refspecs(self, remote: str, names: list[str] | None = None) -> list[str]:
+    def fetch_refspecs(self, remote: str, names: builtins.list[str] | None = None) -> builtins.list[str]:
         """Refspecs that fetch ``remote``'s shared refs into its tracking refs.
 
         ``names`` (full shared ref names) fetches just those; None fetches every shared
@@ -326,7 +327,7 @@ class RefStore:
         return trash_ref(name[len(RUNS) :]) if name.startswith(RUNS) else None
 
     @staticmethod
-    def names_for_run(run_id: str) -> list[str]:
+    def names_for_run(run_id: str) -> builtins.list[str]:
         """The shared refs that can hold run ``run_id`` (live, then deleted)."""
         return [run_ref(run_id), trash_ref(run_id)]
 
@@ -348,8 +349,8 @@ class RefStore:
         return out
 
     def apply(
-        self, updates: list[tuple[str, str | None, str | None]], *, force: bool = False
-    ) -> list[str]:
+        self, updates: builtins.list[tuple[str, str | None, str | None]], *, force: bool = False
+    ) -> builtins.list[str]:
         """Apply ``(name, old, new)`` updates (None: absent) as compare-and-swaps
         (``force``: whatever the refs hold now — for tracking refs).
 
@@ -367,7 +368,7 @@ class RefStore:
                 failed.append(one[0])
         return failed
 
-    def _transaction(self, updates: list[tuple[str, str | None, str | None]], force: bool) -> bool:
+    def _transaction(self, updates: builtins.list[tuple[str, str | None, str | None]], force: bool) -> bool:
         lines = []
         for name, old, new in updates:
             if new is None:
@@ -468,7 +469,7 @@ class RefStore:
                 raise RefConflictError(f"ref {name} moved while deleting it", ref=name) from exc
             raise
 
-    def stale_locks(self) -> list[Path]:
+    def stale_locks(self) -> builtins.list[Path]:
         """Lock files under ``refs/vtrack/`` whose vtrack owner is provably dead."""
         out = []
         for folder, _, files in os.walk(self.git_dir / ROOT):

@@ -83,12 +83,12 @@ def _remote_url(location: StoreLocation) -> str | None:
     res = gitcmd.run(
         ["config", "--get-regexp", r"^remote\..*\.url$"], git_dir=location.git_dir, check=False
     )
-    urls = {}
+    urls: dict[str, str] = {}
     for line in res.stdout.decode("utf-8", "replace").splitlines():
         name, _, url = line.partition(" ")
         urls[name] = url
-    url = urls.get("remote.origin.url") or (next(iter(urls.values())) if urls else None)
-    return None if url is None else strip_url_credentials(url)
+    origin = urls.get("remote.origin.url") or (next(iter(urls.values())) if urls else None)
+    return None if origin is None else strip_url_credentials(origin)
 
 
 def _capture(

@@ -110,9 +110,12 @@ def judge(name: str, age: float, grace_seconds: float) -> tuple[str, str, bool]:
 
 
 class _Stat(Protocol):
-    size: int
-    mtime: float
-    links: int
+    @property
+    def size(self) -> int: ...
+    @property
+    def mtime(self) -> float: ...
+    @property
+    def links(self) -> int: ...
 
 
 class _FS(Protocol):

@@ -55,7 +55,7 @@ class VerifyingReader(io.RawIOBase):
         return n
 
     def readall(self) -> bytes:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             chunk = self.read(HASH_CHUNK_BYTES)
             if not chunk:

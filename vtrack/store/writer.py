@@ -163,14 +163,15 @@ class RunWriter:
         if len(self._buf) >= MAX_BUFFERED_POINTS:
             self.flush()
 
-    def _check_open(self) -> None:
+    def check_open(self) -> None:
+        """Raise RunStateError unless this process still writes the run."""
         if self.closed:
             raise RunStateError(f"run {self.run_id} is no longer being written by this process")
 
     def log_params(self, params: dict[str, Any]) -> None:
         """Record validated params; a conflicting value raises and records nothing of the call."""
         with self.lock:
-            self._check_open()
+            self.check_open()
             for k, v in params.items():
                 self.state.check_param(k, v)
             new = {k: v for k, v in params.items() if k not in self.state.params}
@@ -181,7 +182,7 @@ class RunWriter:
     def set_tags(self, tags: dict[str, str]) -> None:
         """Set validated tags."""
         with self.lock:
-            self._check_open()
+            self.check_open()
             self.journal.append("".join(encode_tag(k, v) for k, v in tags.items()))
             for k, v in tags.items():
                 self.state.set_tag(k, v)
@@ -190,7 +191,7 @@ class RunWriter:
     def delete_tag(self, key: str) -> None:
         """Delete a tag."""
         with self.lock:
-            self._check_open()
+            self.check_open()
             self.journal.append(encode_delete_tag(key))
             self.state.delete_tag(key)
             self.dirty = True
@@ -198,7 +199,7 @@ class RunWriter:
     def set_info(self, field: str, value: Any) -> None:
         """Set the run name (``"name"``) or description (``"description"``)."""
         with self.lock:
-            self._check_open()
+            self.check_open()
             self.journal.append(encode_info("n" if field == "name" else "d", value))
             self.state.info[field] = value
             self.dirty = True
@@ -206,7 +207,7 @@ class RunWriter:
     def set_status(self, status: str, end_time: int | None) -> None:
         """Record a status change (``end_time`` None while RUNNING)."""
         with self.lock:
-            self._check_open()
+            self.check_open()
             self.journal.append(encode_status(status, end_time))
             self.state.info["status"] = status
             self.state.info["end_time"] = end_time
@@ -215,7 +216,7 @@ class RunWriter:
     def add_file(self, path: str, mode: int, sha: str) -> None:
         """Place an already written blob under ``.vtrack/`` in the next commit."""
         with self.lock:
-            self._check_open()
+            self.check_open()
             self.journal.append(encode_file(path, mode, sha))
             self.state.add_file(path, mode, sha)
             self.dirty = True
@@ -223,7 +224,7 @@ class RunWriter:
     def add_artifact(self, path: str, entry: dict[str, Any], blob: tuple[str, int, str] | None) -> None:
         """Record an artifact manifest entry (and its blob under ``.vtrack/``, if any)."""
         with self.lock:
-            self._check_open()
+            self.check_open()
             lines = encode_file(*blob) if blob is not None else ""
             self.journal.append(lines + encode_artifact(path, entry))
             if blob is not None:
@@ -234,7 +235,7 @@ class RunWriter:
     def add_input(self, entry: dict[str, Any], manifest: tuple[str, int, str] | None = None) -> None:
         """Record a dataset input entry (and its per-file manifest blob, if any)."""
         with self.lock:
-            self._check_open()
+            self.check_open()
             lines = encode_file(*manifest) if manifest is not None else ""
             self.journal.append(lines + encode_input(entry))
             if manifest is not None:

@@ -1,0 +1,12 @@
+"""Framework callbacks and loggers; each module imports its framework only when used.
+
+- :mod:`vtrack.integrations.pytorch` — ``TrainLoop``, for a plain PyTorch training loop;
+- :mod:`vtrack.integrations.lightning` — ``VtrackLogger``, a PyTorch Lightning logger
+  whose checkpoints become models;
+- :mod:`vtrack.integrations.xgboost` and :mod:`vtrack.integrations.lightgbm` — training
+  callbacks and ``autolog()``;
+- :mod:`vtrack.integrations.keras` — ``VtrackCallback`` for ``model.fit``;
+- :mod:`vtrack.integrations.transformers` — ``VtrackCallback`` for ``transformers.Trainer``.
+
+``docs/integrations.md`` shows the two lines each one needs.
+"""
