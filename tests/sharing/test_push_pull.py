@@ -184,3 +184,26 @@ def test_push_and_pull_over_a_real_git_daemon(tmp_path: Path, git_daemon: tuple[
     got = _download(team.b, rid, tmp_path / "dl")
     assert got.exit_code == 0, got.stderr
     assert (tmp_path / "dl" / "model" / "big.bin").stat().st_size == BIG
+
+
+def test_a_batch_push_keeps_every_lease_and_forces_only_where_it_holds(team: Team) -> None:
+    """The batch is sent by wildcard from a staging directory; a ``+`` on those refspecs
+    made git ignore the leases and overwrite a run that had moved on the remote."""
+    from vtrack.client import TrackingClient
+    from vtrack.sharing.gitsync import RefUpdate, push
+    from vtrack.sharing.remotes import resolve
+
+    first, second = (team.run(team.a, n, size=10) for n in ("first", "second"))
+    assert vts(team.a, "push").exit_code == 0
+    on_remote = refs(team.remote)
+    store = TrackingClient(str(team.a)).repo.store
+    other = git(team.a, "commit-tree", "-m", "not a fast-forward", f"{on_remote[f'refs/vtrack/runs/{first}']}^{{tree}}")  # fmt: skip
+    moved, held = f"refs/vtrack/runs/{first}", f"refs/vtrack/runs/{second}"
+    stale = "1" * 40  # not what the remote holds
+    results = push(store, resolve(store, "origin"),
+                   [RefUpdate(moved, other, stale), RefUpdate(held, other, on_remote[held])])  # fmt: skip
+    assert results[moved].startswith("rejected") and results[held] == "ok"
+    after = refs(team.remote)
+    assert after[moved] == on_remote[moved]  # never overwritten
+    assert after[held] == other  # a non-fast-forward update whose lease held
+    assert not git(team.a, "for-each-ref", "refs/vtrack-push/")  # nothing staged is left here

@@ -3,20 +3,25 @@
 - Fetches ask for vtrack's ref prefixes only (``protocol.version=2`` sends them as
   ``ref-prefix``), never tags, and write into the remote's tracking refs
   (:meth:`~vtrack.store.refs.RefStore.fetch_refspecs`), never into the runs themselves.
-- Pushes name every ref explicitly (``<sha>:refs/vtrack/runs/<id>``), in batches of
-  :data:`BATCH` refs per ``git push``, each with ``--force-with-lease=<ref>:<what this
-  clone last saw there>``: the remote's compare-and-swap. A ref that moved on the remote
-  meanwhile is rejected, never overwritten; the caller fetches and decides.
+- Pushes send exactly the refs asked for, in batches of :data:`BATCH` refs per ``git
+  push``, each with ``--force-with-lease=<ref>:<what this clone last saw there>``: the
+  remote's compare-and-swap. A ref that moved on the remote meanwhile is rejected, never
+  overwritten; the caller fetches and decides. A batch is staged under a per-push ref
+  folder and sent by one wildcard refspec (git matches each explicit refspec against
+  every local ref: O(refs pushed x refs here)); deletions are explicit ``:<ref>``.
 - ``--no-verify``: vtrack's own pushes do not run the user's pre-push hook again.
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from vtrack.errors import GitError
 from vtrack.sharing.remotes import Remote, git, run_git
 from vtrack.store import Store
+from vtrack.store.refs import RefStore
 
 #: Refs per ``git push``/``git fetch`` command line (about 200 bytes each).
 BATCH = 1000
@@ -64,6 +69,12 @@ def fetch(store: Store, remote: Remote, names: list[str] | None = None) -> None:
 def push(store: Store, remote: Remote, updates: list[RefUpdate]) -> dict[str, str]:
     """Push ``updates`` in batches; return ``{name: outcome}`` per ref.
 
+    A batch's creations and updates are sent from a staging git directory that holds
+    exactly them over this repository's objects (:meth:`RefStore.stage_for_push
+    <vtrack.store.refs.RefStore.stage_for_push>`), by wildcard refspecs, each ref still
+    under its own lease; its deletions follow in a second ``git push``, only once the
+    refs before them (a run's trash copy) are on the remote.
+
     Outcomes: ``ok`` (created, updated, deleted or already so) or ``rejected: <why>``
     (the lease failed or the remote refused it). Raises GitError when git fails for
     another reason (network, authentication), with git's message.
@@ -71,17 +82,43 @@ def push(store: Store, remote: Remote, updates: list[RefUpdate]) -> dict[str, st
     results: dict[str, str] = {}
     for i in range(0, len(updates), BATCH):
         chunk = updates[i : i + BATCH]
-        args = ["push", "--porcelain", "--no-verify", remote.url]
-        args += [f"--force-with-lease={u.name}:{u.lease or ''}" for u in chunk]
-        args += [f"{u.new or ''}:{u.name}" for u in chunk]
-        res = run_git(store, args, check=False, network=True)
-        parsed = _parse_porcelain(res.stdout)
-        if res.returncode != 0 and not parsed:
-            raise GitError(args, res.returncode, res.stderr.decode("utf-8", "replace"))
-        results.update(parsed)
+        sets = [u for u in chunk if u.new is not None]
+        if sets:
+            with tempfile.TemporaryDirectory(prefix="vtrack-push-") as tmp:
+                staging = Path(tmp)
+                store.refs.stage_for_push(staging, {u.name: u.new for u in sets if u.new})
+                results.update(_git_push(store, remote, sets, store.refs.push_refspecs(),
+                                         git_dir=staging))  # fmt: skip
+        dels = [u for u in chunk if u.new is None and _twin_ok(u.name, results, chunk)]
+        if dels:
+            results.update(_git_push(store, remote, dels, [f":{u.name}" for u in dels]))
     for u in updates:
         results.setdefault(u.name, "rejected: git did not report this ref")
     return results
+
+
+def _git_push(
+    store: Store, remote: Remote, leased: list[RefUpdate], refspecs: list[str],
+    git_dir: Path | None = None,
+) -> dict[str, str]:  # fmt: skip
+    args = ["push", "--porcelain", "--no-verify", remote.url]
+    args += [f"--force-with-lease={u.name}:{u.lease or ''}" for u in leased]
+    args += refspecs
+    res = run_git(store, args, check=False, network=True, git_dir=git_dir)
+    parsed = _parse_porcelain(res.stdout)
+    if res.returncode != 0 and not parsed:
+        shown = [*args[:4], f"... ({len(leased)} refs)"]
+        raise GitError(shown, res.returncode, res.stderr.decode("utf-8", "replace"))
+    return parsed
+
+
+def _twin_ok(name: str, results: dict[str, str], chunk: list[RefUpdate]) -> bool:
+    """A run ref is deleted on the remote only once its trash copy (if pushed) is there."""
+    twin = RefStore.trash_twin(name)
+    if twin is None or all(u.name != twin for u in chunk) or results.get(twin) == "ok":
+        return True
+    results[name] = f"rejected: its trash copy was not pushed ({results.get(twin, 'unknown')})"
+    return False
 
 
 def _parse_porcelain(out: bytes) -> dict[str, str]:

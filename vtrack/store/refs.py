@@ -247,6 +247,16 @@ class RefStore:
         """The refspecs that sharing moves (runs, the trash, experiments); never live refs."""
         return [f"+{p}*:{p}*" for p in (RUNS, TRASH, EXPERIMENTS)]
 
+    @staticmethod
+    def push_refspecs() -> builtins.list[str]:
+        """The wildcard refspecs a push sends its staged refs by (:meth:`stage_for_push`).
+
+        Never forced (no ``+``): git lets a ``+`` override ``--force-with-lease``, which
+        would overwrite a ref that moved on the remote. A ref whose lease holds is updated
+        even when the update is not a fast-forward.
+        """
+        return [f"{p}*:{p}*" for p in SHARED]
+
     # -- sharing: which refs move, and what each remote had ------------------
     @staticmethod
     def shared_prefixes() -> tuple[str, ...]:
@@ -300,6 +310,30 @@ class RefStore:
         )  # fmt: skip
         del prefix
         return {self.shared_name(remote, n): sha for n, sha in _parse_listing(res.stdout).items()}
+
+    def stage_for_push(self, staging: Path, refs: dict[str, str]) -> None:
+        """Make ``staging`` (an empty folder) a git directory that holds exactly ``refs``
+        (``{shared ref name: sha}``) over this repository's objects, for a push by
+        :meth:`push_refspecs`.
+
+        Why: git matches every explicit refspec of a push against every local ref, so a
+        push of N runs by N explicit refspecs costs O(N x refs here) (1,000 runs: 10-15x
+        ``git push`` of the same refs). From the staging directory a wildcard sends
+        exactly ``refs``. Its refs are one ``packed-refs`` file (git's documented format,
+        written once: no per-ref lock files); its objects are this repository's (an
+        ``alternates`` entry); its config includes this repository's, so remote URL
+        rewrites, ssh commands and credential helpers set here apply.
+        """
+        if not all(self.is_shared(n) for n in refs):
+            raise StoreError("only shared refs can be staged for a push")
+        gitcmd.run(["init", "--quiet", "--bare", str(staging)])
+        info = staging / "objects" / "info"
+        info.mkdir(parents=True, exist_ok=True)
+        (info / "alternates").write_text(f"{(self.git_dir / 'objects').resolve()}\n")
+        with (staging / "config").open("a") as f:
+            f.write(f"[include]\n\tpath = {(self.git_dir / 'config').resolve()}\n")
+        lines = "".join(f"{sha} {name}\n" for name, sha in sorted(refs.items()))
+        (staging / "packed-refs").write_text(f"# pack-refs with: peeled fully-peeled sorted \n{lines}")
 
     def conflict_ref(self, remote: str, name: str) -> str:
         """Marks a shared ref whose local and remote versions conflict (-> the remote's)."""
