@@ -207,3 +207,42 @@ def test_a_batch_push_keeps_every_lease_and_forces_only_where_it_holds(team: Tea
     assert after[moved] == on_remote[moved]  # never overwritten
     assert after[held] == other  # a non-fast-forward update whose lease held
     assert not git(team.a, "for-each-ref", "refs/vtrack-push/")  # nothing staged is left here
+
+
+def test_a_branchs_plain_git_fetch_push_and_clone_neither_carry_nor_advertise_run_refs(
+    team: Team, tmp_path: Path
+) -> None:
+    """Point 7: only vtrack's own commands (or the opt-in hook) move refs/vtrack/*. A fetch
+    or clone (protocol v2) asks for the branch and tag prefixes alone, so run refs are not
+    even advertised; a push is not carried, but receive-pack advertises every ref to any
+    push (git has no prefix filter there: what the archive refs of DESIGN.md §11 are for)."""
+    import os
+    import subprocess
+
+    from tests.cli.conftest import subprocess_env
+
+    shared = team.run(team.a, "shared", size=10)
+    assert vts(team.a, "push").exit_code == 0
+    unshared = team.run(team.a, "unshared", size=10)
+    (team.a / "more.py").write_text("print(1)\n")
+    git(team.a, "add", "more.py")
+    git(team.a, "commit", "-q", "-m", "more")
+    before = refs(team.remote)
+    env = {**subprocess_env(tmp_path), "GIT_TRACE_PACKET": "1"}
+    env = {k: v for k, v in env.items() if k != "GIT_DIR"}
+
+    def traced(cwd: Path, *args: str) -> str:
+        res = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+        return res.stderr
+
+    pushed = traced(team.a, "push", "origin", "main")
+    assert refs(team.remote) == before  # the branch went, the unshared run did not
+    assert f"refs/vtrack/runs/{unshared}" not in refs(team.remote)
+    sent = [ln for ln in pushed.splitlines() if "push>" in ln and "refs/vtrack/" in ln]
+    assert not sent and f"refs/vtrack/runs/{shared}" in pushed  # advertised, never sent
+    fetched = traced(team.b, "fetch", "origin")
+    assert not refs(team.b) and "refs/vtrack/" not in fetched
+    cloned = traced(tmp_path, "clone", "-q", str(team.remote), "fresh")
+    assert not refs(tmp_path / "fresh") and "refs/vtrack/" not in cloned
+    assert os.listdir(tmp_path / "fresh")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from tests.cli.conftest import BIN, subprocess_env
@@ -116,3 +117,35 @@ def test_the_secret_scan_refuses_a_dotenv_and_a_private_key_unless_allowed(team:
     allowed = vts(team.a, "push", "--allow-secrets")
     assert allowed.exit_code == 0, allowed.stderr
     assert f"refs/vtrack/runs/{rid}" in refs(team.remote)
+
+
+def test_secret_looking_environment_variables_never_reach_a_run_record_or_the_remote(
+    team: Team,
+) -> None:
+    """Point 5's last promise, end to end: a run made by a real process whose environment
+    and command line hold credentials is pushed; no object on the remote holds them."""
+    values = {
+        "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMIK7MDENGbPxRfiCYzzSECRET1",
+        "GITHUB_TOKEN": "ghp_0123456789abcdefSECRET2",
+        "HF_TOKEN": "hf_abcdefghijSECRET3",
+        "DB_PASSWORD": "hunter2-SECRET4",
+    }
+    code = "import vtrack\nwith vtrack.start_run():\n    vtrack.log_param('lr', 0.1)\n"
+    (team.a / "envrun.py").write_text(code)
+    git(team.a, "add", "envrun.py")
+    git(team.a, "commit", "-q", "-m", "envrun")
+    argv = ["envrun.py", f"--api-key={values['GITHUB_TOKEN']}",
+            f"DB_PASSWORD={values['DB_PASSWORD']}"]  # fmt: skip
+    res = subprocess.run([sys.executable, *argv], cwd=team.a, capture_output=True, text=True,
+                         env=subprocess_env(team.a.parent, values), timeout=120)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    pushed = vts(team.a, "push")
+    assert pushed.exit_code == 0, pushed.stderr
+    assert any(n.startswith("refs/vtrack/runs/") for n in refs(team.remote))
+    everything = subprocess.run(
+        ["git", "cat-file", "--batch-all-objects", "--batch"], cwd=team.remote,
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    assert b"--api-key=***" in everything  # the command line was recorded, masked
+    for name, value in values.items():
+        assert value.encode() not in everything, name
