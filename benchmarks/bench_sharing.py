@@ -7,7 +7,8 @@
 3. ``vtrack push`` of one new run to a remote holding R runs (100,000) vs ``git push`` of
    one ref to the same remote;
 4. upload and download of a G-byte object (1 GiB) through moto's S3 server on loopback:
-   ``transfer`` vs s3fs's own ``put``/``get`` of the same file (target >= 0.5x throughput).
+   ``transfer`` vs s3fs's own ``put``/``get`` of the same file (target >= 0.5x throughput);
+5. a git hook with nothing to do (``post-commit``), beside ``python -c pass``.
 
 Runs are generated with one ``git fast-import`` stream (a run commit per run: the code
 tree of ``main`` plus ``.vtrack/run.yaml``, ``params.yaml``, ``metrics.yaml``; the refs
@@ -188,6 +189,22 @@ def bench_one_to_big(work: Path, r: int, repeat: int) -> None:
     print(f"   ratio (medians) {statistics.median(ours) / statistics.median(anchor):.2f}x")
 
 
+def bench_hooks(work: Path, n: int, repeat: int) -> None:
+    """A hook with nothing to do (point 4: under 200 ms): ``post-commit`` of a commit no
+    run was made on, in a repository with ``n`` runs, beside the Python start it needs."""
+    repo = make_repo(work / "hooks-src", n)
+    subprocess.run([*VTRACK, "hooks", "install"], cwd=repo, env=ENV, check=True,
+                   capture_output=True)  # fmt: skip
+    hook, plain, start = [], [], []
+    for _ in range(repeat):
+        hook.append(timed([*VTRACK, "hooks", "run", "post-commit"], repo))
+        plain.append(timed(["git", "-c", "core.hooksPath=/dev/null", "commit", "-q",
+                            "--allow-empty", "-m", "x"], repo))  # fmt: skip
+        start.append(timed([sys.executable, "-c", "pass"], repo))
+    print(f"5. post-commit hook with nothing to do ({n:,} runs): {stats(hook)} (target < 0.2 s)")
+    print(f"   git commit without hooks: {stats(plain)}; python -c pass: {stats(start)}")
+
+
 def bench_s3(work: Path, size: int, repeat: int) -> None:
     import boto3
     import s3fs
@@ -252,7 +269,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--only", choices=["push", "pull", "big", "s3"], default=None)
+    ap.add_argument("--only", choices=["push", "pull", "big", "s3", "hooks"], default=None)
     ap.add_argument("--s3-mib", type=int, default=None,
                     help="object size for figure 4 (default 1024; moto 5.2 can fail to "
                          "complete a 1 GiB multipart upload on a loaded machine)")
@@ -266,6 +283,8 @@ def main() -> int:
             bench_pull(work, 2000 if q else 10000, args.repeat)
         if args.only in (None, "big"):
             bench_one_to_big(work, 10000 if q else 100000, args.repeat)
+        if args.only in (None, "hooks"):
+            bench_hooks(work, 1000, max(args.repeat, 5))
         if args.only in (None, "s3"):
             bench_s3(work, (args.s3_mib or (128 if q else 1024)) * 2**20, args.repeat)
     finally:
