@@ -200,11 +200,15 @@ def test_a_batch_push_keeps_every_lease_and_forces_only_where_it_holds(team: Tea
     other = git(team.a, "commit-tree", "-m", "not a fast-forward", f"{on_remote[f'refs/vtrack/runs/{first}']}^{{tree}}")  # fmt: skip
     moved, held = f"refs/vtrack/runs/{first}", f"refs/vtrack/runs/{second}"
     stale = "1" * 40  # not what the remote holds
-    results = push(store, resolve(store, "origin"),
-                   [RefUpdate(moved, other, stale), RefUpdate(held, other, on_remote[held])])  # fmt: skip
+    exp = next(n for n in on_remote if n.startswith("refs/vtrack/experiments/"))
+    results = push(store, resolve(store, "origin"), [
+        RefUpdate(moved, other, stale), RefUpdate(held, other, on_remote[held]),
+        RefUpdate(exp, other, None),  # "new" to us, but the remote has one: no lease needed
+    ])  # fmt: skip
     assert results[moved].startswith("rejected") and results[held] == "ok"
+    assert results[exp].startswith("rejected")
     after = refs(team.remote)
-    assert after[moved] == on_remote[moved]  # never overwritten
+    assert after[moved] == on_remote[moved] and after[exp] == on_remote[exp]  # never overwritten
     assert after[held] == other  # a non-fast-forward update whose lease held
     assert not git(team.a, "for-each-ref", "refs/vtrack-push/")  # nothing staged is left here
 

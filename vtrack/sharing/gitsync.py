@@ -78,8 +78,11 @@ def push(store: Store, remote: Remote, updates: list[RefUpdate]) -> dict[str, st
 
     A batch's creations and updates are sent from a staging git directory that holds
     exactly them over this repository's objects (:meth:`RefStore.stage_for_push
-    <vtrack.store.refs.RefStore.stage_for_push>`), by wildcard refspecs, each ref still
-    under its own lease; its deletions follow in a second ``git push``, only once the
+    <vtrack.store.refs.RefStore.stage_for_push>`), by unforced wildcard refspecs. An
+    update of a ref the remote had carries its lease (a non-fast-forward goes through only
+    if the lease holds); a creation carries none, since the unforced push refuses it when
+    the remote has the ref meanwhile, unless ours descends from theirs (nothing is lost).
+    Its deletions follow in a second ``git push``, each under its lease, only once the
     refs before them (a run's trash copy) are on the remote.
 
     Outcomes: ``ok`` (created, updated, deleted or already so) or ``rejected: <why>``
@@ -94,7 +97,10 @@ def push(store: Store, remote: Remote, updates: list[RefUpdate]) -> dict[str, st
             with tempfile.TemporaryDirectory(prefix="vtrack-push-") as tmp:
                 staging = Path(tmp)
                 store.refs.stage_for_push(staging, {u.name: u.new for u in sets if u.new})
-                results.update(_git_push(store, remote, sets, store.refs.push_refspecs(),
+                # a ref the remote did not have needs no lease: the unforced refspec
+                # refuses it if the remote has one now, unless ours descends from it
+                leased = [u for u in sets if u.lease is not None]
+                results.update(_git_push(store, remote, leased, store.refs.push_refspecs(),
                                          git_dir=staging))  # fmt: skip
         dels = [u for u in chunk if u.new is None and _twin_ok(u.name, results, chunk)]
         if dels:
