@@ -66,7 +66,7 @@ def bench_throughput(work: Path, size: int, repeat: int) -> dict[str, list[float
             os.close(fd)
 
     def put() -> None:
-        ObjectStore(store_root).put_file(src)
+        ObjectStore.local(store_root).put_file(src)
 
     runs: dict[str, list[float]] = {"copyfile": [], "copyfile+fsync": [], "put_file": []}
     with open(src, "rb", buffering=0) as f:  # warm the page cache for every contender alike
@@ -93,7 +93,7 @@ def bench_rss(work: Path, size: int) -> int:
         """
         import json, resource, sys
         from vtrack.store.objects import ObjectStore
-        store = ObjectStore(sys.argv[1])
+        store = ObjectStore.local(sys.argv[1])
         before = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
         store.put_file(sys.argv[2])
         after = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
@@ -120,7 +120,7 @@ def bench_dedup(work: Path, size: int, times: int = 3) -> int:
     src = work / "dedup.bin"
     write_random(src, size)
     root = work / "dedup-objects"
-    store = ObjectStore(root)
+    store = ObjectStore.local(root)
     before = disk_usage(root) if root.exists() else 0
     for _ in range(times):
         store.put_file(src)

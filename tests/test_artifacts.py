@@ -601,8 +601,12 @@ def test_missing_large_object_says_where_to_fetch_it(repo: Path, small_threshold
     for obj in _object_files(repo):
         obj.chmod(0o644)
         obj.unlink()
-    with pytest.raises(ArtifactNotFoundError, match="not in the object store"):
+    with pytest.raises(ArtifactNotFoundError, match="not in the object store of this clone") as e:
         vtrack.download_artifacts(f"runs:/{run.info.run_id}/w.bin", dst_path=repo / "dl")
+    # where to fetch it: no remote has an object store, so the hint names the command that
+    # configures one, and the message names the local store that lacks the bytes
+    assert "vtrack remote set-objects" in str(e.value) and "no remote" in str(e.value)
+    assert str(repo / ".git" / "vtrack" / "objects") in str(e.value)
 
 
 # --- big files ----------------------------------------------------------------------------

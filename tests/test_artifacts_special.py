@@ -110,7 +110,7 @@ def test_log_artifacts_names_every_special_entry_and_stores_nothing(
 
 
 def test_put_file_refuses_special_files_before_reading(tmp_path: Path) -> None:
-    store = ObjectStore(tmp_path / "objects")
+    store = ObjectStore.local(tmp_path / "objects")
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     with pytest.raises(ValidationError, match="FIFO"):

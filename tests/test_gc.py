@@ -146,8 +146,8 @@ def test_object_freshened_while_being_collected_is_put_back(
 def test_stale_temp_files_are_removed(repo: Path) -> None:
     objects = object_store(_client().store)
     objects.put_bytes(b"x")  # creates the folders
-    old = objects.root / "tmp" / "123-abc.tmp"
-    fresh = objects.root / "tmp" / "456-def.tmp"
+    old = Path(objects.root) / "tmp" / "123-abc.tmp"
+    fresh = Path(objects.root) / "tmp" / "456-def.tmp"
     old.write_bytes(b"partial")
     fresh.write_bytes(b"in progress")
     os.utime(old, (time.time() - 2 * HOUR,) * 2)

@@ -174,7 +174,7 @@ def collect_garbage(
                 continue
             if dry_run:
                 try:
-                    young = objects.fs.mtime(str(objects.path_of(digest))) > cutoff
+                    young = objects.mtime(digest) > cutoff
                 except FileNotFoundError:
                     continue
                 freed = None if young else objects.size(digest)
@@ -186,7 +186,7 @@ def collect_garbage(
                 continue
             report.objects_removed.append(digest)
             report.bytes_freed += freed
-    if objects.root.exists():
+    if objects.fs.listdir(objects.root):
         for temp in objects.sweep_temp(grace_seconds, dry_run=dry_run):
             if not temp.remove:
                 report.temp_files_kept += 1

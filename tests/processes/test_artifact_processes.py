@@ -48,12 +48,14 @@ def test_upload_killed_halfway_leaves_no_object_no_entry_and_a_clean_store(
     proc = run_script(
         f"""
         import time, vtrack
-        from vtrack.store import objects
-        real = objects.LocalFS.write_all
-        def slow(self, fd, data):
+        import os
+        from vtrack.store import fs
+        real = fs._LocalWriter.write
+        def slow(self, data):
             time.sleep(0.01)
-            real(self, fd, data)
-        objects.LocalFS.write_all = slow
+            return real(self, data)
+        fs._LocalWriter.write = slow
+        os.copy_file_range = None  # no kernel-side copy: the slow writes are the copy
         run = vtrack.start_run()
         vtrack.log_text("before the crash", "notes.txt")
         print("RUN", run.info.run_id, flush=True)

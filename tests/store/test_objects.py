@@ -59,7 +59,7 @@ def _child(code: str, *args: str, wait: bool = True, timeout: float = 300):
 
 @pytest.fixture
 def store(tmp_path: Path) -> ObjectStore:
-    return ObjectStore(tmp_path / "objects")
+    return ObjectStore.local(tmp_path / "objects")
 
 
 # --- round trips ---------------------------------------------------------------
@@ -111,7 +111,7 @@ def test_put_stream_and_put_bytes_agree_with_put_file(store: ObjectStore, tmp_pa
 def test_object_layout_is_two_hex_fanout_and_read_only(store: ObjectStore) -> None:
     digest, _ = store.put_bytes(b"layout")
     hexpart = digest.split(":")[1]
-    path = store.root / hexpart[:2] / hexpart[2:]
+    path = Path(store.root) / hexpart[:2] / hexpart[2:]
     assert store.path_of(digest) == path and path.is_file()
     assert stat.S_IMODE(path.stat().st_mode) == 0o444
 
@@ -128,7 +128,7 @@ def test_identical_bytes_are_stored_once(store: ObjectStore, tmp_path: Path) -> 
     assert len(digests) == 1
     assert list(store.iter_digests()) == list(digests)
     assert store.total_bytes() == len(data)
-    assert os.listdir(store.root / "tmp") == []
+    assert os.listdir(Path(store.root) / "tmp") == []
 
 
 def test_text_stream_is_refused(store: ObjectStore) -> None:
@@ -203,7 +203,7 @@ def test_stream_failing_midway_leaves_no_object_and_no_temp(store: ObjectStore) 
     with pytest.raises(KeyboardInterrupt):
         store.put_stream(Exploding())  # type: ignore[arg-type]
     assert list(store.iter_digests()) == []
-    assert os.listdir(store.root / "tmp") == []
+    assert os.listdir(Path(store.root) / "tmp") == []
 
 
 # --- corruption ------------------------------------------------------------------
@@ -285,10 +285,10 @@ def test_truncated_object_is_replaced_by_the_next_put(store: ObjectStore) -> Non
 def test_listing_ignores_temp_files_and_foreign_names(store: ObjectStore) -> None:
     d1, _ = store.put_bytes(b"one")
     d2, _ = store.put_bytes(b"two")
-    (store.root / "tmp" / "123-abc.tmp").write_bytes(b"partial")
-    (store.root / "zz").mkdir()
-    (store.root / "zz" / ("0" * 30)).write_bytes(b"junk")
-    (store.root / d1[9:11] / "notanobject").write_bytes(b"junk")
+    (Path(store.root) / "tmp" / "123-abc.tmp").write_bytes(b"partial")
+    (Path(store.root) / "zz").mkdir()
+    (Path(store.root) / "zz" / ("0" * 30)).write_bytes(b"junk")
+    (Path(store.root) / d1[9:11] / "notanobject").write_bytes(b"junk")
 
     assert list(store.iter_digests()) == sorted([d1, d2])
     assert store.total_bytes() == 6
@@ -318,19 +318,19 @@ def test_delete_removes_one_object_and_reports_absence(store: ObjectStore) -> No
 
 def test_gc_temp_removes_only_old_temp_files(store: ObjectStore) -> None:
     store.put_bytes(b"x")
-    old = store.root / "tmp" / "1-old.tmp"
-    new = store.root / "tmp" / "2-new.tmp"
+    old = Path(store.root) / "tmp" / "1-old.tmp"
+    new = Path(store.root) / "tmp" / "2-new.tmp"
     old.write_bytes(b"a")
     new.write_bytes(b"b")
     past = time.time() - 7200
     os.utime(old, (past, past))
 
     assert store.gc_temp(older_than_seconds=3600) == 1
-    assert sorted(os.listdir(store.root / "tmp")) == ["2-new.tmp"]
+    assert sorted(os.listdir(Path(store.root) / "tmp")) == ["2-new.tmp"]
 
 
 def test_read_only_store_refuses_writes_and_creates_nothing(tmp_path: Path) -> None:
-    ro = ObjectStore(tmp_path / "objects", read_only=True)
+    ro = ObjectStore.local(tmp_path / "objects", read_only=True)
     for call in (
         lambda: ro.put_bytes(b"x"),
         lambda: ro.put_stream(io.BytesIO(b"x")),
@@ -343,7 +343,7 @@ def test_read_only_store_refuses_writes_and_creates_nothing(tmp_path: Path) -> N
     assert not (tmp_path / "objects").exists()
     assert list(ro.iter_digests()) == [] and ro.total_bytes() == 0
 
-    digest, _ = ObjectStore(tmp_path / "objects").put_bytes(b"shared")
+    digest, _ = ObjectStore.local(tmp_path / "objects").put_bytes(b"shared")
     with ro.open(digest) as f:
         assert f.read() == b"shared"
 
@@ -376,7 +376,7 @@ def test_put_of_1gib_file_keeps_peak_rss_growth_under_64mb(
     code = """
         import json, resource, sys
         from vtrack.store.objects import ObjectStore
-        store = ObjectStore(sys.argv[1])
+        store = ObjectStore.local(sys.argv[1])
         before = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
         digest, size = store.put_file(sys.argv[2])
         after = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
@@ -388,7 +388,7 @@ def test_put_of_1gib_file_keeps_peak_rss_growth_under_64mb(
         out = json.loads(res.stdout)
         assert out["digest"] == digest and out["size"] == GiB
         assert out["growth_kib"] * 1024 <= 64 * 1000 * 1000, out
-        assert ObjectStore(root).size(digest) == GiB
+        assert ObjectStore.local(root).size(digest) == GiB
     finally:
         _remove_store(root)
 
@@ -403,7 +403,7 @@ def test_put_killed_halfway_leaves_no_object_and_retry_succeeds(
     code = """
         import sys
         from vtrack.store.objects import ObjectStore
-        ObjectStore(sys.argv[1]).put_file(sys.argv[2])
+        ObjectStore.local(sys.argv[1]).put_file(sys.argv[2])
         print("finished")
     """
     try:
@@ -422,7 +422,7 @@ def test_put_killed_halfway_leaves_no_object_and_retry_succeeds(
         proc.communicate(timeout=60)
         assert proc.returncode == -signal.SIGKILL, "the put finished before it was killed"
 
-        store = ObjectStore(root)
+        store = ObjectStore.local(root)
         assert list(store.iter_digests()) == []
         assert not store.exists(digest)
         assert store.total_bytes() == 0
@@ -448,7 +448,7 @@ def test_concurrent_puts_of_the_same_file_store_one_correct_object(tmp_path: Pat
     code = """
         import os, sys, time
         from vtrack.store.objects import ObjectStore
-        store = ObjectStore(sys.argv[1])
+        store = ObjectStore.local(sys.argv[1])
         while not os.path.exists(sys.argv[3]):
             time.sleep(0.0005)
         print(store.put_file(sys.argv[2])[0])
@@ -463,7 +463,7 @@ def test_concurrent_puts_of_the_same_file_store_one_correct_object(tmp_path: Pat
             assert p.returncode == 0, err.decode()
             assert out.decode().strip() == digest
 
-        store = ObjectStore(root)
+        store = ObjectStore.local(root)
         assert list(store.iter_digests()) == [digest], f"round {round_}"
         assert store.total_bytes() == 48 * MiB
         assert os.listdir(root / "tmp") == []

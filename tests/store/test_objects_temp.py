@@ -21,13 +21,13 @@ DAY = 24 * 3600.0
 
 @pytest.fixture
 def store(tmp_path: Path) -> ObjectStore:
-    s = ObjectStore(tmp_path / "objects")
+    s = ObjectStore.local(tmp_path / "objects")
     s.put_bytes(b"creates the folders")
     return s
 
 
 def _tmp(store: ObjectStore) -> Path:
-    return store.root / "tmp"
+    return Path(store.root) / "tmp"
 
 
 def _plant(store: ObjectStore, name: str, data: bytes = b"partial", age: float = 0.0) -> Path:
@@ -43,9 +43,10 @@ def _child_temp(store: ObjectStore) -> str:
     """A temp file created by a real process that then exits: its owner is gone."""
     code = (
         "import os, sys\n"
-        "from vtrack.store.objects import LocalFS\n"
-        "fd, path = LocalFS().create_temp(sys.argv[1])\n"
-        "os.write(fd, b'x' * 1000)\n"
+        "from vtrack.store.fs import LocalFS\n"
+        "out, path = LocalFS().create_temp(sys.argv[1])\n"
+        "out.write(b'x' * 1000)\n"
+        "out.close()\n"
         "print(os.path.basename(path))\n"
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -82,8 +83,8 @@ def test_a_dead_processes_temp_file_is_swept_at_any_age(store: ObjectStore) -> N
 
 
 def test_a_running_processes_temp_file_is_never_swept(store: ObjectStore) -> None:
-    fd, path = store.fs.create_temp(str(_tmp(store)))
-    os.close(fd)
+    out, path = store.fs.create_temp(str(_tmp(store)))
+    out.close()
     past = time.time() - 30 * DAY
     os.utime(path, (past, past))
     (kept,) = store.sweep_temp(0)
@@ -127,8 +128,8 @@ def test_a_dry_run_sweep_works_on_a_read_only_store_and_counts_freed_bytes(
 ) -> None:
     dead = _child_temp(store)
     linked = _plant(store, "3-linked.tmp", age=7200)
-    os.link(linked, store.root / "linked-copy")  # published elsewhere: removal frees nothing
-    ro = ObjectStore(store.root, read_only=True)
+    os.link(linked, Path(store.root) / "linked-copy")  # published elsewhere: removal frees nothing
+    ro = ObjectStore.local(store.root, read_only=True)
     judged = {t.name: t for t in ro.sweep_temp(3600, dry_run=True)}
     assert judged[dead].size == 1000 and judged[linked.name].size == 0
     assert all(t.remove for t in judged.values())

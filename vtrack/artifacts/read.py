@@ -24,6 +24,7 @@ from vtrack.store.record import run_inputs
 
 if TYPE_CHECKING:
     from vtrack.store import Store
+    from vtrack.store.objects import ObjectStore
     from vtrack.store.runs import RunRepository
 
 
@@ -109,6 +110,24 @@ def _git_bytes(store: Store, path: str, entry: ArtifactEntry) -> bytes:
     return data
 
 
+def _large_object(
+    repo: RunRepository, objects: ObjectStore, run_id: str, path: str, entry: ArtifactEntry
+) -> str:
+    """The digest of a large artifact, its bytes made local first.
+
+    The one place where large objects are read: an object this clone lacks (a run
+    pulled from a teammate) is fetched from a remote's object store, verified, and
+    cached here (:func:`vtrack.sharing.fetch_missing`), so downloads, checkouts,
+    ``load_model`` and the UI all fetch lazily.
+    """
+    digest = str(entry.digest)
+    if not objects.exists(digest):
+        from vtrack.sharing import fetch_missing
+
+        fetch_missing(repo.store, objects, digest, run_id, path)
+    return digest
+
+
 def read_bytes(repo: RunRepository, run_id: str, path: str) -> bytes:
     """The verified bytes of the artifact file ``path``.
 
@@ -122,7 +141,8 @@ def read_bytes(repo: RunRepository, run_id: str, path: str) -> bytes:
             f"run {run_id} has no artifact file {norm!r}", path=norm, run_id=run_id
         )
     if entry.is_large:
-        with object_store(repo.store).open(str(entry.digest)) as f:
+        objects = object_store(repo.store)
+        with objects.open(_large_object(repo, objects, run_id, norm, entry)) as f:
             return f.read()
     return _git_bytes(repo.store, norm, entry)
 
@@ -151,7 +171,8 @@ def open_artifact(repo: RunRepository, run_id: str, path: str) -> BinaryIO:
     """
     entry = artifact_entry(repo, run_id, path)
     if entry.is_large:
-        return object_store(repo.store).open(str(entry.digest))
+        objects = object_store(repo.store)
+        return objects.open(_large_object(repo, objects, run_id, entry.path, entry))
     return io.BytesIO(_git_bytes(repo.store, entry.path, entry))
 
 
@@ -208,7 +229,7 @@ def download_artifacts(
             target = dst.joinpath(*_checked_path(name).split("/"))
             target.parent.mkdir(parents=True, exist_ok=True)
             if entry.is_large:
-                objects.copy_to(str(entry.digest), target)
+                objects.copy_to(_large_object(repo, objects, run_id, name, entry), target)
             else:
                 from vtrack.store.fileio import atomic_write
 

@@ -27,11 +27,7 @@ class FileInfo:
 
 def object_store(store: Store) -> ObjectStore:
     """The large-object store of ``store`` (``.git/vtrack/objects``)."""
-    from vtrack.store.objects import LocalFS
-
-    return ObjectStore(
-        store.location.vtrack_dir / "objects", fs=LocalFS(fsync=store.settings.fsync_objects)
-    )
+    return ObjectStore.local(store.location.vtrack_dir / "objects", fsync=store.settings.fsync_objects)
 
 
 def pointer_bytes(digest: str, size: int) -> bytes:

@@ -38,6 +38,12 @@ COMMANDS: dict[str, str] = {
     "audit": "vtrack.cli.provenance:audit",
     "lineage": "vtrack.cli.provenance:lineage",
     "ui": "vtrack.cli.ui:ui",
+    "push": "vtrack.cli.share:push",
+    "pull": "vtrack.cli.share:pull",
+    "clone": "vtrack.cli.share:clone",
+    "remote": "vtrack.cli.share:remote",
+    "hooks": "vtrack.cli.share:hooks",
+    "scrub": "vtrack.cli.share:scrub",
 }
 
 #: one-line help shown by ``vtrack --help`` without importing the command modules.
@@ -60,6 +66,12 @@ SHORT_HELP: dict[str, str] = {
     "audit": "Is the data on disk still what a run saw? (exit 1 on drift)",
     "lineage": "Which runs consumed this file, folder or digest?",
     "ui": "Serve a read-only web UI on 127.0.0.1: table, runs, compare.",
+    "push": "Share runs, experiments and their large objects with a remote.",
+    "pull": "Fetch teammates' runs from a remote (large objects on first use).",
+    "clone": "git clone a repository, then pull every run.",
+    "remote": "Configure a remote's large-object store (set-objects, show).",
+    "hooks": "Install git hooks that push runs with their commits (install, uninstall).",
+    "scrub": "Rewrite a run without some files (e.g. secrets) before sharing it.",
 }
 
 

@@ -221,6 +221,11 @@ def ls(
         return
     if not runs:
         click.echo("no runs", err=True)
+        from vtrack.sharing import remote_runs_hint
+
+        hint = remote_runs_hint(c.repo)
+        if hint:
+            click.echo(hint, err=True)
         return
     placed = [(run, 0) for run in runs] if flat else nest(runs)
     rows = []

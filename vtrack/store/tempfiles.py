@@ -23,7 +23,6 @@ owner (older vtrack, other programs) is removed when older than the grace period
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import secrets
 import time
@@ -110,9 +109,19 @@ def judge(name: str, age: float, grace_seconds: float) -> tuple[str, str, bool]:
     return label, "its process is gone", True
 
 
+class _Stat(Protocol):
+    @property
+    def size(self) -> int: ...
+    @property
+    def mtime(self) -> float: ...
+    @property
+    def links(self) -> int: ...
+
+
 class _FS(Protocol):
+    def join(self, *parts: str) -> str: ...
     def listdir(self, path: str) -> list[str]: ...
-    def stat(self, path: str) -> os.stat_result: ...
+    def stat(self, path: str) -> _Stat: ...
     def remove(self, path: str) -> bool: ...
 
 
@@ -134,15 +143,15 @@ def sweep(
     now = time.time() if now is None else now
     out = []
     for name in fs.listdir(directory):
-        path = os.path.join(directory, name)
+        path = fs.join(directory, name)
         try:
             st = fs.stat(path)
         except FileNotFoundError:
             continue
-        age = max(0.0, now - st.st_mtime)
+        age = max(0.0, now - st.mtime)
         label, reason, doomed = judge(name, age, grace_seconds)
         if doomed and not dry_run and not fs.remove(path):
             continue  # removed by someone else meanwhile
-        size = st.st_size if st.st_nlink <= 1 else 0
+        size = st.size if st.links <= 1 else 0
         out.append(TempFile(name, path, size, round(age, 3), label, reason, doomed))
     return out

@@ -90,8 +90,8 @@ def routes(data: UIData, *, guarded_json: Callable[[Handler], Handler]) -> list[
 
     @guarded_json
     async def rows_json(request: Request) -> Response:
-        ids = table._split(request.query_params.get("ids", ""))[: table.MAX_PER_PAGE]
-        specs = table._split(request.query_params.get("cols", ""))
+        ids = table.split_list(request.query_params.get("ids", ""))[: table.MAX_PER_PAGE]
+        specs = table.split_list(request.query_params.get("cols", ""))
         return _json({"rows": data.rows_of(ids, specs)})
 
     @guarded_json

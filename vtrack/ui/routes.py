@@ -129,7 +129,7 @@ def make_routes(
     async def compare_page(request: Request) -> Response:
         from vtrack.diff import compare_runs
 
-        ids = table._split(request.query_params.get("runs", ""))
+        ids = table.split_list(request.query_params.get("runs", ""))
         runs = data.runs(ids)
         if len(runs) < 2:
             return render("error.html", 400, title="Compare needs two runs",

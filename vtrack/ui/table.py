@@ -127,10 +127,10 @@ class TableQuery:
         """The query and the problems found in it (bad values fall back to defaults)."""
         errors: list[str] = []
         q = cls()
-        q.experiments = _split(params.get("exp", ""))
+        q.experiments = split_list(params.get("exp", ""))
         q.filter = params.get("q", "")
         q.sort = params.get("sort", "").strip()
-        cols = _split(params.get("cols", ""))
+        cols = split_list(params.get("cols", ""))
         if cols:
             q.columns = []
             for spec in cols:
@@ -140,7 +140,7 @@ class TableQuery:
                     errors.append(exc.message)
         q.page = _int(params.get("page"), 1, 1, 10**9, "page", errors)
         q.per = _int(params.get("per"), DEFAULT_PER_PAGE, 1, MAX_PER_PAGE, "per", errors)
-        q.selected = _split(params.get("sel", ""))
+        q.selected = split_list(params.get("sel", ""))
         q.deleted = params.get("deleted", "") in ("1", "true", "yes")
         if q.sort:
             try:
@@ -177,7 +177,8 @@ class TableQuery:
         return {k: v for k, v in out.items() if v}
 
 
-def _split(text: str) -> list[str]:
+def split_list(text: str) -> list[str]:
+    """The non-empty, stripped items of a comma-separated query value."""
     return [p.strip() for p in text.split(",") if p.strip()]
 
 

@@ -1,0 +1,145 @@
+"""``vtrack pull``: teammates' runs and experiments from a remote (records only).
+
+The remote's shared refs are fetched into its tracking refs (vtrack's prefixes only),
+then each ref is merged three ways — this clone's ref, the remote's now, and what the
+remote had at the last sync (the tracking ref before the fetch):
+
+- the same on both sides: nothing to do;
+- only the remote changed: take it (a new run, a newer checkpoint, a run the remote
+  moved to its trash — the local run goes to the trash too);
+- only this clone changed: keep it (``vtrack push`` sends it);
+- both changed: an experiment merges (:mod:`vtrack.sharing.merge`); a run is a
+  **conflict** — the local run is kept as it is, the remote's version stays reachable
+  at its tracking ref, and the conflict is reported. ``theirs=True`` takes the remote's
+  version instead (the local commit is reported so that it can be found again).
+
+A remote that drops a run without trashing it (a purge) never removes a local run.
+Large objects are not fetched: reads fetch them on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from vtrack.errors import RunNotFoundError, ValidationError
+from vtrack.sharing import gitsync, merge, remotes
+from vtrack.sharing.push import Conflict
+from vtrack.store.runs import RunRepository
+
+#: Times an experiment merge is redone when another process moves the local ref meanwhile.
+MERGE_ATTEMPTS = 5
+
+
+@dataclass
+class PullReport:
+    """What a pull changed locally."""
+
+    remote: str
+    runs: list[str] = field(default_factory=list)
+    trashed: list[str] = field(default_factory=list)
+    experiments: list[str] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    replaced: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def remote_run_names(repo: RunRepository, remote: remotes.Remote, specs: list[str]) -> list[str]:
+    """The remote's shared refs for runs named by full ids or unique id prefixes."""
+    refs = repo.store.refs
+    listing = gitsync.ls_remote(repo.store, remote)
+    by_id: dict[str, list[str]] = {}
+    for name in listing:
+        kind = refs.run_of(name)
+        if kind is not None and kind[0] in ("run", "trash"):
+            by_id.setdefault(kind[1], []).append(name)
+    names: list[str] = []
+    for spec in specs:
+        text = spec.strip().lower()
+        if len(text) < 4:
+            raise ValidationError(f"run {spec!r}: give at least 4 characters of a run id to pull")
+        matches = sorted(i for i in by_id if i.startswith(text))
+        if not matches:
+            raise RunNotFoundError(f"remote {remote.name!r} has no run {spec!r}")
+        if len(matches) > 1:
+            raise ValidationError(f"run {spec!r} is ambiguous on remote {remote.name!r}: "
+                                  f"{', '.join(m[:12] for m in matches[:5])}")  # fmt: skip
+        names += by_id[matches[0]]
+    names += [n for n in listing if (refs.run_of(n) or ("", ""))[0] == "experiment"]
+    return sorted(set(names))
+
+
+def pull(
+    repo: RunRepository,
+    remote_spec: str | None = None,
+    run_specs: list[str] | None = None,
+    *,
+    theirs: bool = False,
+) -> PullReport:
+    """Fetch and merge the remote's runs (``run_specs``, or all); see the module docstring."""
+    store = repo.store
+    refs = store.refs
+    remote = remotes.resolve(store, remote_spec)
+    report = PullReport(remote.name)
+    base = refs.list_tracking(remote.name)
+    names = remote_run_names(repo, remote, run_specs) if run_specs else None
+    gitsync.fetch(store, remote, names)
+    now = refs.list_tracking(remote.name)
+    local = refs.list_shared()
+    marked = refs.list_conflicts(remote.name)
+    markers: list[tuple[str, str | None, str | None]] = []
+    considered = set(now) | set(base) if names is None else set(names)
+    updates: list[tuple[str, str | None, str | None]] = []
+    for name in sorted(considered):
+        mine, was, theirs_now = local.get(name), base.get(name), now.get(name)
+        kind = refs.run_of(name)
+        if name in marked and (mine == theirs_now or theirs):
+            markers.append((refs.conflict_ref(remote.name, name), None, None))
+        if kind is None or mine == theirs_now:
+            continue
+        if theirs_now is None:
+            twin = refs.trash_twin(name)
+            if mine == was and twin is not None and twin in now:
+                updates.append((name, mine, None))  # moved to the trash on the remote
+            continue
+        if mine == was or (mine is None and was is None):
+            updates.append((name, mine, theirs_now))
+            continue
+        if theirs_now == was and name not in marked:
+            continue  # only we changed it
+        if kind[0] == "experiment" and mine is not None:
+            merge.merge_into_ref(store, name, mine, theirs_now, MERGE_ATTEMPTS)
+            report.experiments.append(kind[1])
+            continue
+        if theirs:
+            updates.append((name, mine, theirs_now))
+            if mine is not None:
+                report.replaced[kind[1]] = mine
+            continue
+        markers.append((refs.conflict_ref(remote.name, name), None, theirs_now))
+        report.conflicts.append(Conflict(
+            name, kind[0], kind[1], mine, theirs_now,
+            f"this clone and remote {remote.name!r} hold different versions of this run; "
+            f"the local one is kept, the remote's is at {refs.tracking_ref(remote.name, name)}",
+        ))  # fmt: skip
+    failed: set[str] = set(refs.apply(updates))
+    refs.apply(markers, force=True)
+    for name, _old, new in updates:
+        kind = refs.run_of(name)
+        if name in failed or kind is None:
+            continue
+        if kind[0] == "experiment":
+            report.experiments.append(kind[1])
+        elif kind[0] == "trash" and new is not None:
+            report.trashed.append(kind[1])
+        elif kind[0] == "run" and new is not None:
+            report.runs.append(kind[1])
+    for name in sorted(failed):
+        kind = refs.run_of(name)
+        if kind is not None:
+            report.conflicts.append(Conflict(name, kind[0], kind[1], None, now.get(name),
+                                             "the local ref moved during the pull; pull again"))  # fmt: skip
+    repo.index()  # synced now, so the next command is fast
+    return report
