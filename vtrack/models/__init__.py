@@ -1,550 +1,61 @@
 """Model folders: the ``model.yaml`` format, atomic saving, and loading by flavor.
 
-A model folder holds ``model.yaml`` (described in ``docs/models.md``), the serialized
-model, ``requirements.txt`` and, when one was given, the input example. Each flavor
-module (:mod:`vtrack.models.sklearn`, :mod:`vtrack.models.pytorch`,
-:mod:`vtrack.models.pyfunc`) writes and reads its own model file through the helpers
-here; :func:`load_model_from_dir` and :func:`load_model` pick the flavor from
-``model.yaml``.
+The metadata (``model.yaml``, flavors, checks) lives in :mod:`vtrack.models.meta`; saving,
+logging and loading in :mod:`vtrack.models.save`. Each flavor module
+(:mod:`vtrack.models.sklearn`, :mod:`vtrack.models.pytorch`, :mod:`vtrack.models.pyfunc`)
+writes and reads its own model file through them; :func:`load_model_from_dir` and
+:func:`load_model` pick the flavor from ``model.yaml``. This package re-exports their
+public names.
 
 Frameworks are imported only inside the flavor functions that need them.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
-import os
-import platform
-import secrets
-import shutil
-import tempfile
-import warnings
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any
-
-import yaml
-
-from vtrack.errors import (
-    ArtifactError,
-    ArtifactNotFoundError,
-    RunStateError,
-    ValidationError,
-    VtrackError,
+from vtrack.models.meta import (
+    FLAVORS,
+    MODEL_FORMAT_VERSION,
+    MODEL_YAML,
+    REQUIREMENTS_TXT,
+    ModelInfo,
+    ModelMeta,
+    check_yaml_values,
+    expect_flavor,
+    flavor_module,
+    model_file,
+    pinned_requirements,
+    read_model_meta,
+    warn_on_version_mismatch,
 )
-from vtrack.models.signature import (
-    Signature,
-    coerce_signature,
-    infer_schema,
-    read_input_example,
-    write_input_example,
+from vtrack.models.save import (
+    load_input_example,
+    load_model,
+    load_model_from_dir,
+    load_model_with,
+    log_model_with,
+    save_model_dir,
 )
+from vtrack.models.signature import Signature
 
 __all__ = [
     "FLAVORS",
     "MODEL_FORMAT_VERSION",
     "MODEL_YAML",
+    "REQUIREMENTS_TXT",
     "ModelInfo",
     "ModelMeta",
     "Signature",
+    "check_yaml_values",
+    "expect_flavor",
+    "flavor_module",
     "load_input_example",
     "load_model",
     "load_model_from_dir",
+    "load_model_with",
+    "log_model_with",
+    "model_file",
+    "pinned_requirements",
     "read_model_meta",
+    "save_model_dir",
+    "warn_on_version_mismatch",
 ]
-
-#: Name of the description file at the root of every model folder.
-MODEL_YAML = "model.yaml"
-#: Name of the pip requirements file written beside it.
-REQUIREMENTS_TXT = "requirements.txt"
-#: Version of the model folder layout; readers refuse versions they do not know.
-MODEL_FORMAT_VERSION = 1
-#: Flavor name in ``model.yaml`` -> module that saves and loads it.
-FLAVORS: dict[str, str] = {
-    "sklearn": "vtrack.models.sklearn",
-    "pytorch": "vtrack.models.pytorch",
-    "pyfunc": "vtrack.models.pyfunc",
-}
-
-_COMMON_KEYS = (
-    "flavor",
-    "vtrack_model_format",
-    "framework",
-    "python_version",
-    "created",
-    "pip_requirements",
-    "signature",
-    "input_example",
-    "metadata",
-)
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What ``log_model`` logged: where the model lives and how to load it back."""
-
-    run_id: str
-    artifact_path: str
-    model_uri: str
-    flavor: str
-    signature: Signature | None
-
-
-@dataclass(frozen=True)
-class ModelMeta:
-    """The parsed contents of a ``model.yaml``."""
-
-    flavor: str
-    format_version: int
-    framework: str
-    framework_version: str
-    python_version: str
-    created: str
-    pip_requirements: tuple[str, ...]
-    signature: Signature | None
-    input_example: str | None
-    metadata: Mapping[str, Any] | None
-    #: The flavor's own keys (for example ``format`` and ``model_class`` for pytorch).
-    flavor_fields: Mapping[str, Any] = field(default_factory=dict)
-
-
-# --- reading ------------------------------------------------------------------------------
-
-
-def read_model_meta(path: str | os.PathLike[str]) -> ModelMeta:
-    """Read and check ``model.yaml`` in the folder ``path``.
-
-    Raises ArtifactNotFoundError if the folder or its ``model.yaml`` is missing, and
-    ArtifactError if the file is malformed or written in a newer format.
-    """
-    folder = Path(path)
-    if not folder.is_dir():
-        raise ArtifactNotFoundError(f"no model folder at {folder}", path=str(folder))
-    yaml_path = folder / MODEL_YAML
-    if not yaml_path.is_file():
-        raise ArtifactNotFoundError(
-            f"{folder} has no {MODEL_YAML}",
-            hint="point at a folder written by save_model or log_model",
-            path=str(folder),
-        )
-    try:
-        data = yaml.safe_load(yaml_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ArtifactError(f"cannot read {yaml_path}: {exc}", path=str(yaml_path)) from exc
-    if not isinstance(data, dict):
-        raise ArtifactError(f"{yaml_path} must hold a mapping", path=str(yaml_path))
-
-    def bad(what: str) -> ArtifactError:
-        return ArtifactError(f"{yaml_path}: {what}", path=str(yaml_path))
-
-    fmt = data.get("vtrack_model_format")
-    if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt < 1:
-        raise bad("vtrack_model_format must be a positive integer")
-    if fmt > MODEL_FORMAT_VERSION:
-        raise ArtifactError(
-            f"{yaml_path} uses model format {fmt}; this vtrack reads up to {MODEL_FORMAT_VERSION}",
-            hint="upgrade vtrack",
-            path=str(yaml_path),
-        )
-    flavor = data.get("flavor")
-    if not isinstance(flavor, str) or not flavor:
-        raise bad("flavor must be a non-empty string")
-    framework = data.get("framework")
-    if not (
-        isinstance(framework, dict)
-        and isinstance(framework.get("name"), str)
-        and isinstance(framework.get("version"), str)
-    ):
-        raise bad("framework must be a mapping with name and version strings")
-    reqs = data.get("pip_requirements") or []
-    if not isinstance(reqs, list) or not all(isinstance(r, str) for r in reqs):
-        raise bad("pip_requirements must be a list of strings")
-    example = data.get("input_example")
-    if example is not None:
-        _check_file_name(example, "input_example", yaml_path)
-    metadata = data.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise bad("metadata must be a mapping")
-    try:
-        signature = coerce_signature(data.get("signature"))
-    except ValidationError as exc:
-        raise bad(str(exc)) from exc
-    return ModelMeta(
-        flavor=flavor,
-        format_version=fmt,
-        framework=framework["name"],
-        framework_version=framework["version"],
-        python_version=str(data.get("python_version", "")),
-        created=str(data.get("created", "")),
-        pip_requirements=tuple(reqs),
-        signature=signature,
-        input_example=example,
-        metadata=metadata,
-        flavor_fields={k: v for k, v in data.items() if k not in _COMMON_KEYS},
-    )
-
-
-def _check_file_name(name: Any, key: str, yaml_path: Path) -> str:
-    # model.yaml may come from someone else's run: never let it name a file outside the folder.
-    if (
-        not isinstance(name, str)
-        or name in ("", ".", "..")
-        or "/" in name
-        or "\\" in name
-        or "\0" in name
-    ):
-        raise ArtifactError(
-            f"{yaml_path}: {key} must be a plain file name inside the model folder, got {name!r}",
-            path=str(yaml_path),
-        )
-    return name
-
-
-def expect_flavor(meta: ModelMeta, flavor: str, path: str | os.PathLike[str]) -> None:
-    """Raise ArtifactError unless the folder at ``path`` holds a ``flavor`` model."""
-    if meta.flavor != flavor:
-        raise ArtifactError(
-            f"{path} holds a {meta.flavor!r} model, not a {flavor!r} one",
-            hint="use vtrack.models.load_model_from_dir to load any flavor",
-            path=str(path),
-        )
-
-
-def model_file(meta: ModelMeta, path: str | os.PathLike[str], key: str = "model_file") -> Path:
-    """Return the checked path of the file that ``model.yaml`` names under ``key``.
-
-    Raises ArtifactError if the name is missing or not a plain file name, and
-    ArtifactNotFoundError if the file is absent.
-    """
-    folder = Path(path)
-    name = _check_file_name(meta.flavor_fields.get(key), key, folder / MODEL_YAML)
-    file = folder / name
-    if not file.is_file():
-        raise ArtifactNotFoundError(f"model file {file} is missing", path=str(file))
-    return file
-
-
-def warn_on_version_mismatch(meta: ModelMeta, installed_version: str) -> None:
-    """Warn (UserWarning) if the model was saved with another framework or Python version.
-
-    Local version labels (``2.3.0+cpu`` vs ``2.3.0+cu121``) are ignored; Python is
-    compared by major.minor.
-    """
-    if _public(meta.framework_version) != _public(installed_version):
-        warnings.warn(
-            f"this model was saved with {meta.framework} {meta.framework_version} but "
-            f"{installed_version} is installed; loading may fail or behave differently",
-            UserWarning,
-            stacklevel=3,
-        )
-    saved_py = ".".join(meta.python_version.split(".")[:2])
-    here_py = ".".join(platform.python_version().split(".")[:2])
-    if saved_py and saved_py != here_py:
-        warnings.warn(
-            f"this model was saved with Python {meta.python_version} but this is Python "
-            f"{platform.python_version()}; pickled models may not load",
-            UserWarning,
-            stacklevel=3,
-        )
-
-
-def _public(version: str) -> str:
-    return version.split("+", 1)[0]
-
-
-def load_input_example(path: str | os.PathLike[str]) -> Any:
-    """Return the input example stored in the model folder ``path``, or None if there is none.
-
-    A DataFrame comes back as a DataFrame, an array or tensor as a numpy array.
-    """
-    meta = read_model_meta(path)
-    if meta.input_example is None:
-        return None
-    file = Path(path) / meta.input_example
-    if not file.is_file():
-        raise ArtifactNotFoundError(f"input example {file} is missing", path=str(file))
-    return read_input_example(file)
-
-
-def load_model_from_dir(path: str | os.PathLike[str]) -> Any:
-    """Load the model in the local folder ``path`` with the flavor its ``model.yaml`` names.
-
-    Raises ArtifactNotFoundError for a missing folder, ArtifactError for an unknown
-    flavor or a malformed folder, MissingDependencyError if the framework is missing.
-    """
-    meta = read_model_meta(path)
-    return flavor_module(meta.flavor, path).load_model_from_dir(path)
-
-
-def flavor_module(flavor: str, path: str | os.PathLike[str] = "") -> Any:
-    """Return the module implementing ``flavor``; raise ArtifactError if there is none."""
-    name = FLAVORS.get(flavor)
-    if name is None:
-        raise ArtifactError(
-            f"unknown model flavor {flavor!r}" + (f" in {path}" if path else ""),
-            hint=f"this vtrack knows {', '.join(sorted(FLAVORS))}; a newer vtrack may know more",
-            flavor=flavor,
-        )
-    return importlib.import_module(name)
-
-
-# --- writing ------------------------------------------------------------------------------
-
-
-def pinned_requirements(distributions: Iterable[str]) -> list[str]:
-    """Return ``name==version`` for each installed distribution (local labels dropped).
-
-    vtrack itself is pinned first when it is installed; missing distributions are skipped.
-    """
-    out = []
-    for dist in ("vtrack", *distributions):
-        try:
-            out.append(f"{dist}=={_public(importlib.metadata.version(dist))}")
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return out
-
-
-def _resolve_requirements(
-    defaults: list[str], pip_requirements: Any, extra_pip_requirements: Any
-) -> list[str]:
-    if pip_requirements is not None and extra_pip_requirements is not None:
-        raise ValidationError(
-            "pass pip_requirements (replaces the defaults) or extra_pip_requirements "
-            "(adds to them), not both"
-        )
-    for name, value in (
-        ("pip_requirements", pip_requirements),
-        ("extra_pip_requirements", extra_pip_requirements),
-    ):
-        if value is not None and (
-            isinstance(value, str) or not all(isinstance(r, str) and r.strip() for r in value)
-        ):
-            raise ValidationError(f"{name} must be a list of non-empty requirement strings")
-    if pip_requirements is not None:
-        return list(pip_requirements)
-    return [*defaults, *(extra_pip_requirements or [])]
-
-
-def check_yaml_values(value: Any, what: str) -> None:
-    """Raise ValidationError unless ``value`` can be written with YAML's safe dumper."""
-    try:
-        yaml.safe_dump(value)
-    except yaml.YAMLError as exc:
-        raise ValidationError(
-            f"{what} must hold only YAML values (str, int, float, bool, None, lists, mappings)"
-        ) from exc
-
-
-def _prepare_target(path: Path) -> None:
-    if path.is_symlink() or (path.exists() and not path.is_dir()):
-        raise ValidationError(f"cannot save a model to {path}: it exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()):
-        raise ValidationError(
-            f"cannot save a model to {path}: the folder is not empty",
-            hint="choose a new path or delete the folder first",
-        )
-
-
-def save_model_dir(
-    path: str | os.PathLike[str],
-    *,
-    flavor: str,
-    framework: tuple[str, str],
-    write_model: Callable[[Path], dict[str, Any]],
-    predict: Callable[[Any], Any] | None,
-    default_requirements: list[str],
-    input_example: Any = None,
-    signature: Signature | Mapping[str, Any] | None = None,
-    pip_requirements: list[str] | None = None,
-    extra_pip_requirements: list[str] | None = None,
-    metadata: Mapping[str, Any] | None = None,
-) -> None:
-    """Write a complete model folder at ``path``, or nothing at all.
-
-    ``write_model(folder)`` serializes the model into ``folder`` and returns the flavor's
-    ``model.yaml`` fields. Everything is written to a temporary sibling folder that is
-    renamed to ``path`` at the end; on any error the sibling and any parent folders made
-    here are removed and ``path`` is left as it was. ``path`` must not exist or be an
-    empty folder (ValidationError otherwise). Serialization failures become ArtifactError.
-    When no signature is given it is inferred from ``input_example``, the outputs by
-    calling ``predict`` on it (a UserWarning says so if that fails).
-    """
-    target = Path(path)
-    sig = coerce_signature(signature)
-    reqs = _resolve_requirements(default_requirements, pip_requirements, extra_pip_requirements)
-    if metadata is not None:
-        if not isinstance(metadata, Mapping):
-            raise ValidationError(f"metadata must be a mapping, got {type(metadata).__name__}")
-        metadata = dict(metadata)
-        check_yaml_values(metadata, "metadata")
-    # Rejects unsupported example types before the (possibly slow) serialization.
-    example_schema = None if input_example is None else infer_schema(input_example)
-    _prepare_target(target)
-
-    try:
-        created_parents = _make_parents(target.parent)
-        # Not tempfile.mkdtemp: its 0700 mode would stick to the renamed model folder.
-        tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
-        tmp.mkdir()
-    except OSError as exc:
-        raise ArtifactError(f"cannot create the model folder {target}: {exc}") from exc
-    removed_empty_target = False
-    try:
-        try:
-            flavor_fields = write_model(tmp)
-        except VtrackError:
-            raise
-        except Exception as exc:
-            raise ArtifactError(
-                f"could not serialize the {flavor} model for {target}: {exc}", path=str(target)
-            ) from exc
-        clash = set(flavor_fields) & set(_COMMON_KEYS)
-        if clash:  # a programming error in a flavor module, not a user error
-            raise AssertionError(f"flavor fields {sorted(clash)} clash with common keys")
-        example_file = None
-        if input_example is not None:
-            example_file = write_input_example(input_example, tmp)
-            if sig is None:
-                sig = Signature(example_schema, _infer_outputs(predict, input_example))
-        doc: dict[str, Any] = {
-            "flavor": flavor,
-            "vtrack_model_format": MODEL_FORMAT_VERSION,
-            # str(): torch.__version__ is a str subclass that the safe dumper refuses
-            "framework": {"name": str(framework[0]), "version": str(framework[1])},
-            "python_version": platform.python_version(),
-            "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "pip_requirements": reqs,
-            "signature": None if sig is None else sig.to_dict(),
-            "input_example": example_file,
-            "metadata": metadata,
-            **flavor_fields,
-        }
-        (tmp / MODEL_YAML).write_text(
-            yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8"
-        )
-        (tmp / REQUIREMENTS_TXT).write_text("".join(r + "\n" for r in reqs), encoding="utf-8")
-        try:
-            if target.is_dir():
-                target.rmdir()  # empty when checked; fails if another writer filled it since
-                removed_empty_target = True
-            tmp.rename(target)
-        except OSError as exc:
-            raise ArtifactError(
-                f"could not move the model into {target}: {exc}", path=str(target)
-            ) from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if removed_empty_target:
-            target.mkdir(exist_ok=True)
-        for parent in created_parents:
-            try:
-                parent.rmdir()
-            except OSError:
-                break  # someone else put something there meanwhile; leave it
-        raise
-
-
-def _make_parents(parent: Path) -> list[Path]:
-    # Returns the folders created, deepest first, so a failed save can remove them again.
-    missing = []
-    p = parent
-    while not p.exists():
-        missing.append(p)
-        p = p.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    return missing
-
-
-def _infer_outputs(predict: Callable[[Any], Any] | None, example: Any) -> Any:
-    if predict is None:
-        return None
-    try:
-        output = predict(example)
-    except Exception as exc:
-        warnings.warn(
-            f"the output signature was not inferred: predicting on the input example "
-            f"failed ({type(exc).__name__}: {exc})",
-            UserWarning,
-            stacklevel=4,
-        )
-        return None
-    try:
-        return infer_schema(output)
-    except ValidationError:
-        return None
-
-
-# --- runs ---------------------------------------------------------------------------------
-
-
-def log_model_with(
-    save_model: Callable[..., None], model: Any, artifact_path: str, **kw: Any
-) -> ModelInfo:
-    """Save ``model`` with a flavor's ``save_model`` and log the folder to the active run.
-
-    The folder is built in a temporary directory, then handed to
-    ``vtrack.fluent.log_artifacts`` under ``artifact_path``. Raises RunStateError if no
-    run is active afterwards, plus whatever ``save_model`` and logging raise.
-    """
-    if not isinstance(artifact_path, str) or not artifact_path.strip("/"):
-        raise ValidationError(
-            f"artifact_path must be a non-empty relative path, got {artifact_path!r}"
-        )
-    artifact_path = artifact_path.strip("/")
-    from vtrack import fluent
-
-    with tempfile.TemporaryDirectory(prefix="vtrack-model-") as tmp:
-        local = Path(tmp) / "model"
-        save_model(model, local, **kw)
-        meta = read_model_meta(local)
-        fluent.log_artifacts(str(local), artifact_path=artifact_path)
-    run = fluent.active_run()
-    if run is None:
-        raise RunStateError("log_model needs an active run", hint="call vtrack.start_run() first")
-    run_id = run.info.run_id
-    return ModelInfo(
-        run_id=run_id,
-        artifact_path=artifact_path,
-        model_uri=f"runs:/{run_id}/{artifact_path}",
-        flavor=meta.flavor,
-        signature=meta.signature,
-    )
-
-
-def load_model_with(loader: Callable[[Path], Any], model_uri: str | os.PathLike[str]) -> Any:
-    """Load ``model_uri`` (``runs:/<run>/<path>``, ``file://…`` or a local folder) with ``loader``.
-
-    A ``runs:/`` model is downloaded into a temporary folder with
-    ``vtrack.fluent.download_artifacts`` and loaded from there. Raises ValidationError for
-    other URI schemes.
-    """
-    uri = os.fspath(model_uri)
-    if uri.startswith("runs:/"):
-        run_id, _, sub = uri[len("runs:/") :].partition("/")
-        if not run_id or not sub.strip("/"):
-            raise ValidationError(f"model URI {uri!r} must look like runs:/<run>/<artifact path>")
-        from vtrack import fluent
-
-        with tempfile.TemporaryDirectory(prefix="vtrack-model-") as tmp:
-            local = fluent.download_artifacts(artifact_uri=uri, dst_path=tmp)
-            return loader(Path(local))
-    if uri.startswith("file://"):
-        return loader(Path(uri[len("file://") :]))
-    scheme, sep, _ = uri.partition(":/")
-    if sep and len(scheme) > 1 and scheme.isalnum():
-        raise ValidationError(
-            f"unsupported model URI {uri!r}", hint="use runs:/<run>/<path> or a local folder"
-        )
-    return loader(Path(uri))
-
-
-def load_model(model_uri: str | os.PathLike[str]) -> Any:
-    """Load a model of any flavor from ``runs:/<run>/<path>`` or a local folder.
-
-    See :func:`load_model_with` for the URI forms and :func:`load_model_from_dir` for errors.
-    """
-    return load_model_with(load_model_from_dir, model_uri)
