@@ -37,7 +37,9 @@ FLAVOR = "pytorch"
 STATE_DICT_FILE = "state_dict.pt"
 #: Model file for ``format="torchscript"``.
 TORCHSCRIPT_FILE = "model.torchscript.pt"
-FORMATS = ("state_dict", "torchscript")
+#: Whole pickled module (format ``pickle``): classes from ``__main__`` are pickled by value.
+PICKLE_FILE = "model.pth"
+FORMATS = ("state_dict", "torchscript", "pickle")
 _INSTALL_HINT = "pip install 'vtrack[torch]'"
 
 
@@ -94,7 +96,7 @@ def save_model(
     pytorch_model: Any,
     path: str | os.PathLike[str],
     *,
-    format: Literal["state_dict", "torchscript"] = "state_dict",
+    format: Literal["state_dict", "torchscript", "pickle"] | None = None,
     model_kwargs: Mapping[str, Any] | None = None,
     torchscript_method: Literal["script", "trace"] = "script",
     input_example: Any = None,
@@ -104,6 +106,12 @@ def save_model(
     metadata: Mapping[str, Any] | None = None,
 ) -> None:
     """Write ``pytorch_model`` (a ``torch.nn.Module``) as a model folder at ``path``.
+
+    ``format=None`` (the default) chooses: a ``torch.jit.ScriptModule`` is saved as
+    TorchScript; a module whose class is importable and that ``model_kwargs`` (or no
+    arguments) rebuild is saved as a state dict; any other module (a class defined in the
+    training script, ``__main__``, or one that needs constructor arguments) is pickled
+    whole with cloudpickle, which stores ``__main__`` classes by value, as MLflow does.
 
     ``state_dict``: loading calls ``ModelClass(**model_kwargs)`` and loads the weights,
     so the class must be importable and ``model_kwargs`` plain YAML values.
@@ -120,8 +128,6 @@ def save_model(
         raise ValidationError(
             f"the pytorch flavor saves torch.nn.Module objects, got {type(pytorch_model).__name__}"
         )
-    if format not in FORMATS:
-        raise ValidationError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     if input_example is not None and not isinstance(input_example, torch.Tensor):
         np_mod = sys.modules.get("numpy")
         if np_mod is None or not isinstance(input_example, np_mod.ndarray):
@@ -130,8 +136,24 @@ def save_model(
                 f"got {type(input_example).__name__}"
             )
     is_scripted = isinstance(pytorch_model, torch.jit.ScriptModule)
+    if format is None:
+        format = _auto_format(pytorch_model, is_scripted, model_kwargs)
+    if format not in FORMATS:
+        raise ValidationError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
 
-    if format == "state_dict":
+    if format == "pickle":
+        if model_kwargs is not None:
+            raise ValidationError("model_kwargs only applies to format='state_dict'")
+        if is_scripted:
+            raise ValidationError("a scripted module is saved with format='torchscript'")
+
+        def write(folder: Path) -> dict[str, Any]:
+            import cloudpickle
+
+            torch.save(pytorch_model, folder / PICKLE_FILE, pickle_module=cloudpickle)
+            return {"format": "pickle", "model_file": PICKLE_FILE, "serializer": "cloudpickle"}
+
+    elif format == "state_dict":
         if is_scripted:
             raise ValidationError(
                 "a scripted module has no importable Python class",
@@ -191,6 +213,30 @@ def save_model(
     )
 
 
+def _auto_format(model: Any, is_scripted: bool, model_kwargs: Any) -> str:
+    if is_scripted:
+        return "torchscript"
+    if model_kwargs is not None:
+        return "state_dict"
+    try:
+        class_reference(type(model))
+    except ValidationError:
+        return "pickle"
+    return "state_dict" if _takes_no_arguments(type(model)) else "pickle"
+
+
+def _takes_no_arguments(cls: type) -> bool:
+    import inspect
+
+    try:
+        params = list(inspect.signature(cls).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    return all(
+        p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params
+    )
+
+
 def _trace(torch: Any, model: Any, example: Any) -> Any:
     was_training = model.training
     model.eval()  # trace what inference runs: no dropout, fixed batch-norm statistics
@@ -226,6 +272,15 @@ def load_model_from_dir(path: str | os.PathLike[str]) -> Any:
                 f"cannot load TorchScript model {file}: {exc}", path=str(file)
             ) from exc
         return model.eval()
+    if fmt == "pickle":
+        try:
+            # the trust model of the pyfunc flavor: loading a pickled model runs its code
+            model = torch.load(file, map_location="cpu", weights_only=False)
+        except Exception as exc:
+            raise ArtifactError(f"cannot unpickle the pytorch model {file}: {exc}") from exc
+        if not isinstance(model, torch.nn.Module):
+            raise ArtifactError(f"{file} does not hold a torch.nn.Module", path=str(file))
+        return model.eval()
     return _load_state_dict_model(torch, meta.flavor_fields, file)
 
 
@@ -257,7 +312,7 @@ def _load_state_dict_model(torch: Any, fields: Mapping[str, Any], file: Path) ->
 
 
 def log_model(
-    pytorch_model: Any, artifact_path: str, *, input_example: Any = None, **kw: Any
+    pytorch_model: Any, artifact_path: str | None = None, *, input_example: Any = None, **kw: Any
 ) -> ModelInfo:
     """Save ``pytorch_model`` (see :func:`save_model` for ``kw``) and log it to the active run."""
     return log_model_with(
