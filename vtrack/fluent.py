@@ -463,8 +463,23 @@ def log_metric(
     step: int | None = None,
     timestamp: int | None = None,
     synchronous: bool = False,
+    run_id: str | None = None,
+    model_id: str | None = None,
+    dataset: Any = None,
 ) -> None:
-    """Log a metric point of the active run; cheap enough for inner loops."""
+    """Log a metric point of the active run (or ``run_id``); cheap enough for inner loops.
+
+    MLflow 3's ``model_id`` links the metric to a logged model, ``dataset`` (a
+    ``vtrack.data`` Dataset) to the data it was computed on (see
+    :func:`vtrack.fluent_mlflow.link_metric`).
+    """
+    if run_id is not None or model_id is not None or dataset is not None:
+        from vtrack.fluent_mlflow import link_metric
+
+        rid = run_id if run_id is not None else _session.require_run_id()
+        link_metric(rid, key, model_id, dataset)
+        _client().log_metric(rid, key, value, timestamp, step, synchronous)
+        return
     s = _session
     own = s.main_stack if get_ident() == _MAIN_IDENT else s.stack()
     run = own[-1] if own else (s.main_stack[-1] if s.main_stack else None)  # s.current()
@@ -536,7 +551,7 @@ def log_image(
     """Log a numpy array or PIL image of the active run as an image file.
 
     Either ``artifact_file``, or MLflow's image series: ``key`` (and ``step``, default 0)
-    stores the image at ``images/<key>%step%<step>%timestamp%<ms>%<n>.png``, the layout
+    stores the image at ``images/<key>+step+<step>+timestamp+<ms>+<uuid>.png``, the layout
     MLflow's UI reads.
     """
     run_id = _session.require_run_id()

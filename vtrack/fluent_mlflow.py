@@ -9,10 +9,10 @@ pandas is imported only by the table functions.
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,6 +22,7 @@ from vtrack.errors import NotSupportedError, RunStateError, ValidationError
 
 __all__ = [
     "delete_experiment_tag",
+    "link_metric",
     "get_artifact_uri",
     "get_logged_model",
     "get_parent_run",
@@ -35,8 +36,6 @@ __all__ = [
     "set_experiment_tag",
     "set_experiment_tags",
 ]
-
-_image_counter = itertools.count()
 
 
 def _active_experiment_id() -> str:
@@ -148,12 +147,43 @@ def image_series_path(key: str, step: int | None, timestamp: int | None) -> str:
         raise ValidationError("an image series key must be a non-empty string")
     if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
         raise ValidationError(f"step must be an integer, got {step!r}")
-    safe = re.sub(r"[^\w\-.]", "#", key)  # MLflow's sanitizing of '/' and other characters
+    safe = re.sub(r"[^\w\-.]", "#", key)  # '/' and other characters would nest folders
     ts = int(time.time() * 1000) if timestamp is None else int(timestamp)
-    return f"images/{safe}%step%{step or 0}%timestamp%{ts}%{next(_image_counter)}.png"
+    return f"images/{safe}+step+{step or 0}+timestamp+{ts}+{uuid.uuid4()}.png"
 
 
 # -- logged models (MLflow 3) ------------------------------------------------------------
+#: (run, model id, metric key) links already recorded by this process
+_linked: set[tuple[str, str, str]] = set()
+
+
+def link_metric(run_id: str, key: str, model_id: str | None, dataset: Any) -> None:
+    """Record that metric ``key`` of run ``run_id`` measures ``model_id`` (and ``dataset``).
+
+    The link is the run tag ``vtrack.model_metrics.<model_id>`` (the metric keys, comma
+    separated); :class:`~vtrack.entities.LoggedModel` ``metrics`` read it back. A
+    ``vtrack.data`` dataset is logged as an input (context ``eval``) if it is not yet one.
+    """
+    from vtrack.models import logged
+
+    if dataset is not None:
+        if not hasattr(dataset, "input_specs"):
+            raise ValidationError("dataset= takes a vtrack.data Dataset (from_pandas, from_numpy)")
+        name = dataset.name
+        known = {e.get("name") for e in fluent._client().get_run(run_id).inputs.datasets}
+        if name not in known:
+            fluent._client().log_inputs(run_id, dataset.input_specs("eval", None))
+    if model_id is None or (run_id, model_id, key) in _linked:
+        return
+    logged.check_model_id(model_id)
+    tag = logged.METRICS_TAG_PREFIX + model_id
+    run = fluent._client().get_run(run_id)
+    keys = [k for k in str(dict(run.data.tags).get(tag, "")).split(",") if k]
+    if key not in keys:
+        fluent._client().set_tag(run_id, tag, ",".join([*keys, key]))
+    _linked.add((run_id, model_id, key))
+
+
 def get_logged_model(model_id: str) -> LoggedModel:
     """The logged model ``model_id`` (``m-<32 hex>``); ArtifactNotFoundError if unknown."""
     from vtrack.models import logged
@@ -168,7 +198,7 @@ def last_logged_model() -> LoggedModel | None:
     run = fluent.last_active_run()
     if run is None:
         return None
-    models = logged.logged_models_of(run)
+    models = logged.logged_models_of(run, fluent._client().repo)
     return models[-1] if models else None
 
 

@@ -30,6 +30,8 @@ __all__ = [
 
 #: Prefix of the run tags that record logged models.
 MODEL_TAG_PREFIX = "vtrack.model."
+#: Prefix of the run tags that link metric keys to a logged model (``log_metric(model_id=)``).
+METRICS_TAG_PREFIX = "vtrack.model_metrics."
 _ID_CHARS = frozenset("0123456789abcdef")
 
 
@@ -78,13 +80,24 @@ def _from_tag(run: Run, model_id: str, value: str, history: Sequence[Metric] = (
     )
 
 
-def logged_models_of(run: Run) -> list[LoggedModel]:
-    """The models ``run`` logged with a model id, in the order logged."""
+def logged_models_of(run: Run, repo: RunRepository | None = None) -> list[LoggedModel]:
+    """The models ``run`` logged with a model id, in the order logged.
+
+    With ``repo``, each model's ``metrics`` hold the points of the metrics linked to it.
+    """
     out = []
-    for key, value in dict(run.data.tags).items():
+    tags = dict(run.data.tags)
+    for key, value in tags.items():
         if key.startswith(MODEL_TAG_PREFIX):
+            model_id = key[len(MODEL_TAG_PREFIX) :]
+            history: list[Metric] = []
+            linked = tags.get(METRICS_TAG_PREFIX + model_id)
+            if linked and repo is not None:
+                record = repo.state(run.info.run_id, deleted_ok=True).record
+                for mkey in linked.split(","):
+                    history += [Metric(mkey, v, ts, st) for st, ts, v in record.iter_history(mkey)]
             try:
-                out.append(_from_tag(run, key[len(MODEL_TAG_PREFIX) :], value))
+                out.append(_from_tag(run, model_id, value, history))
             except (ValueError, KeyError, TypeError):
                 continue  # a hand-set tag of that shape: not a model record
     return sorted(out, key=lambda m: (m.creation_timestamp, m.step, m.model_id))
@@ -98,7 +111,7 @@ def find_logged_model(repo: RunRepository, model_id: str) -> LoggedModel:
     clause = Comparison("tags", MODEL_TAG_PREFIX + model_id, "IS NOT NULL", None)
     runs = repo.index().search([clause], (), lifecycles=("active", "deleted"), max_results=1)
     for run in runs:
-        for model in logged_models_of(run):
+        for model in logged_models_of(run, repo):
             if model.model_id == model_id:
                 return model
     raise ArtifactNotFoundError(f"no logged model {model_id}", hint="vtrack ls shows runs")

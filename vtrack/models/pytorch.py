@@ -17,7 +17,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from vtrack.errors import ArtifactError, MissingDependencyError, ValidationError
+from vtrack.errors import (
+    ArtifactError,
+    MissingDependencyError,
+    NotSupportedError,
+    ValidationError,
+)
 from vtrack.models import (
     ModelInfo,
     check_yaml_values,
@@ -99,6 +104,7 @@ def save_model(
     format: Literal["state_dict", "torchscript", "pickle"] | None = None,
     model_kwargs: Mapping[str, Any] | None = None,
     torchscript_method: Literal["script", "trace"] = "script",
+    serialization_format: str | None = None,
     input_example: Any = None,
     signature: Signature | Mapping[str, Any] | None = None,
     pip_requirements: list[str] | None = None,
@@ -107,7 +113,8 @@ def save_model(
 ) -> None:
     """Write ``pytorch_model`` (a ``torch.nn.Module``) as a model folder at ``path``.
 
-    ``format=None`` (the default) chooses: a ``torch.jit.ScriptModule`` is saved as
+    MLflow's ``serialization_format`` may be ``"pickle"`` (the same choice as
+    ``format=None``); ``"pt2"`` raises NotSupportedError. ``format=None`` (the default) chooses: a ``torch.jit.ScriptModule`` is saved as
     TorchScript; a module whose class is importable and that ``model_kwargs`` (or no
     arguments) rebuild is saved as a state dict; any other module (a class defined in the
     training script, ``__main__``, or one that needs constructor arguments) is pickled
@@ -123,6 +130,11 @@ def save_model(
     Raises ValidationError for bad arguments, ArtifactError if serialization fails,
     MissingDependencyError without torch.
     """
+    if serialization_format not in (None, "pickle"):
+        raise NotSupportedError(
+            f"serialization_format={serialization_format!r} is not supported",
+            hint="vtrack saves state dicts, TorchScript or cloudpickle (serialization_format='pickle')",
+        )
     torch = _import_torch()
     if not isinstance(pytorch_model, torch.nn.Module):
         raise ValidationError(
