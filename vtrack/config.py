@@ -240,7 +240,7 @@ def uri_to_path(uri: str) -> Path:
         text = text[len("file://") :]
     elif text.startswith("file:"):  # MLflow's relative form, file:./mlruns
         text = text[len("file:") :]
-    elif "://" in text or scheme in _MLFLOW_ONLY_SCHEMES:
+    elif "://" in text or scheme in _MLFLOW_ONLY_SCHEMES or text in ("databricks", "databricks-uc"):
         raise ValidationError(
             f"tracking URI {uri!r}: scheme {scheme!r} is not a vtrack store",
             hint="vtrack keeps runs in git: pass a repository or bare-repository path or a "

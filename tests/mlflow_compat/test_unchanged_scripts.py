@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import git, run_script
-from tests.mlflow.mlflow_port import SCRIPTS, port, run_file
+from tests.mlflow_compat.mlflow_port import SCRIPTS, port, run_file
 
 NAMES = sorted(p.stem for p in SCRIPTS.glob("*.py"))
 
