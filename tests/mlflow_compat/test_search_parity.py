@@ -144,7 +144,7 @@ def test_vtrack_finds_what_mlflow_finds_in_the_same_order(
             ]
             if got != expected:
                 at = next(
-                    (k for k, (a, b) in enumerate(zip(got, expected)) if a != b),
+                    (k for k, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b),
                     min(len(got), len(expected)),
                 )
                 wrong.append(
