@@ -68,6 +68,12 @@ class PyFuncModel:
             return predict(data)
         return _torch_predict(model, data)
 
+    def __getattr__(self, name: str) -> Any:
+        # anything else is the wrapped model's (a Booster's best_iteration, a module's eval)
+        if name.startswith("__") or name == "_model":
+            raise AttributeError(name)
+        return getattr(self._model, name)
+
     def __repr__(self) -> str:
         return f"<PyFuncModel {type(self._model).__name__}>"
 
