@@ -18,7 +18,10 @@ import pytest
 from vtrack.entities import Metric as VMetric
 
 # MLflow's own sqlite store warns about its use of SQLAlchemy; not ours to fix
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning"),
+    pytest.mark.timeout(1200),  # MLflow is slow to import and migrate on a loaded machine
+]
 
 N_RUNS = 300
 T0 = 1_700_000_000_000

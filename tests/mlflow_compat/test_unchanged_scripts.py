@@ -20,6 +20,9 @@ import pytest
 from tests.conftest import git, run_script
 from tests.mlflow_compat.mlflow_port import SCRIPTS, port, run_file
 
+# MLflow itself is slow to import and to migrate its sqlite store on a loaded machine
+pytestmark = pytest.mark.timeout(1200)
+
 NAMES = sorted(p.stem for p in SCRIPTS.glob("*.py"))
 
 
