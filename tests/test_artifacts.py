@@ -20,7 +20,6 @@ from vtrack.errors import (
     ArtifactNotFoundError,
     CorruptObjectError,
     RunNotFoundError,
-    RunStateError,
     ValidationError,
 )
 from vtrack.hashing import hash_bytes, hash_file
@@ -271,10 +270,13 @@ def test_failed_upload_records_nothing_not_even_part_of_a_folder(
     assert_fsck_clean(repo)
 
 
-def test_logging_needs_an_active_run_or_an_existing_run_id(repo: Path) -> None:
+def test_logging_starts_a_run_when_none_is_active_and_needs_an_existing_run_id(repo: Path) -> None:
     (repo / "f.txt").write_text("f")
-    with pytest.raises(RunStateError):
-        vtrack.log_artifact("f.txt")
+    vtrack.log_artifact("f.txt")  # no active run: one is started, as in MLflow
+    implicit = vtrack.active_run()
+    assert implicit is not None
+    vtrack.end_run()
+    assert vtrack.load_text(run_id=implicit.info.run_id, artifact_path="f.txt") == "f"
     with pytest.raises(RunNotFoundError):
         vtrack.TrackingClient().log_artifact("0" * 32, "f.txt")
 

@@ -138,8 +138,11 @@ def test_end_run_with_status_and_no_active_run_errors(repo: Path) -> None:
     run = vtrack.start_run()
     vtrack.end_run("KILLED")
     assert vtrack.get_run(run.info.run_id).info.status == "KILLED"
-    with pytest.raises(RunStateError, match="no active run"):
-        vtrack.log_metric("x", 1.0)
+    vtrack.log_metric("x", 1.0)  # MLflow's rule: logging with no active run starts one
+    implicit = vtrack.active_run()
+    assert implicit is not None and implicit.info.run_id != run.info.run_id
+    vtrack.end_run()
+    assert vtrack.get_run(implicit.info.run_id).data.metrics == {"x": 1.0}
     with pytest.raises(ValidationError):
         vtrack.end_run("RUNNING")
 

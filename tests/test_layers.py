@@ -18,13 +18,16 @@ RANKS = {  # ../shared/LAYOUT.md, second edition
     "vtrack.sysmetrics": 3, "vtrack.importers": 3, "vtrack.provenance": 3,
     "vtrack.repro": 3, "vtrack.registry": 3, "vtrack.distributions": 1, "vtrack.viewtree": 1,
     "vtrack.client": 4, "vtrack.fluent": 4, "vtrack._session": 4, "vtrack": 4,
-    "vtrack.sklearn": 4,
+    "vtrack.sklearn": 4, "vtrack.pytorch": 4, "vtrack.pyfunc": 4, "vtrack.tracking": 4,
+    "vtrack.data": 4, "vtrack.fluent_mlflow": 4,
     "vtrack.__main__": 5, "vtrack.cli": 5, "vtrack.ui": 5, "vtrack.autolog": 5,
     "vtrack.integrations": 5,
 }
 #: (importer prefix, imported prefix): upward imports allowed inside functions only.
 ALLOWED_LAZY_UPWARD = {
     ("vtrack.models", "vtrack.fluent"),
+    # mlflow.artifacts' module-level functions read through the fluent API's store
+    ("vtrack.artifacts", "vtrack.fluent"),
     # the MLflow-named facade hands autolog() over to the autologging face when called
     ("vtrack.sklearn", "vtrack.autolog"),
 }

@@ -93,18 +93,33 @@ class TrackingClient:
         return self.repo.experiments.by_name(name)
 
     def search_experiments(
-        self, view_type: str = "ACTIVE_ONLY", max_results: int | None = None
+        self,
+        view_type: str | int = "ACTIVE_ONLY",
+        max_results: int | None = None,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
     ) -> list[Experiment]:
-        """Experiments by lifecycle (``ACTIVE_ONLY``, ``DELETED_ONLY``, ``ALL``), oldest first."""
-        view = view_type.upper()
-        if view not in ("ACTIVE_ONLY", "DELETED_ONLY", "ALL"):
-            raise ValidationError(f"view_type {view_type!r} must be ACTIVE_ONLY, DELETED_ONLY or ALL")
-        exps = self.repo.experiments.all()
-        if view == "ACTIVE_ONLY":
-            exps = [e for e in exps if e.lifecycle_stage == "active"]
-        elif view == "DELETED_ONLY":
-            exps = [e for e in exps if e.lifecycle_stage == "deleted"]
+        """Experiments by lifecycle (``ACTIVE_ONLY``, ``DELETED_ONLY``, ``ALL`` or MLflow's
+        ViewType ints 1, 2, 3) and MLflow's experiment filter (``name LIKE 'x%'``,
+        ``tags.team = 'nlp'``, ``creation_time > …``), oldest first unless ``order_by``."""
+        from vtrack.query.experiments import filter_experiments
+
+        stages = _lifecycles(view_type)
+        exps = [e for e in self.repo.experiments.all() if e.lifecycle_stage in stages]
+        exps = filter_experiments(exps, filter_string or "", order_by)
         return exps[:max_results] if max_results else exps
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Remove a tag from an experiment (no-op when it has none of that name)."""
+        exp = self.get_experiment(experiment_id)
+        if key in exp.tags:
+            tags = {k: val for k, val in exp.tags.items() if k != key}
+            self.repo.experiments.update(exp.experiment_id, tags=tags)
+
+    def get_parent_run(self, run_id: str) -> Run | None:
+        """The run's parent run, or None for a top-level run."""
+        parent = self.get_run(run_id).info.parent_run_id
+        return self.get_run(parent) if parent else None
 
     def delete_experiment(self, experiment_id: str) -> None:
         """Mark an experiment deleted (its runs stay; restore with restore_experiment)."""
@@ -453,21 +468,21 @@ class TrackingClient:
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         """The files and folders directly inside artifact folder ``path`` (FileInfo list)."""
-        return artifacts.list_artifacts(self.repo, v.validate_run_id(run_id), path)
+        return artifacts.read.list_artifacts(self.repo, v.validate_run_id(run_id), path)
 
     def download_artifacts(
         self, run_id: str, path: str = "", dst_path: str | os.PathLike[str] | None = None
     ) -> str:
         """Download an artifact file or folder (verified); return its local path."""
-        return artifacts.download_artifacts(self.repo, v.validate_run_id(run_id), path, dst_path)
+        return artifacts.read.download_artifacts(self.repo, v.validate_run_id(run_id), path, dst_path)
 
     def load_text(self, run_id: str, path: str) -> str:
         """The text of an artifact file."""
-        return artifacts.load_text(self.repo, v.validate_run_id(run_id), path)
+        return artifacts.read.load_text(self.repo, v.validate_run_id(run_id), path)
 
     def load_dict(self, run_id: str, path: str) -> Any:
         """An artifact file parsed as YAML (``.yaml``/``.yml``) or JSON."""
-        return artifacts.load_dict(self.repo, v.validate_run_id(run_id), path)
+        return artifacts.read.load_dict(self.repo, v.validate_run_id(run_id), path)
 
     # -- dataset provenance (the rules live in vtrack.provenance) ------------------------
     def log_input(

@@ -235,15 +235,23 @@ def uri_to_path(uri: str) -> Path:
     if not isinstance(uri, str) or not uri.strip():
         raise ValidationError(f"tracking URI {uri!r} must be a non-empty string")
     text = uri.strip()
+    scheme = text.split(":", 1)[0].lower() if ":" in text else ""
     if text.startswith("file://"):
         text = text[len("file://") :]
-    elif "://" in text:
-        scheme = text.split("://", 1)[0]
+    elif text.startswith("file:"):  # MLflow's relative form, file:./mlruns
+        text = text[len("file:") :]
+    elif "://" in text or scheme in _MLFLOW_ONLY_SCHEMES or text in ("databricks", "databricks-uc"):
         raise ValidationError(
-            f"tracking URI {uri!r}: scheme {scheme!r} is not a local store; "
-            "use a local path and share runs with 'vtrack push/pull'"
+            f"tracking URI {uri!r}: scheme {scheme!r} is not a vtrack store",
+            hint="vtrack keeps runs in git: pass a repository or bare-repository path or a "
+            "file:// URL, and share runs with 'vtrack push/pull'",
         )
     return Path(text).expanduser()
+
+
+#: MLflow tracking URI schemes without ``//`` that name no local path.
+_MLFLOW_ONLY_SCHEMES = frozenset({"sqlite", "postgresql", "mysql", "mssql", "databricks",
+                                  "databricks-uc", "uc", "http", "https"})  # fmt: skip
 
 
 def locate_store(uri: str | None = None, cwd: Path | None = None, create: bool = True) -> StoreLocation:

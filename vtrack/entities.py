@@ -83,6 +83,11 @@ class RunInfo:
         """MLflow's old name for ``run_id``."""
         return self.run_id
 
+    @property
+    def artifact_uri(self) -> str:
+        """Where the run's artifacts are: ``runs:/<run_id>`` (what download_artifacts takes)."""
+        return f"runs:/{self.run_id}"
+
 
 @dataclass(frozen=True)
 class RunData:
@@ -336,6 +341,11 @@ class Run:
     data: RunData
     inputs: RunInputs = field(default_factory=RunInputs)
 
+    def __post_init__(self) -> None:
+        # MLflow's system tags are readable by key, derived from the run's own fields.
+        if not isinstance(self.data.tags, SystemTags):
+            object.__setattr__(self.data, "tags", SystemTags(self.data.tags, self.info))
+
 
 @dataclass(frozen=True)
 class Experiment:
@@ -347,3 +357,185 @@ class Experiment:
     creation_time: int = 0
     last_update_time: int = 0
     tags: dict[str, str] = field(default_factory=dict)
+
+
+# --- MLflow-named entities (``import vtrack as mlflow`` scripts use these names) ------------
+
+
+class ViewType:
+    """MLflow's lifecycle filter for searches: ``ACTIVE_ONLY`` (1), ``DELETED_ONLY`` (2), ``ALL`` (3).
+
+    Every search in vtrack takes these ints, their names, or the names in any case.
+    """
+
+    ACTIVE_ONLY = 1
+    DELETED_ONLY = 2
+    ALL = 3
+
+    _NAMES = {1: "ACTIVE_ONLY", 2: "DELETED_ONLY", 3: "ALL"}
+
+    @classmethod
+    def from_string(cls, view_str: str) -> int:
+        """The int for ``ACTIVE_ONLY``, ``DELETED_ONLY`` or ``ALL`` (case-insensitive)."""
+        from vtrack.errors import ValidationError
+
+        for number, name in cls._NAMES.items():
+            if str(view_str).upper() == name:
+                return number
+        raise ValidationError(f"unknown view type {view_str!r}; expected ACTIVE_ONLY, DELETED_ONLY or ALL")
+
+    @classmethod
+    def to_string(cls, view_type: int) -> str:
+        """The name of ``view_type``."""
+        from vtrack.errors import ValidationError
+
+        try:
+            return cls._NAMES[int(view_type)]
+        except (KeyError, ValueError, TypeError):
+            raise ValidationError(f"unknown view type {view_type!r}; expected 1, 2 or 3") from None
+
+    @classmethod
+    def name_of(cls, view_type: str | int) -> str:
+        """The name of ``view_type`` given as an int or a name in any case."""
+        if isinstance(view_type, int) and not isinstance(view_type, bool):
+            return cls.to_string(view_type)
+        return cls.to_string(cls.from_string(str(view_type)))
+
+
+@dataclass(frozen=True)
+class RunTag:
+    """One run tag (MLflow's ``RunTag``; a run's ``data.tags`` is a plain dict)."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class ExperimentTag:
+    """One experiment tag (MLflow's ``ExperimentTag``)."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """MLflow's dataset entity: what ``mlflow.data`` datasets log, as plain strings.
+
+    ``digest`` is vtrack's content digest of the data (``xxh3-128:…``); ``source`` a
+    JSON document naming where the data came from; ``schema`` and ``profile`` JSON text.
+    """
+
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str | None = None
+    profile: str | None = None
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    """MLflow 3's ``LoggedModel``: a model logged by a run, with a stable ``model_id``.
+
+    ``artifact_location`` is the ``runs:/<run>/<path>`` URI of the model folder;
+    ``model_uri`` is ``models:/<model_id>``. ``step`` is the checkpoint's step (0 when
+    none was given); ``metrics`` the run's metric points logged with this ``model_id``.
+    """
+
+    model_id: str
+    name: str
+    experiment_id: str
+    source_run_id: str
+    artifact_path: str
+    flavor: str
+    creation_timestamp: int
+    step: int = 0
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: list[Metric] = field(default_factory=list)
+    status: str = "READY"
+
+    @property
+    def artifact_location(self) -> str:
+        """``runs:/<run>/<path>`` of the model folder."""
+        return f"runs:/{self.source_run_id}/{self.artifact_path}"
+
+    @property
+    def model_uri(self) -> str:
+        """``models:/<model_id>``."""
+        return f"models:/{self.model_id}"
+
+
+#: MLflow system tag -> how it is derived from a run's own fields.
+SYSTEM_TAGS = (
+    "mlflow.runName",
+    "mlflow.user",
+    "mlflow.parentRunId",
+    "mlflow.note.content",
+    "mlflow.source.name",
+    "mlflow.source.type",
+    "mlflow.source.git.commit",
+    "mlflow.source.git.branch",
+    "mlflow.source.git.repoURL",
+)
+
+
+def system_tags(info: RunInfo) -> dict[str, str]:
+    """MLflow's ``mlflow.*`` system tags of a run, derived from ``info`` (absent fields omitted)."""
+    src = info.source or {}
+    pairs = {
+        "mlflow.runName": info.run_name,
+        "mlflow.user": info.user_id or None,
+        "mlflow.parentRunId": info.parent_run_id,
+        "mlflow.note.content": info.description,
+        "mlflow.source.name": src.get("entry_point"),
+        "mlflow.source.type": "LOCAL" if src.get("entry_point") else None,
+        "mlflow.source.git.commit": src.get("commit"),
+        "mlflow.source.git.branch": src.get("branch"),
+        "mlflow.source.git.repoURL": src.get("remote_url"),
+    }
+    return {k: str(v) for k, v in pairs.items() if v is not None and v != ""}
+
+
+class SystemTags(dict[str, str]):
+    """A run's tags, where MLflow's ``mlflow.*`` system tags can also be read by key.
+
+    Iterating, ``len``, ``items()`` and equality see only the tags the run logged, so
+    vtrack's own views and YAML are unchanged; ``tags["mlflow.runName"]``,
+    ``tags.get("mlflow.parentRunId")`` and ``"mlflow.user" in tags`` see the derived
+    system tags too (a logged tag of the same name wins).
+    """
+
+    def __init__(self, tags: dict[str, str], info: RunInfo) -> None:
+        super().__init__(tags)
+        self._info = info
+
+    def system(self) -> dict[str, str]:
+        """The derived ``mlflow.*`` tags alone."""
+        return system_tags(self._info)
+
+    def with_system(self) -> dict[str, str]:
+        """A plain dict of the system tags overlaid by the logged tags (MLflow's ``data.tags``)."""
+        return {**self.system(), **self}
+
+    def __missing__(self, key: str) -> str:
+        if isinstance(key, str) and key.startswith("mlflow."):
+            derived = self.system()
+            if key in derived:
+                return derived[key]
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        if super().__contains__(key):
+            return True
+        return isinstance(key, str) and key.startswith("mlflow.") and key in self.system()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (dict(self),))

@@ -175,3 +175,9 @@ class MissingDependencyError(VtrackError, ImportError):
     """An optional dependency is needed for this call; the hint says how to install it."""
 
     exit_code = EXIT_USAGE
+
+
+class NotSupportedError(VtrackError, NotImplementedError):
+    """An MLflow call or argument that vtrack does not support (yet); the message names it."""
+
+    exit_code = EXIT_USAGE

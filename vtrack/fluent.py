@@ -106,9 +106,10 @@ class _Session:
         return None
 
     def require_run_id(self) -> str:
+        """The active run's id; with none active a run is started, as MLflow does."""
         run = self.current()
         if run is None:
-            raise RunStateError("no active run", hint="call vtrack.start_run() first")
+            run = start_run()  # ended at interpreter exit, like any fluent run
         return run.info.run_id
 
     def end_run_id(self, run_id: str, status: str) -> None:
@@ -184,6 +185,11 @@ def set_tracking_uri(uri: str | os.PathLike[str] | None) -> None:
         _session.experiment_id = None
 
 
+def tracking_uri_set() -> bool:
+    """True when ``set_tracking_uri`` chose the store in this process."""
+    return _session.tracking_uri is not None
+
+
 def get_tracking_uri() -> str:
     """The tracking URI in use, as a ``file://`` URL of the store's git directory."""
     client = _session.get_client()
@@ -197,6 +203,16 @@ def _client() -> TrackingClient:
 def tracking_client() -> TrackingClient:
     """The client behind the fluent API: the store of the current tracking URI."""
     return _session.get_client()
+
+
+def active_run_id() -> str:
+    """The active run's id; with none active, one is started (MLflow's rule), ended at exit."""
+    return _session.require_run_id()
+
+
+def current_experiment_id() -> str:
+    """The experiment new runs go to: the active one, else the environment's, else Default."""
+    return _current_experiment_id()
 
 
 def end_active_run(run_id: str, status: str = "FINISHED") -> None:
@@ -267,9 +283,14 @@ def get_experiment_by_name(name: str) -> Experiment | None:
     return _client().get_experiment_by_name(name)
 
 
-def search_experiments(view_type: str = "ACTIVE_ONLY", max_results: int | None = None) -> list[Experiment]:
-    """Experiments by lifecycle stage."""
-    return _client().search_experiments(view_type, max_results)
+def search_experiments(
+    view_type: str | int = "ACTIVE_ONLY",
+    max_results: int | None = None,
+    filter_string: str | None = None,
+    order_by: list[str] | None = None,
+) -> list[Experiment]:
+    """Experiments by lifecycle stage (a name or MLflow's ViewType int) and filter."""
+    return _client().search_experiments(view_type, max_results, filter_string, order_by)
 
 
 def delete_experiment(experiment_id: str) -> None:
@@ -452,11 +473,13 @@ def _runs_frame(runs: list[Run]) -> Any:
         "run_name": [r.info.run_name for r in runs],
     }
     extra: dict[str, list[Any]] = {}
-    for prefix, attr, missing in (("metrics", "metrics", float("nan")), ("params", "params", None),
-                                  ("tags", "tags", None)):  # fmt: skip
-        keys = sorted({k for r in runs for k in getattr(r.data, attr)})
+    tags = [getattr(r.data.tags, "with_system", lambda t=r.data.tags: t)() for r in runs]
+    for prefix, maps, missing in (("metrics", [r.data.metrics for r in runs], float("nan")),
+                                  ("params", [r.data.params for r in runs], None),
+                                  ("tags", tags, None)):  # fmt: skip
+        keys = sorted({k for m in maps for k in m})
         for k in keys:
-            extra[f"{prefix}.{k}"] = [getattr(r.data, attr).get(k, missing) for r in runs]
+            extra[f"{prefix}.{k}"] = [m.get(k, missing) for m in maps]
     frame = pd.DataFrame({**cols, **extra}, index=range(n))
     for col in ("start_time", "end_time"):
         frame[col] = pd.to_datetime(frame[col], unit="ms", utc=True)
@@ -480,13 +503,28 @@ def log_metric(
     step: int | None = None,
     timestamp: int | None = None,
     synchronous: bool = False,
+    run_id: str | None = None,
+    model_id: str | None = None,
+    dataset: Any = None,
 ) -> None:
-    """Log a metric point of the active run; cheap enough for inner loops."""
+    """Log a metric point of the active run (or ``run_id``); cheap enough for inner loops.
+
+    MLflow 3's ``model_id`` links the metric to a logged model, ``dataset`` (a
+    ``vtrack.data`` Dataset) to the data it was computed on (see
+    :func:`vtrack.fluent_mlflow.link_metric`).
+    """
+    if run_id is not None or model_id is not None or dataset is not None:
+        from vtrack.fluent_mlflow import link_metric
+
+        rid = run_id if run_id is not None else _session.require_run_id()
+        link_metric(rid, key, model_id, dataset)
+        _client().log_metric(rid, key, value, timestamp, step, synchronous)
+        return
     s = _session
     own = s.main_stack if get_ident() == _MAIN_IDENT else s.stack()
     run = own[-1] if own else (s.main_stack[-1] if s.main_stack else None)  # s.current()
     if run is None:
-        raise RunStateError("no active run", hint="call vtrack.start_run() first")
+        run = start_run()  # MLflow's rule: logging with no active run starts one
     (s.client or s.get_client()).log_metric(run.run_id, key, value, timestamp, step, synchronous)
 
 
@@ -541,9 +579,29 @@ def log_figure(figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] |
     _client().log_figure(_session.require_run_id(), figure, artifact_file, save_kwargs=save_kwargs)
 
 
-def log_image(image: Any, artifact_file: str) -> None:
-    """Log a numpy array or PIL image of the active run as an image file."""
-    _client().log_image(_session.require_run_id(), image, artifact_file)
+def log_image(
+    image: Any,
+    artifact_file: str | None = None,
+    *,
+    key: str | None = None,
+    step: int | None = None,
+    timestamp: int | None = None,
+    synchronous: bool | None = None,
+) -> None:
+    """Log a numpy array or PIL image of the active run as an image file.
+
+    Either ``artifact_file``, or MLflow's image series: ``key`` (and ``step``, default 0)
+    stores the image at ``images/<key>+step+<step>+timestamp+<ms>+<uuid>.png``, the layout
+    MLflow's UI reads.
+    """
+    run_id = _session.require_run_id()
+    if (artifact_file is None) == (key is None):
+        raise ValidationError("log_image needs artifact_file or key (an image series), not both")
+    if key is not None:
+        from vtrack.fluent_mlflow import image_series_path
+
+        artifact_file = image_series_path(key, step, timestamp)
+    _client().log_image(run_id, image, str(artifact_file))
 
 
 # -- dataset provenance (the rules live in vtrack.provenance) -------------------------
@@ -562,9 +620,14 @@ def log_input(
     context again with the same content records nothing; other content raises
     InputConflictError. ``exclude`` takes gitignore-style patterns for folders.
     """
-    return _client().log_input(
-        _session.require_run_id(), data, name, context, source, tags, exclude=exclude
-    )
+    run_id = _session.require_run_id()
+    if hasattr(data, "input_specs"):  # a vtrack.data Dataset (mlflow.log_input(ds, "train"))
+        if context is None and name is not None:
+            name, context = None, name  # MLflow's second positional argument is the context
+        if name is not None or source is not None:
+            raise ValidationError("a vtrack.data Dataset carries its own name and source")
+        return _client().log_inputs(run_id, data.input_specs(context, tags))[0]
+    return _client().log_input(run_id, data, name, context, source, tags, exclude=exclude)
 
 
 def log_inputs(inputs: Iterable[Any]) -> list[DatasetInput]:

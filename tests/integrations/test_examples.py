@@ -96,8 +96,8 @@ def test_boosting_examples_log_rounds_and_autolog(repo: Path, library: str) -> N
     assert auto.data.params["num_boost_round"] == 15 or library == "xgboost"
     key = "validation_0-logloss" if library == "xgboost" else "valid_0-l2"
     assert _steps(ids["AUTOLOG"], key)[:3] == [0, 1, 2]
-    booster = vtrack.pyfunc.load_model(f"runs:/{ids['AUTOLOG']}/model")
-    assert type(booster).__name__ == "Booster"
+    loaded = vtrack.pyfunc.load_model(f"runs:/{ids['AUTOLOG']}/model")  # MLflow's PyFuncModel
+    assert type(loaded.unwrap_python_model()).__name__ == "Booster"
 
 
 @pytest.mark.slow

@@ -130,7 +130,16 @@ def test_already_scripted_module_is_saved_as_is(tmp_path, net, x):
     with torch.no_grad():
         assert torch.equal(vpt.load_model_from_dir(tmp_path / "m")(x), _expected(net, x))
     with pytest.raises(ValidationError, match="format='torchscript'"):
-        vpt.save_model(scripted, tmp_path / "other")
+        vpt.save_model(scripted, tmp_path / "other", format="state_dict")
+
+
+@jit_deprecation
+def test_scripted_module_is_detected_and_saved_as_torchscript_without_a_flag(tmp_path, net, x):
+    # MLflow scripts log a ScriptModule with no format argument; it used to be refused
+    vpt.save_model(torch.jit.script(net), tmp_path / "m")
+    assert read_model_meta(tmp_path / "m").flavor_fields["format"] == "torchscript"
+    with torch.no_grad():
+        assert torch.equal(vpt.load_model_from_dir(tmp_path / "m")(x), _expected(net, x))
 
 
 def test_trace_without_example_is_refused(tmp_path, net):
@@ -145,8 +154,23 @@ def test_class_that_cannot_be_reimported_is_refused_and_nothing_is_written(tmp_p
             return x
 
     with pytest.raises(ValidationError, match="cannot be imported"):
-        vpt.save_model(Local(), tmp_path / "m")
+        vpt.save_model(Local(), tmp_path / "m", format="state_dict")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_class_that_cannot_be_reimported_is_pickled_by_value_by_default(tmp_path, x):
+    class Local(torch.nn.Module):
+        def __init__(self, scale: float) -> None:
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.tensor(scale))
+
+        def forward(self, inp):
+            return inp * self.scale
+
+    vpt.save_model(Local(3.0), tmp_path / "m")
+    assert read_model_meta(tmp_path / "m").flavor_fields["format"] == "pickle"
+    with torch.no_grad():
+        assert torch.equal(vpt.load_model_from_dir(tmp_path / "m")(x), x * 3.0)
 
 
 def test_bad_arguments_raise_validation_error(tmp_path, net):

@@ -15,7 +15,7 @@ from sklearn.ensemble import RandomForestClassifier
 import vtrack
 import vtrack.models
 from tests.conftest import assert_fsck_clean, git
-from vtrack.errors import ArtifactNotFoundError, RunStateError
+from vtrack.errors import ArtifactNotFoundError
 from vtrack.models import pyfunc as vpf
 from vtrack.models import pytorch as vpt
 from vtrack.models import sklearn as vsk
@@ -107,11 +107,12 @@ def test_pyfunc_model_logged_in_a_run_loads_back(repo: Path) -> None:
     np.testing.assert_array_equal(loaded.predict(X), X * 2.5)
 
 
-def test_log_model_without_a_run_raises_and_missing_model_is_not_found(repo: Path, data) -> None:
+def test_log_model_without_a_run_starts_one_and_missing_model_is_not_found(repo: Path, data) -> None:
     X, y = data
     clf = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y)
-    with pytest.raises(RunStateError):
-        vsk.log_model(clf, "model")
+    info = vsk.log_model(clf, "model")  # no active run: one is started, as in MLflow
+    assert vtrack.active_run().info.run_id == info.run_id
+    vtrack.end_run()
     with vtrack.start_run() as run:
         pass
     with pytest.raises(ArtifactNotFoundError):

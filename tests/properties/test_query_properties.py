@@ -499,6 +499,13 @@ def _missing(v: object) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
+def _missing_rank(v: object, entity: str) -> int:
+    """0 present; a NaN metric 1 (after numbers, before absent: MLflow); else missing 2."""
+    if not _missing(v):
+        return 0
+    return 1 if entity == "metrics" and isinstance(v, float) else 2
+
+
 def _sort_cmp(a: object, b: object) -> int:
     """Numbers (not bools) before text; bools as 'True'/'False'."""
 
@@ -520,12 +527,11 @@ def oracle_sort(runs: list[dict], order: tuple[OrderKey, ...]) -> list[dict]:
         keys += [("attributes", "start_time", False), ("attributes", "run_id", True)]
         for entity, key, ascending in keys:
             a, b = get(r1, entity, key), get(r2, entity, key)
-            if _missing(a) and _missing(b):
-                continue
-            if _missing(a):
-                return 1
-            if _missing(b):
-                return -1
+            ma, mb = _missing_rank(a, entity), _missing_rank(b, entity)
+            if ma or mb:
+                if ma == mb:
+                    continue
+                return (ma > mb) - (ma < mb)
             c = _sort_cmp(a, b)
             if c:
                 return c if ascending else -c

@@ -143,12 +143,16 @@ def test_sealed_chunks_go_into_the_callers_batch_and_stay_readable_until_stored(
 # -- latest values ------------------------------------------------------------------------
 
 
-def test_latest_value_is_at_the_highest_step_then_timestamp_then_later_call(
+def test_latest_value_is_at_the_highest_step_then_timestamp_then_larger_value(
     objects: GitObjects,
 ) -> None:
     state = RecordState(objects)
     state.add_metric("m", 5, 100, 1.0)
-    state.add_metric("m", 5, 100, 2.0)  # equal step and timestamp: the later call
+    state.add_metric("m", 5, 100, 2.0)  # equal step and timestamp: the larger (MLflow)
+    assert state.metrics["m"] == 2.0
+    state.add_metric("m", 5, 100, 1.5)  # smaller, logged later: MLflow keeps 2.0
+    assert state.metrics["m"] == 2.0
+    state.add_points([("m", 0.5, 5, 100), ("m", 1.8, 5, 100)], ["5\t100\t0.5\n", "5\t100\t1.8\n"])
     assert state.metrics["m"] == 2.0
     state.add_metric("m", 5, 99, 3.0)  # equal step, earlier timestamp
     assert state.metrics["m"] == 2.0
@@ -172,8 +176,11 @@ def test_latest_value_keeps_the_rule_after_loading_the_record_from_a_tree(
     assert loaded.metrics == {"m": 0.1}
     loaded.add_metric("m", 5, 3_000, 0.9)  # a lower step than the committed latest
     assert loaded.metrics == {"m": 0.1}
-    loaded.add_metric("m", 10, 1_000, 0.2)  # equal step and timestamp: the later call
+    loaded.add_metric("m", 10, 1_000, 0.2)  # equal step and timestamp: the larger value
     assert loaded.metrics == {"m": 0.2}
+    again = RecordState.from_tree(objects, loaded.build_tree())
+    again.add_metric("m", 10, 1_000, 0.15)
+    assert again.metrics == {"m": 0.2}
 
 
 # -- the YAML codec --------------------------------------------------------------------------

@@ -21,16 +21,20 @@ Modules: :mod:`~vtrack.artifacts.storage` (storage kinds, the object store handl
 :mod:`~vtrack.artifacts.write` (logging), :mod:`~vtrack.artifacts.read` (listing,
 reading, downloading, URIs) and :mod:`~vtrack.artifacts.render` (dicts, figures and
 images as bytes). Everything public is re-exported here.
+
+``download_artifacts``, ``list_artifacts``, ``load_text`` and ``load_dict`` also answer
+MLflow's ``mlflow.artifacts`` calls (``artifact_uri=``, ``run_id=``, ``artifact_path=``,
+``dst_path=``) against the fluent API's store; given a RunRepository first they are the
+service functions of :mod:`~vtrack.artifacts.read`.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from vtrack.artifacts import read as _read
 from vtrack.artifacts.read import (
     artifact_entry,
-    download_artifacts,
-    list_artifacts,
-    load_dict,
-    load_text,
     locate,
     manifest,
     open_artifact,
@@ -56,6 +60,7 @@ from vtrack.artifacts.write import (
     log_text,
 )
 from vtrack.store.objects import ObjectStore
+from vtrack.store.runs import RunRepository
 
 __all__ = [
     "ARTIFACTS_DIR",
@@ -86,3 +91,39 @@ __all__ = [
     "read_bytes",
     "split_runs_uri",
 ]
+
+
+def _fluent() -> Any:
+    from vtrack import fluent  # MLflow's module-level form reads through the fluent store
+
+    return fluent
+
+
+def download_artifacts(*args: Any, **kw: Any) -> Any:
+    """Service form ``(repo, run_id, path, dst)``, or MLflow's ``(artifact_uri=, run_id=,
+    artifact_path=, dst_path=)``: download and return the local path."""
+    if args and isinstance(args[0], RunRepository):
+        return _read.download_artifacts(*args, **kw)
+    return _fluent().download_artifacts(*args, **kw)
+
+
+def list_artifacts(*args: Any, **kw: Any) -> Any:
+    """Service form ``(repo, run_id, path)``, or MLflow's ``(artifact_uri=, run_id=,
+    artifact_path=)``: the FileInfo entries directly inside a folder."""
+    if args and isinstance(args[0], RunRepository):
+        return _read.list_artifacts(*args, **kw)
+    return _fluent().list_artifacts(*args, **kw)
+
+
+def load_text(*args: Any, **kw: Any) -> Any:
+    """Service form ``(repo, run_id, path)``, or MLflow's ``(artifact_uri)``: the file's text."""
+    if args and isinstance(args[0], RunRepository):
+        return _read.load_text(*args, **kw)
+    return _fluent().load_text(*args, **kw)
+
+
+def load_dict(*args: Any, **kw: Any) -> Any:
+    """Service form ``(repo, run_id, path)``, or MLflow's ``(artifact_uri)``: the parsed file."""
+    if args and isinstance(args[0], RunRepository):
+        return _read.load_dict(*args, **kw)
+    return _fluent().load_dict(*args, **kw)

@@ -35,7 +35,10 @@ from vtrack.models.save import (
     log_model_with,
     save_model_dir,
 )
-from vtrack.models.signature import Signature
+from vtrack.models.signature import Signature, infer_signature
+
+#: MLflow's name for a model signature.
+ModelSignature = Signature
 
 __all__ = [
     "FLAVORS",
@@ -44,10 +47,12 @@ __all__ = [
     "REQUIREMENTS_TXT",
     "ModelInfo",
     "ModelMeta",
+    "ModelSignature",
     "Signature",
     "check_yaml_values",
     "expect_flavor",
     "flavor_module",
+    "infer_signature",
     "load_input_example",
     "load_model",
     "load_model_from_dir",

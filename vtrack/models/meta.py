@@ -59,6 +59,15 @@ class ModelInfo:
     model_uri: str
     flavor: str
     signature: Signature | None
+    #: MLflow 3's model id when the model was logged as a LoggedModel (``name=``), else None
+    model_id: str | None = None
+    #: the checkpoint step given to ``log_model(step=)``
+    step: int | None = None
+
+    @property
+    def artifact_uri(self) -> str:
+        """``runs:/<run>/<artifact path>`` of the model folder."""
+        return f"runs:/{self.run_id}/{self.artifact_path}"
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,7 @@ def load_model_from_dir(path: str | os.PathLike[str]) -> Any:
 
 
 def log_model(
-    python_model: Any, artifact_path: str, *, input_example: Any = None, **kw: Any
+    python_model: Any, artifact_path: str | None = None, *, input_example: Any = None, **kw: Any
 ) -> ModelInfo:
     """Save ``python_model`` (see :func:`save_model` for ``kw``) and log it to the active run."""
     return log_model_with(

@@ -17,7 +17,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from vtrack.errors import ArtifactError, MissingDependencyError, ValidationError
+from vtrack.errors import (
+    ArtifactError,
+    MissingDependencyError,
+    NotSupportedError,
+    ValidationError,
+)
 from vtrack.models import (
     ModelInfo,
     check_yaml_values,
@@ -37,7 +42,9 @@ FLAVOR = "pytorch"
 STATE_DICT_FILE = "state_dict.pt"
 #: Model file for ``format="torchscript"``.
 TORCHSCRIPT_FILE = "model.torchscript.pt"
-FORMATS = ("state_dict", "torchscript")
+#: Whole pickled module (format ``pickle``): classes from ``__main__`` are pickled by value.
+PICKLE_FILE = "model.pth"
+FORMATS = ("state_dict", "torchscript", "pickle")
 _INSTALL_HINT = "pip install 'vtrack[torch]'"
 
 
@@ -94,9 +101,10 @@ def save_model(
     pytorch_model: Any,
     path: str | os.PathLike[str],
     *,
-    format: Literal["state_dict", "torchscript"] = "state_dict",
+    format: Literal["state_dict", "torchscript", "pickle"] | None = None,
     model_kwargs: Mapping[str, Any] | None = None,
     torchscript_method: Literal["script", "trace"] = "script",
+    serialization_format: str | None = None,
     input_example: Any = None,
     signature: Signature | Mapping[str, Any] | None = None,
     pip_requirements: list[str] | None = None,
@@ -104,6 +112,13 @@ def save_model(
     metadata: Mapping[str, Any] | None = None,
 ) -> None:
     """Write ``pytorch_model`` (a ``torch.nn.Module``) as a model folder at ``path``.
+
+    MLflow's ``serialization_format`` may be ``"pickle"`` (the same choice as
+    ``format=None``); ``"pt2"`` raises NotSupportedError. ``format=None`` (the default) chooses: a ``torch.jit.ScriptModule`` is saved as
+    TorchScript; a module whose class is importable and that ``model_kwargs`` (or no
+    arguments) rebuild is saved as a state dict; any other module (a class defined in the
+    training script, ``__main__``, or one that needs constructor arguments) is pickled
+    whole with cloudpickle, which stores ``__main__`` classes by value, as MLflow does.
 
     ``state_dict``: loading calls ``ModelClass(**model_kwargs)`` and loads the weights,
     so the class must be importable and ``model_kwargs`` plain YAML values.
@@ -115,13 +130,16 @@ def save_model(
     Raises ValidationError for bad arguments, ArtifactError if serialization fails,
     MissingDependencyError without torch.
     """
+    if serialization_format not in (None, "pickle"):
+        raise NotSupportedError(
+            f"serialization_format={serialization_format!r} is not supported",
+            hint="vtrack saves state dicts, TorchScript or cloudpickle (serialization_format='pickle')",
+        )
     torch = _import_torch()
     if not isinstance(pytorch_model, torch.nn.Module):
         raise ValidationError(
             f"the pytorch flavor saves torch.nn.Module objects, got {type(pytorch_model).__name__}"
         )
-    if format not in FORMATS:
-        raise ValidationError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     if input_example is not None and not isinstance(input_example, torch.Tensor):
         np_mod = sys.modules.get("numpy")
         if np_mod is None or not isinstance(input_example, np_mod.ndarray):
@@ -130,8 +148,24 @@ def save_model(
                 f"got {type(input_example).__name__}"
             )
     is_scripted = isinstance(pytorch_model, torch.jit.ScriptModule)
+    if format is None:
+        format = _auto_format(pytorch_model, is_scripted, model_kwargs)
+    if format not in FORMATS:
+        raise ValidationError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
 
-    if format == "state_dict":
+    if format == "pickle":
+        if model_kwargs is not None:
+            raise ValidationError("model_kwargs only applies to format='state_dict'")
+        if is_scripted:
+            raise ValidationError("a scripted module is saved with format='torchscript'")
+
+        def write(folder: Path) -> dict[str, Any]:
+            import cloudpickle
+
+            torch.save(pytorch_model, folder / PICKLE_FILE, pickle_module=cloudpickle)
+            return {"format": "pickle", "model_file": PICKLE_FILE, "serializer": "cloudpickle"}
+
+    elif format == "state_dict":
         if is_scripted:
             raise ValidationError(
                 "a scripted module has no importable Python class",
@@ -191,6 +225,30 @@ def save_model(
     )
 
 
+def _auto_format(model: Any, is_scripted: bool, model_kwargs: Any) -> Any:
+    if is_scripted:
+        return "torchscript"
+    if model_kwargs is not None:
+        return "state_dict"
+    try:
+        class_reference(type(model))
+    except ValidationError:
+        return "pickle"
+    return "state_dict" if _takes_no_arguments(type(model)) else "pickle"
+
+
+def _takes_no_arguments(cls: type) -> bool:
+    import inspect
+
+    try:
+        params = list(inspect.signature(cls).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    return all(
+        p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params
+    )
+
+
 def _trace(torch: Any, model: Any, example: Any) -> Any:
     was_training = model.training
     model.eval()  # trace what inference runs: no dropout, fixed batch-norm statistics
@@ -226,6 +284,15 @@ def load_model_from_dir(path: str | os.PathLike[str]) -> Any:
                 f"cannot load TorchScript model {file}: {exc}", path=str(file)
             ) from exc
         return model.eval()
+    if fmt == "pickle":
+        try:
+            # the trust model of the pyfunc flavor: loading a pickled model runs its code
+            model = torch.load(file, map_location="cpu", weights_only=False)
+        except Exception as exc:
+            raise ArtifactError(f"cannot unpickle the pytorch model {file}: {exc}") from exc
+        if not isinstance(model, torch.nn.Module):
+            raise ArtifactError(f"{file} does not hold a torch.nn.Module", path=str(file))
+        return model.eval()
     return _load_state_dict_model(torch, meta.flavor_fields, file)
 
 
@@ -257,7 +324,7 @@ def _load_state_dict_model(torch: Any, fields: Mapping[str, Any], file: Path) ->
 
 
 def log_model(
-    pytorch_model: Any, artifact_path: str, *, input_example: Any = None, **kw: Any
+    pytorch_model: Any, artifact_path: str | None = None, *, input_example: Any = None, **kw: Any
 ) -> ModelInfo:
     """Save ``pytorch_model`` (see :func:`save_model` for ``kw``) and log it to the active run."""
     return log_model_with(

@@ -15,6 +15,7 @@ import platform
 import secrets
 import shutil
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -26,7 +27,7 @@ import yaml
 from vtrack.errors import (
     ArtifactError,
     ArtifactNotFoundError,
-    RunStateError,
+    NotSupportedError,
     ValidationError,
     VtrackError,
 )
@@ -242,47 +243,102 @@ def load_model_from_dir(path: str | os.PathLike[str]) -> Any:
 
 
 def log_model_with(
-    save_model: Callable[..., None], model: Any, artifact_path: str, **kw: Any
+    save_model: Callable[..., None],
+    model: Any,
+    artifact_path: str | None = None,
+    *,
+    name: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    step: int | None = None,
+    registered_model_name: str | None = None,
+    **kw: Any,
 ) -> ModelInfo:
     """Save ``model`` with a flavor's ``save_model`` and log the folder to the active run.
 
-    The folder is built in a temporary directory, then handed to
-    ``vtrack.fluent.log_artifacts`` under ``artifact_path``. Raises RunStateError if no
-    run is active afterwards, plus whatever ``save_model`` and logging raise.
+    MLflow 3's form names the model (``name=``); MLflow 2's gives ``artifact_path``;
+    exactly one is needed. Every logged model gets a stable ``model_id`` (a
+    :class:`~vtrack.entities.LoggedModel`, see :mod:`vtrack.models.logged`) with its
+    ``params``, ``tags`` and checkpoint ``step``; a named model's ``model_uri`` is
+    ``models:/<model_id>``, an ``artifact_path`` one's ``runs:/<run>/<path>``. A name
+    already used in the run gets the folder ``<name>-step-<step>`` (or
+    ``<name>-<id prefix>``). The folder is built in a temporary directory, then logged
+    with ``vtrack.fluent.log_artifacts``; with no active run one is started, as in MLflow.
+    ``registered_model_name`` raises NotSupportedError (the model registry is not in
+    this vtrack).
     """
-    if not isinstance(artifact_path, str) or not artifact_path.strip("/"):
-        raise ValidationError(
-            f"artifact_path must be a non-empty relative path, got {artifact_path!r}"
+    if registered_model_name is not None:
+        raise NotSupportedError(
+            "log_model(registered_model_name=...) is not yet supported: vtrack has no model "
+            "registry yet",
+            hint="log the model, then refer to it by its models:/<model_id> URI",
         )
-    artifact_path = artifact_path.strip("/")
+    if (artifact_path is None) == (name is None):
+        raise ValidationError("log_model needs a name (MLflow 3) or an artifact_path, not both")
+    path = artifact_path if artifact_path is not None else name
+    if not isinstance(path, str) or not path.strip("/"):
+        raise ValidationError(
+            f"the model name or artifact_path must be a non-empty relative path, got {path!r}"
+        )
+    path = path.strip("/")
+    if step is not None and (isinstance(step, bool) or not isinstance(step, int) or step < 0):
+        raise ValidationError(f"step must be a non-negative integer, got {step!r}")
+    if params is not None and not isinstance(params, Mapping):
+        raise ValidationError("params must be a mapping")
     from vtrack import fluent
+    from vtrack.models import logged
 
+    model_id = logged.new_model_id()
+    run = fluent.active_run() or fluent.start_run()
+    run_id = run.info.run_id
+    if fluent.list_artifacts(run_id=run_id, artifact_path=path) or _is_artifact_file(run_id, path):
+        path = f"{path}-step-{step}" if step is not None else f"{path}-{model_id[2:10]}"
     with tempfile.TemporaryDirectory(prefix="vtrack-model-") as tmp:
         local = Path(tmp) / "model"
         save_model(model, local, **kw)
         meta = read_model_meta(local)
-        fluent.log_artifacts(str(local), artifact_path=artifact_path)
-    run = fluent.active_run()
-    if run is None:
-        raise RunStateError("log_model needs an active run", hint="call vtrack.start_run() first")
-    run_id = run.info.run_id
+        fluent.log_artifacts(str(local), artifact_path=path)
+    fluent.set_tag(
+        logged.MODEL_TAG_PREFIX + model_id,
+        logged.model_record(name=name or path, artifact_path=path, flavor=meta.flavor,
+                            step=step or 0, created=int(time.time() * 1000), params=params,
+                            tags=tags),
+    )  # fmt: skip
     return ModelInfo(
         run_id=run_id,
-        artifact_path=artifact_path,
-        model_uri=f"runs:/{run_id}/{artifact_path}",
+        artifact_path=path,
+        model_uri=f"models:/{model_id}" if name is not None else f"runs:/{run_id}/{path}",
         flavor=meta.flavor,
         signature=meta.signature,
+        model_id=model_id,
+        step=step,
+    )
+
+
+def _is_artifact_file(run_id: str, path: str) -> bool:
+    from vtrack import fluent
+
+    parent, _, _ = path.rpartition("/")
+    return any(
+        f.path == path for f in fluent.list_artifacts(run_id=run_id, artifact_path=parent or None)
     )
 
 
 def load_model_with(loader: Callable[[Path], Any], model_uri: str | os.PathLike[str]) -> Any:
     """Load ``model_uri`` (``runs:/<run>/<path>``, ``file://…`` or a local folder) with ``loader``.
 
-    A ``runs:/`` model is downloaded into a temporary folder with
+    ``models:/<model_id>`` names a logged model (MLflow 3) and is read from its run. A
+    ``runs:/`` model is downloaded into a temporary folder with
     ``vtrack.fluent.download_artifacts`` and loaded from there. Raises ValidationError for
     other URI schemes.
     """
     uri = os.fspath(model_uri)
+    if uri.startswith("models:/"):
+        from vtrack import fluent
+        from vtrack.models import logged
+
+        found = logged.find_logged_model(fluent.tracking_client().repo, uri[len("models:/") :].strip("/"))
+        uri = found.artifact_location
     if uri.startswith("runs:/"):
         run_id, _, sub = uri[len("runs:/") :].partition("/")
         if not run_id or not sub.strip("/"):

@@ -109,7 +109,7 @@ def load_model_from_dir(path: str | os.PathLike[str]) -> Any:
 
 
 def log_model(
-    sk_model: Any, artifact_path: str, *, input_example: Any = None, **kw: Any
+    sk_model: Any, artifact_path: str | None = None, *, input_example: Any = None, **kw: Any
 ) -> ModelInfo:
     """Save ``sk_model`` (see :func:`save_model` for ``kw``) and log it to the active run."""
     return log_model_with(save_model, sk_model, artifact_path, input_example=input_example, **kw)

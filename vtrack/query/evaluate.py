@@ -36,7 +36,8 @@ Ordering
 --------
 ``"metrics.acc DESC"``, ``"params.lr"`` (ascending), ``"attributes.start_time ASC"`` or
 ``"-metrics.acc"`` (descending). Datasets cannot be ordered on. :func:`sort_runs` sorts by
-the keys in turn; missing values come last whatever the direction (as MLflow); numbers come
+the keys in turn; missing values come last whatever the direction (as MLflow), and a NaN
+metric comes after the numbers and before absent values (as MLflow); numbers come
 before text (SQLite's order), so mixed-type params sort numbers first; remaining ties go
 to ``start_time`` descending (missing last), then ``run_id`` ascending.
 """
@@ -135,11 +136,18 @@ def _sort_value(value: Any) -> tuple[int, Any]:
 
 def _stable_sort(runs: list[RunView], entity: str, key: str, ascending: bool) -> list[RunView]:
     present: list[RunView] = []
+    nans: list[RunView] = []
     missing: list[RunView] = []
     for run in runs:
-        (present if is_present(_lookup(run, entity, key)) else missing).append(run)
+        value = _lookup(run, entity, key)
+        if is_present(value):
+            present.append(run)
+        elif entity == "metrics" and isinstance(value, float):  # NaN: after numbers (MLflow)
+            nans.append(run)
+        else:
+            missing.append(run)
     present.sort(key=lambda r: _sort_value(_lookup(r, entity, key)), reverse=not ascending)
-    return present + missing
+    return present + nans + missing
 
 
 def sort_runs(runs: Iterable[RunView], order: Sequence[OrderKey]) -> list[RunView]:

@@ -82,6 +82,14 @@ DATASET_FIELDS = frozenset({"name", "digest", "context"})
 #: Attribute names that may be written without the ``attributes.`` prefix.
 BARE_ATTRIBUTES = frozenset({"run_name", "status", "start_time", "end_time", "run_id"})
 
+#: MLflow's other spellings of attributes (``attributes.created``, ``attributes.`Run name```).
+_ATTRIBUTE_ALIASES = {
+    "created": "start_time", "Created": "start_time",
+    "run name": "run_name", "Run name": "run_name", "Run Name": "run_name",
+}  # fmt: skip
+#: MLflow system tags that are vtrack attributes: a filter on the tag filters the attribute.
+SYSTEM_TAG_ATTRIBUTES = {"mlflow.runName": "run_name", "mlflow.user": "user_id"}
+
 COMPARISON_OPS = frozenset({"=", "!=", "<", "<=", ">", ">="})
 PATTERN_OPS = frozenset({"LIKE", "ILIKE"})
 LIST_OPS = frozenset({"IN", "NOT IN"})
@@ -90,7 +98,7 @@ OPERATORS = COMPARISON_OPS | PATTERN_OPS | LIST_OPS | NULL_OPS
 
 _PREFIXES = {
     "metrics": "metrics", "metric": "metrics",
-    "params": "params", "param": "params",
+    "params": "params", "param": "params", "parameter": "params", "parameters": "params",
     "tags": "tags", "tag": "tags",
     "attributes": "attributes", "attribute": "attributes", "attr": "attributes",
     "run": "attributes",
@@ -127,7 +135,7 @@ NOT: /not\b/i
 IS: /is\b/i
 NULL: /null\b/i
 DIRECTION: /(asc|desc)\b/i
-COLUMN: /[A-Za-z_]\w*(\.(`[^`]*`|"(?:[^"\\]|\\[\s\S]|"")*"|[\w\-.\/]+))?/
+COLUMN: /([A-Za-z_]\w*|`[A-Za-z_]\w*`)(\.(`[^`]*`|"(?:[^"\\]|\\[\s\S]|"")*"|'(?:[^'\\]|\\[\s\S]|'')*'|[\w\-.\/]+))?/
 NUMBER: /@NUMBER@/
 STRING: /'(?:[^'\\]|\\[\s\S]|'')*'|"(?:[^"\\]|\\[\s\S]|"")*"/
 %ignore /\s+/
@@ -360,7 +368,12 @@ def _unquote(token: str) -> str:
 def _column(text: str, token: Any, kind: str) -> tuple[str, str]:
     """Split a COLUMN token into ``(entity, key)``, checking prefix and names."""
     raw = str(token)
-    prefix, dot, rest = raw.partition(".")
+    if raw.startswith("`"):  # MLflow accepts a backticked entity: `metrics`.acc
+        end = raw.index("`", 1)
+        prefix, rest = raw[1:end], raw[end + 2 :]
+        dot = raw[end + 1 : end + 2]
+    else:
+        prefix, dot, rest = raw.partition(".")
     if not dot:
         name = prefix.lower()
         if name in BARE_ATTRIBUTES:
@@ -378,9 +391,13 @@ def _column(text: str, token: Any, kind: str) -> tuple[str, str]:
             text, token.start_pos, f"unknown entity {prefix!r}",
             "use metrics., params., tags., attributes. or datasets.", kind=kind,
         )  # fmt: skip
-    key = _unquote(rest) if rest[:1] in ("`", '"') else rest
-    if entity in ("attributes", "datasets"):
+    key = _unquote(rest) if rest[:1] in ("`", '"', "'") else rest
+    if entity == "attributes":
+        key = _ATTRIBUTE_ALIASES.get(key, key.lower())
+    elif entity == "datasets":
         key = key.lower()
+    elif entity == "tags" and key in SYSTEM_TAG_ATTRIBUTES:
+        entity, key = "attributes", SYSTEM_TAG_ATTRIBUTES[key]
     try:
         _check_column(entity, key, ordering=kind == "order_by item")
     except ValidationError as exc:

@@ -10,7 +10,8 @@ as :func:`vtrack.query.evaluate` and :func:`vtrack.query.sort_runs` do:
   through a Python function (they sort as their nearest float);
 * ``LIKE`` is a case-sensitive ``GLOB`` (``%`` → ``*``, ``_`` → ``?``, other GLOB
   metacharacters bracketed); ``ILIKE`` applies Python's ``str.lower`` to both sides;
-* order keys sort missing values last in both directions, numbers before text, then
+* order keys sort missing values last in both directions (a NaN metric after numbers and
+  before absent values, as MLflow), numbers before text, then
   ``start_time`` descending and ``run_id`` ascending.
 """
 
@@ -210,7 +211,10 @@ def compile_search(
                 expr = f"CASE WHEN {alias}.text IS NULL THEN NULL ELSE coalesce({alias}.num, {alias}.text) END"
             else:
                 expr = f"{alias}.text"
-        if key.ascending:
+        if key.entity == "metrics":  # MLflow: numbers, then NaN (a row, no number), then absent
+            rank = f"CASE WHEN {alias}.run IS NULL THEN 2 WHEN {expr} IS NULL THEN 1 ELSE 0 END"
+            order_terms.append(f"{rank}, {expr} {'ASC' if key.ascending else 'DESC'}")
+        elif key.ascending:
             order_terms.append(f"({expr}) IS NULL, ({expr}) ASC")
         else:  # SQLite sorts NULL lowest: DESC already puts missing values last
             order_terms.append(f"{expr} DESC")

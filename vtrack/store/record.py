@@ -208,8 +208,7 @@ class RecordState:
             self._compute_latest(key, hist)
         hist.tail.append(line if line is not None else format_row(step, timestamp, value))
         hist.tail_sha = None
-        latest = hist.latest
-        if latest is None or (step, timestamp) >= (latest[0], latest[1]):
+        if _supersedes(step, timestamp, value, hist.latest):
             hist.latest = (step, timestamp, value)
             self.metrics[key] = value
         if len(hist.tail) >= HISTORY_CHUNK_ROWS:
@@ -227,17 +226,15 @@ class RecordState:
                 hist = self.histories[key] = History()
             if hist.latest is None and (hist.chunks or hist.tail):
                 self._compute_latest(key, hist)
-            latest = hist.latest
-            best = (latest[0], latest[1]) if latest is not None else None
+            best = hist.latest
             pick = -1
             for i in idx:
-                _, _, step, ts = points[i]
-                if best is None or (step, ts) >= best:  # the later of equal ones wins
-                    best, pick = (step, ts), i
+                _, value, step, ts = points[i]
+                if _supersedes(step, ts, value, best):
+                    best, pick = (step, ts, value), i
             if pick >= 0:
-                _, value, step, ts = points[pick]
-                hist.latest = (step, ts, value)
-                self.metrics[key] = value
+                hist.latest = best
+                self.metrics[key] = points[pick][1]
             new = [rows[i] for i in idx]
             hist.tail_sha = None
             while new:
@@ -258,7 +255,7 @@ class RecordState:
     def _compute_latest(self, key: str, hist: History) -> None:
         best: tuple[int, int, float] | None = None
         for row in self.iter_history(key):
-            if best is None or (row[0], row[1]) >= (best[0], best[1]):
+            if _supersedes(row[0], row[1], row[2], best):
                 best = row
         hist.latest = best
 
@@ -485,3 +482,16 @@ def overlay_tree(obj: GitObjects, base_sha: str | None, files: dict[str, tuple[i
         entries[name.encode()] = (TREE_MODE, overlay_tree(obj, sub_base, sub))
     return obj.write_tree([(m, n, s) for n, (m, s) in entries.items()])
 
+
+
+def _supersedes(step: int, timestamp: int, value: float, latest: tuple[int, int, float] | None) -> bool:
+    """Whether a point becomes a metric's latest value: MLflow's rule.
+
+    The highest step wins, then the latest timestamp; at an equal step and timestamp the
+    larger value wins (a NaN never replaces, nor is replaced by, an equal-time point).
+    """
+    if latest is None:
+        return True
+    if (step, timestamp) != (latest[0], latest[1]):
+        return (step, timestamp) > (latest[0], latest[1])
+    return value > latest[2]
