@@ -94,7 +94,11 @@ def bench_throughput(work: Path, size: int, repeat: int) -> dict[str, list[float
     warm(src)
     with vtrack.start_run():
         for _ in range(repeat):
-            for name, fn in (("copyfile", copy), ("copyfile+fsync", copy_fsync), ("log_artifact", log)):
+            for name, fn in (
+                ("copyfile", copy),
+                ("copyfile+fsync", copy_fsync),
+                ("log_artifact", log),
+            ):
                 dst.unlink(missing_ok=True)
                 shutil.rmtree(objects, ignore_errors=True)
                 os.sync()
@@ -123,7 +127,10 @@ def bench_rss(work: Path) -> int:
     )
     res = subprocess.run(
         [sys.executable, "-c", code, str(repo), str(work / "big.bin")],
-        env=python_with_vtrack(), capture_output=True, text=True, check=True,
+        env=python_with_vtrack(),
+        capture_output=True,
+        text=True,
+        check=True,
     )
     shutil.rmtree(repo, ignore_errors=True)
     return int(json.loads(res.stdout.strip().splitlines()[-1])["growth_kib"]) * 1024
@@ -181,7 +188,9 @@ def _files(folder: Path, kind: str, n: int) -> list[Path]:
     if kind == "random":
         base = bytearray(os.urandom(MB))
     else:
-        rows = "".join(f"{i},{1 / (i + 1):.9f},{i * 0.37:.4f},label_{i % 13}\n" for i in range(40000))
+        rows = "".join(
+            f"{i},{1 / (i + 1):.9f},{i * 0.37:.4f},label_{i % 13}\n" for i in range(40000)
+        )
         base = bytearray(rows.encode()[:MB])
     out = []
     for i in range(n):
@@ -259,39 +268,57 @@ def main(argv: list[str] | None = None) -> int:
         print(f"1. logging a {big / MiB:.0f} MiB artifact ({work}), {repeat} interleaved runs each")
         print(f"   {'':<15} {'median':>8} {'MiB/s':>7} {'best':>8} {'MiB/s':>7}")
         for name in t:
-            print(f"   {name:<15} {t[name]:7.3f}s {big / MiB / t[name]:7.0f} "
-                  f"{best[name]:7.3f}s {big / MiB / best[name]:7.0f}")
+            print(
+                f"   {name:<15} {t[name]:7.3f}s {big / MiB / t[name]:7.0f} "
+                f"{best[name]:7.3f}s {big / MiB / best[name]:7.0f}"
+            )
         ratio = t["copyfile"] / t["log_artifact"]
         verdict = "ok" if ratio >= 0.5 else "MISSED"
-        print(f"   log_artifact / copyfile throughput: {ratio:.2f}x median, "
-              f"{best['copyfile'] / best['log_artifact']:.2f}x best (target >= 0.5x) {verdict}")
-        print(f"   log_artifact / (copyfile+fsync):    "
-              f"{t['copyfile+fsync'] / t['log_artifact']:.2f}x median")
+        print(
+            f"   log_artifact / copyfile throughput: {ratio:.2f}x median, "
+            f"{best['copyfile'] / best['log_artifact']:.2f}x best (target >= 0.5x) {verdict}"
+        )
+        print(
+            f"   log_artifact / (copyfile+fsync):    "
+            f"{t['copyfile+fsync'] / t['log_artifact']:.2f}x median"
+        )
         ok &= ratio >= 0.5
 
         growth = bench_rss(work)
         verdict = "ok" if growth <= 64 * MB else "MISSED"
-        print(f"2. peak RSS growth of log_artifact ({big / MiB:.0f} MiB, subprocess): "
-              f"{growth / MB:.1f} MB (target <= 64 MB) {verdict}")
+        print(
+            f"2. peak RSS growth of log_artifact ({big / MiB:.0f} MiB, subprocess): "
+            f"{growth / MB:.1f} MB (target <= 64 MB) {verdict}"
+        )
         ok &= growth <= 64 * MB
         (work / "big.bin").unlink()
 
         grown, m_grown = bench_dedup(work, dedup, mlf)
         factor = grown / dedup
         verdict = "ok" if factor <= 1.05 else "MISSED"
-        m_text = f"; MLflow default store: {m_grown / MB:.1f} MB = {m_grown / dedup:.2f}x" if m_grown else ""
-        print(f"3. store growth, same {dedup / MB:.0f} MB artifact in 3 runs: {grown / MB:.1f} MB = "
-              f"{factor:.3f}x (target <= 1.05x) {verdict}{m_text}")
+        m_text = (
+            f"; MLflow default store: {m_grown / MB:.1f} MB = {m_grown / dedup:.2f}x"
+            if m_grown
+            else ""
+        )
+        print(
+            f"3. store growth, same {dedup / MB:.0f} MB artifact in 3 runs: {grown / MB:.1f} MB = "
+            f"{factor:.3f}x (target <= 1.05x) {verdict}{m_text}"
+        )
         ok &= factor <= 1.05
 
         small = bench_1mb(work, n_small, mlf)
         v = small["vtrack random"]
         verdict = "ok" if v <= 5.0 else "MISSED"
-        print(f"4. log_artifact of a 1 MB file, median of {n_small} (target <= 5 ms on random bytes):")
+        print(
+            f"4. log_artifact of a 1 MB file, median of {n_small} (target <= 5 ms on random bytes):"
+        )
         print(f"   vtrack: random {v:.2f} ms {verdict}, text {small['vtrack text']:.2f} ms")
         if mlf:
-            print(f"   MLflow 3.17 default store: "
-                  f"random {small['mlflow random']:.2f} ms, text {small['mlflow text']:.2f} ms")
+            print(
+                f"   MLflow 3.17 default store: "
+                f"random {small['mlflow random']:.2f} ms, text {small['mlflow text']:.2f} ms"
+            )
         ok &= v <= 5.0
     finally:
         os.chdir(here)

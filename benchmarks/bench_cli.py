@@ -62,8 +62,17 @@ def main() -> int:
         first, warm = timed(["ls"], repo, repeat)
         rows.append(("vtrack ls (first, builds the index)", first, None))
         rows.append((f"vtrack ls over {n:,} runs (warm)", warm, TARGET_MS["ls"]))
-        _, warm = timed(["ls", "--filter", "metrics.acc > 0.9 and params.model = 'xgb'",
-                         "--sort", "-metrics.acc"], repo, repeat)
+        _, warm = timed(
+            [
+                "ls",
+                "--filter",
+                "metrics.acc > 0.9 and params.model = 'xgb'",
+                "--sort",
+                "-metrics.acc",
+            ],
+            repo,
+            repeat,
+        )
         rows.append(("vtrack ls --filter … --sort … (warm)", warm, TARGET_MS["ls"]))
         _, warm = timed(["diff", "@", "@~1"], repo, repeat)
         rows.append(("vtrack diff @ @~1", warm, TARGET_MS["diff"]))

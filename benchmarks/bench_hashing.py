@@ -151,7 +151,9 @@ def make_folder(root: Path, files: int, file_bytes: int) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a few seconds)")
-    ap.add_argument("--dir", default=None, help="where to create the test data (default: a temp dir)")
+    ap.add_argument(
+        "--dir", default=None, help="where to create the test data (default: a temp dir)"
+    )
     ap.add_argument("--files", type=int, default=None, help="files in the audit folder")
     ap.add_argument("--file-kib", type=int, default=None, help="size of each folder file, KiB")
     ap.add_argument("--rounds", type=int, default=3)
@@ -191,21 +193,56 @@ def main() -> int:
         label = f"{big // MiB} MiB file"
         rows.append((f"plain read, {label}", f"{t_read:.3f} s", rate(t_read), "baseline"))
         ratio = t_read / t_xxh
-        rows.append((f"xxh3-128 (statcache), {label}", f"{t_xxh:.3f} s",
-                     f"{rate(t_xxh)} = {ratio:.2f}x read", _verdict(ratio >= 0.8, ">= 0.8x")))
-        rows.append((f"xxh3-128 (hashing.hash_file), {label}", f"{t_xxh_mod:.3f} s",
-                     f"{rate(t_xxh_mod)} = {t_read / t_xxh_mod:.2f}x read", "reference"))
-        rows.append((f"xxh3-128 over mmap (not used: SIGBUS), {label}", f"{t_mmap:.3f} s",
-                     f"{rate(t_mmap)} = {t_read / t_mmap:.2f}x read", "reference"))
-        rows.append((f"sha256, {label}", f"{t_sha:.3f} s",
-                     f"{rate(t_sha)} = {t_read / t_sha:.2f}x read", "reference"))
+        rows.append(
+            (
+                f"xxh3-128 (statcache), {label}",
+                f"{t_xxh:.3f} s",
+                f"{rate(t_xxh)} = {ratio:.2f}x read",
+                _verdict(ratio >= 0.8, ">= 0.8x"),
+            )
+        )
+        rows.append(
+            (
+                f"xxh3-128 (hashing.hash_file), {label}",
+                f"{t_xxh_mod:.3f} s",
+                f"{rate(t_xxh_mod)} = {t_read / t_xxh_mod:.2f}x read",
+                "reference",
+            )
+        )
+        rows.append(
+            (
+                f"xxh3-128 over mmap (not used: SIGBUS), {label}",
+                f"{t_mmap:.3f} s",
+                f"{rate(t_mmap)} = {t_read / t_mmap:.2f}x read",
+                "reference",
+            )
+        )
+        rows.append(
+            (
+                f"sha256, {label}",
+                f"{t_sha:.3f} s",
+                f"{rate(t_sha)} = {t_read / t_sha:.2f}x read",
+                "reference",
+            )
+        )
         if cold_reads:
             c_read, c_xxh = statistics.median(cold_reads), statistics.median(cold_xxhs)
-            rows.append((f"plain read from disk (page cache evicted), {label}", f"{c_read:.3f} s",
-                         rate(c_read), "baseline"))
-            rows.append((f"xxh3-128 (statcache) from disk, {label}", f"{c_xxh:.3f} s",
-                         f"{rate(c_xxh)} = {c_read / c_xxh:.2f}x read",
-                         _verdict(c_read / c_xxh >= 0.8, ">= 0.8x")))
+            rows.append(
+                (
+                    f"plain read from disk (page cache evicted), {label}",
+                    f"{c_read:.3f} s",
+                    rate(c_read),
+                    "baseline",
+                )
+            )
+            rows.append(
+                (
+                    f"xxh3-128 (statcache) from disk, {label}",
+                    f"{c_xxh:.3f} s",
+                    f"{rate(c_xxh)} = {c_read / c_xxh:.2f}x read",
+                    _verdict(c_read / c_xxh >= 0.8, ">= 0.8x"),
+                )
+            )
         os.unlink(bigfile)
 
         # ---- a folder of many files
@@ -237,19 +274,47 @@ def main() -> int:
         t_floor = median_time(lambda: open_read_close(paths), args.rounds)
         t_cold, t_warm = statistics.median(colds), statistics.median(warms)
         what = f"{n_files:,} files, {total / MiB:.0f} MiB"
-        rows.append((f"xxh3-128 of the same bytes as one stream ({total / MiB:.0f} MiB)",
-                     f"{t_stream:.3f} s", "", "baseline"))
-        rows.append((f"open+read+close of every file, no hashing ({n_files:,} files)",
-                     f"{t_floor:.3f} s", f"{t_floor / t_stream:.1f}x stream", "floor"))
-        rows.append((f"audit, cold stat cache ({what})", f"{t_cold:.3f} s",
-                     f"{t_cold / t_stream:.1f}x stream, {t_cold / n_files * 1e6:.0f} us/file",
-                     _verdict(t_cold <= 1.2 * t_stream, "<= 1.2x stream")))
-        rows.append((f"audit, no stat cache ({what})", f"{t_nocache:.3f} s",
-                     f"{t_nocache / t_stream:.1f}x stream", "reference"))
+        rows.append(
+            (
+                f"xxh3-128 of the same bytes as one stream ({total / MiB:.0f} MiB)",
+                f"{t_stream:.3f} s",
+                "",
+                "baseline",
+            )
+        )
+        rows.append(
+            (
+                f"open+read+close of every file, no hashing ({n_files:,} files)",
+                f"{t_floor:.3f} s",
+                f"{t_floor / t_stream:.1f}x stream",
+                "floor",
+            )
+        )
+        rows.append(
+            (
+                f"audit, cold stat cache ({what})",
+                f"{t_cold:.3f} s",
+                f"{t_cold / t_stream:.1f}x stream, {t_cold / n_files * 1e6:.0f} us/file",
+                _verdict(t_cold <= 1.2 * t_stream, "<= 1.2x stream"),
+            )
+        )
+        rows.append(
+            (
+                f"audit, no stat cache ({what})",
+                f"{t_nocache:.3f} s",
+                f"{t_nocache / t_stream:.1f}x stream",
+                "reference",
+            )
+        )
         warm_target = 0.5 * n_files / 10_000
-        rows.append((f"audit, warm stat cache ({what}; {hits:,} hits)", f"{t_warm:.3f} s",
-                     f"{t_warm / n_files * 1e6:.0f} us/file",
-                     _verdict(t_warm <= warm_target, f"<= {warm_target:.2g} s")))
+        rows.append(
+            (
+                f"audit, warm stat cache ({what}; {hits:,} hits)",
+                f"{t_warm:.3f} s",
+                f"{t_warm / n_files * 1e6:.0f} us/file",
+                _verdict(t_warm <= warm_target, f"<= {warm_target:.2g} s"),
+            )
+        )
 
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     head = ("measurement", "time", "rate", "target")
@@ -257,7 +322,9 @@ def main() -> int:
     print("  ".join("-" * w for w in widths))
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
-    print(f"(median of {args.rounds} rounds; python {sys.version.split()[0]}, {os.cpu_count()} cpus)")
+    print(
+        f"(median of {args.rounds} rounds; python {sys.version.split()[0]}, {os.cpu_count()} cpus)"
+    )
     return 0
 
 

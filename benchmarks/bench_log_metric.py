@@ -112,15 +112,37 @@ def main() -> None:
     ratio = [v / a for v, a in zip(rows["vtrack"], rows["anchor"], strict=True)]
     floor_ratio = [f / a for f, a in zip(rows["floor"], rows["anchor"], strict=True)]
     over_floor = [v / f for v, f in zip(rows["vtrack"], rows["floor"], strict=True)]
-    print(table([
-        ("list.append of the point tuple (ns/point, min/median/max)", mmm(rows["anchor"]), "", ""),
-        ("floor: check + append + format + journal write (ns/point)", mmm(rows["floor"]),
-         f"{statistics.median(floor_ratio):.1f}× append", ""),
-        (f"vtrack.log_metric mean over {n:,} points, flushes included (ns/point)",
-         mmm(rows["vtrack"]), f"{statistics.median(ratio):.1f}× append",
-         f"{statistics.median(over_floor):.1f}× floor"),
-        ("vtrack.log_metric median per call (ns, flushes hidden)", mmm(rows["median"]), "", ""),
-    ], headers=("figure", "min / median / max", "vs append", "vs floor")))
+    print(
+        table(
+            [
+                (
+                    "list.append of the point tuple (ns/point, min/median/max)",
+                    mmm(rows["anchor"]),
+                    "",
+                    "",
+                ),
+                (
+                    "floor: check + append + format + journal write (ns/point)",
+                    mmm(rows["floor"]),
+                    f"{statistics.median(floor_ratio):.1f}× append",
+                    "",
+                ),
+                (
+                    f"vtrack.log_metric mean over {n:,} points, flushes included (ns/point)",
+                    mmm(rows["vtrack"]),
+                    f"{statistics.median(ratio):.1f}× append",
+                    f"{statistics.median(over_floor):.1f}× floor",
+                ),
+                (
+                    "vtrack.log_metric median per call (ns, flushes hidden)",
+                    mmm(rows["median"]),
+                    "",
+                    "",
+                ),
+            ],
+            headers=("figure", "min / median / max", "vs append", "vs floor"),
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -62,8 +62,14 @@ print(int(status.split("VmHWM:")[1].split()[0]))
 """
     peaks = []
     for n in (0, points):
-        out = subprocess.run([sys.executable, "-c", code, str(n)], cwd=repo,
-                             env=python_with_vtrack(), capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(n)],
+            cwd=repo,
+            env=python_with_vtrack(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         peaks.append(int(out.stdout.strip().splitlines()[-1]))
     return (peaks[1] - peaks[0]) / 1024
 
@@ -166,10 +172,24 @@ def main() -> None:
         if mlf:
             m_sql = mlflow_log_metric(tmp, f"sqlite:///{tmp}/mlflow.db", 300 if q else 1000)
             m_file = mlflow_log_metric(tmp, f"file://{tmp}/mlruns", 300 if q else 1000)
-            rows.append(("log_metric median (µs/call)", f"{v_lm:.2f}", f"sqlite {m_sql:.0f}",
-                         f"{m_sql / v_lm:.0f}× faster", "≤ 5"))
-            rows.append(("log_metric median (µs/call)", f"{v_lm:.2f}", f"file {m_file:.0f}",
-                         f"{m_file / v_lm:.0f}× faster", "≤ 5"))
+            rows.append(
+                (
+                    "log_metric median (µs/call)",
+                    f"{v_lm:.2f}",
+                    f"sqlite {m_sql:.0f}",
+                    f"{m_sql / v_lm:.0f}× faster",
+                    "≤ 5",
+                )
+            )
+            rows.append(
+                (
+                    "log_metric median (µs/call)",
+                    f"{v_lm:.2f}",
+                    f"file {m_file:.0f}",
+                    f"{m_file / v_lm:.0f}× faster",
+                    "≤ 5",
+                )
+            )
         else:
             rows.append(("log_metric median (µs/call)", f"{v_lm:.2f}", "n/a", "", "≤ 5"))
 
@@ -188,20 +208,43 @@ def main() -> None:
             mlflow.set_experiment("life")
             mlflow_lifecycle_once()
             m_life = median_us(mlflow_lifecycle_once, max(5, reps // 4)) / 1000
-            rows.append((f"run lifecycle, {n_files}-file repo (ms)", f"{life:.1f}",
-                         f"sqlite {m_life:.0f}", f"{m_life / life:.1f}× faster", "≤ 15"))
+            rows.append(
+                (
+                    f"run lifecycle, {n_files}-file repo (ms)",
+                    f"{life:.1f}",
+                    f"sqlite {m_life:.0f}",
+                    f"{m_life / life:.1f}× faster",
+                    "≤ 15",
+                )
+            )
         else:
-            rows.append((f"run lifecycle, {n_files}-file repo (ms)", f"{life:.1f}", "n/a", "", "≤ 15"))
+            rows.append(
+                (f"run lifecycle, {n_files}-file repo (ms)", f"{life:.1f}", "n/a", "", "≤ 15")
+            )
 
         ck = bench_checkpoint(tmp, points, 1000)
-        rows.append((f"checkpoint of {points:,}-point run after 1,000 new (ms)", f"{ck:.1f}", "",
-                     "", "≤ 50"))
+        rows.append(
+            (
+                f"checkpoint of {points:,}-point run after 1,000 new (ms)",
+                f"{ck:.1f}",
+                "",
+                "",
+                "≤ 50",
+            )
+        )
 
         imp = import_time("vtrack", 7)
         if mlf:
             m_imp = import_time("mlflow", 3)
-            rows.append(("python -c 'import X' wall (ms)", f"{imp:.0f}", f"{m_imp:.0f}",
-                         f"{m_imp / imp:.1f}× faster", "≤ 150"))
+            rows.append(
+                (
+                    "python -c 'import X' wall (ms)",
+                    f"{imp:.0f}",
+                    f"{m_imp:.0f}",
+                    f"{m_imp / imp:.1f}× faster",
+                    "≤ 150",
+                )
+            )
         else:
             rows.append(("python -c 'import X' wall (ms)", f"{imp:.0f}", "n/a", "", "≤ 150"))
     print(table(rows))

@@ -58,10 +58,16 @@ TARGET_AUDIT_WARM_S = 0.5
 
 
 def git(cwd: Path, *args: str) -> str:
-    env = dict(os.environ, GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@b", GIT_COMMITTER_NAME="b",
-               GIT_COMMITTER_EMAIL="b@b")
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
-                          env=env).stdout.strip()
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_NAME="b",
+        GIT_AUTHOR_EMAIL="b@b",
+        GIT_COMMITTER_NAME="b",
+        GIT_COMMITTER_EMAIL="b@b",
+    )
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True, env=env
+    ).stdout.strip()
 
 
 def make_repo(path: Path) -> Path:
@@ -107,7 +113,9 @@ class BulkRuns:
         self.store = client.store
         data = repo / "data"
         (data).mkdir()
-        (data / "common.csv").write_text("id,label\n" + "".join(f"{i},{i % 3}\n" for i in range(500)))
+        (data / "common.csv").write_text(
+            "id,label\n" + "".join(f"{i},{i % 3}\n" for i in range(500))
+        )
         self.templates: list[tuple[dict[str, Any], list[dict[str, Any]], dict[str, str]]] = []
         for s in range(SHARDS):
             shard = data / f"shard-{s:03d}"
@@ -123,8 +131,9 @@ class BulkRuns:
             manifests = {}
             for e in state.inputs:
                 if e.get("manifest"):
-                    found = self.store.objects.tree_lookup(state.extra["inputs"][1],
-                                                           e["manifest"].split("/", 1)[1])
+                    found = self.store.objects.tree_lookup(
+                        state.extra["inputs"][1], e["manifest"].split("/", 1)[1]
+                    )
                     manifests[e["manifest"]] = found[1]  # type: ignore[index]
             self.templates.append((dict(state.info), [dict(e) for e in state.inputs], manifests))
         _, self.code, self.parent = self.store.read_run_commit(self.store.run_tip(rid))  # type: ignore[arg-type]
@@ -155,8 +164,14 @@ class BulkRuns:
             info, inputs, manifests = self.templates[i % SHARDS]
             state = RecordState(self.store.objects)
             start = self.start + i * 1000
-            state.info = dict(info, id=uuid.uuid4().hex, name=f"run-{i}", start_time=start,
-                              end_time=start + 900, status="FINISHED")
+            state.info = dict(
+                info,
+                id=uuid.uuid4().hex,
+                name=f"run-{i}",
+                start_time=start,
+                end_time=start + 900,
+                status="FINISHED",
+            )
             state.inputs = [dict(e) for e in inputs]
             for path, sha in manifests.items():
                 state.add_file(path, BLOB_MODE, sha)
@@ -189,9 +204,16 @@ def bench_lineage(base: Path, n_runs: int, rounds: int) -> list[tuple[str, str, 
     rows = []
     t_first, first = vtrack_cmd(repo, "lineage", str(shard_file), "--json")
     assert first.returncode == 0, first.stderr
-    rows.append((f"first vtrack lineage after writing {n_runs:,} runs (index reads them all)",
-                 f"{t_first:.2f} s", "", "reference"))
+    rows.append(
+        (
+            f"first vtrack lineage after writing {n_runs:,} runs (index reads them all)",
+            f"{t_first:.2f} s",
+            "",
+            "reference",
+        )
+    )
     for label, target, expect in targets:
+
         def one(target: str = target, expect: int = expect) -> float:
             t, res = vtrack_cmd(repo, "lineage", target, "--json")
             assert res.returncode == 0, res.stderr
@@ -200,13 +222,26 @@ def bench_lineage(base: Path, n_runs: int, rounds: int) -> list[tuple[str, str, 
             return t
 
         t = median_of(one, rounds)
-        rows.append((f"vtrack lineage, {label} ({expect:,} runs)", f"{t * 1000:.0f} ms",
-                     f"{n_runs:,} runs", _verdict(t <= TARGET_LINEAGE_S, "<= 300 ms")))
+        rows.append(
+            (
+                f"vtrack lineage, {label} ({expect:,} runs)",
+                f"{t * 1000:.0f} ms",
+                f"{n_runs:,} runs",
+                _verdict(t <= TARGET_LINEAGE_S, "<= 300 ms"),
+            )
+        )
     t_api = median_of(lambda: _timed(lambda: client.lineage(shard_file)), rounds)
-    rows.append(("vtrack.lineage() in-process, shard file", f"{t_api * 1000:.1f} ms", "",
-                 "reference"))
-    rows.append((f"writing runs: {SHARDS} through the API", f"{t_templates:.1f} s",
-                 f"{t_templates / SHARDS * 1000:.0f} ms/run", "setup"))
+    rows.append(
+        ("vtrack.lineage() in-process, shard file", f"{t_api * 1000:.1f} ms", "", "reference")
+    )
+    rows.append(
+        (
+            f"writing runs: {SHARDS} through the API",
+            f"{t_templates:.1f} s",
+            f"{t_templates / SHARDS * 1000:.0f} ms/run",
+            "setup",
+        )
+    )
     rows.append((f"writing runs: {n_runs - SHARDS:,} in bulk", f"{t_bulk:.1f} s", "", "setup"))
     return rows
 
@@ -242,7 +277,9 @@ def plain_reads(paths: list[str]) -> None:
             os.close(fd)
 
 
-def bench_audit(base: Path, n_files: int, file_kib: int, rounds: int) -> list[tuple[str, str, str, str]]:
+def bench_audit(
+    base: Path, n_files: int, file_kib: int, rounds: int
+) -> list[tuple[str, str, str, str]]:
     repo = make_repo(base / "audit")
     os.chdir(repo)
     total = make_folder(repo / "data", n_files, file_kib * 1024)
@@ -277,13 +314,13 @@ def bench_audit(base: Path, n_files: int, file_kib: int, rounds: int) -> list[tu
         return _timed(lambda: client.audit(run_id))
 
     listing = [str(p) for p in sorted((repo / "data").rglob("*.bin"))]
-    manifest = provenance.read_manifest(client.store, client.store.read_run_state(run_id)[1],
-                                        entry)
+    manifest = provenance.read_manifest(client.store, client.store.read_run_state(run_id)[1], entry)
     hash_regular_file(str(stream))
     t_stream = median_of(lambda: _timed(lambda: hash_regular_file(str(stream))), rounds)
     t_reads = median_of(lambda: _timed(lambda: plain_reads(listing)), rounds)
-    t_nocache = median_of(lambda: _timed(lambda: check_input(entry, manifest, NoStatCache())),
-                          rounds)
+    t_nocache = median_of(
+        lambda: _timed(lambda: check_input(entry, manifest, NoStatCache())), rounds
+    )
     t_api_cold = median_of(api_cold, rounds)
     cmd_warm()  # compiles the audit command's modules, as an install would have
     t_cmd_cold = median_of(cmd_cold, rounds)
@@ -293,21 +330,48 @@ def bench_audit(base: Path, n_files: int, file_kib: int, rounds: int) -> list[tu
     t_start, _ = vtrack_cmd(repo, "--version")
     what = f"{n_files:,} files, {total / 2**20:.0f} MiB"
     return [
-        (f"xxh3-128 of the same bytes as one stream ({total / 2**20:.0f} MiB)",
-         f"{t_stream * 1000:.1f} ms", "", "baseline"),
-        (f"open+read+close of every file, no hashing ({n_files:,})", f"{t_reads * 1000:.0f} ms",
-         f"{t_reads / t_stream:.1f}x stream", "floor"),
-        (f"vtrack.audit(), empty stat cache ({what})", f"{t_api_cold * 1000:.0f} ms",
-         f"{t_api_cold / t_stream:.1f}x stream, {t_api_cold / t_reads:.2f}x open+read+close",
-         _verdict(t_api_cold <= 1.2 * t_stream, "<= 1.2x stream")),
-        ("check_input() with no stat cache at all", f"{t_nocache * 1000:.0f} ms",
-         f"{t_nocache / t_stream:.1f}x stream", "reference"),
-        (f"vtrack audit RUN, empty stat cache ({what})", f"{t_cmd_cold * 1000:.0f} ms",
-         "whole process", "reference"),
-        (f"vtrack audit RUN, warm stat cache ({what})", f"{t_cmd_warm * 1000:.0f} ms",
-         "whole process", _verdict(t_cmd_warm <= TARGET_AUDIT_WARM_S, "<= 0.5 s")),
-        ("vtrack.audit(), warm stat cache", f"{t_api_warm * 1000:.0f} ms", "in-process",
-         "reference"),
+        (
+            f"xxh3-128 of the same bytes as one stream ({total / 2**20:.0f} MiB)",
+            f"{t_stream * 1000:.1f} ms",
+            "",
+            "baseline",
+        ),
+        (
+            f"open+read+close of every file, no hashing ({n_files:,})",
+            f"{t_reads * 1000:.0f} ms",
+            f"{t_reads / t_stream:.1f}x stream",
+            "floor",
+        ),
+        (
+            f"vtrack.audit(), empty stat cache ({what})",
+            f"{t_api_cold * 1000:.0f} ms",
+            f"{t_api_cold / t_stream:.1f}x stream, {t_api_cold / t_reads:.2f}x open+read+close",
+            _verdict(t_api_cold <= 1.2 * t_stream, "<= 1.2x stream"),
+        ),
+        (
+            "check_input() with no stat cache at all",
+            f"{t_nocache * 1000:.0f} ms",
+            f"{t_nocache / t_stream:.1f}x stream",
+            "reference",
+        ),
+        (
+            f"vtrack audit RUN, empty stat cache ({what})",
+            f"{t_cmd_cold * 1000:.0f} ms",
+            "whole process",
+            "reference",
+        ),
+        (
+            f"vtrack audit RUN, warm stat cache ({what})",
+            f"{t_cmd_warm * 1000:.0f} ms",
+            "whole process",
+            _verdict(t_cmd_warm <= TARGET_AUDIT_WARM_S, "<= 0.5 s"),
+        ),
+        (
+            "vtrack.audit(), warm stat cache",
+            f"{t_api_warm * 1000:.0f} ms",
+            "in-process",
+            "reference",
+        ),
         ("vtrack --version (process start)", f"{t_start * 1000:.0f} ms", "", "reference"),
     ]
 
@@ -346,8 +410,9 @@ def main() -> int:
     print("  ".join("-" * w for w in widths))
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
-    print(f"(median of {args.rounds} rounds; python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} cpus)")
+    print(
+        f"(median of {args.rounds} rounds; python {sys.version.split()[0]}, {os.cpu_count()} cpus)"
+    )
     return 1 if any("MISSED" in r[3] for r in rows) else 0
 
 

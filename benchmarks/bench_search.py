@@ -80,7 +80,9 @@ def run_content(i: int) -> dict[str, Any]:
 
 
 def git(path: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=path, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=path, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def make_repo(base: Path) -> Path:
@@ -171,7 +173,9 @@ def fmt_s(seconds: float | None) -> str:
 # --- vtrack ---------------------------------------------------------------------------------
 
 
-def bench_vtrack(base: Path, sizes: list[int], catchup: int, repeat: int) -> dict[int, dict[str, Any]]:
+def bench_vtrack(
+    base: Path, sizes: list[int], catchup: int, repeat: int
+) -> dict[int, dict[str, Any]]:
     repo = make_repo(base / "vtrack")
     os.chdir(repo)
     client = TrackingClient(str(repo))
@@ -233,7 +237,9 @@ def bench_vtrack(base: Path, sizes: list[int], catchup: int, repeat: int) -> dic
 # --- MLflow ---------------------------------------------------------------------------------
 
 
-def bench_mlflow(base: Path, sizes: list[int], repeat: int) -> tuple[str, dict[int, dict[str, Any]]]:
+def bench_mlflow(
+    base: Path, sizes: list[int], repeat: int
+) -> tuple[str, dict[int, dict[str, Any]]]:
     import logging
     import warnings
 
@@ -331,14 +337,18 @@ def main() -> int:
         small, big = ml_sizes[0], ml_sizes[-1]
         if small in vt:
             print(f"  at {small:,} runs each: {ml[small]['warm_s'] / vt[small]['warm_s']:.0f}x")
-        print(f"  MLflow at {big:,} runs vs vtrack at {sizes[-1]:,} runs: "
-              f"{ml[big]['warm_s'] / vt[sizes[-1]]['warm_s']:.0f}x")
+        print(
+            f"  MLflow at {big:,} runs vs vtrack at {sizes[-1]:,} runs: "
+            f"{ml[big]['warm_s'] / vt[sizes[-1]]['warm_s']:.0f}x"
+        )
         print(f"  MLflow growth {small:,} -> {big:,} runs: {ml[big]['warm_s'] / ml[small]['warm_s']:.1f}x; "
               f"vtrack growth {sizes[0]:,} -> {sizes[-1]:,} runs: "
               f"{vt[sizes[-1]]['warm_s'] / vt[sizes[0]]['warm_s']:.1f}x")  # fmt: skip
         if small in vt and ml[small]["matches"] != vt[small]["matches"]:
-            print(f"  WARNING: match counts differ at {small}: MLflow {ml[small]['matches']}, "
-                  f"vtrack {vt[small]['matches']}")
+            print(
+                f"  WARNING: match counts differ at {small}: MLflow {ml[small]['matches']}, "
+                f"vtrack {vt[small]['matches']}"
+            )
     missed = []
     top = sizes[-1]
     if vt[top]["warm_s"] > TARGET_SEARCH_S:

@@ -115,9 +115,11 @@ def bench_push(work: Path, n: int, repeat: int) -> None:
     print(f"   git push of the same refs:        {stats(anchor)}")
     print(f"   ratio (medians) {ratio:.2f}x (target <= 1.5x) {'ok' if ratio <= 1.5 else 'MISSED'}")
     extra = statistics.median(floor)
-    print(f"   the floor beside git push: recording {n:,} tracking refs (update-ref --stdin) "
-          f"plus starting python with vtrack.sharing: {stats(floor)}; git push + that = "
-          f"{(statistics.median(anchor) + extra) / statistics.median(anchor):.2f}x")
+    print(
+        f"   the floor beside git push: recording {n:,} tracking refs (update-ref --stdin) "
+        f"plus starting python with vtrack.sharing: {stats(floor)}; git push + that = "
+        f"{(statistics.median(anchor) + extra) / statistics.median(anchor):.2f}x"
+    )
 
 
 def _floor(repo: Path) -> float:
@@ -152,12 +154,16 @@ def bench_pull(work: Path, m: int, repeat: int) -> None:
         lss.append(timed([*VTRACK, "ls", "-n", "20"], clone))
         plain = work / f"plain-{k}"
         subprocess.run(["git", "clone", "-q", str(remote), str(plain)], env=ENV, check=True)
-        fetches.append(timed(["git", "fetch", "-q", "origin", "refs/vtrack/*:refs/vtrack/*"], plain))
+        fetches.append(
+            timed(["git", "fetch", "-q", "origin", "refs/vtrack/*:refs/vtrack/*"], plain)
+        )
         starts.append(timed([sys.executable, "-c", "import vtrack.cli"], clone))
     med = statistics.median
     print(f"2. pull {m:,} runs into a fresh clone: {stats(pulls)} (target <= 20 s)")
-    print(f"   git fetch of the same refs into a fresh clone: {stats(fetches)}; "
-          f"ratio (medians) {med(pulls) / med(fetches):.2f}x")
+    print(
+        f"   git fetch of the same refs into a fresh clone: {stats(fetches)}; "
+        f"ratio (medians) {med(pulls) / med(fetches):.2f}x"
+    )
     print(f"   vtrack ls right after:            {stats(lss)} (target <= 1 s)")
     print(f"   python -c 'import vtrack.cli' (the floor of any vtrack command): {stats(starts)}")
 
@@ -270,9 +276,13 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", choices=["push", "pull", "big", "s3", "hooks"], default=None)
-    ap.add_argument("--s3-mib", type=int, default=None,
-                    help="object size for figure 4 (default 1024; moto 5.2 can fail to "
-                         "complete a 1 GiB multipart upload on a loaded machine)")
+    ap.add_argument(
+        "--s3-mib",
+        type=int,
+        default=None,
+        help="object size for figure 4 (default 1024; moto 5.2 can fail to "
+        "complete a 1 GiB multipart upload on a loaded machine)",
+    )
     args = ap.parse_args()
     q = args.quick
     work = Path(tempfile.mkdtemp(prefix="bench-sharing-"))

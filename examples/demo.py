@@ -115,8 +115,11 @@ def make_data(path: Path, n: int = 300, seed: int = 7) -> None:
 
 def clean_env() -> dict[str, str]:
     """The environment of the demo's processes: this repository's store, a known identity."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("VTRACK_", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("VTRACK_", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"))
+    }
     env.setdefault("GIT_AUTHOR_NAME", "vtrack demo")
     env.setdefault("GIT_AUTHOR_EMAIL", "demo@example.com")
     env.setdefault("GIT_COMMITTER_NAME", env["GIT_AUTHOR_NAME"])
@@ -135,8 +138,10 @@ def step(
     if out.strip():
         print(out.rstrip(), flush=True)
     if res.returncode != expect:
-        print(f"demo: '{show or ' '.join(cmd)}' exited {res.returncode}, not {expect}",
-              file=sys.stderr)
+        print(
+            f"demo: '{show or ' '.join(cmd)}' exited {res.returncode}, not {expect}",
+            file=sys.stderr,
+        )
         sys.exit(1)
     return res.stdout
 
@@ -154,29 +159,54 @@ def run_demo(repo: Path) -> None:
     print(f"# a fresh repository in {repo}; data/ is gitignored\n")
     step(["git", "init", "-q", "-b", "main"], repo, env, "git init")
     step(["git", "add", "train.py", ".gitignore"], repo, env, "git add train.py .gitignore")
-    step(["git", "commit", "-q", "-m", "logistic regression"], repo, env,
-         "git commit -m 'logistic regression'")
+    step(
+        ["git", "commit", "-q", "-m", "logistic regression"],
+        repo,
+        env,
+        "git commit -m 'logistic regression'",
+    )
     print("\n# three runs of the committed code")
     for lr, epochs in RUNS:
-        step([py, "train.py", "--lr", lr, "--epochs", epochs], repo, env,
-             f"python train.py --lr {lr} --epochs {epochs}")
+        step(
+            [py, "train.py", "--lr", lr, "--epochs", epochs],
+            repo,
+            env,
+            f"python train.py --lr {lr} --epochs {epochs}",
+        )
     print("\n# an uncommitted edit (L2 regularisation), then one more run")
     script = repo / "train.py"
     script.write_text(script.read_text().replace("L2 = 0.0", "L2 = 0.01"))
     lr, epochs = RUNS[-1]
-    step([py, "train.py", "--lr", lr, "--epochs", epochs], repo, env,
-         f"python train.py --lr {lr} --epochs {epochs}")
+    step(
+        [py, "train.py", "--lr", lr, "--epochs", epochs],
+        repo,
+        env,
+        f"python train.py --lr {lr} --epochs {epochs}",
+    )
     print()
     step([*vtrack, "ls"], repo, env, "vtrack ls")
     print()
     step([*vtrack, "diff", "@~1", "@"], repo, env, "vtrack diff @~1 @")
-    edited = step([*vtrack, "ls", "-n", "1", "--csv", "-c", "id"], repo, env,
-                  "vtrack ls -n 1 --csv -c id").splitlines()[-1].strip()[:8]
+    edited = (
+        step(
+            [*vtrack, "ls", "-n", "1", "--csv", "-c", "id"], repo, env, "vtrack ls -n 1 --csv -c id"
+        )
+        .splitlines()[-1]
+        .strip()[:8]
+    )
     print("\n# 1. reproducible checkout: the edited run's exact code, and its data, in ./repro")
-    step([*vtrack, "checkout", edited, "--into", "repro"], repo, env,
-         f"vtrack checkout {edited} --into repro")
-    step(["git", "worktree", "remove", "--force", "repro"], repo, env,
-         "git worktree remove --force repro")
+    step(
+        [*vtrack, "checkout", edited, "--into", "repro"],
+        repo,
+        env,
+        f"vtrack checkout {edited} --into repro",
+    )
+    step(
+        ["git", "worktree", "remove", "--force", "repro"],
+        repo,
+        env,
+        "git worktree remove --force repro",
+    )
     print("\n# 2. run it again from its snapshot and compare: reproduced, diverged or failed")
     step([*vtrack, "rerun", edited, "--yes"], repo, env, f"vtrack rerun {edited} --yes")
     print("\n# 3. dataset audit: someone appends a row to the data")
@@ -184,8 +214,10 @@ def run_demo(repo: Path) -> None:
         f.write("0.5000,0.5000,1\n")
     step([*vtrack, "audit", edited], repo, env, f"vtrack audit {edited}", expect=1)
     step([*vtrack, "rerun", edited, "--yes"], repo, env, f"vtrack rerun {edited} --yes", expect=1)
-    print("\nTry also: vtrack log, vtrack show @, vtrack compare @ @~1 @~2, "
-          f"vtrack metrics @ train_loss, vtrack rerun {edited} --yes --allow-drift")
+    print(
+        "\nTry also: vtrack log, vtrack show @, vtrack compare @ @~1 @~2, "
+        f"vtrack metrics @ train_loss, vtrack rerun {edited} --yes --allow-drift"
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -68,7 +68,9 @@ def test_small_file_is_a_git_blob_listed_with_its_digest_and_round_trips(repo: P
     assert _show(repo, run_id, ".vtrack/artifacts/confusion.txt") == "tp fp\nfn tn"
     assert _show(repo, run_id, ".vtrack/artifacts/eval/plots/confusion.txt") == "tp fp\nfn tn"
     assert "confusion.txt:" in _show(repo, run_id, ".vtrack/artifacts.yaml")
-    local = vtrack.download_artifacts(run_id=run_id, artifact_path="confusion.txt", dst_path=repo / "dl")
+    local = vtrack.download_artifacts(
+        run_id=run_id, artifact_path="confusion.txt", dst_path=repo / "dl"
+    )
     assert Path(local) == repo / "dl" / "confusion.txt"
     assert Path(local).read_text() == "tp fp\nfn tn\n"
     assert _object_files(repo) == []  # nothing went to the large-object store
@@ -101,8 +103,12 @@ def test_folder_is_logged_recursively_listed_and_downloaded(repo: Path) -> None:
     assert (local / "deeper" / "c.bin").read_bytes() == bytes(range(256))
     assert not (repo / "dl" / "eval" / "a.txt").exists()
     everything = Path(vtrack.download_artifacts(run_id=run_id))  # a new temporary folder
-    assert sorted(p.relative_to(everything).as_posix() for p in everything.rglob("*") if p.is_file()) == [
-        "eval/a.txt", "eval/sub/b.csv", "eval/sub/deeper/c.bin",
+    assert sorted(
+        p.relative_to(everything).as_posix() for p in everything.rglob("*") if p.is_file()
+    ) == [
+        "eval/a.txt",
+        "eval/sub/b.csv",
+        "eval/sub/deeper/c.bin",
     ]
 
 
@@ -231,7 +237,9 @@ def test_symlinks_inside_the_folder_are_stored_as_regular_files(repo: Path) -> N
     m = _manifest(run.info.run_id)
     assert sorted(m) == ["alias.txt", "dirlink/data.txt", "real/data.txt"]
     assert len({e["digest"] for e in m.values()}) == 1
-    mode = git(repo, "ls-tree", f"refs/vtrack/runs/{run.info.run_id}", ".vtrack/artifacts/alias.txt")
+    mode = git(
+        repo, "ls-tree", f"refs/vtrack/runs/{run.info.run_id}", ".vtrack/artifacts/alias.txt"
+    )
     assert mode.startswith("100644 blob")
 
 
@@ -327,7 +335,9 @@ def test_load_dict_of_unparsable_file_raises_artifact_error(repo: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "magic"), [("roc.png", b"\x89PNG"), ("roc.svg", b"<?xml"), ("roc.pdf", b"%PDF")]
 )
-def test_log_figure_saves_matplotlib_figures_by_extension(repo: Path, name: str, magic: bytes) -> None:
+def test_log_figure_saves_matplotlib_figures_by_extension(
+    repo: Path, name: str, magic: bytes
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -377,10 +387,15 @@ _FakePlotlyFigure.__module__ = "plotly.graph_objs._figure"
 def test_log_figure_writes_plotly_figures_as_html(repo: Path) -> None:
     with vtrack.start_run() as run:
         vtrack.log_figure(_FakePlotlyFigure(), "interactive.html")
-        vtrack.log_figure(_FakePlotlyFigure(), "standalone.html", save_kwargs={"include_plotlyjs": True})
+        vtrack.log_figure(
+            _FakePlotlyFigure(), "standalone.html", save_kwargs={"include_plotlyjs": True}
+        )
         vtrack.log_figure(_FakePlotlyFigure(), "fig.json")
     uri = f"runs:/{run.info.run_id}"
-    assert vtrack.load_text(f"{uri}/interactive.html") == "<html><!-- plotlyjs=cdn full=True --></html>"
+    assert (
+        vtrack.load_text(f"{uri}/interactive.html")
+        == "<html><!-- plotlyjs=cdn full=True --></html>"
+    )
     assert "plotlyjs=True" in vtrack.load_text(f"{uri}/standalone.html")
     assert vtrack.load_dict(f"{uri}/fig.json") == {"data": []}
 
@@ -477,7 +492,9 @@ def test_log_image_without_pillow_raises_missing_dependency(
 # --- reading, runs, clients ---------------------------------------------------------------
 
 
-def test_live_artifacts_are_readable_at_once_and_committed_at_the_next_checkpoint(repo: Path) -> None:
+def test_live_artifacts_are_readable_at_once_and_committed_at_the_next_checkpoint(
+    repo: Path,
+) -> None:
     with vtrack.start_run() as run:
         run_id = run.info.run_id
         vtrack.log_text("live", "live.txt")
@@ -687,7 +704,9 @@ def test_1gib_artifact_is_logged_with_bounded_memory(repo: Path, tmp_path: Path)
             obj.unlink()
 
 
-def test_mid_size_blobs_compressible_or_not_are_read_back_by_git(repo: Path, tmp_path: Path) -> None:
+def test_mid_size_blobs_compressible_or_not_are_read_back_by_git(
+    repo: Path, tmp_path: Path
+) -> None:
     noise = os.urandom(3 * 65535 + 17)  # stored uncompressed inside the zlib stream
     text = ("step,loss\n" + "".join(f"{i},{1 / (i + 1):.6f}\n" for i in range(20000))).encode()
     (tmp_path / "noise.bin").write_bytes(noise)
@@ -707,7 +726,10 @@ def test_mid_size_blobs_compressible_or_not_are_read_back_by_git(repo: Path, tmp
     subprocess.run(["git", "gc", "-q"], cwd=repo, check=True)
     sizes = subprocess.run(
         ["git", "verify-pack", "-v", *map(str, (repo / ".git/objects/pack").glob("*.idx"))],
-        cwd=repo, capture_output=True, text=True, check=True,
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     packed = {ln.split()[0]: int(ln.split()[3]) for ln in sizes.splitlines() if " blob " in ln}
     assert packed[m["log.csv"]["blob"]] < len(text) / 3

@@ -26,7 +26,11 @@ def test_create_log_read_terminate(repo: Path) -> None:
     assert got.data.params == {"p": 1, "q": "x"}
     assert got.data.metrics == {"m": 0.7}
     assert got.data.tags == {"t": "1", "u": "v"}
-    assert [(m.step, m.value, m.timestamp) for m in c.get_metric_history(rid, "m")][1] == (4, 0.7, 1)
+    assert [(m.step, m.value, m.timestamp) for m in c.get_metric_history(rid, "m")][1] == (
+        4,
+        0.7,
+        1,
+    )
 
 
 def test_delete_moves_run_to_trash_and_restore_brings_it_back(repo: Path) -> None:
@@ -35,7 +39,9 @@ def test_delete_moves_run_to_trash_and_restore_brings_it_back(repo: Path) -> Non
     c.set_terminated(rid)
     c.delete_run(rid)
     assert git(repo, "for-each-ref", "--format=%(refname)", "refs/vtrack/").count(rid) == 1
-    assert f"refs/vtrack/trash/{rid}" in git(repo, "for-each-ref", "--format=%(refname)", "refs/vtrack/trash/")
+    assert f"refs/vtrack/trash/{rid}" in git(
+        repo, "for-each-ref", "--format=%(refname)", "refs/vtrack/trash/"
+    )
     assert rid not in [r.info.run_id for r in c.list_runs()]
     assert c.get_run(rid).info.lifecycle_stage == "deleted"
     assert [r.info.run_id for r in c.list_runs(view_type="DELETED_ONLY")] == [rid]
@@ -86,7 +92,9 @@ def test_experiment_rename_and_tags(repo: Path) -> None:
         c.delete_experiment("0")
 
 
-def test_entry_point_records_scripts_relative_to_the_worktree_and_modules_by_name(repo: Path) -> None:
+def test_entry_point_records_scripts_relative_to_the_worktree_and_modules_by_name(
+    repo: Path,
+) -> None:
     import os
     import subprocess
     import sys
@@ -100,7 +108,9 @@ def test_entry_point_records_scripts_relative_to_the_worktree_and_modules_by_nam
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     found = []
     for args in (["-m", "pkg.train", "--lr", "1"], ["pkg/train.py", "--lr", "1"]):
-        res = subprocess.run([sys.executable, *args], cwd=repo, env=env, capture_output=True, text=True)
+        res = subprocess.run(
+            [sys.executable, *args], cwd=repo, env=env, capture_output=True, text=True
+        )
         assert res.returncode == 0, res.stderr
         src = TrackingClient().get_run(res.stdout.split()[0]).info.source
         found.append((src["entry_point"], src["argv"]))

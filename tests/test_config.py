@@ -12,7 +12,9 @@ from vtrack.config import locate_store
 from vtrack.errors import StoreNotFoundError, ValidationError
 
 
-def test_default_is_the_enclosing_repository_from_a_subdirectory(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_is_the_enclosing_repository_from_a_subdirectory(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sub = repo / "src" / "deep"
     sub.mkdir(parents=True)
     monkeypatch.chdir(sub)
@@ -20,7 +22,9 @@ def test_default_is_the_enclosing_repository_from_a_subdirectory(repo: Path, mon
     assert loc.git_dir == repo / ".git" and loc.worktree == repo
 
 
-def test_tracking_uri_env_and_setter(make_repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tracking_uri_env_and_setter(
+    make_repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a = make_repo("a")
     b = make_repo("b")
     monkeypatch.chdir(tmp_path)
@@ -36,7 +40,9 @@ def test_tracking_uri_env_and_setter(make_repo, tmp_path: Path, monkeypatch: pyt
     assert r1.info.run_id not in git(b, "for-each-ref", "refs/vtrack/runs/")
 
 
-def test_git_dir_environment_is_honoured(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_git_dir_environment_is_honoured(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
@@ -45,7 +51,9 @@ def test_git_dir_environment_is_honoured(repo: Path, tmp_path: Path, monkeypatch
     assert loc.git_dir == repo / ".git"
 
 
-def test_linked_worktree_writes_into_the_common_repository(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_linked_worktree_writes_into_the_common_repository(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     wt = tmp_path / "wt"
     git(repo, "worktree", "add", "-q", "-b", "feature", str(wt))
     (wt / "train.py").write_text("print('worktree edit')\n")
@@ -82,7 +90,9 @@ def test_new_path_becomes_a_bare_store_and_non_store_path_is_an_error(tmp_path: 
         locate_store("s3://bucket/path")
 
 
-def test_outside_repository_store_is_created_on_first_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_outside_repository_store_is_created_on_first_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert not (tmp_path / ".vtrack").exists()
     with pytest.raises(StoreNotFoundError):

@@ -37,8 +37,14 @@ def make_run(
 ) -> Run:
     return Run(
         info=RunInfo(
-            run_id=run_id, run_name=name, experiment_id="0", status="FINISHED",
-            start_time=start, end_time=end, user_id="u", commit="c" * 40,
+            run_id=run_id,
+            run_name=name,
+            experiment_id="0",
+            status="FINISHED",
+            start_time=start,
+            end_time=end,
+            user_id="u",
+            commit="c" * 40,
             source=source if source is not None else {"code_captured": True, "commit": "1" * 40},
             environment=environment or {},
         ),
@@ -50,12 +56,28 @@ def make_run(
 @pytest.mark.parametrize(
     ("key", "direction"),
     [
-        ("acc", "max"), ("val_acc", "max"), ("accuracy", "max"), ("top1acc", "max"),
-        ("f1_macro", "max"), ("roc_auc", "max"), ("precision@5", "max"), ("recall", "max"),
-        ("test/score", "max"), ("r2", "max"), ("loss", "min"), ("val_loss", "min"),
-        ("mean_squared_error", "min"), ("rmse", "min"), ("mae", "min"), ("mse", "min"),
-        ("precision_loss", "min"), ("layer2", None), ("accel", None), ("lr", None),
-        ("system/cpu_loss", None), ("epoch", None),
+        ("acc", "max"),
+        ("val_acc", "max"),
+        ("accuracy", "max"),
+        ("top1acc", "max"),
+        ("f1_macro", "max"),
+        ("roc_auc", "max"),
+        ("precision@5", "max"),
+        ("recall", "max"),
+        ("test/score", "max"),
+        ("r2", "max"),
+        ("loss", "min"),
+        ("val_loss", "min"),
+        ("mean_squared_error", "min"),
+        ("rmse", "min"),
+        ("mae", "min"),
+        ("mse", "min"),
+        ("precision_loss", "min"),
+        ("layer2", None),
+        ("accel", None),
+        ("lr", None),
+        ("system/cpu_loss", None),
+        ("epoch", None),
     ],
 )
 def test_metric_direction_by_name(key: str, direction: str | None) -> None:
@@ -67,8 +89,13 @@ def test_params_changed_added_removed_keep_types() -> None:
     b = make_run(params={"lr": 0.2, "depth": 1.0, "flag": 1, "new": None, "same": "s"})
     d = diff_runs(a, b)
     got = {c.key: c.kind for c in d.params}
-    assert got == {"lr": "changed", "depth": "changed", "flag": "changed", "gone": "removed",
-                   "new": "added"}
+    assert got == {
+        "lr": "changed",
+        "depth": "changed",
+        "flag": "changed",
+        "gone": "removed",
+        "new": "added",
+    }
     assert [c.key for c in diff_runs(a, b, include_unchanged=True).params].count("same") == 1
 
 
@@ -87,15 +114,19 @@ def test_metrics_absolute_and_relative_change_and_improvement() -> None:
 
 
 def test_datasets_compared_by_name_context_and_digest() -> None:
-    a = make_run(datasets=[
-        {"name": "train", "context": "train", "digest": "xxh3-128:1"},
-        {"name": "eval", "context": "eval", "digest": "xxh3-128:2"},
-    ])
-    b = make_run(datasets=[
-        {"name": "train", "context": "train", "digest": "xxh3-128:9"},
-        {"name": "eval", "context": "eval", "digest": "xxh3-128:2"},
-        {"name": "extra", "context": "train", "digest": "xxh3-128:3"},
-    ])
+    a = make_run(
+        datasets=[
+            {"name": "train", "context": "train", "digest": "xxh3-128:1"},
+            {"name": "eval", "context": "eval", "digest": "xxh3-128:2"},
+        ]
+    )
+    b = make_run(
+        datasets=[
+            {"name": "train", "context": "train", "digest": "xxh3-128:9"},
+            {"name": "eval", "context": "eval", "digest": "xxh3-128:2"},
+            {"name": "extra", "context": "train", "digest": "xxh3-128:3"},
+        ]
+    )
     d = diff_runs(a, b).datasets
     assert [(x.name, x.kind) for x in d] == [("extra", "added"), ("train", "changed")]
     assert d[1].old_digest == "xxh3-128:1" and d[1].new_digest == "xxh3-128:9"
@@ -105,16 +136,25 @@ def test_folder_manifests_compared_file_by_file() -> None:
     old = [("a.txt", 2, "d:1"), ("b.txt", 2, "d:2"), ("c/x.bin", 5, "d:3"), ("same", 1, "d:4")]
     new = [("b.txt", 3, "d:5"), ("c/x.bin", 5, "d:6"), ("c/y.bin", 1, "d:7"), ("same", 1, "d:4")]
     files = compare_manifests(old, new)
-    assert files == FolderFiles(added=("c/y.bin",), removed=("a.txt",),
-                                modified=("b.txt", "c/x.bin"))
+    assert files == FolderFiles(
+        added=("c/y.bin",), removed=("a.txt",), modified=("b.txt", "c/x.bin")
+    )
     assert compare_manifests(old, old).empty and not files.empty
 
 
 def test_folder_file_changes_attach_to_a_changed_dataset_only() -> None:
-    a = make_run(datasets=[{"name": "imgs", "context": "train", "digest": "xxh3-128:1"},
-                           {"name": "same", "digest": "xxh3-128:5"}])
-    b = make_run(datasets=[{"name": "imgs", "context": "train", "digest": "xxh3-128:2"},
-                           {"name": "same", "digest": "xxh3-128:5"}])
+    a = make_run(
+        datasets=[
+            {"name": "imgs", "context": "train", "digest": "xxh3-128:1"},
+            {"name": "same", "digest": "xxh3-128:5"},
+        ]
+    )
+    b = make_run(
+        datasets=[
+            {"name": "imgs", "context": "train", "digest": "xxh3-128:2"},
+            {"name": "same", "digest": "xxh3-128:5"},
+        ]
+    )
     files = FolderFiles(added=("n.txt",))
     folders = {dataset_key(a.inputs.datasets[0]): files, ("same", None): files}
     d = {x.name: x for x in diff_runs(a, b, include_unchanged=True, folders=folders).datasets}
@@ -125,24 +165,40 @@ def test_folder_file_changes_attach_to_a_changed_dataset_only() -> None:
 
 
 def test_artifacts_added_removed_changed_by_digest() -> None:
-    a = make_run(artifacts={"m.pkl": {"digest": "d1", "size": 3}, "x": {"digest": "d2"},
-                            "same": {"digest": "s"}})
-    b = make_run(artifacts={"m.pkl": {"digest": "d9", "size": 4}, "y": {"digest": "d3"},
-                            "same": {"digest": "s"}})
+    a = make_run(
+        artifacts={
+            "m.pkl": {"digest": "d1", "size": 3},
+            "x": {"digest": "d2"},
+            "same": {"digest": "s"},
+        }
+    )
+    b = make_run(
+        artifacts={
+            "m.pkl": {"digest": "d9", "size": 4},
+            "y": {"digest": "d3"},
+            "same": {"digest": "s"},
+        }
+    )
     d = diff_runs(a, b).artifacts
-    assert [(x.path, x.kind) for x in d] == [("m.pkl", "changed"), ("x", "removed"),
-                                             ("y", "added")]
+    assert [(x.path, x.kind) for x in d] == [("m.pkl", "changed"), ("x", "removed"), ("y", "added")]
     assert d[0].old_size == 3 and d[0].new_size == 4
 
 
 def test_environment_python_packages_and_recorded_env() -> None:
-    a = make_run(environment={"python": "3.11.7", "packages": {"numpy": "1.26", "yaml": "6"}},
-                 source={"env": {"PYTHONHASHSEED": "0"}})
-    b = make_run(environment={"python": "3.12.1", "packages": {"numpy": "2.0", "yaml": "6"}},
-                 source={"env": {"PYTHONHASHSEED": "1"}})
+    a = make_run(
+        environment={"python": "3.11.7", "packages": {"numpy": "1.26", "yaml": "6"}},
+        source={"env": {"PYTHONHASHSEED": "0"}},
+    )
+    b = make_run(
+        environment={"python": "3.12.1", "packages": {"numpy": "2.0", "yaml": "6"}},
+        source={"env": {"PYTHONHASHSEED": "1"}},
+    )
     keys = {c.key: (c.old, c.new) for c in diff_runs(a, b).environment}
-    assert keys == {"python": ("3.11.7", "3.12.1"), "packages.numpy": ("1.26", "2.0"),
-                    "env.PYTHONHASHSEED": ("0", "1")}
+    assert keys == {
+        "python": ("3.11.7", "3.12.1"),
+        "packages.numpy": ("1.26", "2.0"),
+        "env.PYTHONHASHSEED": ("0", "1"),
+    }
 
 
 def test_identical_runs_have_empty_diff_and_code_section_from_caller() -> None:
@@ -157,7 +213,7 @@ def test_identical_runs_have_empty_diff_and_code_section_from_caller() -> None:
 
 
 def test_parse_numstat_with_binary_and_rename() -> None:
-    text = "3\t1\ttrain.py\0-\t-\tdata.bin\0" "0\t0\t\0old.py\0new.py\0"
+    text = "3\t1\ttrain.py\0-\t-\tdata.bin\00\t0\t\0old.py\0new.py\0"
     got = parse_numstat(text)
     assert got == (
         FileStat("train.py", 3, 1),
@@ -178,12 +234,24 @@ def test_to_dict_is_json_serializable_with_nan() -> None:
 
 def test_compare_keeps_differing_rows_and_marks_best() -> None:
     runs = [
-        make_run(run_id="1" * 32, name="one", params={"lr": 0.1, "bs": 32},
-                 metrics={"acc": 0.8, "loss": 0.3, "lr_now": 1.0}),
-        make_run(run_id="2" * 32, name="two", params={"lr": 0.2, "bs": 32},
-                 metrics={"acc": 0.9, "loss": 0.4, "lr_now": 2.0}),
-        make_run(run_id="3" * 32, name="three", params={"lr": 0.3, "bs": 32},
-                 metrics={"acc": 0.9, "loss": 0.2}),
+        make_run(
+            run_id="1" * 32,
+            name="one",
+            params={"lr": 0.1, "bs": 32},
+            metrics={"acc": 0.8, "loss": 0.3, "lr_now": 1.0},
+        ),
+        make_run(
+            run_id="2" * 32,
+            name="two",
+            params={"lr": 0.2, "bs": 32},
+            metrics={"acc": 0.9, "loss": 0.4, "lr_now": 2.0},
+        ),
+        make_run(
+            run_id="3" * 32,
+            name="three",
+            params={"lr": 0.3, "bs": 32},
+            metrics={"acc": 0.9, "loss": 0.2},
+        ),
     ]
     table = compare_runs(runs)
     rows = {(r.section, r.key): r for r in table.rows}

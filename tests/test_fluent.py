@@ -62,7 +62,9 @@ def test_param_types_are_kept_and_nested_dicts_flattened(repo: Path) -> None:
     assert type(got["i"]) is int and type(got["b"]) is bool and type(got["s"]) is str
 
 
-def test_relogging_same_param_is_noop_and_different_value_raises_and_keeps_first(repo: Path) -> None:
+def test_relogging_same_param_is_noop_and_different_value_raises_and_keeps_first(
+    repo: Path,
+) -> None:
     with vtrack.start_run() as run:
         vtrack.log_param("lr", 0.01)
         vtrack.log_param("lr", 0.01)

@@ -88,7 +88,9 @@ def test_objects_of_deleted_runs_stay_until_the_trash_is_purged(repo: Path) -> N
     assert not _stored(digest) and _client().store.trash_tip(run_id) is None
 
 
-def test_objects_journaled_by_a_live_run_are_kept(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_objects_journaled_by_a_live_run_are_kept(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("VTRACK_CHECKPOINT_SECONDS", "3600")
     with vtrack.start_run() as run:
         vtrack.log_text(_payload("l").decode(), "live.bin")

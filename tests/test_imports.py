@@ -8,8 +8,21 @@ import sys
 
 from tests.conftest import ROOT
 
-HEAVY = ["pandas", "numpy", "torch", "sklearn", "plotly", "fsspec", "git", "starlette",
-         "uvicorn", "matplotlib", "PIL", "dulwich", "lark"]
+HEAVY = [
+    "pandas",
+    "numpy",
+    "torch",
+    "sklearn",
+    "plotly",
+    "fsspec",
+    "git",
+    "starlette",
+    "uvicorn",
+    "matplotlib",
+    "PIL",
+    "dulwich",
+    "lark",
+]
 
 
 def _loaded_after(code: str) -> set[str]:
@@ -19,8 +32,9 @@ import sys
 import json
 print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))
 """
-    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT,
-                         check=True)
+    res = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True
+    )
     return set(json.loads(res.stdout.strip().splitlines()[-1]))
 
 

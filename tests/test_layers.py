@@ -8,19 +8,50 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 RANKS = {  # ../shared/LAYOUT.md, second edition
-    "vtrack.errors": 0, "vtrack.limits": 0, "vtrack.entities": 0,
-    "vtrack.validation": 1, "vtrack.hashing": 1, "vtrack.query": 1, "vtrack.diff": 1,
-    "vtrack.config": 1, "vtrack.pathsafety": 1, "vtrack.gitcmd": 1, "vtrack.secrets": 1,
-    "vtrack.progress": 1, "vtrack.views": 1,
-    "vtrack.store": 2, "vtrack.statcache": 2, "vtrack.datasets": 2,
-    "vtrack.resolve": 3, "vtrack.artifacts": 3, "vtrack.capture": 3,
-    "vtrack.models": 3, "vtrack.gc": 3, "vtrack.sharing": 3, "vtrack.hooks": 3,
-    "vtrack.sysmetrics": 3, "vtrack.importers": 3, "vtrack.provenance": 3,
-    "vtrack.repro": 3, "vtrack.registry": 3, "vtrack.distributions": 1, "vtrack.viewtree": 1,
-    "vtrack.client": 4, "vtrack.fluent": 4, "vtrack._session": 4, "vtrack": 4,
-    "vtrack.sklearn": 4, "vtrack.pytorch": 4, "vtrack.pyfunc": 4, "vtrack.tracking": 4,
-    "vtrack.data": 4, "vtrack.fluent_mlflow": 4,
-    "vtrack.__main__": 5, "vtrack.cli": 5, "vtrack.ui": 5, "vtrack.autolog": 5,
+    "vtrack.errors": 0,
+    "vtrack.limits": 0,
+    "vtrack.entities": 0,
+    "vtrack.validation": 1,
+    "vtrack.hashing": 1,
+    "vtrack.query": 1,
+    "vtrack.diff": 1,
+    "vtrack.config": 1,
+    "vtrack.pathsafety": 1,
+    "vtrack.gitcmd": 1,
+    "vtrack.secrets": 1,
+    "vtrack.progress": 1,
+    "vtrack.views": 1,
+    "vtrack.store": 2,
+    "vtrack.statcache": 2,
+    "vtrack.datasets": 2,
+    "vtrack.resolve": 3,
+    "vtrack.artifacts": 3,
+    "vtrack.capture": 3,
+    "vtrack.models": 3,
+    "vtrack.gc": 3,
+    "vtrack.sharing": 3,
+    "vtrack.hooks": 3,
+    "vtrack.sysmetrics": 3,
+    "vtrack.importers": 3,
+    "vtrack.provenance": 3,
+    "vtrack.repro": 3,
+    "vtrack.registry": 3,
+    "vtrack.distributions": 1,
+    "vtrack.viewtree": 1,
+    "vtrack.client": 4,
+    "vtrack.fluent": 4,
+    "vtrack._session": 4,
+    "vtrack": 4,
+    "vtrack.sklearn": 4,
+    "vtrack.pytorch": 4,
+    "vtrack.pyfunc": 4,
+    "vtrack.tracking": 4,
+    "vtrack.data": 4,
+    "vtrack.fluent_mlflow": 4,
+    "vtrack.__main__": 5,
+    "vtrack.cli": 5,
+    "vtrack.ui": 5,
+    "vtrack.autolog": 5,
     "vtrack.integrations": 5,
 }
 #: (importer prefix, imported prefix): upward imports allowed inside functions only.
@@ -81,7 +112,9 @@ def test_no_module_imports_a_higher_layer() -> None:
             r = rank_of(imported)
             if r is None or r <= my_rank:
                 continue
-            if not top and any(me.startswith(a) and imported.startswith(b) for a, b in ALLOWED_LAZY_UPWARD):
+            if not top and any(
+                me.startswith(a) and imported.startswith(b) for a, b in ALLOWED_LAZY_UPWARD
+            ):
                 continue
             problems.append(f"{me} (R{my_rank}) imports {imported} (R{r})")
     assert not problems, "\n".join(problems)
@@ -90,7 +123,11 @@ def test_no_module_imports_a_higher_layer() -> None:
 def test_faces_reach_storage_only_through_the_client() -> None:
     problems = []
     for sub in ("cli", "ui"):
-        for path in sorted((ROOT / "vtrack" / sub).rglob("*.py")) if (ROOT / "vtrack" / sub).exists() else []:
+        for path in (
+            sorted((ROOT / "vtrack" / sub).rglob("*.py"))
+            if (ROOT / "vtrack" / sub).exists()
+            else []
+        ):
             for imported, _ in _imports(ast.parse(path.read_text())):
                 if imported.startswith(("vtrack.store", "vtrack.gitobj")):
                     problems.append(f"{_module_name(path)} imports {imported}")

@@ -63,7 +63,9 @@ def test_a_name_equal_to_a_prefix_wins_over_the_prefix(repo: Path, fixed_ids: li
     prefixed = _run(c, "whatever", 1000)
     named = _run(c, "beef", 2000)
     assert resolve_run_id(c.repo, "beef") == named
-    assert resolve_run_id(c.repo, "beef1") == prefixed  # a longer prefix still reaches the other run
+    assert (
+        resolve_run_id(c.repo, "beef1") == prefixed
+    )  # a longer prefix still reaches the other run
     assert resolve_run_id(c.repo, prefixed) == prefixed
 
 

@@ -61,7 +61,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
     ids = {}
     for name, (start, params, metrics, tags, datasets, status) in RUNS.items():
         exp = other if name == "eps" else None
-        rid = c.create_run(experiment_id=exp, start_time=start, run_name=name, tags=tags).info.run_id
+        rid = c.create_run(
+            experiment_id=exp, start_time=start, run_name=name, tags=tags
+        ).info.run_id
         if params:
             c.log_params(rid, params)
         for k, v in metrics.items():
@@ -231,7 +233,11 @@ def test_experiment_scope_and_view_types(corpus: Corpus) -> None:
     assert _names(corpus, [deleted]) == ["zeta"] and deleted.info.lifecycle_stage == "deleted"
     assert len(c.search_runs(run_view_type="ALL")) == 6
     assert len(c.search_runs(run_view_type=3)) == 6  # MLflow's ViewType.ALL
-    assert _names(corpus, c.search_runs("0", "params.lr = 0.01", "all")) == ["zeta", "beta", "alpha"]
+    assert _names(corpus, c.search_runs("0", "params.lr = 0.01", "all")) == [
+        "zeta",
+        "beta",
+        "alpha",
+    ]
     with pytest.raises(ValidationError, match="view type"):
         c.search_runs(run_view_type="SOME")
 
@@ -287,9 +293,14 @@ def test_fluent_dataframe_has_mlflow_columns(corpus: Corpus) -> None:
                                     "run_name"]  # fmt: skip
     assert list(df["run_name"]) == ["beta", "alpha"]  # Default experiment only
     assert df["start_time"].iloc[0] == pd.Timestamp(2000, unit="ms", tz="UTC")
-    assert {"metrics.acc", "metrics.loss", "params.lr", "params.depth", "tags.team", "tags.owner"} <= set(
-        df.columns
-    )
+    assert {
+        "metrics.acc",
+        "metrics.loss",
+        "params.lr",
+        "params.depth",
+        "tags.team",
+        "tags.owner",
+    } <= set(df.columns)
     assert df["params.lr"].tolist() == ["0.01", 0.01]
     assert math.isnan(df["metrics.loss"].iloc[0]) and pd.isna(df["tags.owner"].iloc[0])
 
@@ -301,11 +312,13 @@ def test_fluent_scope_follows_mlflow(corpus: Corpus) -> None:
     runs = vtrack.search_runs(output_format="list")
     assert [r.info.run_name for r in runs] == ["eps"]
     assert len(vtrack.search_runs(search_all_experiments=True, output_format="list")) == 5
-    named = vtrack.search_runs(experiment_names=["other", "Default", "missing"], output_format="list")
+    named = vtrack.search_runs(
+        experiment_names=["other", "Default", "missing"], output_format="list"
+    )
     assert len(named) == 5
-    assert [r.info.run_name for r in vtrack.search_runs(experiment_ids=[], output_format="list")] == [
-        "eps"
-    ]  # an empty list counts as not given (MLflow)
+    assert [
+        r.info.run_name for r in vtrack.search_runs(experiment_ids=[], output_format="list")
+    ] == ["eps"]  # an empty list counts as not given (MLflow)
     empty = vtrack.search_runs(experiment_names=["missing"])
     assert len(empty) == 0 and "run_id" in empty.columns
     with pytest.raises(ValidationError, match="output_format"):
@@ -331,7 +344,9 @@ def test_datasets_filter_on_inputs_logged_through_log_input(repo: Path) -> None:
     other = c.create_run(run_name="without").info.run_id
     c.set_terminated(other)
     digest = entry["digest"]
-    (run,) = c.search_runs(filter_string=f"datasets.digest = '{digest}' and datasets.context = 'train'")
+    (run,) = c.search_runs(
+        filter_string=f"datasets.digest = '{digest}' and datasets.context = 'train'"
+    )
     assert run.info.run_id == rid and run.inputs.datasets[0]["digest"] == digest
     assert [r.info.run_id for r in c.search_runs(filter_string="datasets.name IS NULL")] == [other]
 

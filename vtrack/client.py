@@ -44,7 +44,9 @@ class TrackingClient:
     they are when the client is made; a client made after a setting changed uses it.
     """
 
-    def __init__(self, tracking_uri: str | None = None, *, settings: Settings | None = None) -> None:
+    def __init__(
+        self, tracking_uri: str | None = None, *, settings: Settings | None = None
+    ) -> None:
         self.tracking_uri = tracking_uri
         self.settings = settings if settings is not None else load_settings()
         self._store: Store | None = None
@@ -325,7 +327,9 @@ class TrackingClient:
         env = environment(store.location.git_dir / "vtrack" / "cache")
         self._writer(v.validate_run_id(run_id)).refresh_environment(env)
 
-    def set_terminated(self, run_id: str, status: str = "FINISHED", end_time: int | None = None) -> None:
+    def set_terminated(
+        self, run_id: str, status: str = "FINISHED", end_time: int | None = None
+    ) -> None:
         """End a run with ``status`` (FINISHED, FAILED or KILLED) and commit it."""
         s = RunStatus.parse(status)
         if not s.is_terminal:
@@ -343,7 +347,9 @@ class TrackingClient:
         record = self.repo.state(v.validate_run_id(run_id), deleted_ok=True).record
         return [Metric(key, val, ts, step) for step, ts, val in record.iter_history(key)]
 
-    def list_runs(self, experiment_id: str | None = None, view_type: str = "ACTIVE_ONLY") -> list[Run]:
+    def list_runs(
+        self, experiment_id: str | None = None, view_type: str = "ACTIVE_ONLY"
+    ) -> list[Run]:
         """Runs (of one experiment, or all), newest first. Dead writers are recovered first."""
         self.recover()
         exps = None if experiment_id is None else [str(experiment_id)]
@@ -374,7 +380,9 @@ class TrackingClient:
         if max_results is not None and (
             isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1
         ):
-            raise ValidationError(f"max_results must be a positive integer or None, not {max_results!r}")
+            raise ValidationError(
+                f"max_results must be a positive integer or None, not {max_results!r}"
+            )
         if isinstance(experiment_ids, (str, int)):
             experiment_ids = [str(experiment_ids)]
         exps = None if experiment_ids is None else [str(e) for e in experiment_ids]
@@ -456,7 +464,12 @@ class TrackingClient:
         artifacts.log_dict(self.repo, v.validate_run_id(run_id), dictionary, artifact_file)
 
     def log_figure(
-        self, run_id: str, figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None
+        self,
+        run_id: str,
+        figure: Any,
+        artifact_file: str,
+        *,
+        save_kwargs: dict[str, Any] | None = None,
     ) -> None:
         """Log a matplotlib figure (format by extension) or a plotly figure (``.html``)."""
         artifacts.log_figure(self.repo, v.validate_run_id(run_id), figure, artifact_file,
@@ -474,7 +487,9 @@ class TrackingClient:
         self, run_id: str, path: str = "", dst_path: str | os.PathLike[str] | None = None
     ) -> str:
         """Download an artifact file or folder (verified); return its local path."""
-        return artifacts.read.download_artifacts(self.repo, v.validate_run_id(run_id), path, dst_path)
+        return artifacts.read.download_artifacts(
+            self.repo, v.validate_run_id(run_id), path, dst_path
+        )
 
     def load_text(self, run_id: str, path: str) -> str:
         """The text of an artifact file."""

@@ -254,7 +254,9 @@ _MLFLOW_ONLY_SCHEMES = frozenset({"sqlite", "postgresql", "mysql", "mssql", "dat
                                   "databricks-uc", "uc", "http", "https"})  # fmt: skip
 
 
-def locate_store(uri: str | None = None, cwd: Path | None = None, create: bool = True) -> StoreLocation:
+def locate_store(
+    uri: str | None = None, cwd: Path | None = None, create: bool = True
+) -> StoreLocation:
     """Resolve the store for ``uri`` (or the environment, or the current directory).
 
     Order: ``uri``; ``VTRACK_TRACKING_URI``; ``GIT_DIR``/``GIT_WORK_TREE``; the git
@@ -282,7 +284,9 @@ def locate_store(uri: str | None = None, cwd: Path | None = None, create: bool =
         if not create:
             raise StoreNotFoundError(f"no store at {path}")
         if not path.parent.exists():
-            raise StoreNotFoundError(f"cannot create a store at {path}: {path.parent} does not exist")
+            raise StoreNotFoundError(
+                f"cannot create a store at {path}: {path.parent} does not exist"
+            )
         return init_bare_store(path)
     env_git_dir = os.environ.get("GIT_DIR")
     if env_git_dir:

@@ -98,8 +98,12 @@ class Change:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"key": self.key, "kind": self.kind, "old": _json_number(self.old),
-                "new": _json_number(self.new)}
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "old": _json_number(self.old),
+            "new": _json_number(self.new),
+        }
 
 
 @dataclass(frozen=True)
@@ -123,9 +127,13 @@ class MetricChange:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
-            "key": self.key, "kind": self.kind, "old": _json_number(self.old),
-            "new": _json_number(self.new), "delta": _json_number(self.delta),
-            "relative": _json_number(self.relative), "direction": self.direction,
+            "key": self.key,
+            "kind": self.kind,
+            "old": _json_number(self.old),
+            "new": _json_number(self.new),
+            "delta": _json_number(self.delta),
+            "relative": _json_number(self.relative),
+            "direction": self.direction,
             "improved": self.improved,
         }
 
@@ -197,8 +205,11 @@ class DatasetChange:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
-            "name": self.name, "context": self.context, "kind": self.kind,
-            "old_digest": self.old_digest, "new_digest": self.new_digest,
+            "name": self.name,
+            "context": self.context,
+            "kind": self.kind,
+            "old_digest": self.old_digest,
+            "new_digest": self.new_digest,
             "old_source": None if self.old is None else self.old.source,
             "new_source": None if self.new is None else self.new.source,
             **(self.files.to_dict() if self.files is not None else dict.fromkeys(_FILE_KEYS)),
@@ -219,8 +230,12 @@ class ArtifactChange:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
-            "path": self.path, "kind": self.kind, "old_digest": self.old_digest,
-            "new_digest": self.new_digest, "old_size": self.old_size, "new_size": self.new_size,
+            "path": self.path,
+            "kind": self.kind,
+            "old_digest": self.old_digest,
+            "new_digest": self.new_digest,
+            "old_size": self.old_size,
+            "new_size": self.new_size,
         }
 
 
@@ -244,8 +259,13 @@ class FileStat:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"path": self.path, "old_path": self.old_path, "added": self.added,
-                "deleted": self.deleted, "binary": self.binary}
+        return {
+            "path": self.path,
+            "old_path": self.old_path,
+            "added": self.added,
+            "deleted": self.deleted,
+            "binary": self.binary,
+        }
 
 
 @dataclass(frozen=True)
@@ -435,10 +455,16 @@ def _artifact_changes(
         da, db = _digest_text(ea), _digest_text(eb)
         kind = _kind(ea is not None, eb is not None, da == db)
         if kind != "unchanged" or include_unchanged:
-            out.append(ArtifactChange(
-                path, da, db, None if ea is None else ea.size,
-                None if eb is None else eb.size, kind,
-            ))
+            out.append(
+                ArtifactChange(
+                    path,
+                    da,
+                    db,
+                    None if ea is None else ea.size,
+                    None if eb is None else eb.size,
+                    kind,
+                )
+            )
     return tuple(out)
 
 
@@ -474,7 +500,10 @@ def code_captured(run: Run) -> bool:
 
 
 def build_code_diff(
-    a: Run, b: Run, files: Sequence[FileStat] = (), patch: str | None = None,
+    a: Run,
+    b: Run,
+    files: Sequence[FileStat] = (),
+    patch: str | None = None,
     include_unchanged: bool = False,
 ) -> CodeDiff:
     """The code section from the caller's file stats and the runs' source facts."""
@@ -532,9 +561,13 @@ class CompareRow:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"section": self.section, "key": self.key,
-                "values": [_json_number(v) for v in self.values],
-                "differs": self.differs, "best": sorted(self.best)}
+        return {
+            "section": self.section,
+            "key": self.key,
+            "values": [_json_number(v) for v in self.values],
+            "differs": self.differs,
+            "best": sorted(self.best),
+        }
 
 
 @dataclass(frozen=True)
@@ -551,8 +584,11 @@ class CompareTable:
 
 def _info_facts(run: Run) -> dict[str, Any]:
     info = run.info
-    out: dict[str, Any] = {"name": info.run_name, "status": info.status,
-                           "experiment_id": info.experiment_id}
+    out: dict[str, Any] = {
+        "name": info.run_name,
+        "status": info.status,
+        "experiment_id": info.experiment_id,
+    }
     if info.end_time is not None and info.start_time:
         out["duration_s"] = round((int(info.end_time) - int(info.start_time)) / 1000.0, 3)
     src = info.source or {}
@@ -588,7 +624,8 @@ def _section_facts(run: Run, section: str) -> Mapping[str, Any]:
 def _best(key: str, values: Sequence[Any]) -> frozenset[int]:
     direction = metric_direction(key)
     nums = [
-        (i, float(v)) for i, v in enumerate(values)
+        (i, float(v))
+        for i, v in enumerate(values)
         if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
     ]
     if direction is None or len(nums) < 2:
@@ -615,8 +652,11 @@ def compare_runs(
         facts = [_section_facts(r, section) for r in runs]
         keys = sorted(set().union(*(f.keys() for f in facts))) if facts else []
         if section == "info":
-            keys = [k for k in ("name", "status", "experiment_id", "duration_s", "code_commit",
-                                "dirty") if k in keys]
+            keys = [
+                k
+                for k in ("name", "status", "experiment_id", "duration_s", "code_commit", "dirty")
+                if k in keys
+            ]
         for key in keys:
             values = tuple(f.get(key) for f in facts)
             present = [key in f for f in facts]

@@ -34,7 +34,9 @@ class RunStatus(str, Enum):
             return cls(str(value).upper())
         except ValueError:
             names = ", ".join(s.value for s in cls)
-            raise ValidationError(f"unknown run status {value!r}; expected one of {names}") from None
+            raise ValidationError(
+                f"unknown run status {value!r}; expected one of {names}"
+            ) from None
 
     @property
     def is_terminal(self) -> bool:
@@ -382,7 +384,9 @@ class ViewType:
         for number, name in cls._NAMES.items():
             if str(view_str).upper() == name:
                 return number
-        raise ValidationError(f"unknown view type {view_str!r}; expected ACTIVE_ONLY, DELETED_ONLY or ALL")
+        raise ValidationError(
+            f"unknown view type {view_str!r}; expected ACTIVE_ONLY, DELETED_ONLY or ALL"
+        )
 
     @classmethod
     def to_string(cls, view_type: int) -> str:

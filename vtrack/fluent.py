@@ -226,10 +226,14 @@ def end_active_run(run_id: str, status: str = "FINISHED") -> None:
     _session.end_run_id(run_id, s.value)
 
 
-def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Experiment:
+def set_experiment(
+    experiment_name: str | None = None, experiment_id: str | None = None
+) -> Experiment:
     """Make an experiment active (creating it by name if missing) and return it."""
     if (experiment_name is None) == (experiment_id is None):
-        raise ValidationError("set_experiment needs exactly one of experiment_name or experiment_id")
+        raise ValidationError(
+            "set_experiment needs exactly one of experiment_name or experiment_id"
+        )
     client = _client()
     if experiment_name is not None:
         exp = _get_or_create_experiment(client, experiment_name)
@@ -351,8 +355,11 @@ def start_run(
             if rerun_of and parent_run_id is None:  # started by 'vtrack rerun'
                 tags = {**(tags or {}), RERUN_OF_TAG: rerun_of}
             run = client.create_run(
-                experiment_id=exp_id, tags=tags, run_name=run_name,
-                parent_run_id=parent_run_id, description=description,
+                experiment_id=exp_id,
+                tags=tags,
+                run_name=run_name,
+                parent_run_id=parent_run_id,
+                description=description,
             )
         active = ActiveRun(run)
         own_stack.append(active)
@@ -433,7 +440,9 @@ def search_runs(
         if isinstance(experiment_ids, (str, int)):
             experiment_ids = [str(experiment_ids)]
         exp_ids = [str(e) for e in experiment_ids or []]
-        for name in [experiment_names] if isinstance(experiment_names, str) else experiment_names or []:
+        for name in (
+            [experiment_names] if isinstance(experiment_names, str) else experiment_names or []
+        ):
             exp = client.get_experiment_by_name(name)
             if exp is not None:
                 exp_ids.append(exp.experiment_id)
@@ -574,7 +583,9 @@ def log_dict(dictionary: Any, artifact_file: str) -> None:
     _client().log_dict(_session.require_run_id(), dictionary, artifact_file)
 
 
-def log_figure(figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None) -> None:
+def log_figure(
+    figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None
+) -> None:
     """Log a matplotlib or plotly figure of the active run (format by extension)."""
     _client().log_figure(_session.require_run_id(), figure, artifact_file, save_kwargs=save_kwargs)
 
@@ -747,5 +758,3 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-

@@ -243,7 +243,9 @@ def validate_run_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ValidationError(f"run name {name!r} must be a non-empty string")
     if len(name) > MAX_RUN_NAME_LENGTH:
-        raise ValidationError(f"run name is {len(name)} characters; the limit is {MAX_RUN_NAME_LENGTH}")
+        raise ValidationError(
+            f"run name is {len(name)} characters; the limit is {MAX_RUN_NAME_LENGTH}"
+        )
     if any(c in name for c in "\n\r\t\x00"):
         raise ValidationError(f"run name {name!r} must be one line without tabs")
     if name.startswith("@") or "~" in name or ":" in name:

@@ -17,13 +17,27 @@ from tests.conftest import ROOT
 DOC = ROOT / "docs" / "cli.md"
 START, END = "<!-- reference:start -->", "<!-- reference:end -->"
 #: The commands docs/cli.md documents (others document theirs on their own pages).
-DOCUMENTED = ("ls", "log", "show", "diff", "compare", "metrics", "checkout", "rerun", "rm",
-              "restore", "tag", "experiments", "index")
+DOCUMENTED = (
+    "ls",
+    "log",
+    "show",
+    "diff",
+    "compare",
+    "metrics",
+    "checkout",
+    "rerun",
+    "rm",
+    "restore",
+    "tag",
+    "experiments",
+    "index",
+)
 
 
 def _help(cmd: click.Command, name: str, parent: click.Context) -> tuple[str, click.Context]:
-    ctx = click.Context(cmd, info_name=name, parent=parent, terminal_width=100,
-                        max_content_width=100)
+    ctx = click.Context(
+        cmd, info_name=name, parent=parent, terminal_width=100, max_content_width=100
+    )
     return cmd.get_help(ctx), ctx
 
 

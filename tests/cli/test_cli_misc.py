@@ -11,8 +11,22 @@ from pathlib import Path
 from tests.cli.conftest import RunsRepo, invoke, subprocess_env, vt
 from tests.conftest import ROOT
 
-COMMANDS = ("ls", "log", "show", "diff", "compare", "metrics", "checkout", "rerun", "rm",
-            "restore", "tag", "experiments", "index", "recover")
+COMMANDS = (
+    "ls",
+    "log",
+    "show",
+    "diff",
+    "compare",
+    "metrics",
+    "checkout",
+    "rerun",
+    "rm",
+    "restore",
+    "tag",
+    "experiments",
+    "index",
+    "recover",
+)
 
 
 def test_help_lists_every_command_without_importing_them(tmp_path: Path) -> None:
@@ -29,8 +43,14 @@ def test_help_lists_every_command_without_importing_them(tmp_path: Path) -> None
         "'sqlite3')))\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                         text=True, env=subprocess_env(tmp_path), timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=subprocess_env(tmp_path),
+        timeout=60,
+    )
     assert res.returncode == 0, res.stderr
     for name in COMMANDS:
         assert f"\n  {name} " in res.stdout
@@ -77,8 +97,14 @@ def test_unknown_command_and_missing_store_exit_codes(tmp_path: Path) -> None:
 
 def test_demo_runs_and_shows_ls_diff_checkout_rerun_and_audit(tmp_path: Path) -> None:
     t0 = time.monotonic()
-    res = subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py")], cwd=tmp_path,
-                         capture_output=True, text=True, env=subprocess_env(tmp_path), timeout=120)
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "demo.py")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=subprocess_env(tmp_path),
+        timeout=120,
+    )
     elapsed = time.monotonic() - t0
     assert res.returncode == 0, res.stdout + res.stderr
     out = res.stdout

@@ -23,8 +23,9 @@ def tree_files(repo: Path, commit: str) -> dict[str, bytes]:
             continue
         meta, path = entry.split("\t", 1)
         sha = meta.split()[2]
-        out[path] = subprocess.run(["git", "cat-file", "blob", sha], cwd=repo,
-                                   capture_output=True, check=True).stdout
+        out[path] = subprocess.run(
+            ["git", "cat-file", "blob", sha], cwd=repo, capture_output=True, check=True
+        ).stdout
     return out
 
 
@@ -41,7 +42,9 @@ def disk_files(root: Path) -> dict[str, bytes]:
     return out
 
 
-def test_checkout_into_equals_the_snapshot_byte_for_byte(runs_repo: RunsRepo, tmp_path: Path) -> None:
+def test_checkout_into_equals_the_snapshot_byte_for_byte(
+    runs_repo: RunsRepo, tmp_path: Path
+) -> None:
     rid = runs_repo.ids["edited"]
     target = tmp_path / "repro"
     res = invoke("--store", str(runs_repo.path), "checkout", rid, "--into", str(target))
@@ -80,21 +83,26 @@ def test_checkout_materialises_small_and_large_artifacts(fresh_repo, tmp_path: P
     assert (target / "arts.py").read_text() == code
 
 
-def test_checkout_as_real_process_refuses_non_empty_target(runs_repo: RunsRepo, tmp_path: Path) -> None:
+def test_checkout_as_real_process_refuses_non_empty_target(
+    runs_repo: RunsRepo, tmp_path: Path
+) -> None:
     target = tmp_path / "t"
     res = vt(runs_repo.path, "checkout", "base", "--into", str(target), "--json")
     assert res.exit_code == 0, res.stderr
     data = json.loads(res.stdout)
     assert data["path"] == str(target.resolve())
     assert (target / "train.py").read_text() == (runs_repo.path / "train.py").read_text().replace(
-        "# tuned by hand\n", "")
+        "# tuned by hand\n", ""
+    )
     res = vt(runs_repo.path, "checkout", "fast", "--into", str(target))
     assert res.exit_code == EXIT_USAGE
     git(runs_repo.path, "worktree", "remove", "--force", str(target))
 
 
 def test_checkout_in_place_refuses_a_dirty_tree_then_switches(fresh_repo) -> None:
-    rr = fresh_repo(("--name", "one"),)
+    rr = fresh_repo(
+        ("--name", "one"),
+    )
     (rr.path / "train.py").write_text("# changed\n")
     res = invoke("checkout", "one")
     assert res.exit_code == EXIT_CONFLICT
@@ -109,7 +117,9 @@ def test_checkout_in_place_refuses_a_dirty_tree_then_switches(fresh_repo) -> Non
 
 
 def test_rerun_of_a_deterministic_run_reproduces(fresh_repo) -> None:
-    rr = fresh_repo(("--lr", "0.3", "--name", "det"),)
+    rr = fresh_repo(
+        ("--lr", "0.3", "--name", "det"),
+    )
     rid = rr.ids["det"]
     res = vt(rr.path, "rerun", "--yes", "det", "--json")
     assert res.exit_code == 0, res.stderr
@@ -122,8 +132,16 @@ def test_rerun_of_a_deterministic_run_reproduces(fresh_repo) -> None:
     assert new["source"]["argv"] == ["--lr", "0.3", "--name", "det"]
     assert new["source"]["entry_point"] == "train.py"
     original_tree = git(rr.path, "rev-parse", f"refs/vtrack/runs/{rid}^{{tree}}")
-    diff = git(rr.path, "diff", "--stat", rid and f"refs/vtrack/runs/{rid}",
-               f"refs/vtrack/runs/{report['rerun_id']}", "--", ".", ":(exclude).vtrack")
+    diff = git(
+        rr.path,
+        "diff",
+        "--stat",
+        rid and f"refs/vtrack/runs/{rid}",
+        f"refs/vtrack/runs/{report['rerun_id']}",
+        "--",
+        ".",
+        ":(exclude).vtrack",
+    )
     assert diff == "" and original_tree
     assert only_the_kept_rerun_worktree(rr.path)  # no temporary worktree, no leftovers
 

@@ -36,8 +36,18 @@ def test_ls_json_parses_and_holds_full_runs(runs_repo: RunsRepo) -> None:
 
 
 def test_ls_filter_sort_columns_limit_csv(runs_repo: RunsRepo) -> None:
-    res = invoke("--store", str(runs_repo.path), "ls", "--filter", "params.lr >= 0.2",
-                 "--sort", "-metrics.acc", "--columns", "name,params.lr,metrics.acc", "--csv")
+    res = invoke(
+        "--store",
+        str(runs_repo.path),
+        "ls",
+        "--filter",
+        "params.lr >= 0.2",
+        "--sort",
+        "-metrics.acc",
+        "--columns",
+        "name,params.lr,metrics.acc",
+        "--csv",
+    )
     assert res.exit_code == 0, res.stderr
     rows = list(csv.reader(io.StringIO(res.stdout)))
     assert rows[0] == ["name", "params.lr", "metrics.acc"]
@@ -134,7 +144,12 @@ def test_rm_and_restore_runs(fresh_repo) -> None:
 
 
 def test_tag_sets_and_deletes_tags_and_keeps_status(fresh_repo) -> None:
-    rr = fresh_repo(("--name", "t",))
+    rr = fresh_repo(
+        (
+            "--name",
+            "t",
+        )
+    )
     rid = rr.ids["t"]
     before = invoke("show", rid, "--json").json()
     res = invoke("tag", "t", "team=nlp", "stage=prod")
@@ -163,15 +178,22 @@ def test_experiments_create_ls_rename_rm_restore(fresh_repo) -> None:
     assert res.exit_code == 0, res.stderr
     assert [e["name"] for e in invoke("experiments", "ls", "--json").json()] == ["Default"]
     every = invoke("experiments", "ls", "--all", "--json").json()
-    assert {e["name"]: e["lifecycle_stage"] for e in every} == {"Default": "active",
-                                                                "attrition": "deleted"}
+    assert {e["name"]: e["lifecycle_stage"] for e in every} == {
+        "Default": "active",
+        "attrition": "deleted",
+    }
     assert invoke("experiments", "restore", "attrition").exit_code == 0
     assert invoke("experiments", "rm", "nope").exit_code == EXIT_NOT_FOUND
     assert "attrition" in vt(rr.path, "experiments", "ls").stdout
 
 
 def test_ls_scopes_to_experiment_and_all_experiments(fresh_repo) -> None:
-    rr = fresh_repo(("--name", "in-default",))
+    rr = fresh_repo(
+        (
+            "--name",
+            "in-default",
+        )
+    )
     from tests.cli.conftest import train
 
     train(rr.path, "--name", "in-churn", env={"VTRACK_EXPERIMENT_NAME": "churn"})
@@ -185,7 +207,16 @@ def test_ls_scopes_to_experiment_and_all_experiments(fresh_repo) -> None:
 
 
 def test_ls_reads_through_the_index_and_sees_deletion_while_stale(fresh_repo) -> None:
-    rr = fresh_repo(("--name", "a",), ("--name", "b",))
+    rr = fresh_repo(
+        (
+            "--name",
+            "a",
+        ),
+        (
+            "--name",
+            "b",
+        ),
+    )
     assert len(invoke("ls", "--json").json()) == 2
     from tests.conftest import git
 
@@ -198,7 +229,9 @@ def test_ls_reads_through_the_index_and_sees_deletion_while_stale(fresh_repo) ->
 def test_a_run_name_equal_to_another_runs_id_prefix_wins(fresh_repo) -> None:
     from tests.cli.conftest import train
 
-    rr = fresh_repo(("--name", "first"),)
+    rr = fresh_repo(
+        ("--name", "first"),
+    )
     prefix = rr.ids["first"][:6]
     train(rr.path, "--name", prefix)
     named = invoke("show", prefix, "--json").json()

@@ -26,7 +26,9 @@ jit_deprecation = pytest.mark.filterwarnings("ignore:`torch.jit.*deprecated:Depr
 
 @pytest.fixture(scope="module")
 def data() -> tuple[pd.DataFrame, np.ndarray]:
-    X, y = make_classification(n_samples=60, n_features=4, n_informative=3, n_redundant=0, random_state=0)
+    X, y = make_classification(
+        n_samples=60, n_features=4, n_informative=3, n_redundant=0, random_state=0
+    )
     return pd.DataFrame(X, columns=["f0", "f1", "f2", "f3"]), y
 
 
@@ -45,14 +47,21 @@ def test_sklearn_model_logged_in_a_run_loads_back_by_id_and_by_name(repo: Path, 
     assert info.run_id == run_id and info.model_uri == f"runs:/{run_id}/model"
     names = [f.path for f in vtrack.list_artifacts(run_id=run_id, artifact_path="model")]
     assert names == [
-        "model/input_example.json", "model/model.joblib", "model/model.yaml", "model/requirements.txt",
+        "model/input_example.json",
+        "model/model.joblib",
+        "model/model.yaml",
+        "model/requirements.txt",
     ]
     expected = clf.predict(X)
     for uri in (info.model_uri, "runs:/forest/model", f"runs:/{run_id[:6]}/model"):
         np.testing.assert_array_equal(vsk.load_model(uri).predict(X), expected)
-    np.testing.assert_array_equal(vtrack.models.load_model("runs:/forest/model").predict(X), expected)
+    np.testing.assert_array_equal(
+        vtrack.models.load_model("runs:/forest/model").predict(X), expected
+    )
     # plain git sees the model folder in the run commit
-    assert "flavor: sklearn" in git(repo, "show", f"refs/vtrack/runs/{run_id}:.vtrack/artifacts/model/model.yaml")
+    assert "flavor: sklearn" in git(
+        repo, "show", f"refs/vtrack/runs/{run_id}:.vtrack/artifacts/model/model.yaml"
+    )
     assert_fsck_clean(repo)
 
 
@@ -72,7 +81,9 @@ def test_large_model_file_goes_through_the_object_store(
 
 @jit_deprecation
 @pytest.mark.parametrize("fmt", ["state_dict", "torchscript"])
-def test_pytorch_model_logged_in_a_run_loads_back_with_equal_outputs(repo: Path, nets, fmt: str) -> None:
+def test_pytorch_model_logged_in_a_run_loads_back_with_equal_outputs(
+    repo: Path, nets, fmt: str
+) -> None:
     torch.manual_seed(0)
     net = nets.TinyNet(n_in=4, n_hidden=6, n_out=3)
     net.train()
@@ -107,7 +118,9 @@ def test_pyfunc_model_logged_in_a_run_loads_back(repo: Path) -> None:
     np.testing.assert_array_equal(loaded.predict(X), X * 2.5)
 
 
-def test_log_model_without_a_run_starts_one_and_missing_model_is_not_found(repo: Path, data) -> None:
+def test_log_model_without_a_run_starts_one_and_missing_model_is_not_found(
+    repo: Path, data
+) -> None:
     X, y = data
     clf = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y)
     info = vsk.log_model(clf, "model")  # no active run: one is started, as in MLflow

@@ -147,10 +147,11 @@ def test_gc_and_prune_now_looping_next_to_writers(repo: Path) -> None:
     while any(w.poll() is None for w in writers):
         for args in (["gc", "-q"], ["gc", "-q", "--prune=now"]):
             res = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
-            if res.returncode != 0 and ("gc is already running" in res.stderr
-                                        or "gc.pid.lock': File exists" in res.stderr):
+            if res.returncode != 0 and (
+                "gc is already running" in res.stderr or "gc.pid.lock': File exists" in res.stderr
+            ):
                 busy += 1  # a writer merging its packs holds git's gc lock for a moment,
-                continue   # as a second `git gc` would (git's own refusal, nothing lost)
+                continue  # as a second `git gc` would (git's own refusal, nothing lost)
             assert res.returncode == 0, res.stderr
             rounds += 1
         time.sleep(0.01)
@@ -158,7 +159,9 @@ def test_gc_and_prune_now_looping_next_to_writers(repo: Path) -> None:
     for w, (_out, err) in zip(writers, outs, strict=True):
         assert w.returncode == 0, err
     assert rounds >= 4 and busy <= rounds
-    run_ids = [line.split()[1] for out, _ in outs for line in out.splitlines() if line.startswith("RUN")]
+    run_ids = [
+        line.split()[1] for out, _ in outs for line in out.splitlines() if line.startswith("RUN")
+    ]
     assert len(run_ids) == 16
     for run_id in run_ids:
         run = vtrack.get_run(run_id)

@@ -164,7 +164,11 @@ def _reference(world: World, filters: list[Comparison], order: list[OrderKey],
     return ordered if limit is None else ordered[:limit]
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(
     filters=st.lists(clauses(), min_size=0, max_size=3),
     order=st.lists(order_keys(), min_size=0, max_size=3),
@@ -183,10 +187,16 @@ def test_index_agrees_with_the_reference_evaluator(
     got = world.index.search(
         filters, order, experiment_ids=exps, lifecycles=lifecycles, max_results=limit
     )
-    assert [r.info.run_id for r in got] == _reference(world, filters, order, exps, lifecycles, limit)
+    assert [r.info.run_id for r in got] == _reference(
+        world, filters, order, exps, lifecycles, limit
+    )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(filters=st.lists(clauses(), min_size=1, max_size=2))
 def test_each_match_is_the_run_as_git_records_it(world: World, filters: list[Comparison]) -> None:
     for run in world.index.search(filters, lifecycles=(ACTIVE, DELETED)):

@@ -39,8 +39,10 @@ def test_validate_key_accepts_exactly_the_documented_language(key: str) -> None:
         st.booleans(),
         st.none(),
         # NUL and lone surrogates are refused (their own properties), not round-tripped
-        st.text(alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)),
-                max_size=50),
+        st.text(
+            alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)),
+            max_size=50,
+        ),
     )
 )
 def test_param_scalars_keep_their_type(value: object) -> None:

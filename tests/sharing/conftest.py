@@ -37,7 +37,9 @@ class Team:
     b: Path
     out: Path
 
-    def run(self, clone: Path, name: str, size: int = BIG, env: dict[str, str] | None = None) -> str:
+    def run(
+        self, clone: Path, name: str, size: int = BIG, env: dict[str, str] | None = None
+    ) -> str:
         """A run with one large (or small) artifact, made by a real process; its id."""
         res = subprocess.run(
             [sys.executable, "art.py", name, str(size)], cwd=clone, capture_output=True, text=True,

@@ -30,10 +30,14 @@ def test_large_objects_go_through_a_real_s3_server(team: Team, s3: str, tmp_path
     assert vts(team.b, "pull").exit_code == 0
     got = _download(team.b, rid, tmp_path / "dl")
     assert got.exit_code == 0, got.stderr
-    assert (tmp_path / "dl" / "model" / "big.bin").read_bytes() == (team.out / "big.bin").read_bytes()
+    assert (tmp_path / "dl" / "model" / "big.bin").read_bytes() == (
+        team.out / "big.bin"
+    ).read_bytes()
 
 
-def test_transfer_between_a_folder_and_s3_verifies_and_skips_what_is_there(s3: str, tmp_path: Path) -> None:
+def test_transfer_between_a_folder_and_s3_verifies_and_skips_what_is_there(
+    s3: str, tmp_path: Path
+) -> None:
     local = ObjectStore.local(tmp_path / "objects")
     digests = [local.put_bytes(os.urandom(1000 + i))[0] for i in range(5)]
     remote = ObjectStore(*open_url(s3))
@@ -88,7 +92,9 @@ def test_an_interrupted_upload_is_resumed_by_the_next_push(team: Team, tmp_path:
     assert sorted(res.json()["runs"]) == sorted(ids)
 
 
-def test_a_corrupt_object_on_the_remote_is_reported_with_its_run_and_path(team: Team, tmp_path: Path) -> None:
+def test_a_corrupt_object_on_the_remote_is_reported_with_its_run_and_path(
+    team: Team, tmp_path: Path
+) -> None:
     rid = team.run(team.a, "big")
     assert vts(team.a, "push").exit_code == 0
     store = ObjectStore.local(team.remote / "vtrack" / "objects")
@@ -103,7 +109,9 @@ def test_a_corrupt_object_on_the_remote_is_reported_with_its_run_and_path(team: 
     assert vts(team.b, "pull").exit_code == 0
     got = _download(team.b, rid, tmp_path / "dl")
     assert got.exit_code != 0
-    assert "CorruptObjectError" in got.stderr and rid in got.stderr and "model/big.bin" in got.stderr
+    assert (
+        "CorruptObjectError" in got.stderr and rid in got.stderr and "model/big.bin" in got.stderr
+    )
     assert not (tmp_path / "dl" / "model" / "big.bin").exists()
     local = ObjectStore.local(team.b / ".git" / "vtrack" / "objects")
     assert list(local.iter_digests()) == []  # nothing corrupt was cached

@@ -25,7 +25,9 @@ def _py(clone: Path, code: str):  # type: ignore[no-untyped-def]
     return Result(res.returncode, res.stdout, res.stderr)
 
 
-def test_runs_and_large_objects_travel_from_one_clone_to_another(team: Team, tmp_path: Path) -> None:
+def test_runs_and_large_objects_travel_from_one_clone_to_another(
+    team: Team, tmp_path: Path
+) -> None:
     rid = team.run(team.a, "big")
     small = team.run(team.a, "small", size=1000)
     pushed = vts(team.a, "push", "--json")
@@ -47,7 +49,9 @@ def test_runs_and_large_objects_travel_from_one_clone_to_another(team: Team, tmp
     assert not objects.exists() or not any(p.name != "tmp" for p in objects.iterdir())
     got = _download(team.b, rid, tmp_path / "dl")
     assert got.exit_code == 0, got.stderr
-    assert (tmp_path / "dl" / "model" / "big.bin").read_bytes() == (team.out / "big.bin").read_bytes()
+    assert (tmp_path / "dl" / "model" / "big.bin").read_bytes() == (
+        team.out / "big.bin"
+    ).read_bytes()
     assert any(p.name != "tmp" for p in objects.iterdir())  # cached here now
     assert_fsck_clean(team.b)
 

@@ -35,7 +35,7 @@ def test_hooks_run_beside_an_existing_user_hook(team: Team) -> None:
     hooks = team.a / ".git" / "hooks"
     user = hooks / "pre-push"
     marker = team.a.parent / "user-hook-ran"
-    user.write_text(f"#!/bin/sh\ncat > {marker}\necho user-hook \"$@\" >> {marker}\n")
+    user.write_text(f'#!/bin/sh\ncat > {marker}\necho user-hook "$@" >> {marker}\n')
     user.chmod(0o755)
     res = vts(team.a, "hooks", "install")
     assert res.exit_code == 0 and "pre-push: chained" in res.stdout
@@ -45,7 +45,9 @@ def test_hooks_run_beside_an_existing_user_hook(team: Team) -> None:
     git(team.a, "commit", "-q", "-m", "more")
     rid2 = team.run(team.a, "on-new-commit", size=10)
     env = subprocess_env(team.a.parent)
-    pushed = subprocess.run(["git", "push", "origin", "main"], cwd=team.a, env=env, capture_output=True, text=True)
+    pushed = subprocess.run(
+        ["git", "push", "origin", "main"], cwd=team.a, env=env, capture_output=True, text=True
+    )
     assert pushed.returncode == 0, pushed.stderr
     assert "refs/heads/main" in marker.read_text() and "user-hook origin" in marker.read_text()
     remote = refs(team.remote)
@@ -66,7 +68,9 @@ def test_core_hooks_path_is_honoured_and_a_failing_hook_never_fails_git(team: Te
     git(team.a, "commit", "-q", "-m", "c")
     team.run(team.a, "big2")
     env = subprocess_env(team.a.parent)
-    pushed = subprocess.run(["git", "push", "origin", "main"], cwd=team.a, env=env, capture_output=True, text=True)
+    pushed = subprocess.run(
+        ["git", "push", "origin", "main"], cwd=team.a, env=env, capture_output=True, text=True
+    )
     assert pushed.returncode == 0, pushed.stderr
     assert "vtrack: warning: the pre-push hook failed" in pushed.stderr
     assert git(team.remote, "rev-parse", "main") == git(team.a, "rev-parse", "main")
@@ -97,7 +101,9 @@ def test_post_commit_links_a_dirty_run_to_the_commit_of_its_snapshot(team: Team)
 def test_the_secret_scan_refuses_a_dotenv_and_a_private_key_unless_allowed(team: Team) -> None:
     (team.a / ".env").write_text("API_TOKEN=abc\n")
     key = team.out / "deploy.txt"
-    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk=\n-----END OPENSSH PRIVATE KEY-----\n")
+    key.write_text(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk=\n-----END OPENSSH PRIVATE KEY-----\n"
+    )
     code = f"import vtrack\nwith vtrack.start_run(run_name='leaky'):\n    vtrack.log_artifact({str(key)!r})\n    print(vtrack.active_run().info.run_id)\n"
     (team.a / "leak.py").write_text(code)
     res = subprocess.run(["python", "leak.py"], cwd=team.a, capture_output=True, text=True,

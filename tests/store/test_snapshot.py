@@ -50,13 +50,17 @@ def test_clean_tree_is_not_dirty_and_equals_head(repo: Path) -> None:
     assert git(repo, "diff", "--stat", "HEAD", ref, "--", ".", ":!.vtrack") == ""
 
 
-def test_large_untracked_files_are_skipped_and_listed(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_untracked_files_are_skipped_and_listed(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("VTRACK_SNAPSHOT_MAX_FILE_BYTES", "1000")
     (repo / "big.bin").write_bytes(os.urandom(5000))
     (repo / "small.txt").write_text("ok")
     with vtrack.start_run() as run:
         pass
-    files = git(repo, "ls-tree", "-r", "--name-only", f"refs/vtrack/runs/{run.info.run_id}").splitlines()
+    files = git(
+        repo, "ls-tree", "-r", "--name-only", f"refs/vtrack/runs/{run.info.run_id}"
+    ).splitlines()
     assert "small.txt" in files and "big.bin" not in files
     skipped = vtrack.get_run(run.info.run_id).info.source["skipped_files"]
     assert skipped == [{"path": "big.bin", "size": 5000}]
@@ -73,11 +77,17 @@ def test_snapshot_is_reused_within_a_process_while_head_is_unchanged(repo: Path)
     git(repo, "commit", "-qam", "second")
     with vtrack.start_run() as c:
         pass
-    assert git(repo, "show", f"refs/vtrack/runs/{c.info.run_id}:train.py") == "print('changed later')"
-    assert git(repo, "rev-parse", f"refs/vtrack/runs/{c.info.run_id}^") == git(repo, "rev-parse", "HEAD")
+    assert (
+        git(repo, "show", f"refs/vtrack/runs/{c.info.run_id}:train.py") == "print('changed later')"
+    )
+    assert git(repo, "rev-parse", f"refs/vtrack/runs/{c.info.run_id}^") == git(
+        repo, "rev-parse", "HEAD"
+    )
 
 
-def test_repository_without_commits_gives_parentless_run(make_repo, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_repository_without_commits_gives_parentless_run(
+    make_repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
     repo = make_repo("empty", commit=False)
     monkeypatch.chdir(repo)
     with vtrack.start_run() as run:
@@ -87,7 +97,9 @@ def test_repository_without_commits_gives_parentless_run(make_repo, monkeypatch:
     assert git(repo, "show", f"{ref}:train.py") == "print('hello')"
 
 
-def test_outside_any_repository_tree_holds_only_the_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_outside_any_repository_tree_holds_only_the_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     work = tmp_path / "plain"
     work.mkdir()
     (work / "script.py").write_text("x")
@@ -119,8 +131,14 @@ def test_unreadable_untracked_file_is_left_out_and_listed(repo: Path) -> None:
         prefix = [setpriv, "--bounding-set", "-dac_override,-dac_read_search"]
     code = "import vtrack\nwith vtrack.start_run() as r:\n    pass\nprint(r.info.run_id)\n"
     try:
-        res = subprocess.run([*prefix, sys.executable, "-c", code], cwd=repo, capture_output=True,
-                             text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+        res = subprocess.run(
+            [*prefix, sys.executable, "-c", code],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            timeout=120,
+        )
     finally:
         (repo / "secret.txt").chmod(0o644)
     assert res.returncode == 0, res.stderr

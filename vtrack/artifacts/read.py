@@ -68,9 +68,7 @@ def list_artifacts(repo: RunRepository, run_id: str, path: str | None = None) ->
     return [children[k] for k in sorted(children)]
 
 
-def _select(
-    entries: dict[str, ArtifactEntry], path: str, run_id: str
-) -> dict[str, ArtifactEntry]:
+def _select(entries: dict[str, ArtifactEntry], path: str, run_id: str) -> dict[str, ArtifactEntry]:
     """The entries at or under ``path`` ("" = all); ArtifactNotFoundError if none."""
     if not path:
         return entries

@@ -27,7 +27,9 @@ class FileInfo:
 
 def object_store(store: Store) -> ObjectStore:
     """The large-object store of ``store`` (``.git/vtrack/objects``)."""
-    return ObjectStore.local(store.location.vtrack_dir / "objects", fsync=store.settings.fsync_objects)
+    return ObjectStore.local(
+        store.location.vtrack_dir / "objects", fsync=store.settings.fsync_objects
+    )
 
 
 def pointer_bytes(digest: str, size: int) -> bytes:

@@ -41,7 +41,7 @@ def client(ctx: click.Context | None = None) -> TrackingClient:
             raise StoreNotFoundError(
                 exc.message,
                 hint="run vtrack inside a git repository, or name a store with --store "
-                     "or VTRACK_TRACKING_URI",
+                "or VTRACK_TRACKING_URI",
             ) from None
         cached = root.obj["client"] = get_client(ctx)
     return cached
@@ -73,9 +73,7 @@ def _experiments_callback(ctx: click.Context, param: click.Parameter, value: Any
 
 def json_option(f: F) -> F:
     """``--json``: machine-readable output on stdout (``as_json``)."""
-    return click.option(
-        "--json", "as_json", is_flag=True, help="Print JSON instead of a table."
-    )(f)
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(f)
 
 
 def csv_option(f: F) -> F:
@@ -86,19 +84,30 @@ def csv_option(f: F) -> F:
 def experiment_option(multiple: bool = False) -> Callable[[F], F]:
     """``--experiment/-e NAME``: resolved to Experiment objects before run specs."""
     help_text = (
-        "Experiment name or id (repeatable)." if multiple
+        "Experiment name or id (repeatable)."
+        if multiple
         else "Experiment in which @, @~N and run names are looked up."
     )
     return click.option(
-        "--experiment", "-e", "experiment", multiple=multiple, metavar="NAME",
-        is_eager=True, expose_value=True, callback=_experiments_callback, help=help_text,
+        "--experiment",
+        "-e",
+        "experiment",
+        multiple=multiple,
+        metavar="NAME",
+        is_eager=True,
+        expose_value=True,
+        callback=_experiments_callback,
+        help=help_text,
     )
 
 
 def columns_option(f: F) -> F:
     """``--columns/-c``: comma-separated column keys (``columns``)."""
     return click.option(
-        "--columns", "-c", "columns", metavar="KEYS",
+        "--columns",
+        "-c",
+        "columns",
+        metavar="KEYS",
         help="Comma-separated columns, e.g. 'name,status,params.lr,metrics.acc'.",
     )(f)
 

@@ -387,7 +387,9 @@ def show(run: str, experiment: Experiment | None, as_json: bool) -> None:
     if kids:
         t = term.table("child run", "name", "status")
         for kid in kids:
-            t.add_row(short_id(kid.info.run_id), kid.info.run_name, term.status_text(kid.info.status))
+            t.add_row(
+                short_id(kid.info.run_id), kid.info.run_name, term.status_text(kid.info.status)
+            )
         term.section_title(f"child runs ({len(kids)}; reach them as {short_id(rn.info.run_id)}/N)")
         t.print()
     env = info.environment or {}

@@ -337,7 +337,9 @@ def load_model_with(loader: Callable[[Path], Any], model_uri: str | os.PathLike[
         from vtrack import fluent
         from vtrack.models import logged
 
-        found = logged.find_logged_model(fluent.tracking_client().repo, uri[len("models:/") :].strip("/"))
+        found = logged.find_logged_model(
+            fluent.tracking_client().repo, uri[len("models:/") :].strip("/")
+        )
         uri = found.artifact_location
     if uri.startswith("runs:/"):
         run_id, _, sub = uri[len("runs:/") :].partition("/")

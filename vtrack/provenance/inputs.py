@@ -27,7 +27,11 @@ if TYPE_CHECKING:
 
 # Hashing, describing and checking (datasets, drift, statcache) are imported inside the
 # functions that use them: ``vtrack lineage`` answers from the index without them.
-UNCHANGED, CHANGED, MISSING = "unchanged", "changed", "missing"  # vtrack.provenance.drift's statuses
+UNCHANGED, CHANGED, MISSING = (
+    "unchanged",
+    "changed",
+    "missing",
+)  # vtrack.provenance.drift's statuses
 
 #: The stat cache file inside ``<git dir>/vtrack/``.
 STATCACHE_FILE = "statcache.sqlite"
@@ -235,5 +239,3 @@ def _check_same_content(old: DatasetInput, new: DatasetInput) -> None:
 
 
 # --- reading manifests ------------------------------------------------------------------------
-
-

@@ -90,7 +90,22 @@ def _lineage_rows(hits: Sequence[Sequence[Any]], current: str | None) -> list[di
     grouped: dict[tuple[str, int], dict[str, Any]] = {}
     itself: dict[tuple[str, int], str | None] = {}
     file_digests: dict[tuple[str, int], list[str | None]] = {}
-    for run_id, run_name, exp_id, status, start, idx, part, rel, dig, name, ctx, kind, source, path in hits:
+    for (
+        run_id,
+        run_name,
+        exp_id,
+        status,
+        start,
+        idx,
+        part,
+        rel,
+        dig,
+        name,
+        ctx,
+        kind,
+        source,
+        path,
+    ) in hits:
         key = (run_id, idx)
         row = grouped.get(key)
         if row is None:
@@ -146,5 +161,3 @@ def _direct_rows(hits: Sequence[Sequence[Any]], current: str | None) -> list[dic
     ]  # fmt: skip
     rows.sort(key=lambda r: (-(r["start_time"] or 0), r["run_id"], r["name"] or ""))
     return rows
-
-

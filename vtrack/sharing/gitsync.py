@@ -61,8 +61,15 @@ def fetch(store: Store, remote: Remote, names: list[str] | None = None) -> None:
     Fetching all also prunes tracking refs the remote no longer has. Batches of
     :data:`BATCH` names per ``git fetch``.
     """
-    base = [*_V2, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc",
-            "--no-show-forced-updates"]  # that check walks history per forced ref
+    base = [
+        *_V2,
+        "fetch",
+        "--quiet",
+        "--no-tags",
+        "--no-write-fetch-head",
+        "--no-auto-gc",
+        "--no-show-forced-updates",
+    ]  # that check walks history per forced ref
     if names is None:
         git(store, [*base, "--prune", remote.url, *store.refs.fetch_refspecs(remote.name)],
             network=True)  # fmt: skip

@@ -62,13 +62,20 @@ class Store:
     def write_commit(self, tree: str, parents: list[str], message: str) -> str:
         """Write a commit object and return its SHA."""
         data = serialize_commit(
-            tree, parents, self._identity, self._identity, int(time.time()), self._tz,
+            tree,
+            parents,
+            self._identity,
+            self._identity,
+            int(time.time()),
+            self._tz,
             message.encode("utf-8"),
         )
         return self.objects.write(b"commit", data)
 
     def write_run_commit(
-        self, state: RecordState, code_entries: tuple[TreeEntry, ...] | list[TreeEntry],
+        self,
+        state: RecordState,
+        code_entries: tuple[TreeEntry, ...] | list[TreeEntry],
         parent: str | None,
     ) -> str:
         """Write the run commit for ``state`` on top of the code snapshot; return its SHA."""

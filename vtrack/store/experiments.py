@@ -43,10 +43,7 @@ def candidate_experiment_ids(name: str, count: int = 16) -> list[str]:
     that creates ``name`` at once tries the same ids and they converge on one.
     """
     first = experiment_id_for(name)
-    return [first] + [
-        xxhash.xxh3_64_hexdigest(f"{name}\x00{k}".encode()) for k in range(1, count)
-    ]
-
+    return [first] + [xxhash.xxh3_64_hexdigest(f"{name}\x00{k}".encode()) for k in range(1, count)]
 
 
 class ExperimentStore:

@@ -78,7 +78,8 @@ BUSY_TIMEOUT_MS = 60_000
 #: Seconds the ref storage must have been still before a sync may skip listing refs.
 SETTLED_SECONDS = 2.0
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS runs(
     id INTEGER PRIMARY KEY,
     run_id TEXT NOT NULL UNIQUE,
@@ -115,7 +116,9 @@ CREATE TABLE IF NOT EXISTS datasets(
 CREATE INDEX IF NOT EXISTS datasets_digest ON datasets(digest);
 CREATE INDEX IF NOT EXISTS datasets_name ON datasets(name);
 CREATE TABLE IF NOT EXISTS records(run INTEGER PRIMARY KEY, body TEXT NOT NULL);
-""" + index_inputs.SCHEMA
+"""
+    + index_inputs.SCHEMA
+)
 _TABLES = ("runs", "params", "metrics", "tags", "datasets", "records", index_inputs.TABLE)
 _CHILD_TABLES = ("params", "metrics", "tags", "datasets", "records", index_inputs.TABLE)
 
@@ -234,14 +237,17 @@ class RunIndex:
             version = self._schema_version(conn)
             if version != SCHEMA_VERSION:
                 if version is not None or self._has_tables(conn):
-                    log.info("vtrack: index schema %s is not %s; rebuilding", version, SCHEMA_VERSION)
+                    log.info(
+                        "vtrack: index schema %s is not %s; rebuilding", version, SCHEMA_VERSION
+                    )
                     self._drop_all(conn)
                 for stmt in _SCHEMA.split(";"):
                     if stmt.strip():
                         conn.execute(stmt)
                 conn.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT)")
                 conn.execute(
-                    "INSERT OR REPLACE INTO meta VALUES('schema_version', ?)", (str(SCHEMA_VERSION),)
+                    "INSERT OR REPLACE INTO meta VALUES('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
                 )
             conn.execute("COMMIT")
         except BaseException:
@@ -316,7 +322,9 @@ class RunIndex:
         if not full and meta.get("refs_listing") == digest:
             return self._sync_live(conn, live, listed=True, marks=marks)
         tips = self._parse_tips(listing)
-        generation, seen = self._read_rows(conn, "SELECT run_id, commit_sha, lifecycle, live FROM runs")
+        generation, seen = self._read_rows(
+            conn, "SELECT run_id, commit_sha, lifecycle, live FROM runs"
+        )
         wanted: list[tuple[str, str, str, bool]] = []
         for run_id, (sha, lifecycle) in tips.items():
             is_live = lifecycle == ACTIVE and run_id in live
@@ -422,7 +430,9 @@ class RunIndex:
                     continue
                 rid = self._write_run(conn, current[0] if current else None, rec)
                 child_rows(rid, rec, rows)
-                rows[index_inputs.TABLE].extend((rid, *f) for f in (files or {}).get(rec.run_id, ()))
+                rows[index_inputs.TABLE].extend(
+                    (rid, *f) for f in (files or {}).get(rec.run_id, ())
+                )
             for table, values in rows.items():
                 if values:
                     marks_sql = ",".join("?" * len(values[0]))
@@ -583,7 +593,19 @@ class RunIndex:
         ).fetchall())  # fmt: skip
         loads = json.loads
         out = []
-        for rid, run_id, commit, lifecycle, name, exp_id, status, start, _end, user, _parent in rows:
+        for (
+            rid,
+            run_id,
+            commit,
+            lifecycle,
+            name,
+            exp_id,
+            status,
+            start,
+            _end,
+            user,
+            _parent,
+        ) in rows:
             body = loads(bodies.get(rid, "{}"))
             info = body.get("info", {})
             out.append(
@@ -626,7 +648,9 @@ class RunIndex:
         found = self._summaries("run_id = ?", (run_id,))
         return found[0] if found else None
 
-    def by_prefix(self, prefix: str, lifecycles: Iterable[str], limit: int = 50) -> list[RunSummary]:
+    def by_prefix(
+        self, prefix: str, lifecycles: Iterable[str], limit: int = 50
+    ) -> list[RunSummary]:
         """Runs whose id starts with ``prefix`` (lowercase hex), at most ``limit``."""
         life = tuple(lifecycles)
         return self._summaries(
@@ -645,9 +669,7 @@ class RunIndex:
             exps = tuple(experiment_ids)
             where += f" AND experiment_id IN ({marks(exps)})"
             args += exps
-        return self._summaries(
-            where, args, f"ORDER BY start_time DESC, run_id LIMIT {int(limit)}"
-        )
+        return self._summaries(where, args, f"ORDER BY start_time DESC, run_id LIMIT {int(limit)}")
 
     def children_of(
         self, run_id: str, lifecycles: Iterable[str] = (ACTIVE,), limit: int = 1000
@@ -669,9 +691,11 @@ class RunIndex:
 
     def parent_of(self, run_id: str) -> str | None:
         """The parent run id of ``run_id`` (None for a top-level or unknown run)."""
-        row = self._conn().execute(
-            "SELECT parent_run_id FROM runs WHERE run_id = ?", (run_id,)
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute("SELECT parent_run_id FROM runs WHERE run_id = ?", (run_id,))
+            .fetchone()
+        )
         return row[0] if row and row[0] else None
 
     def newest(
@@ -691,7 +715,8 @@ class RunIndex:
             where += f" AND experiment_id IN ({marks(exps)})"
             args += exps
         found = self._summaries(
-            where, [*args, int(offset)],
+            where,
+            [*args, int(offset)],
             "ORDER BY start_time DESC, run_id LIMIT 1 OFFSET ?",
         )
         if found:

@@ -161,7 +161,9 @@ def find_uses(
             _fill_folders(conn, store, None)
             conn.execute("BEGIN")
             cond, args = _digest_cond("f.digest", digest)
-            out += conn.execute(_IN_FOLDER.format(where=cond, lifes=marks), [*args, *lifes]).fetchall()
+            out += conn.execute(
+                _IN_FOLDER.format(where=cond, lifes=marks), [*args, *lifes]
+            ).fetchall()
             return out
         if loc is None:
             return out

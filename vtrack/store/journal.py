@@ -233,8 +233,7 @@ class Journal:
             self._torn = False
         except OSError as exc:
             raise JournalWriteError(
-                f"could not write the journal {self.segment_path(self.seq)}: "
-                f"{exc.strerror or exc}",
+                f"could not write the journal {self.segment_path(self.seq)}: {exc.strerror or exc}",
                 hint="free disk space; nothing of this call was recorded",
             ) from exc
         self.size += len(data)
@@ -288,7 +287,9 @@ class ForeignWriter:
         """True while the owning process runs (unknown owners count as dead)."""
         return self.owner is not None and self.owner.is_alive()
 
-    def read_new(self, covered: tuple[int, int] | None = None) -> tuple[str, tuple[int, int] | None]:
+    def read_new(
+        self, covered: tuple[int, int] | None = None
+    ) -> tuple[str, tuple[int, int] | None]:
         """The text beyond ``covered``, cut at its last full line, and the coverage it reaches.
 
         ``covered`` is ``(segment, offset)`` as a run commit records it (None: nothing
@@ -359,5 +360,7 @@ def list_writers(run_dir: Path) -> list[ForeignWriter]:
             w.owner = read_owner(run_dir / name)
         elif name.endswith(SEGMENT_SUFFIX):
             wid = name[: -len(SEGMENT_SUFFIX)].rsplit(".", 1)[0]
-            writers.setdefault(wid, ForeignWriter(run_dir, wid, None, [])).segments.append(run_dir / name)
+            writers.setdefault(wid, ForeignWriter(run_dir, wid, None, [])).segments.append(
+                run_dir / name
+            )
     return list(writers.values())

@@ -243,7 +243,11 @@ def _index_bytes(entries: dict[str, Entry], pack_digest: bytes) -> bytes:
 
 
 def merge_entries(
-    pack_dir: Path, tmp_dir: Path, sources: list[tuple[PackHandle, list[str]]], *, fsync: bool = False
+    pack_dir: Path,
+    tmp_dir: Path,
+    sources: list[tuple[PackHandle, list[str]]],
+    *,
+    fsync: bool = False,
 ) -> PackHandle | None:
     """Publish one kept pack holding the named entries of ``sources``, copied byte for byte.
 

@@ -198,7 +198,9 @@ class RecordState:
                 new=value,
             )
 
-    def add_metric(self, key: str, step: int, timestamp: int, value: float, line: str | None = None) -> None:
+    def add_metric(
+        self, key: str, step: int, timestamp: int, value: float, line: str | None = None
+    ) -> None:
         """Append one point to a metric history and update its latest value."""
         hist = self.histories.get(key)
         if hist is None:
@@ -383,7 +385,9 @@ class RecordState:
             elif name == "params.yaml":
                 state.params = load_yaml(objects.read_blob(sha)) or {}
             elif name == "metrics.yaml":
-                state.metrics = {k: float(v) for k, v in (load_yaml(objects.read_blob(sha)) or {}).items()}
+                state.metrics = {
+                    k: float(v) for k, v in (load_yaml(objects.read_blob(sha)) or {}).items()
+                }
             elif name == "inputs.yaml":
                 state.inputs = load_yaml(objects.read_blob(sha)) or []
             elif name == "artifacts.yaml":
@@ -394,7 +398,9 @@ class RecordState:
                 state.extra[name] = (mode, sha)
         for key in state.histories:
             if key not in state.metrics:
-                raise CorruptObjectError(f"run record lists history for {key!r} but no latest value")
+                raise CorruptObjectError(
+                    f"run record lists history for {key!r} but no latest value"
+                )
         return state
 
     def copy(self) -> RecordState:
@@ -483,8 +489,9 @@ def overlay_tree(obj: GitObjects, base_sha: str | None, files: dict[str, tuple[i
     return obj.write_tree([(m, n, s) for n, (m, s) in entries.items()])
 
 
-
-def _supersedes(step: int, timestamp: int, value: float, latest: tuple[int, int, float] | None) -> bool:
+def _supersedes(
+    step: int, timestamp: int, value: float, latest: tuple[int, int, float] | None
+) -> bool:
     """Whether a point becomes a metric's latest value: MLflow's rule.
 
     The highest step wins, then the latest timestamp; at an equal step and timestamp the

@@ -283,7 +283,9 @@ class RefStore:
         """The shared ref a tracking ref of ``remote`` stands for (inverse of :meth:`tracking_ref`)."""
         return ROOT + tracking[len(self.tracking_prefix(remote)) :]
 
-    def fetch_refspecs(self, remote: str, names: builtins.list[str] | None = None) -> builtins.list[str]:
+    def fetch_refspecs(
+        self, remote: str, names: builtins.list[str] | None = None
+    ) -> builtins.list[str]:
         """Refspecs that fetch ``remote``'s shared refs into its tracking refs.
 
         ``names`` (full shared ref names) fetches just those; None fetches every shared
@@ -333,7 +335,9 @@ class RefStore:
         with (staging / "config").open("a") as f:
             f.write(f"[include]\n\tpath = {(self.git_dir / 'config').resolve()}\n")
         lines = "".join(f"{sha} {name}\n" for name, sha in sorted(refs.items()))
-        (staging / "packed-refs").write_text(f"# pack-refs with: peeled fully-peeled sorted \n{lines}")
+        (staging / "packed-refs").write_text(
+            f"# pack-refs with: peeled fully-peeled sorted \n{lines}"
+        )
 
     def conflict_ref(self, remote: str, name: str) -> str:
         """Marks a shared ref whose local and remote versions conflict (-> the remote's)."""
@@ -402,13 +406,17 @@ class RefStore:
                 failed.append(one[0])
         return failed
 
-    def _transaction(self, updates: builtins.list[tuple[str, str | None, str | None]], force: bool) -> bool:
+    def _transaction(
+        self, updates: builtins.list[tuple[str, str | None, str | None]], force: bool
+    ) -> bool:
         lines = []
         for name, old, new in updates:
             if new is None:
                 lines.append(f"delete {name}" if force else f"delete {name} {old or ''}".rstrip())
             else:
-                lines.append(f"update {name} {new}" if force else f"update {name} {new} {old or ZERO}")
+                lines.append(
+                    f"update {name} {new}" if force else f"update {name} {new} {old or ZERO}"
+                )
         res = gitcmd.run(
             ["update-ref", "--stdin"],
             git_dir=self.git_dir, input=("\n".join(lines) + "\n").encode(), check=False,

@@ -415,7 +415,9 @@ class RunWriter:
     def _rebase(self, current: str) -> None:
         """Reload the run from ``current`` and re-apply what it lacks of this writer's journal."""
         state, code, parent = self.store.read_run_commit(current)
-        mine = [w for w in list_writers(self.journal.run_dir) if w.writer_id == self.journal.writer_id]
+        mine = [
+            w for w in list_writers(self.journal.run_dir) if w.writer_id == self.journal.writer_id
+        ]
         self.warnings += replay(state, mine)
         self.state = state
         self.code_entries = tuple(code)
