@@ -213,7 +213,8 @@ def test_identical_runs_have_empty_diff_and_code_section_from_caller() -> None:
 
 
 def test_parse_numstat_with_binary_and_rename() -> None:
-    text = "3\t1\ttrain.py\0-\t-\tdata.bin\00\t0\t\0old.py\0new.py\0"
+    # \x00 before the "0" count: an octal \0 would swallow the digit (\00 is one NUL)
+    text = "3\t1\ttrain.py\x00-\t-\tdata.bin\x000\t0\t\x00old.py\x00new.py\x00"
     got = parse_numstat(text)
     assert got == (
         FileStat("train.py", 3, 1),

@@ -500,7 +500,8 @@ def _ids(runs: list) -> list[str]:
 def test_sort_by_metric_descending_puts_missing_last() -> None:
     runs = [_run("a", acc=0.5), _run("b"), _run("c", acc=0.9), _run("d", acc=math.nan)]
     order = parse_order_by(["metrics.acc DESC"])
-    assert _ids(sort_runs(runs, order)) == ["c", "a", "b", "d"]
+    # NaN sorts after numbers and before absent values, as in MLflow (issue 13's parity test)
+    assert _ids(sort_runs(runs, order)) == ["c", "a", "d", "b"]
 
 
 def test_sort_by_metric_ascending_puts_missing_last() -> None:
