@@ -455,7 +455,7 @@ class ObjectStore:
         try:
             if self._local:
                 with self._open_raw(digest) as raw:
-                    actual, size = _copy_hashing(raw, out)
+                    actual, size = hash_raw(raw, out)
             else:
                 _abort(out)
                 try:
@@ -582,21 +582,6 @@ def _abort(out: BinaryIO) -> None:
             abort()
         if not out.closed:
             out.close()
-
-
-def _copy_hashing(raw: Any, out: BinaryIO) -> tuple[str, int]:
-    """Copy ``raw`` to ``out`` while hashing; return ``(hexdigest, size)``."""
-    hasher = new_hasher()
-    buf = bytearray(HASH_CHUNK_BYTES)
-    view = memoryview(buf)
-    size = 0
-    while True:
-        n = raw.readinto(buf)
-        if not n:
-            return hasher.hexdigest(), size
-        hasher.update(view[:n])
-        out.write(view[:n])
-        size += n
 
 
 def _not_regular(path: str, mode: int) -> ValidationError:

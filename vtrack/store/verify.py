@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from typing import Any, BinaryIO
 
 from vtrack.errors import CorruptObjectError
 from vtrack.hashing import new_hasher, parse_digest
@@ -81,8 +82,11 @@ class VerifyingReader(io.RawIOBase):
         super().close()
 
 
-def hash_raw(raw: io.RawIOBase) -> tuple[str, int]:
-    """Hash an unbuffered stream to its end; return ``(hexdigest, size)``."""
+def hash_raw(raw: Any, out: BinaryIO | None = None) -> tuple[str, int]:
+    """Hash an unbuffered stream to its end, copying it to ``out`` if given.
+
+    Returns ``(hexdigest, size)``.
+    """
     hasher = new_hasher()
     buf = bytearray(HASH_CHUNK_BYTES)
     view = memoryview(buf)
@@ -92,4 +96,6 @@ def hash_raw(raw: io.RawIOBase) -> tuple[str, int]:
         if not n:
             return hasher.hexdigest(), size
         hasher.update(view[:n])
+        if out is not None:
+            out.write(view[:n])
         size += n
