@@ -146,6 +146,16 @@ def _exp_names(c: TrackingClient) -> dict[str, str]:
 
 # -- ls and log --------------------------------------------------------------------------
 
+#: ``--limit/-n`` of ``ls`` and ``log``.
+limit_option = click.option(
+    "--limit",
+    "-n",
+    default=DEFAULT_LIMIT,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Show at most this many runs (0: all).",
+)
+
 
 @click.command("ls")
 @experiment_option(multiple=True)
@@ -167,14 +177,7 @@ def _exp_names(c: TrackingClient) -> dict[str, str]:
     help="Sort key, '-' for descending (e.g. -metrics.acc); repeatable.",
 )
 @columns_option
-@click.option(
-    "--limit",
-    "-n",
-    default=DEFAULT_LIMIT,
-    show_default=True,
-    type=click.IntRange(0),
-    help="Show at most this many runs (0: all).",
-)
+@limit_option
 @click.option("--deleted", is_flag=True, help="List deleted runs instead.")
 @click.option("--flat", is_flag=True, help="Do not indent nested runs under their parent.")
 @csv_option
@@ -251,14 +254,7 @@ def ls(
 @click.command("log")
 @experiment_option(multiple=True)
 @click.option("--all-experiments", "-A", is_flag=True, help="Include every experiment.")
-@click.option(
-    "--limit",
-    "-n",
-    default=DEFAULT_LIMIT,
-    show_default=True,
-    type=click.IntRange(0),
-    help="Show at most this many runs (0: all).",
-)
+@limit_option
 @click.option("--flat", is_flag=True, help="Do not indent nested runs under their parent.")
 @json_option
 def log(
