@@ -1,175 +1,38 @@
-"""The fluent API: module-level functions over an active-run stack.
+"""The fluent API: module-level functions over the process's active-run stacks.
 
-Each thread has its own stack of active runs; a thread that started none logs
-into the main thread's active run, so data loaders and callbacks just work.
-Interpreter exit ends active runs FINISHED, an uncaught exception ends them
-FAILED, SIGTERM ends them KILLED (see :mod:`vtrack.store.termination`: the handler
-takes no lock, it unwinds the main thread and the exit handlers end the runs).
+The stacks, their ending at exit and on signals live in :mod:`vtrack._session`; a
+thread that started no run logs into the main thread's active run, so data loaders and
+callbacks just work.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
-import signal
-import sys
-import threading
 from _thread import get_ident
 from collections.abc import Iterable, Mapping, Sequence
-from types import TracebackType
 from typing import Any
 
+from vtrack import _session as _sess
 from vtrack import config, sysmetrics
 from vtrack import validation as v
+from vtrack._session import ActiveRun as ActiveRun  # re-exported: vtrack.ActiveRun
 from vtrack.client import TrackingClient
 from vtrack.entities import RERUN_OF_TAG, DatasetInput, Experiment, Metric, Run, RunStatus
 from vtrack.errors import ExperimentExistsError, RunStateError, ValidationError
-from vtrack.store import termination
 from vtrack.store.experiments import DEFAULT_EXPERIMENT_ID
-
-
-class ActiveRun:
-    """A run started by :func:`start_run`; ends itself when used as a context manager."""
-
-    def __init__(self, run: Run) -> None:
-        self._run = run
-        #: the run's id (read on every fluent logging call)
-        self.run_id = run.info.run_id
-
-    @property
-    def info(self) -> Any:
-        """The run's info as it was when started."""
-        return self._run.info
-
-    @property
-    def data(self) -> Any:
-        """The run's data as it was when started (use get_run for current data)."""
-        return self._run.data
-
-    def __enter__(self) -> ActiveRun:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            status = RunStatus.FINISHED
-        elif issubclass(exc_type, KeyboardInterrupt):
-            status = RunStatus.KILLED
-        else:
-            status = RunStatus.FAILED
-        _session.end_run_id(self._run.info.run_id, status.value)
-
-    def __repr__(self) -> str:
-        return f"<ActiveRun {self._run.info.run_id} {self._run.info.run_name!r}>"
-
-
-#: The main thread's id (re-read in a forked child): a cheaper test than current_thread().
-_MAIN_IDENT = threading.main_thread().ident
-
-
-class _Session:
-    """Process state of the fluent API."""
-
-    def __init__(self) -> None:
-        self.tracking_uri: str | None = None
-        self.experiment_id: str | None = None
-        self.client: TrackingClient | None = None
-        self.local = threading.local()
-        self.main_stack: list[ActiveRun] = []
-        self.last_run_id: str | None = None
-        self.failed = False
-        self.lock = threading.RLock()
-
-    def get_client(self) -> TrackingClient:
-        if self.client is None:
-            self.client = TrackingClient(self.tracking_uri)
-        return self.client
-
-    def stack(self) -> list[ActiveRun]:
-        if get_ident() == _MAIN_IDENT:
-            return self.main_stack
-        st = getattr(self.local, "stack", None)
-        if st is None:
-            st = self.local.stack = []
-        return st
-
-    def current(self) -> ActiveRun | None:
-        st = self.stack()
-        if st:
-            return st[-1]
-        if self.main_stack:
-            return self.main_stack[-1]
-        return None
-
-    def require_run_id(self) -> str:
-        """The active run's id; with none active a run is started, as MLflow does."""
-        run = self.current()
-        if run is None:
-            run = start_run()  # ended at interpreter exit, like any fluent run
-        return run.info.run_id
-
-    def end_run_id(self, run_id: str, status: str) -> None:
-        with self.lock:
-            for st in (self.stack(), self.main_stack):
-                for i, r in enumerate(st):
-                    if r.info.run_id == run_id:
-                        # children still open end with their parent
-                        for child in reversed(st[i + 1 :]):
-                            sysmetrics.stop(child.info.run_id)
-                            self._refresh_environment(child.info.run_id)
-                            self.get_client().set_terminated(child.info.run_id, status)
-                        del st[i:]
-                        sysmetrics.stop(run_id)
-                        self._refresh_environment(run_id)
-                        self.get_client().set_terminated(run_id, status)
-                        self.last_run_id = run_id
-                        return
-
-    def _refresh_environment(self, run_id: str) -> None:
-        """Record the distributions imported while the run ran (those after start too)."""
-        try:
-            self.get_client().refresh_environment(run_id)
-        except Exception as exc:  # noqa: BLE001 - ending the run matters more
-            print(f"vtrack: could not update the environment of {run_id}: {exc}", file=sys.stderr)
-
-    def end_all(self, status: str) -> None:
-        with self.lock:
-            st = self.main_stack
-            while st:
-                run = st.pop()
-                try:
-                    sysmetrics.stop(run.info.run_id)
-                    self._refresh_environment(run.info.run_id)
-                    self.get_client().set_terminated(run.info.run_id, status)
-                except Exception as exc:  # noqa: BLE001 - shutting down
-                    print(f"vtrack: could not end run {run.info.run_id}: {exc}", file=sys.stderr)
-                self.last_run_id = run.info.run_id
-
-
-_session = _Session()
 
 
 def _reset_for_tests() -> None:
     """End and forget every active run and setting (test isolation)."""
-    global _session
-    try:
-        sysmetrics.stop_all()
-        _session.end_all(RunStatus.FINISHED.value)
-    finally:
-        from vtrack.store import snapshot
-        from vtrack.store.writer import live_writers
+    _sess.reset()
 
-        for w in live_writers():
-            try:
-                w.end(RunStatus.FINISHED.value)
-            except Exception:  # noqa: BLE001
-                w.abandon()
-        snapshot.clear_cache()
-        _session = _Session()
+
+def _require_run_id() -> str:
+    """The active run's id; with none active a run is started, as MLflow does (ended at exit)."""
+    run = _sess.state.current()
+    if run is None:
+        run = start_run()
+    return run.info.run_id
 
 
 # -- tracking URI and experiments --------------------------------------------------
@@ -177,37 +40,37 @@ def set_tracking_uri(uri: str | os.PathLike[str] | None) -> None:
     """Use the store at ``uri`` (a worktree, a bare repository or a file:// URL)."""
     if uri is not None:
         config.uri_to_path(os.fspath(uri))
-    with _session.lock:
-        if _session.main_stack:
+    with _sess.state.lock:
+        if _sess.state.main_stack:
             raise RunStateError("cannot change the tracking URI while a run is active")
-        _session.tracking_uri = os.fspath(uri) if uri is not None else None
-        _session.client = None
-        _session.experiment_id = None
+        _sess.state.tracking_uri = os.fspath(uri) if uri is not None else None
+        _sess.state.client = None
+        _sess.state.experiment_id = None
 
 
 def tracking_uri_set() -> bool:
     """True when ``set_tracking_uri`` chose the store in this process."""
-    return _session.tracking_uri is not None
+    return _sess.state.tracking_uri is not None
 
 
 def get_tracking_uri() -> str:
     """The tracking URI in use, as a ``file://`` URL of the store's git directory."""
-    client = _session.get_client()
+    client = _sess.state.get_client()
     return "file://" + str(client.store.location.git_dir)
 
 
 def _client() -> TrackingClient:
-    return _session.get_client()
+    return _sess.state.get_client()
 
 
 def tracking_client() -> TrackingClient:
     """The client behind the fluent API: the store of the current tracking URI."""
-    return _session.get_client()
+    return _sess.state.get_client()
 
 
 def active_run_id() -> str:
     """The active run's id; with none active, one is started (MLflow's rule), ended at exit."""
-    return _session.require_run_id()
+    return _require_run_id()
 
 
 def current_experiment_id() -> str:
@@ -223,7 +86,7 @@ def end_active_run(run_id: str, status: str = "FINISHED") -> None:
     s = RunStatus.parse(status)
     if not s.is_terminal:
         raise ValidationError(f"end_active_run needs a terminal status, not {s.value}")
-    _session.end_run_id(run_id, s.value)
+    _sess.state.end_run_id(run_id, s.value)
 
 
 def set_experiment(
@@ -243,13 +106,13 @@ def set_experiment(
         raise RunStateError(
             f"experiment {exp.name!r} is deleted", hint="restore it with vtrack.restore_experiment"
         )
-    _session.experiment_id = exp.experiment_id
+    _sess.state.experiment_id = exp.experiment_id
     return exp
 
 
 def _current_experiment_id() -> str:
-    if _session.experiment_id is not None:
-        return _session.experiment_id
+    if _sess.state.experiment_id is not None:
+        return _sess.state.experiment_id
     name, exp_id = config.env_experiment()
     client = _client()
     if exp_id:
@@ -326,11 +189,11 @@ def start_run(
     None follows ``enable_system_metrics_logging`` and the environment.
     """
     want_system_metrics = sysmetrics.wanted(log_system_metrics)
-    _install_handlers()
+    _sess.install_handlers()
     client = _client()
-    with _session.lock:
-        current = _session.current()
-        own_stack = _session.stack()
+    with _sess.state.lock:
+        current = _sess.state.current()
+        own_stack = _sess.state.stack()
         if own_stack and not nested:
             raise RunStateError(
                 f"run {own_stack[-1].info.run_id} is already active",
@@ -373,20 +236,20 @@ def end_run(status: str = "FINISHED") -> None:
     s = RunStatus.parse(status)
     if not s.is_terminal:
         raise ValidationError(f"end_run needs a terminal status, not {s.value}")
-    st = _session.stack()
+    st = _sess.state.stack()
     if st:
-        _session.end_run_id(st[-1].info.run_id, s.value)
+        _sess.state.end_run_id(st[-1].info.run_id, s.value)
 
 
 def active_run() -> ActiveRun | None:
     """The innermost active run, or None."""
-    return _session.current()
+    return _sess.state.current()
 
 
 def last_active_run() -> Run | None:
     """The active run, or else the most recently ended one (re-read from the store)."""
-    cur = _session.current()
-    run_id = cur.info.run_id if cur else _session.last_run_id
+    cur = _sess.state.current()
+    run_id = cur.info.run_id if cur else _sess.state.last_run_id
     if run_id is None:
         return None
     return _client().get_run(run_id)
@@ -457,8 +320,8 @@ def search_runs(
 
 def _active_experiment_id_for_search() -> str:
     """The active experiment's id, without creating one that is only named in the environment."""
-    if _session.experiment_id is not None:
-        return _session.experiment_id
+    if _sess.state.experiment_id is not None:
+        return _sess.state.experiment_id
     name, exp_id = config.env_experiment()
     if exp_id:
         return exp_id
@@ -498,12 +361,12 @@ def _runs_frame(runs: list[Run]) -> Any:
 # -- logging -------------------------------------------------------------------------
 def log_param(key: str, value: Any) -> Any:
     """Log a param of the active run; return the stored value."""
-    return _client().log_param(_session.require_run_id(), key, value)
+    return _client().log_param(_require_run_id(), key, value)
 
 
 def log_params(params: Mapping[str, Any]) -> None:
     """Log params of the active run (nested mappings flattened with '.')."""
-    _client().log_params(_session.require_run_id(), params)
+    _client().log_params(_require_run_id(), params)
 
 
 def log_metric(
@@ -525,12 +388,12 @@ def log_metric(
     if run_id is not None or model_id is not None or dataset is not None:
         from vtrack.fluent_mlflow import link_metric
 
-        rid = run_id if run_id is not None else _session.require_run_id()
+        rid = run_id if run_id is not None else _require_run_id()
         link_metric(rid, key, model_id, dataset)
         _client().log_metric(rid, key, value, timestamp, step, synchronous)
         return
-    s = _session
-    own = s.main_stack if get_ident() == _MAIN_IDENT else s.stack()
+    s = _sess.state
+    own = s.main_stack if get_ident() == _sess.MAIN_IDENT else s.stack()
     run = own[-1] if own else (s.main_stack[-1] if s.main_stack else None)  # s.current()
     if run is None:
         run = start_run()  # MLflow's rule: logging with no active run starts one
@@ -544,50 +407,50 @@ def log_metrics(
     synchronous: bool = False,
 ) -> None:
     """Log several metrics of the active run at one step."""
-    _client().log_metrics(_session.require_run_id(), metrics, step, timestamp, synchronous)
+    _client().log_metrics(_require_run_id(), metrics, step, timestamp, synchronous)
 
 
 def set_tag(key: str, value: Any) -> None:
     """Set a tag on the active run."""
-    _client().set_tag(_session.require_run_id(), key, value)
+    _client().set_tag(_require_run_id(), key, value)
 
 
 def set_tags(tags: Mapping[str, Any]) -> None:
     """Set tags on the active run."""
-    _client().set_tags(_session.require_run_id(), tags)
+    _client().set_tags(_require_run_id(), tags)
 
 
 def delete_tag(key: str) -> None:
     """Delete a tag of the active run."""
-    _client().delete_tag(_session.require_run_id(), key)
+    _client().delete_tag(_require_run_id(), key)
 
 
 # -- artifacts (the rules live in vtrack.artifacts) ----------------------------------
 def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
     """Log a local file to the active run as ``<artifact_path>/<file name>``."""
-    _client().log_artifact(_session.require_run_id(), local_path, artifact_path)
+    _client().log_artifact(_require_run_id(), local_path, artifact_path)
 
 
 def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
     """Log every file under a local folder to the active run, below ``artifact_path``."""
-    _client().log_artifacts(_session.require_run_id(), local_dir, artifact_path)
+    _client().log_artifacts(_require_run_id(), local_dir, artifact_path)
 
 
 def log_text(text: str, artifact_file: str) -> None:
     """Log a string as a UTF-8 text artifact of the active run."""
-    _client().log_text(_session.require_run_id(), text, artifact_file)
+    _client().log_text(_require_run_id(), text, artifact_file)
 
 
 def log_dict(dictionary: Any, artifact_file: str) -> None:
     """Log a mapping as YAML (``.yaml``/``.yml``) or JSON artifact of the active run."""
-    _client().log_dict(_session.require_run_id(), dictionary, artifact_file)
+    _client().log_dict(_require_run_id(), dictionary, artifact_file)
 
 
 def log_figure(
     figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None
 ) -> None:
     """Log a matplotlib or plotly figure of the active run (format by extension)."""
-    _client().log_figure(_session.require_run_id(), figure, artifact_file, save_kwargs=save_kwargs)
+    _client().log_figure(_require_run_id(), figure, artifact_file, save_kwargs=save_kwargs)
 
 
 def log_image(
@@ -605,7 +468,7 @@ def log_image(
     stores the image at ``images/<key>+step+<step>+timestamp+<ms>+<uuid>.png``, the layout
     MLflow's UI reads.
     """
-    run_id = _session.require_run_id()
+    run_id = _require_run_id()
     if (artifact_file is None) == (key is None):
         raise ValidationError("log_image needs artifact_file or key (an image series), not both")
     if key is not None:
@@ -631,7 +494,7 @@ def log_input(
     context again with the same content records nothing; other content raises
     InputConflictError. ``exclude`` takes gitignore-style patterns for folders.
     """
-    run_id = _session.require_run_id()
+    run_id = _require_run_id()
     if hasattr(data, "input_specs"):  # a vtrack.data Dataset (mlflow.log_input(ds, "train"))
         if context is None and name is not None:
             name, context = None, name  # MLflow's second positional argument is the context
@@ -643,7 +506,7 @@ def log_input(
 
 def log_inputs(inputs: Iterable[Any]) -> list[DatasetInput]:
     """Record several inputs of the active run: data, or mappings of log_input's arguments."""
-    return _client().log_inputs(_session.require_run_id(), inputs)
+    return _client().log_inputs(_require_run_id(), inputs)
 
 
 def audit(run: str | None = None) -> list[dict[str, Any]]:
@@ -653,7 +516,7 @@ def audit(run: str | None = None) -> list[dict[str, Any]]:
     input's ``name``, ``context``, ``kind``, ``path``, ``status`` (unchanged, changed,
     missing, unverifiable) and, for folders, ``added``/``removed``/``modified`` files.
     """
-    return _client().audit(run if run is not None else _session.require_run_id())
+    return _client().audit(run if run is not None else _require_run_id())
 
 
 def lineage(path_or_digest: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -666,7 +529,7 @@ def _artifact_location(
 ) -> tuple[str, str]:
     from vtrack import artifacts
 
-    current = _session.current()
+    current = _sess.state.current()
     default = current.info.run_id if current is not None else None
     return artifacts.locate(_client().repo, artifact_uri, run_id, artifact_path, default)
 
@@ -708,53 +571,3 @@ def load_dict(
     """The artifact file ``runs:/<run>/<path>`` (or run id and path) parsed as YAML or JSON."""
     rid, path = _artifact_location(artifact_uri, run_id, artifact_path)
     return _client().load_dict(rid, path)
-
-
-# -- process exit ------------------------------------------------------------------
-_handlers_installed = False
-
-
-def _install_handlers() -> None:
-    global _handlers_installed
-    if _handlers_installed:
-        return
-    _handlers_installed = True
-    previous_hook = sys.excepthook
-
-    def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
-        _session.failed = True
-        if issubclass(exc_type, KeyboardInterrupt):
-            _session.end_all(RunStatus.KILLED.value)
-        else:
-            _session.end_all(RunStatus.FAILED.value)
-        previous_hook(exc_type, exc, tb)
-
-    sys.excepthook = hook
-    if threading.current_thread() is threading.main_thread():
-        try:
-            if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-                signal.signal(signal.SIGTERM, termination.on_signal)
-        except (ValueError, OSError):
-            pass
-
-
-def _at_exit() -> None:
-    termination.begin_exit()
-    if termination.killed():
-        status = RunStatus.KILLED.value
-    else:
-        status = RunStatus.FAILED.value if _session.failed else RunStatus.FINISHED.value
-    _session.end_all(status)
-
-
-atexit.register(_at_exit)
-
-
-def _after_fork_in_child() -> None:
-    global _session, _MAIN_IDENT
-    _MAIN_IDENT = threading.main_thread().ident
-    _session = _Session()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
