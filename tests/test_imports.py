@@ -49,3 +49,33 @@ def test_cli_help_loads_no_heavy_module_and_no_rich() -> None:
         "try:\n    cli.main(['--help'], standalone_mode=False)\nexcept SystemExit:\n    pass"
     )
     assert not loaded & set(HEAVY + ["rich"]), loaded & set(HEAVY + ["rich"])
+
+
+def test_every_public_name_resolves_from_the_module_its_lazy_map_names() -> None:
+    """``vtrack.__all__`` and the lazy map agree: each name loads, from the module it names."""
+    import importlib
+
+    import vtrack
+
+    lazy = vtrack._NON_FLUENT  # the package's own map, read by its test
+    for name in vtrack.__all__:
+        if name in vtrack._LAZY_SUBMODULES:  # vtrack.autolog: a callable package
+            assert getattr(vtrack, name) is importlib.import_module(vtrack._LAZY_SUBMODULES[name])
+            continue
+        module = importlib.import_module(lazy.get(name, "vtrack.fluent"))
+        assert getattr(vtrack, name) is getattr(module, name), name
+    assert set(lazy) <= set(vtrack.__all__), sorted(set(lazy) - set(vtrack.__all__))
+
+
+def test_the_mlflow_named_fluent_functions_are_all_public_on_vtrack() -> None:
+    """A function added to ``vtrack.fluent_mlflow.__all__`` is also a ``vtrack.<name>``.
+
+    ``vtrack/__init__.py`` repeats the list because importing it must not import that
+    module; this keeps the two lists equal (helpers for other modules excepted).
+    """
+    import vtrack
+    from vtrack import fluent_mlflow
+
+    helpers = {"link_metric", "image_series_path"}  # used by vtrack.fluent, not MLflow names
+    names = set(fluent_mlflow.__all__) - helpers
+    assert {n for n, m in vtrack._NON_FLUENT.items() if m == "vtrack.fluent_mlflow"} == names
