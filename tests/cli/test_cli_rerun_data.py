@@ -60,7 +60,8 @@ def test_gitignored_and_outside_inputs_are_present_in_the_rerun(tmp_path: Path) 
     assert report["verdict"] == "reproduced"
     data = {d["name"]: d for d in report["data"]}
     assert data["wine"]["at"] == "data" and data["wine"]["status"] == "unchanged"
-    assert data["wine"]["how"] in ("hard link", "symlink", "copy")
+    assert data["wine"]["how"] in ("reflink", "hard link", "symlink", "copy")
+    assert report["data_modified"] == []
     assert data["labels"]["at"] == "../shared/labels.csv"
     # the originals are untouched and nothing is left behind
     assert (path / "data" / "wine.csv").read_text() == "a,b\n1,2\n3,4\n"
@@ -115,3 +116,51 @@ def test_missing_data_is_a_clear_error_not_a_launch_failure(tmp_path: Path) -> N
     assert "input 'labels'" in res.stderr and "is missing" in res.stderr
     assert "recorded source " in res.stderr and "shared/labels.csv" in res.stderr
     assert "failed to run" not in res.stdout and "diverged" not in res.stdout
+
+
+def test_a_rerun_that_writes_to_its_linked_input_is_named(tmp_path: Path) -> None:
+    """Links share the original's bytes: a rerun writing its input must not go unnoticed.
+
+    Regression (issue 12, "read-only"): the rerun linked the originals and a script that
+    appended to its input changed the user's data without a word.
+    """
+    path = new_repo(tmp_path)
+    (path / ".gitignore").write_text("data/\n")
+    (path / "data").mkdir()
+    (path / "data" / "rows.csv").write_text("a\n1\n")
+    (path / "train.py").write_text(
+        textwrap.dedent(
+            """\
+            import os
+            import vtrack
+
+            with vtrack.start_run(run_name="append"):
+                vtrack.log_input("data/rows.csv", name="rows")
+                vtrack.log_metric("rows", len(open("data/rows.csv").read().splitlines()))
+                if os.environ.get("VTRACK_RERUN_OF"):  # only the rerun writes its input
+                    with open("data/rows.csv", "a") as f:
+                        f.write("2\\n")
+            """
+        )
+    )
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "append")
+    res = subprocess.run(
+        [sys.executable, "train.py"], cwd=path, env=subprocess_env(tmp_path),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    rid = vt(path, "ls", "--json").json()[0]["run_id"]
+    shown = vt(path, "rerun", rid, "--yes")
+    assert shown.exit_code == 0, shown.stdout + shown.stderr
+    if (path / "data" / "rows.csv").read_text() == "a\n1\n":
+        # a reflink: its own read-only inode, so the write failed and the original is intact
+        assert "reflink" in vt(path, "rerun", rid, "--yes", "--json").json()["data"][0]["how"]
+        return
+    out = shown.stdout + shown.stderr
+    assert "the rerun wrote to its input data" in out and "rows changed on disk" in out
+    # the second rerun sees the drift (refused unless allowed) and names the write again
+    report = vt(path, "rerun", rid, "--yes", "--json", "--allow-drift")
+    assert report.exit_code == 1 and report.json()["verdict"] == "diverged"  # 3 rows, not 2
+    assert report.json()["data_modified"] == ["rows"]
+    assert report.json()["data_differed"] == ["rows"]

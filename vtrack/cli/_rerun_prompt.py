@@ -99,6 +99,12 @@ def print_rerun(report: RerunReport) -> None:
             term.emit(f"  {key}: {fmt_param(a)} -> {fmt_param(b)}")
     if report.data_differed:
         term.emit(f"data differed from the original run: {', '.join(report.data_differed)}")
+    if report.data_modified:
+        term.emit(
+            "warning: the rerun wrote to its input data, which it reads through links to the "
+            f"originals: {', '.join(report.data_modified)} changed on disk "
+            "(vtrack audit shows how)"
+        )
     if report.worktree:
         term.emit(f"worktree kept at {report.worktree}")
     style = "bold green" if report.reproduced else "bold red"

@@ -7,8 +7,12 @@ relative to the working tree, so :func:`plan_data` finds every file or folder in
 whose files the snapshot lacks and checks the bytes on disk against the record
 (:func:`vtrack.provenance.audit`'s rules, through the stat cache), before anything runs:
 
-- ``unchanged`` inputs are linked in by :func:`link_data` — a symbolic link per file (no
-  bytes copied, the original untouched), else a hard link, else a copy made read-only;
+- ``unchanged`` inputs are linked in by :func:`link_data` — a read-only reflink per file
+  where the filesystem shares extents (btrfs, XFS: no bytes copied, its own inode, so the
+  rerun cannot write the original), else a symbolic link (no bytes copied, the original
+  untouched), else a hard link, else a copy made read-only. A symbolic or hard link cannot
+  itself be read-only, so each original is fingerprinted (size, mtime, ctime, inode) when
+  linked and :func:`modified_originals` names those a rerun wrote to;
 - ``changed`` inputs (drift since the run) are refused unless the caller allows drift,
   and then linked and reported as differing;
 - ``missing`` inputs raise :class:`~vtrack.errors.InputMissingError` (exit 3) naming the
@@ -48,7 +52,7 @@ class DataInput:
     ``rel`` is its path relative to the working tree (``../x`` for one outside it);
     ``files`` the relative paths under it that the snapshot lacks (``""`` for a file
     input); ``status`` the audit status (``unchanged``, ``changed``, ``missing``);
-    ``how`` what :func:`link_data` did (``hard link``, ``symlink``, ``copy``, or
+    ``how`` what :func:`link_data` did (``reflink``, ``symlink``, ``hard link``, ``copy``, or
     :data:`AT_SOURCE` when it stays where it was).
     """
 
@@ -63,6 +67,8 @@ class DataInput:
     how: str = ""
     size: int = 0
     links: tuple[str, ...] = field(default_factory=tuple)
+    #: (original path, its stat fingerprint when linked) for links that share its bytes
+    originals: tuple[tuple[str, tuple[int, ...]], ...] = field(default_factory=tuple)
 
     @property
     def drifted(self) -> bool:
@@ -199,6 +205,7 @@ def link_data(
             continue
         hows: set[str] = set()
         links: list[str] = []
+        originals: list[tuple[str, tuple[int, ...]]] = []
         for f in d.files:
             src = Path(d.path) / f if f else Path(d.path)
             dest = dest_root / f if f else dest_root
@@ -208,16 +215,85 @@ def link_data(
             how = _link(src, dest)
             hows.add(how)
             links.append(str(dest))
+            if how in ("symlink", "hard link"):
+                originals.append((str(src), _fingerprint(src)))
             if how == "symlink":
                 aliases.append((str(src), str(dest)))
-        out.append(replace(d, how=", ".join(sorted(hows)) or IN_SNAPSHOT, links=tuple(links)))
+        out.append(
+            replace(
+                d,
+                how=", ".join(sorted(hows)) or IN_SNAPSHOT,
+                links=tuple(links),
+                originals=tuple(originals),
+            )
+        )
     if cache is not None and aliases:
         cache.alias(aliases)
     return out
 
 
+def _fingerprint(path: Path) -> tuple[int, ...]:
+    """What changes when a file's bytes are written: size, mtime, ctime and inode."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ()
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def modified_originals(items: list[DataInput]) -> list[str]:
+    """Names of the inputs whose original files changed since :func:`link_data` linked them.
+
+    A rerun reads its data through symbolic (or hard) links, which share the original's
+    bytes; a script that writes to its input writes the original. This names those inputs
+    so the rerun can say so (its record of the original run no longer matches the disk).
+    """
+    out = []
+    for d in items:
+        if any(_fingerprint(Path(p)) != fp for p, fp in d.originals):
+            out.append(d.name)
+    return out
+
+
+#: ``ioctl(FICLONE)``: the destination shares the source's extents (copy on write).
+_FICLONE = 0x40049409
+
+
+def _reflink(src: Path, dest: Path) -> bool:
+    """Clone ``src`` to a new ``dest`` sharing its extents; False where unsupported."""
+    import fcntl
+
+    try:
+        fd_src = os.open(src, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fd_dest = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+    except OSError:
+        os.close(fd_src)
+        return False
+    ok = False
+    try:
+        fcntl.ioctl(fd_dest, _FICLONE, fd_src)
+        ok = True
+    except OSError:
+        pass
+    finally:
+        os.close(fd_dest)
+        os.close(fd_src)
+    if not ok:
+        os.unlink(dest)
+        return False
+    st = os.stat(src)
+    os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
+    return True
+
+
 def _link(src: Path, dest: Path) -> str:
-    # a symlink first: a hard link would move the original's ctime (the link count is
+    # a reflink first: its own read-only inode, no bytes copied, the original untouched
+    if _reflink(src, dest):
+        return "reflink"
+    # then a symlink: a hard link would move the original's ctime (the link count is
     # inode metadata), so every stat-cache entry for it would miss and 1 GiB be rehashed
     try:
         os.symlink(src, dest)

@@ -124,6 +124,8 @@ class RerunReport:
     environment: tuple[tuple[str, Any, Any], ...] = ()
     data: tuple[DataInput, ...] = field(default_factory=tuple)
     timed_out: bool = False
+    #: inputs whose original files the rerun wrote to through its links
+    data_modified: tuple[str, ...] = ()
 
     @property
     def reproduced(self) -> bool:
@@ -190,6 +192,7 @@ class RerunReport:
             "environment": [{"key": k, "original": a, "now": b} for k, a, b in self.environment],
             "data": [d.to_dict() for d in self.data],
             "data_differed": self.data_differed,
+            "data_modified": list(self.data_modified),
         }
 
 
@@ -238,7 +241,7 @@ def execute_rerun(
     ``keep``. Raises ValidationError for a plan with masked arguments and DataDriftError
     for drifted data without ``allow_drift`` — in both cases before anything runs.
     """
-    from vtrack.repro.data import drift_refusal, unlink_data
+    from vtrack.repro.data import drift_refusal, modified_originals, unlink_data
 
     if not plan.runnable:
         raise masked_refusal(plan)
@@ -254,6 +257,7 @@ def execute_rerun(
 
     root = repo.get(plan.run_id)
     linked: list[DataInput] = []
+    modified: list[str] = []
     reused = plan.lock_fd is not None
     try:
         if reused:
@@ -265,6 +269,7 @@ def execute_rerun(
         t0 = time.monotonic()
         returncode, tail, timed_out = _run(plan, env, timeout, on_output)
         elapsed = time.monotonic() - t0
+        modified = modified_originals(linked)
         new_root = find_rerun(repo, plan.run_id, started)
         runs: list[RunResult] = []
         env_changes: tuple[tuple[str, Any, Any], ...] = ()
@@ -313,6 +318,7 @@ def execute_rerun(
         environment=env_changes,
         data=tuple(linked or plan.data),
         timed_out=timed_out,
+        data_modified=tuple(modified),
     )
 
 
