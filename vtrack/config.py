@@ -116,6 +116,16 @@ def env_rerun_of() -> str | None:
     return os.environ.get("VTRACK_RERUN_OF") or None
 
 
+def env_rerun_mirror() -> str | None:
+    """Return ``VTRACK_RERUN_MIRROR``: the folder a rerun mirrors the filesystem under.
+
+    A rerun's worktree sits at ``<mirror>/<the repository's absolute path>``, and data
+    outside the repository is linked at ``<mirror>/<its absolute path>``; a path under
+    the mirror stands for the same path without it.
+    """
+    return os.environ.get("VTRACK_RERUN_MIRROR") or None
+
+
 @dataclass(frozen=True)
 class SystemMetricsEnv:
     """The system-metrics settings found in the environment (None: not set)."""

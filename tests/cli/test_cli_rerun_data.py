@@ -68,6 +68,27 @@ def test_gitignored_and_outside_inputs_are_present_in_the_rerun(tmp_path: Path) 
     assert only_the_kept_rerun_worktree(path)  # no temporary worktree, no leftovers
 
 
+def test_a_rerun_of_a_rerun_finds_the_data_the_first_rerun_read(tmp_path: Path) -> None:
+    """The rerun's own run records its inputs where the data lives, not at its links.
+
+    Regression: the rerun's run recorded the links under ``.git/vtrack/rerun/tree/…`` (and
+    no repository path), which the rerun removes, so ``vtrack rerun @`` right after a
+    rerun failed with "input 'wine' … is missing".
+    """
+    path, rid = wine_repo(tmp_path)
+    first = vt(path, "rerun", rid, "--yes", "--json")
+    assert first.exit_code == 0, first.stdout + first.stderr
+    rerun_id = first.json()["rerun_id"]
+    shown = vt(path, "show", rerun_id, "--json").json()
+    inputs = {d["name"]: d for d in shown["datasets"]}
+    assert inputs["wine"]["path"] == str(path / "data")
+    assert inputs["wine"]["repo_path"] == "data"
+    assert inputs["labels"]["path"] == str(tmp_path / "shared" / "labels.csv")
+    second = vt(path, "rerun", rerun_id, "--yes", "--json")
+    assert second.exit_code == 0, second.stdout + second.stderr
+    assert second.json()["verdict"] == "reproduced"
+
+
 def test_checkout_into_links_the_gitignored_data_without_copying(tmp_path: Path) -> None:
     path, rid = wine_repo(tmp_path)
     target = tmp_path / "co"

@@ -199,22 +199,56 @@ def _describe(store: Store, spec: dict[str, Any], cache: BaseStatCache) -> _Desc
     ))  # fmt: skip
     files = described.files
     tsv = manifest_to_tsv(list(files)) if files is not None else None
-    entry = replace(described, files=None, repo_path=repo_path(store, described.path))
+    rel = repo_path(store, described.path)
+    entry = replace(described, files=None, repo_path=rel)
+    if described.path:
+        entry = _unmirrored(entry, described.path)
     return _Described(entry, tsv)
 
 
+def _unmirrored(entry: DatasetInput, path: str) -> DatasetInput:
+    """A rerun's linked data, recorded at the data's own path (as the original run has it).
+
+    The rerun places its worktree and the links to data outside it under its mirror
+    folder (:func:`vtrack.config.env_rerun_mirror`) and removes them afterwards;
+    recording the mirror path would make the rerun's run unrerunnable. The bytes are the
+    same (the digest was just computed through the link); ``repo_path`` is kept.
+    """
+    from vtrack.config import env_rerun_mirror
+
+    mirror = env_rerun_mirror()
+    logged = os.path.abspath(path)
+    if mirror is None or not logged.startswith(os.path.abspath(mirror).rstrip(os.sep) + os.sep):
+        return entry
+    original = os.sep + os.path.relpath(logged, os.path.abspath(mirror))
+    if not os.path.exists(original):
+        return entry
+    source = original if entry.source == entry.path else entry.source
+    return replace(entry, path=original, source=source)
+
+
 def repo_path(store: Store, path: str | None) -> str | None:
-    """``path`` relative to the store's working tree (posix), or None when outside it."""
+    """``path`` relative to the store's working tree (posix), or None when outside it.
+
+    The path as logged counts first: a symbolic link inside the working tree (a rerun's
+    linked data) is at its place in the tree, wherever it points; then the resolved path
+    (the tree reached through a symlinked parent).
+    """
     worktree = store.location.worktree
     if not path or worktree is None:
         return None
-    root = os.path.realpath(worktree)
-    real = os.path.realpath(path)
-    if real == root:
-        return "."
-    if not real.startswith(root.rstrip(os.sep) + os.sep):
-        return None
-    return os.path.relpath(real, root).replace(os.sep, "/")
+    logged = os.path.abspath(path)
+    for root, where in (
+        (os.path.abspath(worktree), logged),
+        (os.path.realpath(worktree), os.path.join(os.path.realpath(os.path.dirname(logged)),
+                                                  os.path.basename(logged))),
+        (os.path.realpath(worktree), os.path.realpath(path)),
+    ):  # fmt: skip
+        if where == root:
+            return "."
+        if where.startswith(root.rstrip(os.sep) + os.sep):
+            return os.path.relpath(where, root).replace(os.sep, "/")
+    return None
 
 
 def _content(entry: DatasetInput) -> tuple[Any, ...]:

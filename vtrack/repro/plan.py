@@ -40,6 +40,7 @@ RERUN_SCRUB = (
     "VTRACK_EXPERIMENT_NAME",
     "VTRACK_EXPERIMENT_ID",
     "VTRACK_RERUN_OF",
+    "VTRACK_RERUN_MIRROR",
     "GIT_DIR",
     "GIT_WORK_TREE",
     "GIT_INDEX_FILE",
@@ -300,6 +301,7 @@ def plan_rerun(
         sets = dict(recorded)
         sets["VTRACK_TRACKING_URI"] = str(workdir)  # a linked worktree of this store
         sets["VTRACK_RERUN_OF"] = run_id
+        sets["VTRACK_RERUN_MIRROR"] = str(base)  # outside data's links: see log_input
         unsets = sorted(k for k in RERUN_SCRUB if k in env and k not in sets)
         return Plan(
             run_id=run_id,
