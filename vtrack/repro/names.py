@@ -33,10 +33,10 @@ def rerun_name(name: str, n: int) -> str:
 
 def reruns_of(repo: RunRepository, run_id: str, *, excluding: str | None = None) -> int:
     """How many runs are tagged as reruns of ``run_id`` (deleted ones included)."""
-    from vtrack.query import parse_filter
+    from vtrack.query import Comparison
 
     found = repo.index().search(
-        parse_filter(f"tags.`{RERUN_OF_TAG}` = '{run_id}'"),
+        (Comparison("tags", RERUN_OF_TAG, "=", run_id),),  # built, not parsed: no grammar
         experiment_ids=None,
         lifecycles=("active", "deleted"),
         max_results=None,

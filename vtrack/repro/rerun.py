@@ -198,12 +198,12 @@ class RerunReport:
 
 def find_rerun(repo: RunRepository, run_id: str, since_ms: int) -> Run | None:
     """The first run tagged as a rerun of ``run_id`` that started at ``since_ms`` or later."""
-    from vtrack.query import parse_filter, parse_order_by
+    from vtrack.query import Comparison, OrderKey
 
     repo.recover()
-    found = repo.index().search(
-        parse_filter(f"tags.`{RERUN_OF_TAG}` = '{run_id}'"),
-        parse_order_by(["attributes.start_time DESC"]),
+    found = repo.index().search(  # the clauses are built, not parsed: no grammar to load
+        (Comparison("tags", RERUN_OF_TAG, "=", run_id),),
+        (OrderKey("attributes", "start_time", ascending=False),),
         experiment_ids=None,
         lifecycles=("active", "deleted"),
         max_results=100,
