@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vtrack import gitcmd
+from vtrack.store.refs import RUNS
 
 if TYPE_CHECKING:
     from vtrack.store import Store
@@ -38,14 +39,65 @@ LINKED_COMMIT_TAG = "vtrack.linked_commit"
 _ZERO = "0" * 40
 
 
+def precheck(name: str) -> list[str]:
+    """Shell lines that set ``need=1`` only when hook ``name`` may have work to do.
+
+    Starting Python costs a third of a second, which a hook with nothing to do (nearly
+    every commit and push) should not pay. The checks are one or two git calls and are
+    conservative: they may say "maybe" when vtrack then finds nothing, never "no" when
+    it would have done something — ``post-commit`` runs vtrack only when a run was made
+    on the new commit's parent, ``pre-push`` only when a run was made on a commit being
+    pushed and ``vtrack.pushRuns`` is not false, ``post-merge``/``post-checkout`` only
+    when the repository has runs. Reads ``$input`` (pre-push's standard input) and the
+    hook's arguments.
+    """
+    parents = f"git for-each-ref --format='%(parent)' {RUNS}"
+    if name == "post-commit":
+        return [
+            "need=0",
+            "p=$(git rev-parse -q --verify 'HEAD^' 2>/dev/null) &&",
+            f'  {parents} | grep -q "$p" && need=1',
+        ]
+    if name == "pre-push":
+        zero = _ZERO
+        return [
+            "need=0",
+            'if [ "$(git config --bool vtrack.pushRuns)" != "false" ]; then',
+            f"  made_on=$({parents})",
+            '  if [ -n "$made_on" ]; then',
+            '    list=$(mktemp) || list=""',
+            '    if [ -z "$list" ]; then need=1; else',
+            "      printf '%s\\n' $made_on ALL > \"$list\"",
+            "      printf '%s\\n' \"$input\" | while read -r lref lsha rref rsha; do",
+            f'        [ -n "$lsha" ] && [ "$lsha" != {zero} ] || continue',
+            '        case "$rref" in refs/vtrack*) continue ;; esac',
+            f'        if [ "$rsha" != {zero} ] && git rev-list "$lsha" --not "$rsha" --remotes="$1" 2>/dev/null',
+            '        then :; else git rev-list "$lsha" --not --remotes="$1" 2>/dev/null || echo ALL; fi',
+            '      done | grep -qxFf "$list" && need=1',
+            '      rm -f "$list"',
+            "    fi",
+            "  fi",
+            "fi",
+        ]
+    return ["need=0", f'[ -n "$(git for-each-ref --count=1 {RUNS})" ] && need=1']
+
+
 def shim(name: str) -> str:
     """The text of the project's ``hooks/<name>`` shim."""
-    return (
-        "#!/bin/sh\n"
-        f"# vtrack's {name} hook: 'vtrack hooks run' warns on errors and never blocks git.\n"
-        "command -v vtrack >/dev/null 2>&1 || exit 0\n"
-        f'exec vtrack hooks run {name} "$@"\n'
-    )
+    lines = [
+        "#!/bin/sh",
+        f"# vtrack's {name} hook: 'vtrack hooks run' warns on errors and never blocks git.",
+        "command -v vtrack >/dev/null 2>&1 || exit 0",
+    ]
+    if name == "pre-push":
+        lines.append("input=$(cat)")
+    lines += precheck(name)
+    lines.append('[ "$need" = 1 ] || exit 0')
+    if name == "pre-push":
+        lines.append(f'printf \'%s\\n\' "$input" | exec vtrack hooks run {name} "$@"')
+    else:
+        lines.append(f'exec vtrack hooks run {name} "$@"')
+    return "\n".join(lines) + "\n"
 
 
 def _installed(name: str) -> str:
@@ -63,7 +115,8 @@ def _installed(name: str) -> str:
         f'chained="$0{CHAINED_SUFFIX}"',
         f'if [ -x "$chained" ]; then {feed}"$chained" "$@" || status=$?; fi',
         'if [ "$status" -eq 0 ] && command -v vtrack >/dev/null 2>&1; then',
-        f'  {feed}vtrack hooks run {name} "$@" || true',
+        *("  " + line for line in precheck(name)),
+        f'  if [ "$need" = 1 ]; then {feed}vtrack hooks run {name} "$@" || true; fi',
         "fi",
         'exit "$status"',
     ]

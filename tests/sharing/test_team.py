@@ -155,3 +155,53 @@ def test_secret_looking_environment_variables_never_reach_a_run_record_or_the_re
     assert b"--api-key=***" in everything  # the command line was recorded, masked
     for name, value in values.items():
         assert value.encode() not in everything, name
+
+
+def test_a_hook_with_nothing_to_do_starts_no_vtrack_process(team: Team) -> None:
+    """Regression (issue 11, point 4): every commit and push paid a Python start (0.7 s).
+
+    A spy ``vtrack`` first on PATH records each start and then runs the real one.
+    """
+    assert vts(team.a, "hooks", "install").exit_code == 0
+    spy_dir, starts = team.out / "spy", team.out / "starts.txt"
+    spy_dir.mkdir()
+    spy = spy_dir / "vtrack"
+    spy.write_text(f'#!/bin/sh\necho "$@" >> {starts}\nexec {BIN / "vtrack"} "$@"\n')
+    spy.chmod(0o755)
+    env = subprocess_env(team.a.parent)
+    env["PATH"] = f"{spy_dir}{os.pathsep}{env['PATH']}"
+
+    def commit(name: str) -> None:
+        (team.a / name).write_text(name)
+        subprocess.run(["git", "add", name], cwd=team.a, env=env, check=True)
+        subprocess.run(["git", "commit", "-q", "-m", name], cwd=team.a, env=env, check=True)
+
+    def push() -> None:
+        res = subprocess.run(["git", "push", "-q", "origin", "main"], cwd=team.a, env=env,
+                             capture_output=True, text=True)  # fmt: skip
+        assert res.returncode == 0, res.stderr
+
+    commit("no-runs-yet.txt")  # no run anywhere: post-commit has nothing to do
+    push()  # no run made on a pushed commit: pre-push has nothing to do
+    assert not starts.exists(), starts.read_text()
+    old = team.run(team.a, "on-pushed-commit", size=10)
+    commit("after-run.txt")  # a run on HEAD^: post-commit may have work, vtrack decides
+    assert "hooks run post-commit" in starts.read_text()
+    starts.unlink()
+    commit("again.txt")  # the new HEAD^ has no run
+    assert not starts.exists(), starts.read_text()
+    push()  # the run's commit was pushed before: nothing to push
+    assert not starts.exists(), starts.read_text()
+    assert f"refs/vtrack/runs/{old}" not in refs(team.remote)
+    commit("more.txt")
+    rid = team.run(team.a, "on-new-commit", size=10)
+    push()  # the run's commit is pushed now: vtrack pushes the run
+    assert "hooks run pre-push" in starts.read_text()
+    assert f"refs/vtrack/runs/{rid}" in refs(team.remote)
+    git(team.a, "config", "vtrack.pushRuns", "false")
+    team.run(team.a, "not-pushed", size=10)
+    starts.unlink()
+    commit("last.txt")
+    starts.unlink()  # post-commit ran (a run on HEAD^); the push below must not
+    push()
+    assert not starts.exists(), starts.read_text()
