@@ -106,9 +106,11 @@ def entry_point(worktree: Path | None) -> tuple[str | None, list[str]]:
     return str(path), argv[1:]
 
 
-def snapshot(store: Store) -> Snapshot:
+def snapshot(store: Store, *, top_level: bool = False) -> Snapshot:
     """The code snapshot of the store's working tree (cached per process per HEAD).
 
+    A ``top_level`` run re-reads the tree when a file the cached snapshot holds changed
+    (see :mod:`vtrack.store.snapshot`); a nested run reuses its process's snapshot.
     OS errors (a read-only store) become StoreError.
     """
     st = store.settings
@@ -116,7 +118,7 @@ def snapshot(store: Store) -> Snapshot:
         return capture(
             store.location, store.objects, store.refs,
             max_file_bytes=st.snapshot_max_file_bytes, enabled=st.capture_code,
-            include_secrets=st.snapshot_include_secrets,
+            include_secrets=st.snapshot_include_secrets, revalidate=top_level,
         )  # fmt: skip
     except OSError as exc:
         raise StoreError(
@@ -180,7 +182,7 @@ def new_run(
     """The ``run.yaml`` fields of a new RUNNING run of this process, and its code snapshot."""
     from vtrack.secrets import command_record
 
-    snap = snapshot(store)
+    snap = snapshot(store, top_level=parent_run_id is None)
     entry, argv = entry_point(store.location.worktree)
     source = dict(snap.source)
     if source.get("code_captured") is False and source.get("reason") != "disabled":

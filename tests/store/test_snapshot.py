@@ -66,23 +66,91 @@ def test_large_untracked_files_are_skipped_and_listed(
     assert skipped == [{"path": "big.bin", "size": 5000}]
 
 
-def test_snapshot_is_reused_within_a_process_while_head_is_unchanged(repo: Path) -> None:
+@pytest.fixture
+def clocks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """An injected monotonic clock: ``clocks[0]`` is its time, advanced by hand."""
+    from vtrack.store import snapshot
+
+    now = [0]
+    monkeypatch.setattr(snapshot, "clock", lambda: now[0])
+    snapshot.clear_cache()
+    return now
+
+
+def _file(repo: Path, run: vtrack.ActiveRun, path: str) -> str:
+    return git(repo, "show", f"refs/vtrack/runs/{run.info.run_id}:{path}")
+
+
+def test_runs_started_back_to_back_reuse_the_snapshot_while_head_is_unchanged(
+    repo: Path, clocks: list[int]
+) -> None:
     with vtrack.start_run() as a:
         pass
-    (repo / "train.py").write_text("print('changed later')\n")
-    with vtrack.start_run() as b:
+    (repo / "train.py").write_text("print('changed at once')\n")
+    with vtrack.start_run() as b:  # within REVALIDATE_AFTER_NS of the last check: reused
         pass
-    tree = lambda r: git(repo, "rev-parse", f"refs/vtrack/runs/{r.info.run_id}:train.py")  # noqa: E731
-    assert tree(a) == tree(b)  # the code this process runs was read when it started
+    assert _file(repo, a, "train.py") == _file(repo, b, "train.py") == "print('hello')"
     git(repo, "commit", "-qam", "second")
-    with vtrack.start_run() as c:
+    with vtrack.start_run() as c:  # a new HEAD is always a new snapshot
         pass
-    assert (
-        git(repo, "show", f"refs/vtrack/runs/{c.info.run_id}:train.py") == "print('changed later')"
-    )
+    assert _file(repo, c, "train.py") == "print('changed at once')"
     assert git(repo, "rev-parse", f"refs/vtrack/runs/{c.info.run_id}^") == git(
         repo, "rev-parse", "HEAD"
     )
+
+
+def test_a_notebook_editing_a_helper_between_runs_records_each_runs_own_code(
+    repo: Path, clocks: list[int]
+) -> None:
+    """Regression: the snapshot was cached per process per HEAD, so a process (a notebook
+    with %autoreload) that edited a helper between two runs recorded the first run's code
+    for the second."""
+    from vtrack.store.snapshot import REVALIDATE_AFTER_NS
+
+    (repo / "helper.py").write_text("x = 1\n")
+    with vtrack.start_run() as a:
+        pass
+    (repo / "helper.py").write_text("x = 2\n")  # edited in place
+    clocks[0] += REVALIDATE_AFTER_NS
+    with vtrack.start_run() as b:
+        pass
+    (repo / "extra.py").write_text("y = 3\n")  # a new file
+    (repo / "train.py").unlink()  # a deleted file
+    clocks[0] += REVALIDATE_AFTER_NS
+    with vtrack.start_run() as c:
+        pass
+    assert _file(repo, a, "helper.py") == "x = 1" and _file(repo, b, "helper.py") == "x = 2"
+    assert _file(repo, c, "extra.py") == "y = 3"
+    files = git(repo, "ls-tree", "-r", "--name-only", f"refs/vtrack/runs/{c.info.run_id}")
+    assert "train.py" not in files.splitlines()
+
+
+def test_an_unchanged_tree_is_checked_by_git_and_reused(repo: Path, clocks: list[int]) -> None:
+    from vtrack.capture import snapshot
+    from vtrack.client import TrackingClient
+    from vtrack.store.snapshot import REVALIDATE_AFTER_NS
+
+    store = TrackingClient(str(repo)).store
+    first = snapshot(store, top_level=True)
+    clocks[0] += REVALIDATE_AFTER_NS
+    assert snapshot(store, top_level=True) is first  # every stat equal: not re-read
+    (repo / "train.py").write_text("print('edited')\n")
+    assert snapshot(store, top_level=True) is first  # checked again only after the interval
+    clocks[0] += REVALIDATE_AFTER_NS
+    assert snapshot(store, top_level=True) is not first
+
+
+def test_a_nested_run_reuses_its_parents_snapshot_after_edits(
+    repo: Path, clocks: list[int]
+) -> None:
+    from vtrack.store.snapshot import REVALIDATE_AFTER_NS
+
+    with vtrack.start_run() as parent:
+        (repo / "train.py").write_text("print('written by the sweep')\n")
+        clocks[0] += REVALIDATE_AFTER_NS
+        with vtrack.start_run(nested=True) as child:
+            pass
+    assert _file(repo, child, "train.py") == _file(repo, parent, "train.py") == "print('hello')"
 
 
 def test_repository_without_commits_gives_parentless_run(

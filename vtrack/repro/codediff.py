@@ -147,6 +147,7 @@ def worktree_diff(
         st.refs,
         max_file_bytes=st.settings.snapshot_max_file_bytes,
         include_secrets=st.settings.snapshot_include_secrets,
+        revalidate=True,  # "now": a long-lived process (the UI) must see today's edits
     )
     here = snap.source.get("code_tree")
     commit = run.info.commit or ""

@@ -13,13 +13,17 @@ from vtrack.errors import StoreError
 from vtrack.store.owner import Owner, parse_owner, this_process
 
 _counter = 0
+#: vtrack's own randomness (never the global ``random``: user code and test frameworks own
+#: that state, and a writer thread drawing from it races them); os.urandom-backed, so a
+#: forked child never repeats its parent's draws.
+rng = random.SystemRandom()
 
 
 def unique_suffix() -> str:
     """Return a suffix unique to this process and call (for temporary names)."""
     global _counter
     _counter += 1
-    return f"{os.getpid()}-{_counter}-{random.getrandbits(32):08x}"
+    return f"{os.getpid()}-{_counter}-{rng.getrandbits(32):08x}"
 
 
 def atomic_write(path: Path, data: bytes, *, fsync: bool = False, mode: int | None = None) -> None:
@@ -50,7 +54,7 @@ def backoff_delays(
     deadline = time.monotonic() + total_seconds
     delay = first
     while time.monotonic() < deadline:
-        yield delay * (0.5 + random.random())
+        yield delay * (0.5 + rng.random())
         delay = min(cap, delay * 2)
 
 

@@ -3,7 +3,12 @@
 Tracked files (uncommitted edits included) and untracked, non-ignored files up to
 a size cap are captured through a temporary index, so the user's index and files
 are never touched. Within one process a snapshot is reused while HEAD is
-unchanged: the code a process runs was read when it started.
+unchanged — for nested runs always (a sweep's children ran the parent's code), for a
+top-level run only while the files it read are unchanged (:class:`Witness`: git's own
+stat check against the capture's index, and the untracked listing, so an edited, added
+or deleted file shows), checked at most once per
+:data:`REVALIDATE_AFTER_NS` — so a notebook that edits a helper module between two runs
+records each run's own code, and a loop starting runs back to back pays nothing.
 
 Untracked files that look like secrets (:func:`vtrack.secrets.looks_like_secret_file`:
 ``.env``, private keys, ``credentials.json`` …) are left out unless the caller asks
@@ -18,12 +23,16 @@ import contextlib
 import os
 import re
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from vtrack import gitcmd
 from vtrack.config import StoreLocation
 from vtrack.errors import GitError, StoreError
+from vtrack.limits import RACY_MARGIN_NS
 from vtrack.secrets import escape_text, looks_like_secret_file, strip_url_credentials
 from vtrack.store.fileio import unique_suffix
 from vtrack.store.gitobj import GitObjects, TreeEntry
@@ -42,8 +51,68 @@ class Snapshot:
     source: dict[str, Any] = field(default_factory=dict)
 
 
-_cache: dict[tuple[str, str | None, str | None, int, bool], Snapshot] = {}
+#: A top-level run reuses a cached snapshot unchecked within this long of the last check
+#: (a person cannot edit a file and start the next run faster; a loop of runs can).
+REVALIDATE_AFTER_NS = RACY_MARGIN_NS
+
+
+@dataclass(frozen=True)
+class Witness:
+    """What a snapshot read, kept to tell later whether the tree on disk is still that.
+
+    ``index`` is the temporary index the capture wrote (git's stat data of every captured
+    file, racily clean entries smudged by git itself) and ``untracked`` the untracked
+    listing it started from. The tree is unchanged when ``git diff-files`` finds no
+    captured file changed or deleted against that index and the untracked listing is the
+    same (no file added, none removed) — two git calls, no Python stat loop.
+    """
+
+    index: bytes
+    untracked: bytes
+
+    def holds(self, location: StoreLocation) -> bool:
+        """True when nothing the snapshot read changed in ``location``'s working tree."""
+        worktree = location.worktree
+        if worktree is None:
+            return False
+        tmp_dir = location.vtrack_dir / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        tmp_index = tmp_dir / f"index-{unique_suffix()}"
+        try:
+            tmp_index.write_bytes(self.index)
+            env = {"GIT_INDEX_FILE": str(tmp_index)}
+            same = gitcmd.run(
+                ["diff-files", "--quiet"], cwd=worktree, git_dir=location.head_dir,
+                work_tree=worktree, env=env, check=False,
+            )  # fmt: skip
+            if same.returncode != 0:
+                return False
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp_index.unlink()
+        return _untracked(location, worktree) == self.untracked
+
+
+def _untracked(location: StoreLocation, worktree: Path) -> bytes:
+    return gitcmd.run(
+        ["ls-files", "-z", "--others", "--exclude-standard"],
+        cwd=worktree,
+        git_dir=location.head_dir,
+        work_tree=worktree,
+    ).stdout
+
+
+@dataclass
+class _Cached:
+    snapshot: Snapshot
+    witness: Witness | None
+    checked_ns: int
+
+
+_cache: dict[tuple[str, str | None, str | None, int, bool], _Cached] = {}
 _cache_lock = threading.Lock()
+#: The monotonic clock the revalidation interval is measured by (tests inject their own).
+clock: Callable[[], int] = time.monotonic_ns
 
 
 def clear_cache() -> None:
@@ -60,21 +129,33 @@ def capture(
     max_file_bytes: int,
     enabled: bool = True,
     include_secrets: bool = False,
+    revalidate: bool = False,
 ) -> Snapshot:
     """Return the snapshot of the store's working tree (cached per HEAD in this process).
 
-    Untracked files larger than ``max_file_bytes`` and, unless ``include_secrets``,
-    untracked files that look like secrets are left out and listed in
-    ``source["skipped_files"]``.
+    With ``revalidate`` (a top-level run) a cached snapshot is reused only while its
+    :class:`Witness` holds, checked at most once per :data:`REVALIDATE_AFTER_NS`;
+    without it (a nested run) the cached snapshot is reused as is. Untracked files
+    larger than ``max_file_bytes`` and, unless ``include_secrets``, untracked files that
+    look like secrets are left out and listed in ``source["skipped_files"]``.
     """
     head, branch = refs.read_head(location.head_dir)
     key = (str(location.head_dir), head, branch, max_file_bytes if enabled else -1, include_secrets)
     with _cache_lock:
-        snap = _cache.get(key)
-        if snap is not None:
-            return snap
-        snap = _capture(location, objects, head, branch, max_file_bytes, enabled, include_secrets)
-        _cache[key] = snap
+        cached = _cache.get(key)
+        if cached is not None:
+            if not revalidate or cached.witness is None or location.worktree is None:
+                return cached.snapshot
+            now = clock()
+            if now - cached.checked_ns < REVALIDATE_AFTER_NS:
+                return cached.snapshot
+            if cached.witness.holds(location):
+                cached.checked_ns = now
+                return cached.snapshot
+        snap, witness = _capture(
+            location, objects, head, branch, max_file_bytes, enabled, include_secrets
+        )
+        _cache[key] = _Cached(snap, witness, clock())
         return snap
 
 
@@ -99,20 +180,16 @@ def _capture(
     max_file_bytes: int,
     enabled: bool,
     include_secrets: bool,
-) -> Snapshot:
+) -> tuple[Snapshot, Witness | None]:
     source: dict[str, Any] = {"commit": head, "branch": branch}
     worktree = location.worktree
     if worktree is None or not enabled:
         source["code_captured"] = False
         source["reason"] = "store has no working tree" if worktree is None else "disabled"
-        return Snapshot(entries=(), parent=head, source=source)
+        return Snapshot(entries=(), parent=head, source=source), None
     source["remote_url"] = _remote_url(location)
-    untracked = gitcmd.run(
-        ["ls-files", "-z", "--others", "--exclude-standard"],
-        cwd=worktree,
-        git_dir=location.head_dir,
-        work_tree=worktree,
-    ).stdout.split(b"\x00")
+    listing = _untracked(location, worktree)
+    untracked = listing.split(b"\x00")
     skipped: list[dict[str, Any]] = []
     left_out: list[bytes] = []  # exact paths for the pathspec
     for raw in untracked:
@@ -161,6 +238,7 @@ def _capture(
         tree = gitcmd.output(
             ["write-tree"], cwd=worktree, git_dir=location.head_dir, work_tree=worktree, env=env
         )
+        witness = Witness(tmp_index.read_bytes(), listing)
     except GitError as exc:
         raise StoreError(
             f"could not snapshot the code in {worktree}: {exc.stderr.strip()}"
@@ -175,4 +253,4 @@ def _capture(
     source["code_tree"] = tree
     if skipped:
         source["skipped_files"] = skipped
-    return Snapshot(entries=entries, parent=head, source=source)
+    return Snapshot(entries=entries, parent=head, source=source), witness

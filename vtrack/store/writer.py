@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import threading
 import time
 from collections import deque
@@ -24,7 +23,7 @@ from vtrack.entities import ArtifactEntry, DatasetInput
 from vtrack.errors import RefConflictError, RunStateError, StoreError
 from vtrack.limits import MAX_BUFFERED_POINTS, MERGE_PACKS_UNDER
 from vtrack.store import Store
-from vtrack.store.fileio import lock_file
+from vtrack.store.fileio import lock_file, rng
 from vtrack.store.gitobj import TreeEntry
 from vtrack.store.journal import (
     HOST,
@@ -57,7 +56,7 @@ def now_ms() -> int:
 
 def new_writer_id() -> str:
     """An id unique to this process and writer."""
-    return f"{HOST}-{os.getpid()}-{random.getrandbits(48):012x}"
+    return f"{HOST}-{os.getpid()}-{rng.getrandbits(48):012x}"
 
 
 class RunWriter:
@@ -349,7 +348,7 @@ class RunWriter:
                 except RefConflictError:
                     if batch.handle is not None:
                         batch.handle.release()  # garbage now, for git to collect
-                    time.sleep(random.random() * 0.01)
+                    time.sleep(rng.random() * 0.01)
                     continue
                 except BaseException:
                     if batch.handle is not None:
