@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vtrack import gitcmd
-from vtrack.store.refs import RUNS
+from vtrack.store.refs import ROOT, RUNS
 
 if TYPE_CHECKING:
     from vtrack.store import Store
@@ -70,7 +70,7 @@ def precheck(name: str) -> list[str]:
             "      printf '%s\\n' $made_on ALL > \"$list\"",
             "      printf '%s\\n' \"$input\" | while read -r lref lsha rref rsha; do",
             f'        [ -n "$lsha" ] && [ "$lsha" != {zero} ] || continue',
-            '        case "$rref" in refs/vtrack*) continue ;; esac',
+            f'        case "$rref" in {ROOT}*) continue ;; esac',
             f'        if [ "$rsha" != {zero} ] && git rev-list "$lsha" --not "$rsha" --remotes="$1" 2>/dev/null',
             '        then :; else git rev-list "$lsha" --not --remotes="$1" 2>/dev/null || echo ALL; fi',
             '      done | grep -qxFf "$list" && need=1',
@@ -199,7 +199,7 @@ def _pre_push(repo: RunRepository, args: list[str], stdin: str) -> str | None:
     pushed, remote_known = [], []
     for line in stdin.splitlines():
         parts = line.split()
-        if len(parts) != 4 or parts[1] == _ZERO or parts[2].startswith("refs/vtrack"):
+        if len(parts) != 4 or parts[1] == _ZERO or parts[2].startswith(ROOT):
             continue
         pushed.append(parts[1])
         if parts[3] != _ZERO:
