@@ -32,6 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 MODELS = ("xgb", "rf", "lgbm", "mlp")
 BATCH = 500
+#: Each run reads one of this many dataset files (``data/d<k>.csv``, k = i % DATASETS).
+DATASETS = 100
 
 
 def git(repo: Path, *args: str, input: bytes | None = None) -> str:
@@ -47,6 +49,10 @@ def make_repo(path: Path) -> Path:
     path.mkdir(parents=True)
     git(path, "init", "-q", "-b", "main")
     (path / "train.py").write_text("import vtrack\nprint('train')\n")
+    (path / ".gitignore").write_text("data/\n")
+    (path / "data").mkdir()
+    for k in range(DATASETS):
+        (path / "data" / f"d{k}.csv").write_text(f"a,b\n{k},{k * 2}\n")
     git(path, "add", "-A")
     git(path, "commit", "-q", "-m", "code")
     return path
@@ -73,6 +79,7 @@ def api_run(i: int) -> str:
 
     values = run_values(i)
     with vtrack.start_run(run_name=f"run-{i:06d}") as run:
+        vtrack.log_input(f"data/d{i % DATASETS}.csv")
         vtrack.log_params(values["params"])
         for s in range(100):
             vtrack.log_metrics({k: v[s] for k, v in values["metrics"].items()}, step=s)
@@ -85,7 +92,10 @@ def api_run(i: int) -> str:
 
 def build_api(repo: Path, n: int, first: int = 0) -> float:
     """Make runs ``first`` .. ``first + n - 1`` through the public API; seconds taken."""
+    import vtrack
+
     os.chdir(repo)
+    vtrack.set_tracking_uri(str(repo))
     t0 = time.perf_counter()
     for i in range(first, first + n):
         api_run(i)
@@ -96,9 +106,11 @@ class Bulk:
     """Clones of one API-made template run, written through the store code in batches."""
 
     def __init__(self, repo: Path) -> None:
+        import vtrack
         from vtrack.client import TrackingClient
 
         os.chdir(repo)
+        vtrack.set_tracking_uri(str(repo))
         self.repo = repo
         self.client = TrackingClient(str(repo))
         self.store = self.client.repo.store
@@ -107,6 +119,10 @@ class Bulk:
         assert tip is not None
         self.state, self.code, self.parent = self.store.read_run_commit(tip)
         self.start = int(time.time() * 1000) - 10**9
+        self.inputs = []  # the API's own entries, one per dataset file
+        with vtrack.start_run(run_name="inputs-template"):
+            for k in range(DATASETS):
+                self.inputs.append(vtrack.log_input(f"data/d{k}.csv").to_record())
 
     def write(self, indexes: range) -> None:
         from vtrack.store import refs as refnames
@@ -131,6 +147,7 @@ class Bulk:
                               for step, value in enumerate(series)]  # fmt: skip
                     state.add_points(points, format_rows(points))
                     state.extra = dict(self.state.extra)
+                    state.inputs = [self.inputs[i % DATASETS]]
                     for path, entry in self.state.artifacts.items():
                         blob = store.objects.write_blob(
                             f'{{"run": {i}, "file": "{path}"}}\n'.encode()
