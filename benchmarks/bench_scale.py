@@ -62,8 +62,12 @@ GIT_COMMANDS = {
 
 
 def env() -> dict[str, str]:
-    return dict(os.environ, PYTHONPATH=str(ROOT), GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@b",
-                GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@b")  # fmt: skip
+    """Children's environment: bytecode cached (outside the tree), as users have it."""
+    out = dict(os.environ, PYTHONPATH=str(ROOT), GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@b",
+               GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@b",
+               PYTHONPYCACHEPREFIX=str(Path(tempfile.gettempdir()) / "vtrack-bench-pyc"))  # fmt: skip
+    out.pop("PYTHONDONTWRITEBYTECODE", None)
+    return out
 
 
 def timed_process(args: list[str], cwd: Path) -> tuple[float, int]:

@@ -416,6 +416,8 @@ class RecordState:
                 state.artifacts = load_yaml(objects.read_blob(sha)) or {}
             elif name == "metrics" and mode == TREE_MODE:
                 _load_histories(objects, sha, "", state.histories)
+            elif name == SUMMARY_FILE:
+                continue  # derived from the files above, written again by build_tree
             else:
                 state.extra[name] = (mode, sha)
         for key in state.histories:
