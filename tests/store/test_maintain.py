@@ -109,3 +109,21 @@ def test_run_refs_are_packed_and_stay_updatable(repo: Path) -> None:
     assert client.get_run(ids[1]).data.tags["after"] == "packing"
     assert sorted(r.info.run_id for r in client.search_runs(["0"])) == sorted(ids)
     assert_fsck_clean(repo)
+
+
+def test_packs_over_the_rollup_limit_are_left_alone(repo: Path, monkeypatch) -> None:
+    """A run's end must never rewrite a large pack (it could take minutes at 100k runs)."""
+    pack_dir = repo / ".git" / "objects" / "pack"
+    monkeypatch.setattr(maintain, "PACKS_AT", 1000)  # no compaction at run end here
+    for i in range(4):
+        _run(i)
+    before = sorted(p.name for p in pack_dir.glob("*.pack"))
+    monkeypatch.setattr(maintain, "ROLLUP_MAX_BYTES", 0)  # every pack counts as large
+    assert maintain.compact(TrackingClient().repo.store)
+    after = sorted(p.name for p in pack_dir.glob("*.pack"))
+    assert set(before) <= set(after)  # none rewritten (loose objects may form a new one)
+    before = after
+    monkeypatch.setattr(maintain, "ROLLUP_MAX_BYTES", 64 * 1024 * 1024)
+    assert maintain.compact(TrackingClient().repo.store)
+    assert len(list(pack_dir.glob("*.pack"))) < len(before)
+    assert_fsck_clean(repo)
