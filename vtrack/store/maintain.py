@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 PACKS_AT = 8
 #: Loose refs under ``refs/vtrack/runs/`` at which refs are packed.
 LOOSE_REFS_AT = 64
+#: git maintenance commands are never killed half-way (a killed ``pack-refs`` would leave
+#: loose refs half pruned, a killed repack temporary packs): they get this long.
+MAINTENANCE_TIMEOUT_S = 3600.0
 #: Packs larger than this are left out of vtrack's roll-ups (``--keep-pack``), so that a
 #: run's end never rewrites more than about this much; git's own gc still repacks them.
 ROLLUP_MAX_BYTES = 64 * 1024 * 1024
@@ -140,12 +143,14 @@ def compact(store: Store) -> bool:
         repack = gitcmd.run(
             ["-c", "repack.writeBitmaps=false", "repack", "--geometric=2", "-d", "-q",
              "--window=0", *big],
-            git_dir=git_dir, check=False,
+            git_dir=git_dir, check=False, timeout=MAINTENANCE_TIMEOUT_S,
         )  # fmt: skip
-        refs = gitcmd.run(["pack-refs", "--all"], git_dir=git_dir, check=False)
+        refs = gitcmd.run(
+            ["pack-refs", "--all"], git_dir=git_dir, check=False, timeout=MAINTENANCE_TIMEOUT_S
+        )
         # the connectivity check of every fetch walks all ref tips: parsed from the
         # commit-graph instead of inflating 100,000 commits (a new layer per call,
         # layers merged geometrically by git)
         gitcmd.run(["commit-graph", "write", "--reachable", "--split", "--no-progress"],
-                   git_dir=git_dir, check=False)  # fmt: skip
+                   git_dir=git_dir, check=False, timeout=MAINTENANCE_TIMEOUT_S)  # fmt: skip
         return repack.returncode == 0 and refs.returncode == 0
