@@ -46,7 +46,7 @@ from vtrack.store.index_records import (
     attr_int,
     attr_text,
     child_rows,
-    read_records,
+    iter_records,
     run_view,
     to_json,
 )
@@ -77,6 +77,8 @@ INDEX_FILE = "index.sqlite"
 BUSY_TIMEOUT_MS = 60_000
 #: Seconds the ref storage must have been still before a sync may skip listing refs.
 SETTLED_SECONDS = 2.0
+#: Runs whose child rows a sync gathers before inserting them (memory stays flat).
+INSERT_CHUNK = 2000
 
 _SCHEMA = (
     """
@@ -331,13 +333,11 @@ class RunIndex:
             if full or is_live or seen.get(run_id) != (sha, lifecycle, False):
                 wanted.append((run_id, sha, lifecycle, is_live))
         vanished = [r for r in seen if r not in tips]
-        records = read_records(self.store, wanted) if wanted else []
-        files = index_inputs.input_file_rows(self.store, records)
-        skipped = self._apply(
-            conn, records, vanished, seen, full=full, files=files, generation=generation,
-            marks=marks,
-        )  # fmt: skip
-        return SyncStats(True, len(records), len(vanished), skipped)
+        records = iter_records(self.store, wanted)  # streamed: memory stays flat
+        skipped, count = self._apply(
+            conn, records, vanished, seen, full=full, generation=generation, marks=marks
+        )
+        return SyncStats(True, count, len(vanished), skipped)
 
     def _sync_live(
         self, conn: sqlite3.Connection, live: set[str], *, listed: bool,
@@ -357,12 +357,11 @@ class RunIndex:
         ]
         if not wanted and (marks is None or not self._settled(marks)):
             return SyncStats(listed, 0, 0, 0)
-        records = read_records(self.store, wanted) if wanted else []
-        files = index_inputs.input_file_rows(self.store, records)
-        skipped = self._apply(
-            conn, records, [], rows, full=False, files=files, generation=generation, marks=marks
+        records = iter_records(self.store, wanted)
+        skipped, count = self._apply(
+            conn, records, [], rows, full=False, generation=generation, marks=marks
         )
-        return SyncStats(listed, len(records), 0, skipped)
+        return SyncStats(listed, count, 0, skipped)
 
     @staticmethod
     def _meta(conn: sqlite3.Connection) -> dict[str, str]:
@@ -390,22 +389,23 @@ class RunIndex:
     def _apply(
         self,
         conn: sqlite3.Connection,
-        records: list[IndexedRecord],
+        records: Iterable[IndexedRecord],
         vanished: list[str],
         seen: dict[str, tuple[str, str, bool]],
         *,
         full: bool,
-        files: dict[str, list[tuple[Any, ...]]] | None = None,
         generation: int = 0,
         marks: tuple[list[Any], float, str] | None = None,
-    ) -> int:
-        """Write ``records`` and drop ``vanished`` in one transaction; return rows skipped.
+    ) -> tuple[int, int]:
+        """Write ``records`` and drop ``vanished`` in one transaction; return ``(rows
+        skipped, records written)``.
 
-        Each row is replaced only if it still holds what this sync read (``seen``);
-        ``marks`` are stored only when no other sync wrote in between and nothing was
-        skipped, so they always describe the rows beside them.
+        Records are consumed as they are read and inserted :data:`INSERT_CHUNK` at a time,
+        so memory does not grow with the store. Each row is replaced only if it still holds
+        what this sync read (``seen``); ``marks`` are stored only when no other sync wrote
+        in between and nothing was skipped, so they always describe the rows beside them.
         """
-        skipped = 0
+        skipped = count = 0
         conn.execute("BEGIN IMMEDIATE")
         try:
             row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
@@ -415,11 +415,17 @@ class RunIndex:
                 for table in _TABLES:
                     conn.execute(f"DELETE FROM {table}")
             rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in _CHILD_TABLES}
+            pending = 0
             for rec in records:
-                current = conn.execute(
-                    "SELECT id, commit_sha, lifecycle, live FROM runs WHERE run_id = ?",
-                    (rec.run_id,),
-                ).fetchone()
+                count += 1
+                current = (
+                    None
+                    if full
+                    else conn.execute(
+                        "SELECT id, commit_sha, lifecycle, live FROM runs WHERE run_id = ?",
+                        (rec.run_id,),
+                    ).fetchone()
+                )
                 if not full and not self._unchanged_since_read(current, seen.get(rec.run_id)):
                     skipped += 1
                     continue
@@ -430,13 +436,13 @@ class RunIndex:
                     continue
                 rid = self._write_run(conn, current[0] if current else None, rec)
                 child_rows(rid, rec, rows)
-                rows[index_inputs.TABLE].extend(
-                    (rid, *f) for f in (files or {}).get(rec.run_id, ())
-                )
-            for table, values in rows.items():
-                if values:
-                    marks_sql = ",".join("?" * len(values[0]))
-                    conn.executemany(f"INSERT INTO {table} VALUES({marks_sql})", values)
+                for f in index_inputs.input_file_rows(self.store, [rec]).get(rec.run_id, ()):
+                    rows[index_inputs.TABLE].append((rid, *f))
+                pending += 1
+                if pending >= INSERT_CHUNK:
+                    _insert_rows(conn, rows)
+                    pending = 0
+            _insert_rows(conn, rows)
             for run_id in vanished:
                 current = conn.execute(
                     "SELECT id, commit_sha, lifecycle, live FROM runs WHERE run_id = ?", (run_id,)
@@ -467,7 +473,7 @@ class RunIndex:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise
-        return skipped
+        return skipped, count
 
     @staticmethod
     def _unchanged_since_read(current: Any, before: tuple[str, str, bool] | None) -> bool:
@@ -734,6 +740,15 @@ class RunIndex:
 
 
 # --- module-level conveniences ---------------------------------------------------------------
+
+
+def _insert_rows(conn: sqlite3.Connection, rows: dict[str, list[tuple[Any, ...]]]) -> None:
+    """Insert and clear the child rows gathered so far."""
+    for table, values in rows.items():
+        if values:
+            marks_sql = ",".join("?" * len(values[0]))
+            conn.executemany(f"INSERT INTO {table} VALUES({marks_sql})", values)
+            values.clear()
 
 
 def sync(store: Store) -> SyncStats:

@@ -26,6 +26,8 @@ from vtrack.errors import RunNotFoundError, StoreError
 from vtrack.query.semantics import as_text, is_present
 from vtrack.store.gitobj import TREE_MODE, parse_tree
 from vtrack.store.record import RECORD_DIR, load_yaml
+from vtrack.store.summary import SUMMARY_FILE
+from vtrack.store.summary import decode as decode_summary
 
 if TYPE_CHECKING:
     from vtrack.store import Store
@@ -70,21 +72,27 @@ class IndexedRecord:
         cls, run_id: str, commit: str, lifecycle: str, blobs: dict[str, bytes]
     ) -> IndexedRecord:
         """Parse the record files the way ``RecordState.from_tree`` does."""
+        return cls.from_docs(
+            run_id, commit, lifecycle,
+            {name: load_yaml(data) for name, data in blobs.items() if name in RECORD_FILES},
+        )  # fmt: skip
 
-        def load(name: str) -> Any:
-            data = blobs.get(name)
-            return None if data is None else load_yaml(data)
-
-        info = load("run.yaml") or {}
+    @classmethod
+    def from_docs(
+        cls, run_id: str, commit: str, lifecycle: str, docs: dict[str, Any]
+    ) -> IndexedRecord:
+        """Build from the loaded record files (YAML, or a verified ``summary.json``)."""
+        info = docs.get("run.yaml") or {}
         if not isinstance(info, dict):
             raise StoreError(f"run {run_id}: run.yaml of commit {commit} is not a mapping")
+        info = dict(info)
         tags = {str(k): str(v) for k, v in (info.pop("tags", None) or {}).items()}
         info.pop("format", None)
-        metrics = {str(k): float(v) for k, v in (load("metrics.yaml") or {}).items()}
-        params = {str(k): v for k, v in (load("params.yaml") or {}).items()}
+        metrics = {str(k): float(v) for k, v in (docs.get("metrics.yaml") or {}).items()}
+        params = {str(k): v for k, v in (docs.get("params.yaml") or {}).items()}
         return cls(
             run_id, commit, lifecycle, False, info, params, metrics, tags,
-            list(load("inputs.yaml") or []), dict(load("artifacts.yaml") or {}),
+            list(docs.get("inputs.yaml") or []), dict(docs.get("artifacts.yaml") or {}),
         )  # fmt: skip
 
     @classmethod
@@ -181,7 +189,7 @@ def run_view(run: Run) -> dict[str, Any]:
 # --- reading run commits ----------------------------------------------------------------------
 
 
-def _read_blobs_inprocess(store: Store, sha: str) -> dict[str, bytes]:
+def _read_blobs_inprocess(store: Store, sha: str) -> tuple[dict[str, bytes], dict[str, str]]:
     objects = store.objects
     commit = objects.read_commit(sha)
     record = None
@@ -191,16 +199,27 @@ def _read_blobs_inprocess(store: Store, sha: str) -> dict[str, bytes]:
             break
     if record is None:
         raise StoreError(f"commit {sha} is not a vtrack run commit (no {RECORD_DIR}/)")
-    out: dict[str, bytes] = {}
-    for _mode, name, entry_sha in objects.read_tree(record):
+    shas: dict[str, str] = {}
+    summary = None
+    for mode, name, entry_sha in objects.read_tree(record):
         text = name.decode("utf-8", "replace")
+        if mode == TREE_MODE:
+            continue
         if text in RECORD_FILES:
-            out[text] = objects.read_blob(entry_sha)
-    return out
+            shas[text] = entry_sha
+        elif text == SUMMARY_FILE:
+            summary = entry_sha
+    if summary is not None:
+        return {SUMMARY_FILE: objects.read_blob(summary)}, shas
+    return {n: objects.read_blob(s) for n, s in shas.items()}, shas
 
 
-def iter_blobs_batch(git_dir: Path, shas: Sequence[str]) -> Iterator[dict[str, bytes]]:
-    """Record files of many run commits, in order, through two ``git cat-file`` pipes.
+def iter_blobs_batch(
+    git_dir: Path, shas: Sequence[str]
+) -> Iterator[tuple[dict[str, bytes], dict[str, str]]]:
+    """Record files of many run commits, in order, through two ``git cat-file`` pipes:
+    ``(blobs by name, record file SHAs by name)``, the blobs being ``summary.json`` alone
+    when the commit has one (the caller verifies it against the SHAs).
 
     One pipe resolves each commit's ``.vtrack`` tree, a second reads the record blobs by
     SHA (git would walk the trees again for every ``<commit>:<path>``). Both run while
@@ -208,8 +227,9 @@ def iter_blobs_batch(git_dir: Path, shas: Sequence[str]) -> Iterator[dict[str, b
     """
     trees, blobs = gitcmd.cat_file_batch(git_dir), gitcmd.cat_file_batch(git_dir)
     assert trees.stdin and trees.stdout and blobs.stdin and blobs.stdout
-    plan: queue.Queue[list[str] | BaseException] = queue.Queue()
+    plan: queue.Queue[tuple[list[str], dict[str, str]] | BaseException] = queue.Queue()
     wanted = {f.encode(): f for f in RECORD_FILES}
+    summary_name = SUMMARY_FILE.encode()
     tree_in, tree_out, blob_in = trees.stdin, trees.stdout, blobs.stdin
 
     def feed() -> None:
@@ -223,15 +243,23 @@ def iter_blobs_batch(git_dir: Path, shas: Sequence[str]) -> Iterator[dict[str, b
             for _ in shas:
                 found = gitcmd.read_batch_object(tree_out, "indexing runs")
                 names: list[str] = []
+                found_shas: dict[str, str] = {}
                 if found is not None and found[0] == b"tree":
-                    lines = []
+                    summary = None
                     for mode, name, sha in parse_tree(found[1]):
-                        if name in wanted and mode != TREE_MODE:
-                            names.append(wanted[name])
-                            lines.append(sha)
+                        if mode == TREE_MODE:
+                            continue
+                        if name in wanted:
+                            found_shas[wanted[name]] = sha
+                        elif name == summary_name:
+                            summary = sha
+                    if summary is not None:  # one blob to read, verified by the consumer
+                        names, lines = [SUMMARY_FILE], [summary]
+                    else:
+                        names, lines = list(found_shas), list(found_shas.values())
                     if lines:
                         blob_in.write(("\n".join(lines) + "\n").encode())
-                plan.put(names)
+                plan.put((names, found_shas))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             plan.put(exc)
         finally:
@@ -244,15 +272,16 @@ def iter_blobs_batch(git_dir: Path, shas: Sequence[str]) -> Iterator[dict[str, b
         t.start()
     try:
         for _ in shas:
-            names = plan.get()
-            if isinstance(names, BaseException):
-                raise StoreError(f"reading run records through git cat-file failed: {names}")
+            step = plan.get()
+            if isinstance(step, BaseException):
+                raise StoreError(f"reading run records through git cat-file failed: {step}")
+            names, sources = step
             out: dict[str, bytes] = {}
             for name in names:
                 found = gitcmd.read_batch_object(blobs.stdout, "indexing runs")
                 if found is not None and found[0] == b"blob":
                     out[name] = found[1]
-            yield out
+            yield out, sources
     finally:
         for proc in (trees, blobs):
             with contextlib.suppress(OSError):
@@ -267,52 +296,79 @@ def iter_blobs_batch(git_dir: Path, shas: Sequence[str]) -> Iterator[dict[str, b
 
 
 def read_records(store: Store, wanted: Sequence[tuple[str, str, str, bool]]) -> list[IndexedRecord]:
-    """Read ``(run_id, sha, lifecycle, live)`` runs; unreadable ones are logged and kept empty.
+    """Read ``(run_id, sha, lifecycle, live)`` runs; unreadable ones are logged and kept empty."""
+    return list(iter_records(store, wanted))
 
-    Live runs are read with their journals; the others straight from their commits.
+
+def iter_records(
+    store: Store, wanted: Sequence[tuple[str, str, str, bool]]
+) -> Iterator[IndexedRecord]:
+    """Read ``(run_id, sha, lifecycle, live)`` runs one at a time (memory stays flat);
+    unreadable ones are logged and yielded as placeholders.
+
+    Live runs are read with their journals; the others straight from their commits,
+    from a verified ``summary.json`` when it has one, else from the YAML.
     """
-    records: list[IndexedRecord] = []
     plain = [w for w in wanted if not w[3]]
     for run_id, sha, lifecycle, _ in (w for w in wanted if w[3]):
         try:
             tip, state = store.read_run_state(run_id)
-            records.append(IndexedRecord.from_state(run_id, tip, lifecycle, True, state))
+            yield IndexedRecord.from_state(run_id, tip, lifecycle, True, state)
         except RunNotFoundError:
             plain.append((run_id, sha, lifecycle, False))
         except Exception as exc:  # noqa: BLE001 - one bad run must not hide the others
             log.warning("vtrack: cannot index live run %s: %s", run_id, exc)
-    blob_sets: Iterable[dict[str, bytes]]
+    blob_sets: Iterable[tuple[dict[str, bytes], dict[str, str]]]
     if len(plain) > BATCH_READ_THRESHOLD:
         blob_sets = iter_blobs_batch(store.location.git_dir, [w[1] for w in plain])
     else:
         blob_sets = (_read_blobs_quietly(store, w[0], w[1]) for w in plain)
     total = len(plain)
-    for done, ((run_id, sha, lifecycle, _), blobs) in enumerate(
+    for done, ((run_id, sha, lifecycle, _), (blobs, sources)) in enumerate(
         zip(plain, blob_sets, strict=True), 1
     ):
         if done % 250 == 0 or done == total:
             progress.report("indexing runs", done, total)
-        if blobs.get("run.yaml") is None:
+        try:
+            docs = _docs(store, blobs, sources)
+        except Exception:  # noqa: BLE001 - reported below as unreadable
+            docs = None
+        if docs is None or docs.get("run.yaml") is None:
             log.warning(
                 "vtrack: run %s is unreadable and left out: its ref points at commit %s, whose "
                 "run record cannot be read (missing objects? see 'git fsck')", run_id, sha,
             )  # fmt: skip
-            records.append(IndexedRecord.unreadable(run_id, sha, lifecycle))
+            yield IndexedRecord.unreadable(run_id, sha, lifecycle)
             continue
         try:
-            records.append(IndexedRecord.from_blobs(run_id, sha, lifecycle, blobs))
+            yield IndexedRecord.from_docs(run_id, sha, lifecycle, docs)
         except Exception as exc:  # noqa: BLE001
             log.warning("vtrack: cannot index run %s (commit %s): %s", run_id, sha, exc)
-            records.append(IndexedRecord.unreadable(run_id, sha, lifecycle))
-    return records
+            yield IndexedRecord.unreadable(run_id, sha, lifecycle)
 
 
-def _read_blobs_quietly(store: Store, run_id: str, sha: str) -> dict[str, bytes]:
+def _docs(store: Store, blobs: dict[str, bytes], sources: dict[str, str]) -> dict[str, Any] | None:
+    """The loaded record files: the summary when it matches ``sources``, else the YAML
+    (read now by SHA when only the summary was fetched)."""
+    summary = blobs.get(SUMMARY_FILE)
+    if summary is not None:
+        docs = decode_summary(summary, sources)
+        if docs is not None:
+            return docs
+        blobs = {name: store.objects.read_blob(sha) for name, sha in sources.items()}
+    if blobs.get("run.yaml") is None:
+        return None
+    return {name: load_yaml(data) for name, data in blobs.items() if name in RECORD_FILES}
+
+
+def _read_blobs_quietly(
+    store: Store, run_id: str, sha: str
+) -> tuple[dict[str, bytes], dict[str, str]]:
     try:
         return _read_blobs_inprocess(store, sha)
     except Exception as exc:  # noqa: BLE001
         log.warning("vtrack: cannot index run %s (commit %s): %s", run_id, sha, exc)
-        return {}
+        return {}, {}
 
 
 def child_rows(rid: int, rec: IndexedRecord, rows: dict[str, list[tuple[Any, ...]]]) -> None:

@@ -19,6 +19,8 @@ from vtrack.entities import ArtifactEntry, DatasetInput, RunInputs
 from vtrack.errors import CorruptObjectError, ParamConflictError
 from vtrack.limits import HISTORY_CHUNK_DIGITS, HISTORY_CHUNK_ROWS
 from vtrack.store.gitobj import BLOB_MODE, TREE_MODE, GitObjects, TreeEntry, object_sha
+from vtrack.store.summary import SUMMARIZED, SUMMARY_FILE
+from vtrack.store.summary import encode as encode_summary
 from vtrack.validation import params_equal
 
 try:
@@ -30,7 +32,10 @@ except AttributeError:  # pragma: no cover - libyaml missing
 
 RECORD_DIR = ".vtrack"
 FORMAT_VERSION = 1
-MANAGED = {"run.yaml", "params.yaml", "metrics.yaml", "metrics", "inputs.yaml", "artifacts.yaml"}
+MANAGED = {
+    "run.yaml", "params.yaml", "metrics.yaml", "metrics", "inputs.yaml", "artifacts.yaml",
+    SUMMARY_FILE,
+}  # fmt: skip
 
 
 def dump_yaml(data: Any) -> bytes:
@@ -158,6 +163,7 @@ class RecordState:
         self.extra: dict[str, tuple[int, str]] = {}  # top-level .vtrack entries kept as-is
         self.pending_files: dict[str, tuple[int, str]] = {}  # path under .vtrack -> entry
         self._dumped: dict[str, tuple[Any, str]] = {}  # file -> (content written, blob sha)
+        self._summary: tuple[tuple[tuple[str, str], ...], str | None] | None = None
         #: writer id -> (journal segment, byte offset) this record holds (see store.journal)
         self.covered: dict[str, tuple[int, int]] = {}
         #: full history chunks not stored yet: sha -> bytes (see store_chunks)
@@ -359,7 +365,23 @@ class RecordState:
         for name, (mode, sha) in self.extra.items():
             if name not in MANAGED:
                 entries.append((mode, name.encode(), sha))
+        present = {e[1].decode() for e in entries}
+        summary = self._summary_blob([n for n in SUMMARIZED if n in present])
+        if summary is not None:
+            entries.append((BLOB_MODE, SUMMARY_FILE.encode(), summary))
         return obj.write_tree(entries)
+
+    def _summary_blob(self, names: list[str]) -> str | None:
+        """Blob SHA of ``summary.json`` for the YAML files just written (see
+        :mod:`vtrack.store.summary`); None when the record holds values JSON cannot mirror."""
+        docs = {n: self._dumped[n] for n in names if n in self._dumped}
+        key = tuple(sorted((n, sha) for n, (_, sha) in docs.items()))
+        if self._summary is not None and self._summary[0] == key:
+            return self._summary[1]
+        data = encode_summary(docs)
+        sha = None if data is None else self.objects.write_blob(data)
+        self._summary = (key, sha)
+        return sha
 
     def _yaml_blob(self, name: str, data: Any) -> str:
         """Blob SHA of ``data`` as YAML, reusing the last one when the content is unchanged."""
@@ -394,6 +416,8 @@ class RecordState:
                 state.artifacts = load_yaml(objects.read_blob(sha)) or {}
             elif name == "metrics" and mode == TREE_MODE:
                 _load_histories(objects, sha, "", state.histories)
+            elif name == SUMMARY_FILE:
+                continue  # derived from the files above, written again by build_tree
             else:
                 state.extra[name] = (mode, sha)
         for key in state.histories:

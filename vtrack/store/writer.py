@@ -39,6 +39,7 @@ from vtrack.store.journal import (
     list_writers,
     replay,
 )
+from vtrack.store.maintain import after_run
 from vtrack.store.packs import PackHandle, git_gc_lock, merge_entries
 from vtrack.store.record import RecordState, artifact_record, format_rows, input_record
 from vtrack.store.termination import CriticalLock
@@ -338,7 +339,7 @@ class RunWriter:
                     self._rebase(current)
                 self._prune_coverage()
                 self.state.covered[self.journal.writer_id] = self.journal.coverage()
-                absorbed = self._small_packs() if absorb else []
+                absorbed = self._small_packs(with_held=True) if absorb else []
                 with self.store.objects.batch() as batch:
                     for h, shas in _distinct_sources(absorbed):
                         self.store.objects.add_entries(h, shas)
@@ -373,8 +374,9 @@ class RunWriter:
                 self._packs.append(h)
         self._held = []
 
-    def _small_packs(self) -> list[PackHandle]:
-        return [h for h in self._packs if _pack_size(h) <= MERGE_PACKS_UNDER]
+    def _small_packs(self, *, with_held: bool = False) -> list[PackHandle]:
+        packs = [*self._packs, *self._held] if with_held else self._packs
+        return [h for h in packs if _pack_size(h) <= MERGE_PACKS_UNDER]
 
     def _delete_packs(self, packs: list[PackHandle]) -> None:
         """Delete packs whose every object another pack of this writer holds now.
@@ -462,6 +464,7 @@ class RunWriter:
                 self._merge_packs()
             with contextlib.suppress(OSError):
                 run_dir.rmdir()
+            after_run(self.store)
             return sha or self.tip
 
     def detach(self) -> None:
@@ -475,6 +478,7 @@ class RunWriter:
             _unregister(self)
             if sha is None:
                 self._merge_packs()
+            after_run(self.store)
 
     def abandon(self) -> None:
         """Stop writing without a checkpoint; the journal stays for recovery (tests, forks)."""

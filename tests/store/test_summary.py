@@ -1,0 +1,151 @@
+"""``.vtrack/summary.json`` (issue 15, point 3): the index reads it instead of the YAML,
+and gets exactly what the YAML says — or falls back to the YAML when it cannot be sure.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import vtrack
+from tests.conftest import git
+from vtrack.client import TrackingClient
+from vtrack.store import index_records
+from vtrack.store.record import dump_yaml, load_yaml
+from vtrack.store.summary import SUMMARY_FILE, decode, encode, same_floats
+
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
+)  # fmt: skip
+_docs = st.recursive(
+    _scalars,
+    lambda kids: st.one_of(
+        st.lists(kids, max_size=4), st.dictionaries(st.text(max_size=8), kids, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(st.dictionaries(st.text(max_size=10), _docs, max_size=6))
+def test_a_summary_holds_exactly_what_the_yaml_reloads_as(params: dict[str, Any]) -> None:
+    yaml_bytes = dump_yaml(params)
+    data = encode({"params.yaml": (params, "a" * 40)})
+    assert data is not None
+    docs = decode(data, {"params.yaml": "a" * 40})
+    assert docs is not None
+    reloaded = load_yaml(yaml_bytes)
+    assert same_floats(docs["params.yaml"], reloaded)
+    assert list(docs["params.yaml"]) == list(reloaded)  # key order too (search results)
+
+
+def test_values_json_cannot_mirror_get_no_summary() -> None:
+    assert encode({"params.yaml": ({"t": (1, 2)}, "a" * 40)}) is None
+    assert encode({"params.yaml": ({"s": "bad \udcff"}, "a" * 40)}) is None
+    assert encode({"params.yaml": ({1: "int key"}, "a" * 40)}) is None
+
+
+def test_a_summary_of_other_sources_is_refused() -> None:
+    data = encode({"params.yaml": ({"a": 1}, "a" * 40)})
+    assert data is not None
+    assert decode(data, {"params.yaml": "b" * 40}) is None  # the YAML changed since
+    assert decode(data, {"params.yaml": "a" * 40, "inputs.yaml": "c" * 40}) is None
+    assert decode(b"{not json", {"params.yaml": "a" * 40}) is None
+    assert decode(json.dumps({"v": 99}).encode(), {}) is None
+
+
+def _varied_runs(n: int) -> list[str]:
+    ids = []
+    for i in range(n):
+        with vtrack.start_run(run_name=f"r{i}") as run:
+            vtrack.log_params({"lr": 0.1 * i, "name": f"m{i}", "layers": i, "flag": i % 2 == 0,
+                               "date_like": "2024-01-01", "num_like": "1e3", "none": None})  # fmt: skip
+            vtrack.log_metrics({"acc": i / 3, "nan": math.nan, "neg0": -0.0}, step=i)
+            vtrack.set_tags({"team": "nlp" if i % 2 else "cv"})
+            Path("a.txt").write_text(f"{i}\n")
+            vtrack.log_artifact("a.txt")
+            ids.append(run.info.run_id)
+    return ids
+
+
+def _dump(index_file: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table of an index, rows keyed by run id (row numbers differ between builds)."""
+    conn = sqlite3.connect(index_file)
+    ids = dict(conn.execute("SELECT id, run_id FROM runs"))
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    for table in sorted(t for t in tables if t != "meta"):
+        cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+        rows = []
+        for row in conn.execute(f"SELECT * FROM {table}"):
+            named = dict(zip(cols, row, strict=True))
+            if table == "runs":
+                named.pop("id")
+            elif "run" in named:
+                named["run"] = ids[named["run"]]
+            rows.append(tuple(sorted((k, repr(v)) for k, v in named.items())))
+        out[table] = sorted(rows)
+    conn.close()
+    return out
+
+
+def _index_file(repo: Path) -> Path:
+    return repo / ".git" / "vtrack" / "index.sqlite"
+
+
+def test_a_fresh_clones_index_equals_one_rebuilt_from_the_yaml(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = _varied_runs(index_records.BATCH_READ_THRESHOLD + 4)  # the batch-pipe path
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    git(clone, "fetch", "-q", "origin", "+refs/vtrack/*:refs/vtrack/*")
+    monkeypatch.chdir(clone)
+    fresh = TrackingClient(str(clone))
+    assert sorted(r.info.run_id for r in fresh.search_runs(["0"])) == sorted(ids)
+    from_summaries = _dump(_index_file(clone))
+    # the same clone, its index rebuilt from the YAML alone
+    monkeypatch.setattr(index_records, "decode_summary", lambda data, shas: None)
+    TrackingClient(str(clone)).repo.index().rebuild()
+    assert _dump(_index_file(clone)) == from_summaries
+    # and the in-process path (few runs) agrees with both
+    monkeypatch.setattr(index_records, "BATCH_READ_THRESHOLD", 10**9)
+    TrackingClient(str(clone)).repo.index().rebuild()
+    assert _dump(_index_file(clone)) == from_summaries
+
+
+def test_a_record_edited_behind_the_summarys_back_is_read_from_the_yaml(repo: Path) -> None:
+    """A hand edit (or an older vtrack carrying summary.json along) leaves it stale."""
+    ids = _varied_runs(index_records.BATCH_READ_THRESHOLD + 2)
+    rid = ids[0]
+    ref = f"refs/vtrack/runs/{rid}"
+    tip = git(repo, "rev-parse", ref)
+    assert SUMMARY_FILE in git(repo, "ls-tree", "--name-only", f"{tip}:.vtrack")
+    edited = git(repo, "show", f"{tip}:.vtrack/params.yaml").replace("name: m0", "name: edited")
+    blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=edited,
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    entries = git(repo, "ls-tree", f"{tip}:.vtrack").splitlines()
+    entries = [e.replace(e.split()[2], blob) if e.endswith("\tparams.yaml") else e for e in entries]
+    record = subprocess.run(["git", "mktree"], cwd=repo, input="\n".join(entries) + "\n",
+                            capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    root = [
+        e.replace(e.split()[2], record) if e.endswith("\t.vtrack") else e
+        for e in git(repo, "ls-tree", tip).splitlines()
+    ]
+    root_sha = subprocess.run(["git", "mktree"], cwd=repo, input="\n".join(root) + "\n",
+                              capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    commit = git(repo, "commit-tree", root_sha, "-p", f"{tip}^", "-m", f"edit\n\nrun: {rid}\n")
+    git(repo, "update-ref", ref, commit, tip)
+    client = TrackingClient()
+    client.repo.index().rebuild()
+    found = client.search_runs(["0"], filter_string="params.name = 'edited'")
+    assert [r.info.run_id for r in found] == [rid]
+    assert client.get_run(rid).data.params["name"] == "edited"
