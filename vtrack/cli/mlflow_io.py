@@ -1,0 +1,60 @@
+"""``vtrack import-mlflow`` and ``vtrack export-mlflow``: runs into and out of MLflow."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from vtrack.cli._options import client, json_option
+
+if TYPE_CHECKING:
+    from vtrack.mlflow_io.importer import ImportReport
+
+
+@click.command("import-mlflow")
+@click.argument("source")
+@click.option("--experiment", "experiments", multiple=True, metavar="NAME",
+              help="Import only this MLflow experiment (repeatable; default: all active ones).")  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="Say what would be imported; write nothing.")
+@json_option
+def import_mlflow(source: str, experiments: tuple[str, ...], dry_run: bool, as_json: bool) -> None:
+    """Import the runs of an MLflow store (SOURCE: a sqlite file or sqlite:/// URI, an
+    mlruns folder or file: URI, or a tracking server's http(s):// URL).
+
+    Every active MLflow run becomes an ended vtrack run: name, user, status, start and
+    end times, params (ints, floats and bools typed again when their text is exactly
+    one), tags, full metric histories with their steps and timestamps, dataset inputs,
+    artifacts, and MLflow 3 logged models (as vtrack logged models with the same ids).
+    Nested runs stay nested. The MLflow run id is kept as the tag vtrack.mlflow.run_id:
+    importing again skips the runs already imported. Needs the mlflow package.
+    """
+    from vtrack.mlflow_io.importer import import_mlflow as run_import
+
+    report = run_import(client().repo, source, experiments=experiments, dry_run=dry_run)
+    if as_json:
+        from vtrack.cli._term import echo_json
+
+        echo_json(report.to_json())
+        return
+    _print_summary(report)
+
+
+def _print_summary(r: ImportReport) -> None:
+    from vtrack.cli._term import table
+    from vtrack.views import fmt_seconds
+
+    t = table("experiment", "found", "to import" if r.dry_run else "imported", "skipped",
+              "failed", "metric points", "artifacts").right(1, 2, 3, 4, 5, 6)  # fmt: skip
+    rows = [*r.experiments, r.totals()]
+    for e in rows:
+        if e is rows[-1]:
+            t.add_section()
+        t.add_row(e.experiment, f"{e.found:,}", f"{e.imported:,}", f"{e.skipped:,}",
+                  f"{e.failed:,}", f"{e.metric_points:,}", f"{e.artifact_files:,}")  # fmt: skip
+    t.print()
+    for f in r.failures:
+        click.echo(f"failed: MLflow run {f['mlflow_run_id']} ({f['experiment']}): {f['error']}",
+                   err=True)  # fmt: skip
+    verb = "would import" if r.dry_run else "imported"
+    click.echo(f"{verb} {r.totals().imported:,} run(s) from {r.source} in {fmt_seconds(r.seconds)}")
