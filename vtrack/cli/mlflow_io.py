@@ -58,3 +58,38 @@ def _print_summary(r: ImportReport) -> None:
                    err=True)  # fmt: skip
     verb = "would import" if r.dry_run else "imported"
     click.echo(f"{verb} {r.totals().imported:,} run(s) from {r.source} in {fmt_seconds(r.seconds)}")
+
+
+@click.command("export-mlflow")
+@click.argument("dest")
+@click.option("--experiment", "experiments", multiple=True, metavar="NAME",
+              help="Export only this vtrack experiment (repeatable; default: all).")  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="Say what would be exported; write nothing.")
+@json_option
+def export_mlflow(dest: str, experiments: tuple[str, ...], dry_run: bool, as_json: bool) -> None:
+    """Write this store's ended runs into an MLflow store (DEST: a .db file or sqlite:///
+    URI, an mlruns folder or file: URI, or a tracking server's http(s):// URL).
+
+    Each run keeps its name, times, status, params, tags, full metric histories, dataset
+    inputs and artifacts; logged models become MLflow logged models; nested runs stay
+    nested. The vtrack run id is kept as the MLflow tag vtrack.run_id: exporting again
+    skips the runs already there. Needs the mlflow package.
+    """
+    from vtrack.mlflow_io.exporter import export_mlflow as run_export
+
+    report = run_export(client().repo, dest, experiments=experiments, dry_run=dry_run)
+    if as_json:
+        from vtrack.cli._term import echo_json
+
+        echo_json(report.to_json())
+        return
+    from vtrack.views import fmt_seconds
+
+    for f in report.failures:
+        click.echo(f"failed: run {f['run_id']}: {f['error']}", err=True)
+    verb = "would export" if dry_run else "exported"
+    click.echo(f"{verb} {report.exported:,} of {report.found:,} run(s) to {report.destination} "
+               f"({report.skipped:,} there already, {report.metric_points:,} metric points) "
+               f"in {fmt_seconds(report.seconds)}")  # fmt: skip
+    if report.failures:
+        raise click.exceptions.Exit(1)
