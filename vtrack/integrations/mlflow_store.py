@@ -25,6 +25,11 @@ from __future__ import annotations
 from typing import Any
 
 from mlflow.exceptions import MlflowException  # noqa: TID253 - MLflow loads this module
+from mlflow.protos.databricks_pb2 import (  # noqa: TID253
+    INVALID_PARAMETER_VALUE,
+    NOT_IMPLEMENTED,
+    RESOURCE_DOES_NOT_EXIST,
+)
 from mlflow.store.entities.paged_list import PagedList  # noqa: TID253
 from mlflow.store.tracking.abstract_store import AbstractStore  # noqa: TID253
 from mlflow.utils.search_utils import SearchUtils  # noqa: TID253
@@ -39,7 +44,7 @@ from vtrack.mlflow_io.convert import typed_param
 def not_supported(what: str) -> MlflowException:
     """The error for an MLflow call the vtrack store does not implement."""
     return MlflowException(
-        f"{what} is not supported by the vtrack store", error_code="NOT_IMPLEMENTED"
+        f"{what} is not supported by the vtrack store", error_code=NOT_IMPLEMENTED
     )
 
 
@@ -48,7 +53,7 @@ def store_path(store_uri: str | None) -> str | None:
     text = store_uri or ""
     if not text.startswith("vtrack:"):
         raise MlflowException(f"not a vtrack store URI: {text!r} (use vtrack:///path/to/repo)",
-                              error_code="INVALID_PARAMETER_VALUE")  # fmt: skip
+                              error_code=INVALID_PARAMETER_VALUE)  # fmt: skip
     path = text[len("vtrack:") :]
     if path.startswith("//"):
         path = path[2:]
@@ -56,9 +61,9 @@ def store_path(store_uri: str | None) -> str | None:
 
 
 def _translate(exc: VtrackError) -> MlflowException:
-    code = "INVALID_PARAMETER_VALUE"
+    code = INVALID_PARAMETER_VALUE
     if isinstance(exc, (RunNotFoundError, ExperimentNotFoundError)):
-        code = "RESOURCE_DOES_NOT_EXIST"
+        code = RESOURCE_DOES_NOT_EXIST
     return MlflowException(str(exc), error_code=code)
 
 
@@ -206,7 +211,6 @@ class VtrackStore(AbstractStore):
         raise not_supported("linking traces to a run")
 
 
-
 def _refuse(name: str) -> Any:
     def refused(self: VtrackStore, *args: Any, **kw: Any) -> Any:
         raise not_supported(name)
@@ -235,7 +239,9 @@ def _install_refusals() -> None:
 _install_refusals()
 
 
-def _page(items: list[Any], max_results: int | None, page_token: str | None) -> tuple[list[Any], str | None]:
+def _page(
+    items: list[Any], max_results: int | None, page_token: str | None
+) -> tuple[list[Any], str | None]:
     """One page of ``items`` from MLflow's offset page token, and the next token."""
     offset = SearchUtils.parse_start_offset_from_page_token(page_token)
     if not max_results:

@@ -68,12 +68,12 @@ def export_mlflow(
     repo: RunRepository, dest: str, *, experiments: tuple[str, ...] = (), dry_run: bool = False
 ) -> ExportReport:
     """Export the store's active runs (of the experiments named, or all) to ``dest``."""
-    from vtrack.mlflow_io.source import _mlflow
+    from vtrack.mlflow_io.source import require_mlflow
 
     started = time.perf_counter()
     uri = destination_uri(dest)
     report = ExportReport(uri, dry_run)
-    mlflow = _mlflow()
+    mlflow = require_mlflow()
     if uri.startswith("file:"):
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     root = _artifact_root(uri)

@@ -28,7 +28,8 @@ _IN_CHUNK = 500
 History = list[tuple[int, int, float]]  # (step, timestamp, value), in MLflow's order
 
 
-def _mlflow() -> Any:
+def require_mlflow() -> Any:
+    """The ``mlflow`` module; MissingDependencyError (saying how to install it) if absent."""
     try:
         import mlflow
     except ImportError as exc:  # pragma: no cover - mlflow is in [dev]
@@ -64,7 +65,7 @@ class MlflowSource:
 
     def __init__(self, uri: str) -> None:
         self.uri = tracking_uri(uri)
-        mlflow = _mlflow()
+        mlflow = require_mlflow()
         if self.uri.startswith("file:"):
             # MLflow 3.17 refuses its file store unless asked: reading old runs out of
             # one is exactly what its own migration advice is for
@@ -151,7 +152,7 @@ class MlflowSource:
         with self._sql.engine.connect() as conn:
             for i in range(0, len(run_ids), _IN_CHUNK):
                 chunk = run_ids[i : i + _IN_CHUNK]
-                stmt = (
+                stmt: Any = (
                     select(SqlMetric.run_uuid, SqlMetric.key, SqlMetric.step,
                            SqlMetric.timestamp, SqlMetric.value, SqlMetric.is_nan)
                     .where(SqlMetric.run_uuid.in_(chunk))
