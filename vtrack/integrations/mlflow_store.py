@@ -1,6 +1,7 @@
 """The ``vtrack://`` MLflow tracking store: MLflow's server, UI and clients on a vtrack store.
 
-Registered as MLflow's ``mlflow.tracking_store`` entry point ``vtrack`` (pyproject), so
+Registered as MLflow's ``mlflow.tracking_store`` entry point ``vtrack`` (pyproject; its
+target is :func:`vtrack.integrations.mlflow_plugin.vtrack_store`), so
 ``mlflow server --backend-store-uri vtrack:///path/to/repo`` and
 ``MlflowClient("vtrack:///path/to/repo")`` read the vtrack store at that path
 (``vtrack://`` alone: the current folder's). MLflow imports this module itself; vtrack
