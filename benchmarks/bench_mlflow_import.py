@@ -53,7 +53,7 @@ print("READ", runs, points)
 
 def build_store(path: Path, n_runs: int, keys: int, steps: int) -> None:
     """The MLflow sqlite store of the module docstring, through MLflow's store API."""
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric, Param, RunStatus, RunTag
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     tmp = path.with_suffix(".building")
@@ -73,7 +73,7 @@ def build_store(path: Path, n_runs: int, keys: int, steps: int) -> None:
         for j in range(0, len(metrics), 1000):
             store.log_batch(rid, metrics=metrics[j : j + 1000], params=[], tags=[])
         store.log_batch(rid, metrics=[], params=params, tags=tags)
-        store.update_run_info(rid, "FINISHED", T0 + i * 1000 + steps, None)
+        store.update_run_info(rid, RunStatus.from_string("FINISHED"), T0 + i * 1000 + steps, None)
         if (i + 1) % 100 == 0:
             print(f"  built {i + 1}/{n_runs} runs ({time.perf_counter() - started:.0f} s)",
                   file=sys.stderr)  # fmt: skip

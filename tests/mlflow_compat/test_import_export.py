@@ -168,18 +168,25 @@ def test_reimport_skips_what_is_there(stores: Path, imported: tuple[Path, dict])
 
 def test_dry_run_and_experiment_filter_write_nothing_else(stores: Path, make_repo: Any) -> None:
     from vtrack import TrackingClient
+    from vtrack.errors import ValidationError
+    from vtrack.mlflow_io.importer import import_mlflow
 
     repo = make_repo()
-    dry = _import(repo, f"sqlite:///{stores / 'mlflow.db'}", "--dry-run")
-    assert dry["dry_run"] and dry["total"]["imported"] == 3
-    assert TrackingClient(str(repo)).search_runs() == []
-    only_b = _import(repo, str(stores / "mlflow.db"), "--experiment", "exp-b")
-    assert [e["experiment"] for e in only_b["experiments"]] == ["exp-b"]
-    assert [r.info.run_name for r in TrackingClient(str(repo)).search_runs()] == ["solo"]
-    bad = _vtrack(repo, "import-mlflow", str(stores / "mlflow.db"), "--experiment", "nope")
-    assert bad.returncode != 0 and "no experiment 'nope'" in bad.stderr
-    missing = _vtrack(repo, "import-mlflow", str(stores / "absent.db"))
-    assert missing.returncode != 0 and "neither a tracking URI nor" in missing.stderr
+    vt = TrackingClient(str(repo))
+    dry = import_mlflow(vt.repo, f"sqlite:///{stores / 'mlflow.db'}", dry_run=True)
+    assert dry.dry_run and dry.totals().imported == 3 and dry.imported == {}
+    assert vt.search_runs() == []
+    only_b = import_mlflow(vt.repo, str(stores / "mlflow.db"), experiments=("exp-b",))
+    assert [e.experiment for e in only_b.experiments] == ["exp-b"]
+    assert [r.info.run_name for r in vt.search_runs()] == ["solo"]
+    with pytest.raises(ValidationError, match="no experiment 'nope'"):
+        import_mlflow(vt.repo, str(stores / "mlflow.db"), experiments=("nope",))
+    with pytest.raises(ValidationError, match="neither a tracking URI nor"):
+        import_mlflow(vt.repo, str(stores / "absent.db"))
+    with pytest.raises(ValidationError, match="no MLflow database"):
+        import_mlflow(vt.repo, f"sqlite:///{stores / 'absent.db'}")
+    assert not (stores / "absent.db").exists()  # a typo never creates an empty MLflow store
+    assert [r.info.run_name for r in vt.search_runs()] == ["solo"]
 
 
 def test_import_of_an_mlruns_folder(stores: Path, make_repo: Any) -> None:
