@@ -5,12 +5,13 @@ record (info with the original start and end times, params, tags, metric histori
 their own steps and timestamps, inputs, artifacts) is built in memory by the caller and
 written as one commit without a code snapshot; every object of the block (records,
 history chunks, artifact blobs the caller stores inside it) goes into one kept pack, and
-the runs' refs are created once that pack is published.
+the runs' refs are created once that pack is published, in one ``git update-ref``
+transaction.
 
 Each run is all or nothing: its ref is created only after every object it references is
-stored. If the block fails, no ref is created (the pack is git's garbage). Refs are
-created one by one, so a crash between two leaves the earlier runs complete and the later
-ones absent, never a half-written run.
+stored. If the block fails, no ref is created (the pack is git's garbage); if the
+transaction fails (a ref appeared meanwhile) the refs are created one by one and the
+runs whose id existed are reported. Never a half-written run.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from vtrack.errors import RunStateError, ValidationError
+from vtrack.errors import RefConflictError, RunStateError, ValidationError
 from vtrack.store.record import RecordState, format_rows
 
 if TYPE_CHECKING:
@@ -78,19 +79,20 @@ class NewRuns:
 def create_runs(store: Store) -> Iterator[NewRuns]:
     """Create the runs recorded in the block when it ends (see the module docstring).
 
-    Raises RefConflictError if a run with one of the ids appeared meanwhile (the runs
-    before it in the block are created, complete).
+    Raises RefConflictError if a run with one of the ids appeared meanwhile (the other
+    runs of the block are created, complete; ``created`` lists them).
     """
     bulk = NewRuns(store)
     with store.objects.batch() as batch:
         yield bulk
         commits = [(str(s.info["id"]), store.write_run_commit(s, (), None)) for s in bulk.states]
     try:
-        for run_id, sha in commits:
-            store.refs.update_run(run_id, None, sha)
-            bulk.created.append(run_id)
+        existed = store.refs.create_runs(dict(commits)) if commits else []
     finally:
         if batch.handle is not None:
             batch.handle.release()
+    bulk.created = [run_id for run_id, _ in commits if run_id not in existed]
     for s in bulk.states:
         s.chunks_stored(list(s.unstored))
+    if existed:
+        raise RefConflictError(f"runs {', '.join(existed)} appeared meanwhile; left as they were")
