@@ -33,25 +33,30 @@ pytestmark = [
 ]
 
 ENTRY_POINT = "vtrack.integrations.mlflow_plugin:vtrack_store"
-
-
-def _pyproject_entry_point() -> str:
-    import tomllib
-
-    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    return str(data["project"]["entry-points"]["mlflow.tracking_store"]["vtrack"])
+ARTIFACT_ENTRY_POINT = "vtrack.integrations.mlflow_plugin:vtrack_artifacts"
 
 
 def _plugin_path(tmp: Path) -> list[str]:
-    """Extra sys.path entries so MLflow finds the entry point (none when it is installed)."""
-    assert _pyproject_entry_point() == ENTRY_POINT
-    installed = [e for e in entry_points(group="mlflow.tracking_store") if e.name == "vtrack"]
-    if installed and installed[0].value == ENTRY_POINT:
+    """Extra sys.path entries so MLflow finds the entry points (none when installed)."""
+    import tomllib
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
+    assert declared["mlflow.tracking_store"]["vtrack"] == ENTRY_POINT
+    assert declared["mlflow.artifact_repository"]["vtrack-artifacts"] == ARTIFACT_ENTRY_POINT
+    stores = {e.name: e.value for e in entry_points(group="mlflow.tracking_store")}
+    repos = {e.name: e.value for e in entry_points(group="mlflow.artifact_repository")}
+    if (
+        stores.get("vtrack") == ENTRY_POINT
+        and repos.get("vtrack-artifacts") == ARTIFACT_ENTRY_POINT
+    ):
         return []
     dist = tmp / "plugin" / "vtrack_plugin_local-0.dist-info"
     dist.mkdir(parents=True)
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: vtrack-plugin-local\nVersion: 0\n")
-    (dist / "entry_points.txt").write_text(f"[mlflow.tracking_store]\nvtrack = {ENTRY_POINT}\n")
+    (dist / "entry_points.txt").write_text(
+        f"[mlflow.tracking_store]\nvtrack = {ENTRY_POINT}\n\n"
+        f"[mlflow.artifact_repository]\nvtrack-artifacts = {ARTIFACT_ENTRY_POINT}\n"
+    )
     return [str(tmp / "plugin")]
 
 
@@ -86,6 +91,7 @@ def vtrack_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
     c.log_batch(parent.info.run_id, [Metric("loss", 1.0 / (i + 1), 1_700_000_000_000 + i, i)
                                      for i in range(20)])  # fmt: skip
     c.set_tag(parent.info.run_id, "team", "nlp")
+    c.log_text(parent.info.run_id, "hello from vtrack", "notes/hi.txt")
     child = c.create_run(exp, run_name="trial-1", parent_run_id=parent.info.run_id)
     c.log_metric(child.info.run_id, "loss", 0.5, step=0)
     for r in (child, parent):
@@ -172,6 +178,14 @@ def test_rest_api_answers_with_the_vtrack_runs(server: str, vtrack_repo: Any) ->
     assert status == 200
     steps = [m["step"] for m in body["metrics"]]
     assert steps[0] == 0 and steps[-1] == 19 and len(steps) <= 6
+
+    # artifacts: listed and served through the vtrack-artifacts: repository
+    status, body = _call(server, f"/api/2.0/mlflow/artifacts/list?run_id={ids['parent']}"
+                                 "&path=notes")  # fmt: skip
+    assert status == 200 and [f["path"] for f in body["files"]] == ["notes/hi.txt"]
+    with urllib.request.urlopen(f"{server}/get-artifact?run_id={ids['parent']}"
+                                "&path=notes/hi.txt", timeout=60) as resp:  # fmt: skip
+        assert resp.read() == b"hello from vtrack"
 
     status, body = _call(server, "/api/2.0/mlflow/runs/get?run_id=" + "0" * 32)
     assert status == 404 and body["error_code"] == "RESOURCE_DOES_NOT_EXIST"

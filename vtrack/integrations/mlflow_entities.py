@@ -5,10 +5,27 @@ from __future__ import annotations
 from typing import Any
 
 from mlflow import entities as me  # noqa: TID253 - only MLflow's plugin loader imports this
+from mlflow.exceptions import MlflowException  # noqa: TID253
+from mlflow.protos.databricks_pb2 import NOT_IMPLEMENTED  # noqa: TID253
 
 from vtrack.client import TrackingClient
 from vtrack.entities import Experiment, Metric, Run, system_tags
 from vtrack.mlflow_io.convert import mlflow_dataset, param_text
+
+#: The scheme of the artifact URIs of runs served by the vtrack store.
+ARTIFACT_SCHEME = "vtrack-artifacts"
+
+
+def not_supported(what: str) -> MlflowException:
+    """The error for an MLflow call the vtrack store does not implement."""
+    return MlflowException(
+        f"{what} is not supported by the vtrack store", error_code=NOT_IMPLEMENTED
+    )
+
+
+def artifact_uri(run_id: str, repo_path: str) -> str:
+    """The artifact URI of run ``run_id`` of the vtrack repository at ``repo_path``."""
+    return f"{ARTIFACT_SCHEME}:{run_id}@{repo_path}"
 
 
 def experiment(exp: Experiment) -> Any:
@@ -36,7 +53,8 @@ def run(client: TrackingClient, r: Run) -> Any:
     mi = me.RunInfo(
         run_id=info.run_id, experiment_id=info.experiment_id, user_id=info.user_id,
         status=info.status, start_time=info.start_time, end_time=info.end_time,
-        lifecycle_stage=info.lifecycle_stage, artifact_uri=f"runs:/{info.run_id}",
+        lifecycle_stage=info.lifecycle_stage,
+        artifact_uri=artifact_uri(info.run_id, _root(client)),
         run_name=info.run_name,
     )  # fmt: skip
     data = me.RunData(
@@ -60,3 +78,9 @@ def _latest(client: TrackingClient, run_id: str, key: str, value: float) -> Any:
         return me.Metric(key, value, 0, 0)
     last = max(points, key=lambda m: (m.step, m.timestamp))
     return me.Metric(key, value, int(last.timestamp), int(last.step))
+
+
+def _root(client: TrackingClient) -> str:
+    """The path the store's artifact repository opens (its worktree, or a bare git dir)."""
+    loc = client.store.location
+    return str(loc.worktree or loc.git_dir)

@@ -1,4 +1,5 @@
-"""The target of vtrack's ``mlflow.tracking_store`` entry point (scheme ``vtrack``).
+"""The targets of vtrack's MLflow entry points: ``mlflow.tracking_store`` (scheme
+``vtrack``) and ``mlflow.artifact_repository`` (scheme ``vtrack-artifacts``).
 
 MLflow loads its entry points while ``mlflow`` itself is being imported; this module
 imports nothing of MLflow, so loading it never meets a half-initialized module (as
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from vtrack.integrations.mlflow_artifacts import VtrackArtifactRepository
     from vtrack.integrations.mlflow_store import VtrackStore
 
 
@@ -20,3 +22,13 @@ def vtrack_store(store_uri: str | None = None, artifact_uri: str | None = None) 
     from vtrack.integrations.mlflow_store import VtrackStore
 
     return VtrackStore(store_uri=store_uri, artifact_uri=artifact_uri)
+
+
+def vtrack_artifacts(
+    artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None
+) -> VtrackArtifactRepository:
+    """The ``vtrack-artifacts:`` repository (entry point ``mlflow.artifact_repository``)."""
+    from vtrack.integrations.mlflow_artifacts import VtrackArtifactRepository
+
+    return VtrackArtifactRepository(artifact_uri, tracking_uri=tracking_uri,
+                                    registry_uri=registry_uri)  # fmt: skip

@@ -28,7 +28,6 @@ from typing import Any
 from mlflow.exceptions import MlflowException  # noqa: TID253 - MLflow loads this module
 from mlflow.protos.databricks_pb2 import (  # noqa: TID253
     INVALID_PARAMETER_VALUE,
-    NOT_IMPLEMENTED,
     RESOURCE_DOES_NOT_EXIST,
 )
 from mlflow.store.entities.paged_list import PagedList  # noqa: TID253
@@ -39,14 +38,8 @@ from vtrack.client import TrackingClient
 from vtrack.entities import Metric
 from vtrack.errors import ExperimentNotFoundError, RunNotFoundError, VtrackError
 from vtrack.integrations import mlflow_entities as conv
+from vtrack.integrations.mlflow_entities import not_supported
 from vtrack.mlflow_io.convert import typed_param
-
-
-def not_supported(what: str) -> MlflowException:
-    """The error for an MLflow call the vtrack store does not implement."""
-    return MlflowException(
-        f"{what} is not supported by the vtrack store", error_code=NOT_IMPLEMENTED
-    )
 
 
 def store_path(store_uri: str | None) -> str | None:
