@@ -201,6 +201,9 @@ class VtrackStore(AbstractStore):
     def search_traces(self, *args: Any, **kw: Any) -> Any:
         return [], None  # the UI asks on every experiment page: none to show
 
+    def log_inputs(self, run_id: str, datasets: Any = None, models: Any = None) -> None:
+        raise not_supported("log_inputs (record inputs with vtrack's log_input)")
+
     def link_traces_to_run(self, trace_ids: list[str], run_id: str) -> None:
         raise not_supported("linking traces to a run")
 
