@@ -6,7 +6,8 @@ and the mlruns folder ``DIR/filestore``, and prints nothing else than ``done``. 
 - experiment ``exp-a``: a parent run (params of every kind, a 5-step ``loss`` history
   with its own timestamps, a NaN point, a text and a binary artifact, a dataset input,
   in the sqlite store also an MLflow 3 logged model) with a nested child run;
-- experiment ``exp-b``: one run with a 3-step ``acc`` history.
+- experiment ``exp-b``: one run with a 3-step ``acc`` history;
+- experiment ``exp-c``: one run whose param key vtrack refuses (``a..b``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ def fill(uri: str, with_model: bool) -> None:
         client.log_batch(solo.info.run_id, metrics=[
             Metric("acc", 0.1 * i, T0 + i, i) for i in range(3)
         ])  # fmt: skip
+    mlflow.set_experiment("exp-c")
+    with mlflow.start_run(run_name="refused"):
+        mlflow.log_param("a..b", 1)  # MLflow takes the key; vtrack's rules refuse ".."
 
 
 def main() -> None:

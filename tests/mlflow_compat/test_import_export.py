@@ -87,12 +87,16 @@ def test_import_of_a_sqlite_store_keeps_everything(
     from vtrack import TrackingClient
 
     repo, report = imported
-    assert report["total"]["found"] == 3 and report["total"]["imported"] == 3
-    assert report["total"]["failed"] == 0 and report["failures"] == []
+    assert report["total"]["found"] == 4 and report["total"]["imported"] == 3
+    # the run vtrack refuses is reported, and nothing of it is written
+    assert report["total"]["failed"] == 1
+    (failure,) = report["failures"]
+    assert failure["experiment"] == "exp-c" and "'..'" in failure["error"]
     uri = f"sqlite:///{stores / 'mlflow.db'}"
     ml = mlflow.MlflowClient(uri)
     vt = TrackingClient(str(repo))
-    runs = _mlflow_runs(uri)
+    runs = [r for r in _mlflow_runs(uri) if r.info.run_name != "refused"]
+    assert failure["mlflow_run_id"] not in {r.info.run_id for r in runs}
     by_mlflow = {r.data.tags["vtrack.mlflow.run_id"]: r for r in vt.search_runs(max_results=None)}
     assert set(by_mlflow) == {r.info.run_id for r in runs}
     for m in runs:
@@ -161,7 +165,13 @@ def test_reimport_skips_what_is_there(stores: Path, imported: tuple[Path, dict])
 
     repo, first = imported
     again = _import(repo, str(stores / "mlflow.db"))
-    assert again["total"] == {**again["total"], "found": 3, "imported": 0, "skipped": 3}
+    assert again["total"] == {
+        **again["total"],
+        "found": 4,
+        "imported": 0,
+        "skipped": 3,
+        "failed": 1,
+    }  # the refused run is tried again, and refused
     assert len(TrackingClient(str(repo)).search_runs()) == 3
     assert first["imported"] and again["imported"] == {}
 
@@ -174,7 +184,7 @@ def test_dry_run_and_experiment_filter_write_nothing_else(stores: Path, make_rep
     repo = make_repo()
     vt = TrackingClient(str(repo))
     dry = import_mlflow(vt.repo, f"sqlite:///{stores / 'mlflow.db'}", dry_run=True)
-    assert dry.dry_run and dry.totals().imported == 3 and dry.imported == {}
+    assert dry.dry_run and dry.totals().imported == 4 and dry.imported == {}
     assert vt.search_runs() == []
     only_b = import_mlflow(vt.repo, str(stores / "mlflow.db"), experiments=("exp-b",))
     assert [e.experiment for e in only_b.experiments] == ["exp-b"]
@@ -204,6 +214,9 @@ def test_import_of_an_mlruns_folder(stores: Path, make_repo: Any) -> None:
     vt = TrackingClient(str(repo))
     by_mlflow = {r.data.tags["vtrack.mlflow.run_id"]: r for r in vt.search_runs()}
     for m in _mlflow_runs(uri):
+        if m.info.run_name == "refused":
+            assert m.info.run_id not in by_mlflow
+            continue
         v = by_mlflow[m.info.run_id]
         for key in m.data.metrics:
             assert _same(_history(vt, v.info.run_id, key), _history(ml, m.info.run_id, key))

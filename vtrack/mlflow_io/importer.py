@@ -146,7 +146,9 @@ def import_mlflow(
                     try:
                         state = _record(bulk, src, r, histories.get(r.info.run_id, {}),
                                         exp_ids[exp.experiment_id], ids, tmp, repo)  # fmt: skip
-                    except (VtrackError, OSError) as exc:
+                    except Exception as exc:  # noqa: BLE001 - vtrack's, the OS's or MLflow's
+                        if not isinstance(exc, (VtrackError, OSError)) and not _mlflow_error(exc):
+                            raise
                         summary.failed += 1
                         report.failures.append({"mlflow_run_id": r.info.run_id,
                                                 "experiment": exp.name, "error": str(exc)})  # fmt: skip
@@ -162,6 +164,13 @@ def import_mlflow(
     repo.index()  # synced now, so the next command finds the runs at once
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _mlflow_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is one of MLflow's own errors (a remote artifact it cannot read)."""
+    from mlflow.exceptions import MlflowException
+
+    return isinstance(exc, MlflowException)
 
 
 def _vtrack_experiment(repo: RunRepository, exp: Any) -> str:
