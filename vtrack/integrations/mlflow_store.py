@@ -15,8 +15,9 @@ charts call. Writes go through the client's validation where vtrack can do them 
 creating experiments and runs, ``log_batch``/``log_metric``/``log_param``/``set_tag``,
 ``update_run_info`` (end a run, rename it, which is what ``set_terminated`` sends),
 deleting and restoring runs; params written as text come back typed as
-``import-mlflow`` types them. A run created through this store records no code snapshot
-(the process is MLflow's server, not the training script). Everything else (traces,
+``import-mlflow`` types them. A run created through this store is started by MLflow's
+server process: its code snapshot is the repository's working tree at that moment and
+its command and environment are the server's, not the training script's. Everything else (traces,
 logged-model writes, prompts, datasets, scorers, …) raises ``MlflowException``
 "not supported by the vtrack store".
 """
