@@ -9,7 +9,7 @@ medians.
 
     PYTHONPATH=. python benchmarks/bench_mlflow_compat.py [--quick]
 
-The import of 1,000 MLflow runs (issue 13's other figure) waits for ``vtrack import-mlflow``.
+The import of 1,000 MLflow runs (issue 13's other figure) is ``bench_mlflow_import.py``.
 """
 
 from __future__ import annotations

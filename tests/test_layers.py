@@ -36,6 +36,7 @@ RANKS = {  # ../shared/LAYOUT.md, second edition
     "vtrack.provenance": 3,
     "vtrack.repro": 3,
     "vtrack.registry": 3,
+    "vtrack.mlflow_io": 3,
     "vtrack.distributions": 1,
     "vtrack.viewtree": 1,
     "vtrack.client": 4,

@@ -389,6 +389,12 @@ def test_index_keys_and_children(corpus: Corpus) -> None:
     try:
         found = c.run_index().children_of(parent.info.run_id)
         assert [s.run_id for s in found] == [k.info.run_id for k in kids]
+        # MLflow's system tag filters the parent_run_id attribute (sweeps found as in MLflow)
+        pid = parent.info.run_id
+        by_tag = c.search_runs(filter_string=f"tags.mlflow.parentRunId = '{pid}'")
+        by_attr = c.search_runs(filter_string=f"attributes.parent_run_id = '{pid}'")
+        assert {r.info.run_id for r in by_tag} == {k.info.run_id for k in kids}
+        assert [r.info.run_id for r in by_tag] == [r.info.run_id for r in by_attr]
     finally:
         for r in (*kids, parent):
             c.set_terminated(r.info.run_id)

@@ -31,6 +31,8 @@ DOCUMENTED = (
     "tag",
     "experiments",
     "index",
+    "import-mlflow",
+    "export-mlflow",
 )
 
 

@@ -312,3 +312,25 @@ def log_image(repo: RunRepository, run_id: str, image: Any, artifact_file: str) 
     """Log a numpy array or PIL image encoded by :func:`image_bytes`; return its path."""
     path = normalize_artifact_path(artifact_file)
     return log_bytes(repo, run_id, image_bytes(image, path), path)
+
+
+def store_folder(
+    store: Store, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+) -> list[tuple[str, ArtifactEntry, tuple[str, int, str]]]:
+    """Store every file under ``local_dir`` below ``artifact_path`` for a record built in
+    bulk (:meth:`~vtrack.store.runs.RunRepository.create_runs`), recording nothing.
+
+    Returns ``(path, manifest entry, record blob)`` per file, for the record's
+    ``add_artifact`` and ``add_file``. Call it inside the ``create_runs`` block: small
+    files become git blobs in the block's pack, large ones objects of the object store
+    (freshened, so a gc started meanwhile keeps them). The same path rules as
+    :func:`log_artifacts`.
+    """
+    folder = "" if artifact_path in (None, "", ".", "/") else normalize_artifact_path(artifact_path)
+    files = walk_folder(local_dir)
+    out = []
+    for rel, real in files:
+        path = f"{folder}/{rel}" if folder else rel
+        item = _store_file(store, path, real)
+        out.append((item.path, item.entry, item.blob))
+    return out

@@ -44,6 +44,8 @@ COMMANDS: dict[str, str] = {
     "remote": "vtrack.cli.share:remote",
     "hooks": "vtrack.cli.share:hooks",
     "scrub": "vtrack.cli.share:scrub",
+    "import-mlflow": "vtrack.cli.mlflow_io:import_mlflow",
+    "export-mlflow": "vtrack.cli.mlflow_io:export_mlflow",
 }
 
 #: one-line help shown by ``vtrack --help`` without importing the command modules.
@@ -72,6 +74,8 @@ SHORT_HELP: dict[str, str] = {
     "remote": "Configure a remote's large-object store (set-objects, show).",
     "hooks": "Install git hooks that push runs with their commits (install, uninstall).",
     "scrub": "Rewrite a run without some files (e.g. secrets) before sharing it.",
+    "import-mlflow": "Import an MLflow store's runs (idempotent; histories, artifacts, models).",
+    "export-mlflow": "Write vtrack runs into an MLflow store (read back by MLflow's client).",
 }
 
 

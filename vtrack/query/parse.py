@@ -88,7 +88,11 @@ _ATTRIBUTE_ALIASES = {
     "run name": "run_name", "Run name": "run_name", "Run Name": "run_name",
 }  # fmt: skip
 #: MLflow system tags that are vtrack attributes: a filter on the tag filters the attribute.
-SYSTEM_TAG_ATTRIBUTES = {"mlflow.runName": "run_name", "mlflow.user": "user_id"}
+SYSTEM_TAG_ATTRIBUTES = {
+    "mlflow.runName": "run_name",
+    "mlflow.user": "user_id",
+    "mlflow.parentRunId": "parent_run_id",
+}
 
 COMPARISON_OPS = frozenset({"=", "!=", "<", "<=", ">", ">="})
 PATTERN_OPS = frozenset({"LIKE", "ILIKE"})

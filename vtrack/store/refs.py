@@ -175,6 +175,12 @@ class RefStore:
         """Move a run to ``new`` if it is at ``old`` (None: create it); RefConflictError else."""
         self.cas(run_ref(run_id), old, new)
 
+    def create_runs(self, tips: dict[str, str]) -> builtins.list[str]:
+        """Create the refs of new runs (run id -> commit) in one ``git update-ref``
+        transaction; return the ids whose ref existed already (those are left as they were)."""
+        failed = self.apply([(run_ref(rid), None, sha) for rid, sha in tips.items()])
+        return [name[len(RUNS) :] for name in failed]
+
     def update_experiment(self, exp_id: str, old: str | None, new: str) -> None:
         """Move an experiment record to ``new`` if it is at ``old`` (None: create it)."""
         self.cas(experiment_ref(exp_id), old, new)

@@ -9,7 +9,8 @@ runs only through a repository, never through the client:
   included, dead writers recovered first, other processes' journals applied, and a
   deleted run read from the trash when the caller allows it;
 - :meth:`RunRepository.index` — the derived index, synced;
-- :meth:`RunRepository.start`, :meth:`delete`, :meth:`restore`, :meth:`recover`.
+- :meth:`RunRepository.start`, :meth:`delete`, :meth:`restore`, :meth:`recover`;
+- :meth:`RunRepository.create_runs` — complete, ended runs recorded in bulk (imports).
 
 It knows nothing of the fluent API, validation or the command line.
 """
@@ -17,6 +18,7 @@ It knows nothing of the fluent API, validation or the command line.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from vtrack.entities import Run, RunData, RunInfo, RunStatus
 from vtrack.errors import RunNotFoundError, RunStateError, StoreError
 from vtrack.store import Store, termination
+from vtrack.store.bulk import NewRuns, create_runs
 from vtrack.store.experiments import ExperimentStore
 from vtrack.store.record import RecordState, run_inputs
 from vtrack.store.recover import recover_all, recover_run
@@ -129,6 +132,15 @@ class RunRepository:
                 f"{exc.strerror or exc}",
                 hint="is the repository writable by you?",
             ) from exc
+
+    def create_runs(self) -> contextlib.AbstractContextManager[NewRuns]:
+        """A block in which complete, ended runs are recorded and then created together
+        (an import: original start and end times, metric timestamps; no code snapshot).
+
+        See :mod:`vtrack.store.bulk`: one pack for the whole block, each run all or
+        nothing, no live writer and no journal.
+        """
+        return create_runs(self.store)
 
     def resume(self, run_id: str) -> RunWriter:
         """Attach this process to ``run_id`` and mark it RUNNING again if it had ended."""
