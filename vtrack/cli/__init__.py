@@ -44,6 +44,7 @@ COMMANDS: dict[str, str] = {
     "remote": "vtrack.cli.share:remote",
     "hooks": "vtrack.cli.share:hooks",
     "scrub": "vtrack.cli.share:scrub",
+    "models": "vtrack.cli.models:models",
 }
 
 #: one-line help shown by ``vtrack --help`` without importing the command modules.
@@ -72,6 +73,7 @@ SHORT_HELP: dict[str, str] = {
     "remote": "Configure a remote's large-object store (set-objects, show).",
     "hooks": "Install git hooks that push runs with their commits (install, uninstall).",
     "scrub": "Rewrite a run without some files (e.g. secrets) before sharing it.",
+    "models": "The model registry: ls, show, history, promote, rollback.",
 }
 
 

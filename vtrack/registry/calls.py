@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 class RegistryCalls:
     """The registry half of ``MlflowClient`` (needs ``self.repo``)."""
 
-    repo: RunRepository
+    @property
+    def repo(self) -> RunRepository:  # the client's run repository
+        raise NotImplementedError
 
     @property
     def model_registry(self) -> ModelRegistry:

@@ -138,9 +138,10 @@ def _apply(fold: ModelFold, e: Mapping[str, Any]) -> str | None:
         _touch(fold, e)
         return None
     version = int(e["version"])
-    v = fold.live_version(version)
-    if v is None:
+    found = fold.live_version(version)
+    if found is None:
         return f"no version {version}"
+    v = found
     if kind == "set_alias":
         d["aliases"][str(e["alias"])] = version
         _touch(fold, e)

@@ -119,7 +119,7 @@ class ModelRegistry:
         clauses = parse_filter(rename_fields(filter_string or "", _MODEL_FIELDS))
         order = parse_order_by([rename_fields(o, _MODEL_FIELDS) for o in order_by or []])
         self.cache.sync()
-        views = []
+        views: list[Any] = []
         for d in self.cache.model_docs():
             if not d["exists"] or d["deleted"]:
                 continue
@@ -149,7 +149,7 @@ class ModelRegistry:
         for d in self.cache.model_docs():
             for alias, n in d["aliases"].items():
                 aliases.setdefault((d["name"], n), []).append(alias)
-        views = []
+        views: list[Any] = []
         for v in self.cache.version_docs():
             if v["deleted"]:
                 continue
