@@ -63,8 +63,11 @@ class ModelFold:
 
 def apply(fold: ModelFold, event: Mapping[str, Any], seq: int, commit: str) -> None:
     """Apply one event (the ``seq``-th of the log, in commit ``commit``) to ``fold``."""
+    held = fold.doc["aliases"].get(event["alias"]) if "alias" in event else None
     reason = _apply(fold, event)
     entry = {"seq": seq, "commit": commit, **copy.deepcopy(dict(event))}
+    if "alias" in event:  # what the alias held where this event landed in the log
+        entry["previous"] = held
     if reason:
         entry["ignored"] = reason
     fold.history.append(entry)

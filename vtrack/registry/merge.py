@@ -94,7 +94,7 @@ def rebase_onto(repo: RunRepository, ours: str, theirs: str) -> tuple[str, Regis
                 e["version"] = new
         elif "version" in e and (name, int(e["version"])) in mapping:
             e["version"] = mapping[(name, int(e["version"]))]
-        if e["type"] == "set_alias" and e.get("previous") is not None:
+        if "alias" in e:
             e["previous"] = fold.doc["aliases"].get(e["alias"])
         seq += 1
         apply(fold, e, seq, "")
