@@ -122,6 +122,11 @@ def build_events(reg, n_models: int, n_versions: int, n_moves: int, source: str,
     return out
 
 
+def _ls(reg):  # type: ignore[no-untyped-def]
+    reg.cache.sync()
+    return [d for d in reg.cache.model_docs() if d["exists"] and not d["deleted"]]
+
+
 def _comparable(reg, name: str) -> dict:  # type: ignore[no-untyped-def]
     skip = {"creation_timestamp", "last_updated_timestamp", "user_id", "event", "name"}
     reg.cache.sync()
@@ -223,6 +228,18 @@ def main() -> None:
         ModelRegistry(reg.repo).resolve(f"models:/{target}@champion")
         inproc.append((time.perf_counter() - t) * 1000)
     figures[f"models:/{target}@champion (in-process)"] = inproc
+    for label, fn in (
+        ("models ls data (in-process)", lambda: _ls(ModelRegistry(reg.repo))),
+        (f"models history {target} (in-process)", lambda: ModelRegistry(reg.repo).history(target)),
+    ):
+        ms = []
+        for _ in range(50):
+            t = time.perf_counter()
+            fn()
+            ms.append((time.perf_counter() - t) * 1000)
+        figures[label] = ms
+    figures["anchor: vtrack experiments ls --json (CLI + store, no registry)"] = timed(
+        [*vt, "experiments", "ls", "--json"], repo, env, args.n)  # fmt: skip
     tags = base / "gto"
     tags.mkdir()
     git(tags, "init", "-q", "-b", "main")

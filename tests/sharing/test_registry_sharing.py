@@ -84,3 +84,33 @@ def test_push_merges_first_when_the_remote_registry_moved(team: Team) -> None:
     assert vts(team.a, "pull").exit_code == 0
     names = [m["name"] for m in jsonout(vts(team.a, "models", "ls", "--json"))]
     assert names == ["churn", "other"]
+
+
+def test_gto_tag_mirror_writes_and_pushes_annotated_tags_when_enabled(team: Team) -> None:
+    log_model(team.a, 0.8, "churn")
+    assert not git(team.a, "tag", "-l")  # off by default
+    git(team.a, "config", "vtrack.gtoTags", "true")
+    log_model(team.a, 0.9, "churn")
+    res = py(
+        team.a,
+        """\
+import vtrack
+c = vtrack.MlflowClient()
+c.set_registered_model_alias("churn", "prod", 2)
+c.set_registered_model_alias("churn", "prod", 1)
+c.delete_registered_model_alias("churn", "prod")
+""",
+    )
+    assert res.exit_code == 0, res.stderr
+    tags = git(team.a, "tag", "-l").split()
+    assert tags == ["churn#prod!#3", "churn#prod#1", "churn#prod#2", "churn@v2.0.0"]
+    commit_of = {t: git(team.a, "rev-parse", f"{t}^{{commit}}") for t in tags}
+    head = git(team.a, "rev-parse", "HEAD")  # the code commit both runs ran on
+    assert set(commit_of.values()) == {head}
+    assert git(team.a, "cat-file", "-t", "churn#prod#1") == "tag"  # annotated, as GTO writes
+    assert (
+        git(team.a, "tag", "-l", "--format=%(contents:subject)", "churn#prod#2")
+        == "set churn@prod -> v1"
+    )
+    assert vts(team.a, "push").exit_code == 0
+    assert git(team.remote, "tag", "-l").split() == tags

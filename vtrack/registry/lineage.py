@@ -96,7 +96,9 @@ def lineage_of(repo: RunRepository, run_id: str, path: str) -> dict[str, Any]:
         "run_id": run_id,
         "run_name": run.info.run_name,
         "experiment_id": run.info.experiment_id,
-        "run_commit": state.commit,
+        # a live run's commit is a checkpoint that the next one replaces: only an ended
+        # run's commit is stable enough to name
+        "run_commit": state.commit if run.info.status != "RUNNING" else None,
         "code_commit": code_commit,
         "dirty": source.get("dirty"),
         "artifact_path": path,

@@ -9,7 +9,7 @@ new state (a register gets the next free number then) and written again.
 
 from __future__ import annotations
 
-import random
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -91,7 +91,7 @@ def append(
             update_registry(store.refs, tip, new)
             return new, events
         except RefConflictError:
-            time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))
+            time.sleep(os.urandom(1)[0] / 255 * 0.002 * min(attempt + 1, 20))  # jittered backoff
             continue
     raise RunStateError("the model registry kept changing under this write; try again")
 

@@ -160,8 +160,23 @@ def push_registry(repo: RunRepository, remote: Any) -> RegistrySync:
         if res.returncode == 0:
             store.refs.apply([(registry_tracking_ref(remote.name), None, ours)], force=True)
             report.action = "pushed"
+            _push_tags(repo, remote)
             return report
         merged = pull_registry(repo, remote)
         report.renumbered.update(merged.renumbered)
         report.remote_events += merged.remote_events
     raise StoreError(f"remote {remote.name!r}'s registry kept moving; push again")
+
+
+def _push_tags(repo: RunRepository, remote: Any) -> None:
+    """Send the GTO-compatible mirror tags when the mirror is on (vtrack.registry.gto)."""
+    from vtrack.registry import gto
+    from vtrack.registry.service import ModelRegistry
+    from vtrack.sharing.remotes import run_git
+
+    if not gto.enabled(repo.store):
+        return
+    specs = gto.push_refspecs(ModelRegistry(repo))
+    if specs:
+        run_git(repo.store, ["push", "--quiet", "--no-verify", remote.url, *specs],
+                check=False, network=True)  # fmt: skip

@@ -185,6 +185,11 @@ class ModelRegistry:
             return tip
 
         _, written = append(self.store, state_at, lambda: build(held["fold"]))
+        from vtrack.registry import gto
+
+        if written and gto.enabled(self.store):
+            self.cache.sync()
+            gto.mirror(self, written)
         return written
 
     def create_registered_model(

@@ -549,6 +549,15 @@ def registry_fetch_refspec(remote: str) -> str:
     return f"+{REGISTRY}:{registry_tracking_ref(remote)}"
 
 
+#: Where the optional GTO-compatible tag mirror of the registry writes (``churn@v3.0.0``).
+TAGS = "refs/tags/"
+
+
+def tag_ref(tag: str) -> str:
+    """The ref of the tag named ``tag``."""
+    return TAGS + tag
+
+
 def _parse_listing(raw: bytes) -> dict[str, str]:
     out: dict[str, str] = {}
     for line in raw.decode("utf-8", "replace").splitlines():
