@@ -14,7 +14,6 @@ aliases that pointed at it; deleting a model deletes its versions and aliases.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,7 +64,8 @@ def apply(fold: ModelFold, event: Mapping[str, Any], seq: int, commit: str) -> N
     """Apply one event (the ``seq``-th of the log, in commit ``commit``) to ``fold``."""
     held = fold.doc["aliases"].get(event["alias"]) if "alias" in event else None
     reason = _apply(fold, event)
-    entry = {"seq": seq, "commit": commit, **copy.deepcopy(dict(event))}
+    # the history keeps the event itself, less a register's lineage (the version has it)
+    entry = {"seq": seq, "commit": commit, **{k: v for k, v in event.items() if k != "lineage"}}
     if "alias" in event:  # what the alias held where this event landed in the log
         entry["previous"] = held
     if reason:
