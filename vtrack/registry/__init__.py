@@ -13,8 +13,16 @@
 
 from __future__ import annotations
 
-from vtrack.registry.entities import ModelVersion, RegisteredModel
-from vtrack.registry.service import ModelRegistry, is_registry_uri, parse_models_uri
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vtrack.registry.entities import ModelVersion, RegisteredModel
+    from vtrack.registry.service import ModelRegistry, is_registry_uri, parse_models_uri
+
+#: public name -> module; imported on first use (the client imports this package).
+_LAZY = {"ModelRegistry": "service", "is_registry_uri": "service", "parse_models_uri": "service",
+         "ModelVersion": "entities", "RegisteredModel": "entities"}  # fmt: skip
 
 __all__ = [
     "ModelRegistry",
@@ -23,3 +31,9 @@ __all__ = [
     "is_registry_uri",
     "parse_models_uri",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'vtrack.registry' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"vtrack.registry.{_LAZY[name]}"), name)

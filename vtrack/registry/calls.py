@@ -1,7 +1,8 @@
 """MLflow's ``MlflowClient`` registry methods, mixed into the tracking client.
 
 Each method delegates to :class:`~vtrack.registry.service.ModelRegistry` over the
-client's run repository; the logic, checks and errors live there.
+client's run repository; the logic, checks and errors live there. The registry's modules
+are imported on first use (``import vtrack.client`` does not load them).
 """
 
 from __future__ import annotations
@@ -9,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from vtrack.registry.entities import ModelVersion, RegisteredModel
-from vtrack.registry.service import ModelRegistry
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported on first use, so that the client's import does not pay for them
+    from vtrack.registry.entities import ModelVersion, RegisteredModel
+    from vtrack.registry.service import ModelRegistry
     from vtrack.store.runs import RunRepository
 
 
@@ -26,6 +26,8 @@ class RegistryCalls:
     @property
     def model_registry(self) -> ModelRegistry:
         """The model registry of this client's store."""
+        from vtrack.registry.service import ModelRegistry
+
         reg = self.__dict__.get("_model_registry")
         if reg is None or reg.repo is not self.repo:
             reg = self.__dict__["_model_registry"] = ModelRegistry(self.repo)
