@@ -130,6 +130,12 @@ print(mv.digest == c.get_model_version("churn", 3).digest)
     )
     assert res.exit_code == 0, res.stderr
     assert res.stdout.split("\n")[:3] == ["{}", "3", "True"]
+    assert (
+        py(repo, "import vtrack; vtrack.MlflowClient().delete_model_version('churn', 3)").exit_code
+        == 0
+    )
+    listed = jsonout(vt(repo, "models", "ls", "--json"))
+    assert [(m["name"], m["latest_version"]) for m in listed] == [("churn", 1)]
 
 
 def test_models_show_gives_the_whole_lineage_and_audit_checks_the_versions_data(make_repo) -> None:

@@ -43,7 +43,7 @@ def models_ls(as_json: bool) -> None:
     for d in reg.cache.model_docs():
         if not d["exists"] or d["deleted"]:
             continue
-        rows.append({"name": d["name"], "max_version": int(d["max_version"]),
+        rows.append({"name": d["name"], "latest_version": d.get("latest_version"),
                      "aliases": dict(d["aliases"]), "tags": dict(d["tags"]),
                      "last_updated_timestamp": d["last_updated_timestamp"]})  # fmt: skip
     if as_json:
@@ -52,7 +52,8 @@ def models_ls(as_json: bool) -> None:
     t = term.table("name", "latest", "aliases", "updated")
     for r in rows:
         aliases = ", ".join(f"@{a}=v{n}" for a, n in sorted(r["aliases"].items()))
-        t.add_row(r["name"], f"v{r['max_version']}", aliases or "—",
+        latest = r["latest_version"]
+        t.add_row(r["name"], "—" if latest is None else f"v{latest}", aliases or "—",
                   fmt_time(r["last_updated_timestamp"]))  # fmt: skip
     t.print()
 

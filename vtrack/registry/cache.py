@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from vtrack.store import Store
 
 #: Bumped when the cached documents change shape (an older file is rebuilt).
-CACHE_FORMAT = "1"
+CACHE_FORMAT = "2"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS models (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
@@ -48,7 +50,19 @@ class RegistryCache:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.path: Path = store.location.vtrack_dir / "registry.sqlite"
-        self._db: sqlite3.Connection | None = None
+        # one connection per thread and process: SQLite connections must not cross either
+        self._local = threading.local()
+
+    @property
+    def _db(self) -> sqlite3.Connection | None:
+        held = getattr(self._local, "db", None)
+        if held is None or held[0] != os.getpid():
+            return None
+        return held[1]
+
+    @_db.setter
+    def _db(self, db: sqlite3.Connection | None) -> None:
+        self._local.db = None if db is None else (os.getpid(), db)
 
     # -- the connection -------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:

@@ -38,7 +38,8 @@ class ModelFold:
         """A model that no event has mentioned yet."""
         return cls(name, {"name": name, "exists": False, "deleted": False, "max_version": 0,
                           "creation_timestamp": 0, "last_updated_timestamp": 0,
-                          "description": "", "user_id": "", "tags": {}, "aliases": {}})  # fmt: skip
+                          "description": "", "user_id": "", "tags": {}, "aliases": {},
+                          "latest_version": None})  # fmt: skip
 
     @property
     def live(self) -> bool:
@@ -64,6 +65,7 @@ def apply(fold: ModelFold, event: Mapping[str, Any], seq: int, commit: str) -> N
     """Apply one event (the ``seq``-th of the log, in commit ``commit``) to ``fold``."""
     held = fold.doc["aliases"].get(event["alias"]) if "alias" in event else None
     reason = _apply(fold, event)
+    fold.doc["latest_version"] = fold.latest_version()
     # the history keeps the event itself, less a register's lineage (the version has it)
     entry = {"seq": seq, "commit": commit, **{k: v for k, v in event.items() if k != "lineage"}}
     if "alias" in event:  # what the alias held where this event landed in the log
