@@ -123,8 +123,7 @@ def build_events(reg, n_models: int, n_versions: int, n_moves: int, source: str,
 
 
 def _ls(reg):  # type: ignore[no-untyped-def]
-    reg.cache.sync()
-    return [d for d in reg.cache.model_docs() if d["exists"] and not d["deleted"]]
+    return reg.model_summaries()
 
 
 def _comparable(reg, name: str) -> dict:  # type: ignore[no-untyped-def]

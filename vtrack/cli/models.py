@@ -37,15 +37,7 @@ def models() -> None:
 @json_option
 def models_ls(as_json: bool) -> None:
     """List registered models with their latest version and aliases."""
-    reg = _registry()
-    reg.cache.sync()
-    rows = []
-    for d in reg.cache.model_docs():
-        if not d["exists"] or d["deleted"]:
-            continue
-        rows.append({"name": d["name"], "latest_version": d.get("latest_version"),
-                     "aliases": dict(d["aliases"]), "tags": dict(d["tags"]),
-                     "last_updated_timestamp": d["last_updated_timestamp"]})  # fmt: skip
+    rows = _registry().model_summaries()
     if as_json:
         term.echo_json(rows)
         return

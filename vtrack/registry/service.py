@@ -169,6 +169,16 @@ class ModelRegistry:
                for x in views]  # fmt: skip
         return out[: max_results or None]
 
+    def model_summaries(self) -> list[dict[str, Any]]:
+        """One plain dict per live registered model, by name: ``name``, ``latest_version``,
+        ``aliases``, ``tags``, ``description``, ``creation_timestamp``,
+        ``last_updated_timestamp`` (what ``vtrack models ls`` and the UI list show)."""
+        self.cache.sync()
+        keys = ("name", "latest_version", "aliases", "tags", "description",
+                "creation_timestamp", "last_updated_timestamp")  # fmt: skip
+        return [{k: d.get(k) for k in keys} for d in self.cache.model_docs()
+                if d["exists"] and not d["deleted"]]  # fmt: skip
+
     def history(self, name: str) -> list[dict[str, Any]]:
         """Every event of model ``name`` in log order (see :mod:`vtrack.registry.history`)."""
         ev.check_model_name(name)

@@ -31,9 +31,7 @@ def routes(data: UIData, render: Callable[..., Response],
 
     @guarded
     async def models_page(request: Request) -> Response:
-        registry.cache.sync()
-        models = [d for d in registry.cache.model_docs() if d["exists"] and not d["deleted"]]
-        return render("models.html", models=models)
+        return render("models.html", models=registry.model_summaries())
 
     @guarded
     async def model_page(request: Request) -> Response:
