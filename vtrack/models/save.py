@@ -307,9 +307,11 @@ def log_model_with(
     if registered_model_name is not None:
         from vtrack.registry import ModelRegistry
 
-        registered = ModelRegistry(fluent.tracking_client().repo).register_model(
-            f"runs:/{run_id}/{path}", registered_model_name
-        ).version
+        registered = (
+            ModelRegistry(fluent.tracking_client().repo)
+            .register_model(f"runs:/{run_id}/{path}", registered_model_name)
+            .version
+        )
     return ModelInfo(
         run_id=run_id,
         artifact_path=path,
