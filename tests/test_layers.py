@@ -49,6 +49,7 @@ RANKS = {  # ../shared/LAYOUT.md, second edition
     "vtrack.tracking": 4,
     "vtrack.data": 4,
     "vtrack.fluent_mlflow": 4,
+    "vtrack.fluent_registry": 4,
     "vtrack.__main__": 5,
     "vtrack.cli": 5,
     "vtrack.ui": 5,

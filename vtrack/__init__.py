@@ -52,6 +52,16 @@ _NON_FLUENT = {
             "set_experiment_tags",
         )
     },
+    **{
+        name: "vtrack.fluent_registry"
+        for name in (
+            "delete_registered_model_alias",
+            "search_model_versions",
+            "search_registered_models",
+            "set_model_version_tag",
+            "set_registered_model_alias",
+        )
+    },
 }
 #: Submodules reachable as attributes, imported on first use. ``vtrack.autolog`` is a
 #: package that can be called: ``vtrack.autolog()`` turns on every autologging integration.
@@ -138,6 +148,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         set_experiment_tag,
         set_experiment_tags,
     )
+    from vtrack.fluent_registry import (
+        delete_registered_model_alias,
+        search_model_versions,
+        search_registered_models,
+        set_model_version_tag,
+        set_registered_model_alias,
+    )
     from vtrack.sysmetrics import (
         disable_system_metrics_logging,
         enable_system_metrics_logging,
@@ -221,6 +238,11 @@ __all__ = [
     "log_table",
     "log_text",
     "register_model",
+    "delete_registered_model_alias",
+    "search_model_versions",
+    "search_registered_models",
+    "set_model_version_tag",
+    "set_registered_model_alias",
     "restore_experiment",
     "restore_run",
     "search_experiments",

@@ -19,6 +19,7 @@ from vtrack import validation as v
 from vtrack.config import Settings, load_settings, locate_store
 from vtrack.entities import DatasetInput, Experiment, Metric, Run, RunStatus
 from vtrack.errors import ExperimentExistsError, RunStateError, ValidationError
+from vtrack.registry.calls import RegistryCalls
 from vtrack.store import Store
 from vtrack.store.experiments import DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME
 from vtrack.store.runs import RunRepository, run_from_record
@@ -37,8 +38,9 @@ RECORDED_ENV_NAMES = capture.RECORDED_ENV_NAMES
 generate_run_name = capture.generate_run_name
 
 
-class TrackingClient:
-    """Explicit access to one store: experiments, runs, logging, reading.
+class TrackingClient(RegistryCalls):
+    """Explicit access to one store: experiments, runs, logging, reading; the model
+    registry's MLflow-named methods come from :class:`~vtrack.registry.calls.RegistryCalls`.
 
     ``settings`` (a :class:`~vtrack.config.Settings`) default to the environment's as
     they are when the client is made; a client made after a setting changed uses it.

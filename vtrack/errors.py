@@ -181,3 +181,21 @@ class NotSupportedError(VtrackError, NotImplementedError):
     """An MLflow call or argument that vtrack does not support (yet); the message names it."""
 
     exit_code = EXIT_USAGE
+
+
+class RegisteredModelNotFoundError(VtrackError, LookupError):
+    """No registered model, model version or alias of that name in the model registry."""
+
+    exit_code = EXIT_NOT_FOUND
+
+
+class RegisteredModelExistsError(VtrackError):
+    """A registered model of that name exists already."""
+
+    exit_code = EXIT_CONFLICT
+
+
+class PromotionRefusedError(VtrackError):
+    """The promotion policy refused to move an alias; ``fields["failed"]`` lists why."""
+
+    exit_code = EXIT_CONFLICT

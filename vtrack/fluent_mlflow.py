@@ -18,7 +18,8 @@ from typing import Any
 
 from vtrack import fluent
 from vtrack.entities import LoggedModel, Run
-from vtrack.errors import NotSupportedError, RunStateError, ValidationError
+from vtrack.errors import RunStateError, ValidationError
+from vtrack.fluent_registry import register_model
 
 __all__ = [
     "delete_experiment_tag",
@@ -237,11 +238,3 @@ def search_logged_models(
                           "experiment_id": m.experiment_id, "artifact_location": m.artifact_location,
                           "step": m.step, "creation_timestamp": m.creation_timestamp,
                           "params": m.params, "tags": m.tags} for m in models])  # fmt: skip
-
-
-def register_model(model_uri: str, name: str, **kwargs: Any) -> Any:
-    """MLflow's model registry call: not yet supported by vtrack (raises NotSupportedError)."""
-    raise NotSupportedError(
-        f"register_model({name!r}) is not yet supported: vtrack has no model registry yet",
-        hint=f"refer to the model by its URI, {model_uri}",
-    )

@@ -3,6 +3,8 @@
 Grammar (tried in this order; the first form that matches wins)::
 
     runs:/<spec>/<path>     a run URI; the spec inside is resolved by these rules
+    models:/<name>/<N>      the run of a registered model version (also ``@<alias>``,
+                            ``/latest``) or of a logged model (``models:/<model_id>``)
     <32 hex>                a full run id
     [<experiment>]@[~N]     the newest top-level run (@), or the Nth before it (@~N; @~ is @~1)
     <name>                  a run name, exactly (case-sensitive)
@@ -152,6 +154,10 @@ def resolve_run_id(
         return parse_runs_uri(
             spec, repo, experiment_id=experiment_id, include_deleted=include_deleted
         )[0]
+    if spec.startswith("models:/"):  # a registered version or logged model: its run
+        from vtrack.registry.lineage import model_folder
+
+        return model_folder(repo, spec)[0]
     lifecycles = (ACTIVE, DELETED) if include_deleted else (ACTIVE,)
     store = repo.store
     if len(spec) == RUN_ID_HEX_LENGTH and _HEX.fullmatch(spec):

@@ -15,7 +15,6 @@ from tests.conftest import ROOT, run_script
 from vtrack.entities import ViewType
 from vtrack.errors import (
     ArtifactNotFoundError,
-    NotSupportedError,
     ValidationError,
 )
 from vtrack.query import Comparison, parse_filter, parse_order_by
@@ -203,16 +202,19 @@ def test_logged_models_ids_uris_checkpoints_and_search(repo: Path) -> None:
         vtrack.get_logged_model("nope")
 
 
-def test_registered_model_name_and_register_model_say_not_yet_supported(repo: Path) -> None:
+def test_registered_model_name_registers_and_a_bad_name_leaves_nothing(repo: Path) -> None:
     from sklearn.linear_model import LinearRegression
 
     with vtrack.start_run() as run:
-        with pytest.raises(NotSupportedError, match="not yet supported"):
-            vtrack.sklearn.log_model(LinearRegression(), name="m", registered_model_name="prod")
+        with pytest.raises(ValidationError, match="must not contain"):
+            vtrack.sklearn.log_model(LinearRegression(), name="m", registered_model_name="a/b")
         with pytest.raises(ValidationError, match="not both"):
             vtrack.sklearn.log_model(LinearRegression(), "a", name="b")
-    assert vtrack.list_artifacts(run_id=run.info.run_id) == []  # nothing half-written
-    with pytest.raises(NotSupportedError):
+        assert vtrack.list_artifacts(run_id=run.info.run_id) == []  # nothing half-written
+        info = vtrack.sklearn.log_model(LinearRegression(), name="m", registered_model_name="prod")
+    assert info.registered_model_version == 1
+    assert vtrack.MlflowClient().get_model_version("prod", 1).run_id == run.info.run_id
+    with pytest.raises(ValidationError):
         vtrack.register_model("models:/m-x", "prod")
 
 

@@ -266,6 +266,10 @@ def locate(
     if artifact_uri is not None:
         if run_id is not None or artifact_path is not None:
             raise ValidationError("pass artifact_uri, or run_id and artifact_path, not both")
+        if isinstance(artifact_uri, str) and artifact_uri.startswith("models:/"):
+            from vtrack.registry.lineage import model_folder
+
+            return model_folder(repo, artifact_uri)
         return split_runs_uri(repo, artifact_uri)
     rid = run_id if run_id is not None else default_run_id
     if rid is None:

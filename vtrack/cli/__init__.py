@@ -46,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "scrub": "vtrack.cli.share:scrub",
     "import-mlflow": "vtrack.cli.mlflow_io:import_mlflow",
     "export-mlflow": "vtrack.cli.mlflow_io:export_mlflow",
+    "models": "vtrack.cli.models:models",
 }
 
 #: one-line help shown by ``vtrack --help`` without importing the command modules.
@@ -76,6 +77,7 @@ SHORT_HELP: dict[str, str] = {
     "scrub": "Rewrite a run without some files (e.g. secrets) before sharing it.",
     "import-mlflow": "Import an MLflow store's runs (idempotent; histories, artifacts, models).",
     "export-mlflow": "Write vtrack runs into an MLflow store (read back by MLflow's client).",
+    "models": "The model registry: ls, show, history, promote, rollback.",
 }
 
 

@@ -36,6 +36,16 @@ def _conflicts(report: Any) -> None:
         click.echo(f"rejected: {name}: {why}", err=True)
 
 
+def _registry_line(report: Any) -> None:
+    reg = getattr(report, "registry", None) or {}
+    if reg.get("action") in (None, "none", "up to date"):
+        return
+    click.echo(f"model registry: {reg['action']}")
+    for model, moved in (reg.get("renumbered") or {}).items():
+        for old, new in moved.items():
+            click.echo(f"  {model} v{old} (registered here) is now v{new}")
+
+
 @click.command()
 @click.argument("remote", required=False)
 @click.argument("runs", nargs=-1)
@@ -70,6 +80,8 @@ def push(remote: str | None, runs: tuple[str, ...], all_runs: bool, allow_secret
             f"moved to the trash, {len(report.experiments)} experiment(s), {report.objects} "
             f"large object(s) ({_human(report.bytes)})"
         )
+    if not as_json:
+        _registry_line(report)
     _conflicts(report)
     if report.conflicts or report.rejected:
         sys.exit(EXIT_CONFLICT)
@@ -103,6 +115,7 @@ def pull(remote: str | None, runs: tuple[str, ...], all_runs: bool, theirs: bool
                    f"{len(report.experiments)} experiment(s)")  # fmt: skip
         for run_id, old in report.replaced.items():
             click.echo(f"replaced run {run_id} (the local version was commit {old})")
+        _registry_line(report)
     _conflicts(report)
     if report.conflicts:
         sys.exit(EXIT_CONFLICT)

@@ -63,6 +63,8 @@ class ModelInfo:
     model_id: str | None = None
     #: the checkpoint step given to ``log_model(step=)``
     step: int | None = None
+    #: the version ``log_model(registered_model_name=)`` registered, else None
+    registered_model_version: int | None = None
 
     @property
     def artifact_uri(self) -> str:

@@ -27,7 +27,6 @@ import yaml
 from vtrack.errors import (
     ArtifactError,
     ArtifactNotFoundError,
-    NotSupportedError,
     ValidationError,
     VtrackError,
 )
@@ -264,15 +263,14 @@ def log_model_with(
     already used in the run gets the folder ``<name>-step-<step>`` (or
     ``<name>-<id prefix>``). The folder is built in a temporary directory, then logged
     with ``vtrack.fluent.log_artifacts``; with no active run one is started, as in MLflow.
-    ``registered_model_name`` raises NotSupportedError (the model registry is not in
-    this vtrack).
+    ``registered_model_name`` registers the logged folder as the next version of that
+    registered model (created if needed; :mod:`vtrack.registry`), its number in
+    ``registered_model_version``.
     """
     if registered_model_name is not None:
-        raise NotSupportedError(
-            "log_model(registered_model_name=...) is not yet supported: vtrack has no model "
-            "registry yet",
-            hint="log the model, then refer to it by its models:/<model_id> URI",
-        )
+        from vtrack.registry.events import check_model_name
+
+        check_model_name(registered_model_name)  # before anything is logged
     if (artifact_path is None) == (name is None):
         raise ValidationError("log_model needs a name (MLflow 3) or an artifact_path, not both")
     path = artifact_path if artifact_path is not None else name
@@ -304,14 +302,25 @@ def log_model_with(
                             step=step or 0, created=int(time.time() * 1000), params=params,
                             tags=tags),
     )  # fmt: skip
+    model_uri = f"models:/{model_id}" if name is not None else f"runs:/{run_id}/{path}"
+    registered = None
+    if registered_model_name is not None:
+        from vtrack.registry import ModelRegistry
+
+        registered = (
+            ModelRegistry(fluent.tracking_client().repo)
+            .register_model(f"runs:/{run_id}/{path}", registered_model_name)
+            .version
+        )
     return ModelInfo(
         run_id=run_id,
         artifact_path=path,
-        model_uri=f"models:/{model_id}" if name is not None else f"runs:/{run_id}/{path}",
+        model_uri=model_uri,
         flavor=meta.flavor,
         signature=meta.signature,
         model_id=model_id,
         step=step,
+        registered_model_version=registered,
     )
 
 
@@ -327,7 +336,9 @@ def _is_artifact_file(run_id: str, path: str) -> bool:
 def load_model_with(loader: Callable[[Path], Any], model_uri: str | os.PathLike[str]) -> Any:
     """Load ``model_uri`` (``runs:/<run>/<path>``, ``file://…`` or a local folder) with ``loader``.
 
-    ``models:/<model_id>`` names a logged model (MLflow 3) and is read from its run. A
+    ``models:/<model_id>`` names a logged model (MLflow 3), ``models:/<name>/<version>``,
+    ``models:/<name>@<alias>`` and ``models:/<name>/latest`` a registered version
+    (:mod:`vtrack.registry`); each is read from its run. A
     ``runs:/`` model is downloaded into a temporary folder with
     ``vtrack.fluent.download_artifacts`` and loaded from there. Raises ValidationError for
     other URI schemes.
@@ -335,12 +346,10 @@ def load_model_with(loader: Callable[[Path], Any], model_uri: str | os.PathLike[
     uri = os.fspath(model_uri)
     if uri.startswith("models:/"):
         from vtrack import fluent
-        from vtrack.models import logged
+        from vtrack.registry.lineage import model_folder
 
-        found = logged.find_logged_model(
-            fluent.tracking_client().repo, uri[len("models:/") :].strip("/")
-        )
-        uri = found.artifact_location
+        run_id, sub = model_folder(fluent.tracking_client().repo, uri)
+        uri = f"runs:/{run_id}/{sub}"
     if uri.startswith("runs:/"):
         run_id, _, sub = uri[len("runs:/") :].partition("/")
         if not run_id or not sub.strip("/"):

@@ -41,6 +41,8 @@ class PullReport:
     experiments: list[str] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     replaced: dict[str, str] = field(default_factory=dict)
+    #: what happened to the model registry (vtrack.registry.merge.RegistrySync.to_dict)
+    registry: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,5 +143,9 @@ def pull(
         if kind is not None:
             report.conflicts.append(Conflict(name, kind[0], kind[1], None, now.get(name),
                                              "the local ref moved during the pull; pull again"))  # fmt: skip
+    if run_specs is None:  # a full pull merges the remote's model registry too
+        from vtrack.registry.merge import pull_registry
+
+        report.registry = pull_registry(repo, remote).to_dict()
     repo.index()  # synced now, so the next command is fast
     return report

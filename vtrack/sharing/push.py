@@ -58,6 +58,8 @@ class PushReport:
     bytes: int = 0
     conflicts: list[Conflict] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)
+    #: what happened to the model registry (vtrack.registry.merge.RegistrySync.to_dict)
+    registry: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,6 +125,10 @@ def push(
             if twin is None or twin not in local:
                 continue  # only a move to the trash propagates; purges and losses never do
         updates.append(RefUpdate(name, new, old))
+    if run_ids is None:  # a full push sends the model registry too (merged first if needed)
+        from vtrack.registry.merge import push_registry
+
+        report.registry = push_registry(repo, remote).to_dict()
     if not updates:
         return report
     commits = {}

@@ -36,6 +36,8 @@ REMOTES = "refs/vtrack-remotes/"
 #: The kinds of ref that sharing moves, in push order (a run's trash copy before the run
 #: ref's deletion). Archive refs (DESIGN.md §11) join this tuple and move like the rest.
 SHARED = (TRASH, RUNS, EXPERIMENTS)
+#: The model registry's event log (DESIGN.md §16): one linear chain of event commits.
+REGISTRY = "refs/vtrack/registry"
 
 _SHA = re.compile(rb"[0-9a-f]{40}")
 
@@ -525,6 +527,41 @@ class RefStore:
                 if f.endswith(".lock") and is_stale(Path(folder) / f):
                     out.append(Path(folder) / f)
         return sorted(out)
+
+
+# -- the model registry ----------------------------------------------------------------------
+
+
+def registry_tip(refs: RefStore) -> str | None:
+    """The newest event commit of the model registry, or None when nothing was registered."""
+    return refs.read(REGISTRY)
+
+
+def update_registry(refs: RefStore, old: str | None, new: str) -> None:
+    """Move the registry to event commit ``new`` if it is at ``old`` (None: create it).
+
+    RefConflictError when another writer moved it first (the caller re-reads and retries).
+    """
+    refs.cas(REGISTRY, old, new)
+
+
+def registry_tracking_ref(remote: str) -> str:
+    """Where this clone remembers ``remote``'s registry as of the last push or pull."""
+    return RefStore.tracking_prefix(remote) + REGISTRY[len(ROOT) :]
+
+
+def registry_fetch_refspec(remote: str) -> str:
+    """The refspec that fetches ``remote``'s registry into its tracking ref."""
+    return f"+{REGISTRY}:{registry_tracking_ref(remote)}"
+
+
+#: Where the optional GTO-compatible tag mirror of the registry writes (``churn@v3.0.0``).
+TAGS = "refs/tags/"
+
+
+def tag_ref(tag: str) -> str:
+    """The ref of the tag named ``tag``."""
+    return TAGS + tag
 
 
 def _parse_listing(raw: bytes) -> dict[str, str]:

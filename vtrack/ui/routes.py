@@ -47,7 +47,7 @@ def make_routes(
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
-    from vtrack.ui import api
+    from vtrack.ui import api, models
 
     env = Environment(
         loader=FileSystemLoader(str(templates_dir)),
@@ -173,6 +173,7 @@ def make_routes(
         Route("/compare", compare_page),
         Route("/static/plotly.min.js", plotly_route),
         *api.routes(data, guarded_json=api.guarded_json),
+        *models.routes(data, render, guarded),
         Mount("/static", app=StaticFiles(directory=str(static_dir)), name="static"),
     ]
 
