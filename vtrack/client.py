@@ -426,6 +426,42 @@ class TrackingClient:
         total = index.count_matching(clauses, experiment_ids=exps, lifecycles=lifecycles)
         return runs, total
 
+    def search_runs_by_metric_summary(
+        self,
+        experiment_ids: Iterable[str] | None,
+        filter_string: str,
+        key: str,
+        aggregate: str,
+        *,
+        step: int | None = None,
+        ascending: bool = True,
+        offset: int = 0,
+        limit: int = 50,
+        run_view_type: str | int = "ACTIVE_ONLY",
+    ) -> tuple[list[Run], int]:
+        """:meth:`search_runs_page` ordered by the min, max or value at ``step`` of a metric.
+
+        The summaries are derived beside the index (:mod:`vtrack.store.index_metricstats`):
+        numbers first, then NaN, then runs without a value, in either direction.
+        """
+        from vtrack.query import parse_filter
+        from vtrack.store.index_metricstats import MetricStats
+
+        clauses = parse_filter(filter_string or "")
+        for name, value, low in (("offset", offset, 0), ("limit", limit, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValidationError(f"{name} must be an integer >= {low}, not {value!r}")
+        exps = None if experiment_ids is None else [str(e) for e in experiment_ids]
+        lifecycles = _lifecycles(run_view_type)
+        self.recover()
+        index = self.run_index()
+        runs = MetricStats(index).search(
+            clauses, key, aggregate, step=step, ascending=ascending, experiment_ids=exps,
+            lifecycles=lifecycles, limit=limit, offset=offset,
+        )  # fmt: skip
+        total = index.count_matching(clauses, experiment_ids=exps, lifecycles=lifecycles)
+        return runs, total
+
     def recover(self, *, clear_locks: bool = False) -> list[str]:
         """Finalize runs whose writing process died; return their ids.
 

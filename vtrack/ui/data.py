@@ -65,16 +65,11 @@ class UIData:
         offset = 0 if csv else (query.page - 1) * query.per
         limit = table.MAX_CSV_ROWS if csv else query.per
         try:
-            runs, total = self.client.search_runs_page(
-                exps, query.filter, query.order_by(), offset=offset, limit=limit,
-                run_view_type=view,
-            )  # fmt: skip
+            runs, total = self._search(query, exps, query.filter, offset, limit, view)
         except QuerySyntaxError as exc:
             filter_error = str(exc).split("\n", 1)[0]
             filter_column = exc.column or None
-            runs, total = self.client.search_runs_page(
-                exps, "", query.order_by(), offset=0, limit=query.per, run_view_type=view
-            )
+            runs, total = self._search(query, exps, "", 0, query.per, view)
         except ValidationError as exc:
             filter_error = exc.message
             runs, total = self.client.search_runs_page(
@@ -93,6 +88,23 @@ class UIData:
         rows = table.build_rows(runs, columns, self.exp_names(), self.series_or_none)
         return table.Page(query, columns, headers, rows, total, filter_error, filter_column,
                           problems)  # fmt: skip
+
+    def _search(
+        self, query: table.TableQuery, exps: list[str] | None, filter_string: str,
+        offset: int, limit: int, view: str,
+    ) -> tuple[list[Run], int]:  # fmt: skip
+        """One page of runs: sorted by the index, or by a metric summary for aggregates."""
+        sort = query.sort_column()
+        if sort is not None and sort[0].agg != "last":
+            col, ascending = sort
+            return self.client.search_runs_by_metric_summary(
+                exps, filter_string, col.key[len("metrics.") :], col.agg, step=col.step,
+                ascending=ascending, offset=offset, limit=limit, run_view_type=view,
+            )  # fmt: skip
+        return self.client.search_runs_page(
+            exps, filter_string, query.order_by(), offset=offset, limit=limit,
+            run_view_type=view,
+        )  # fmt: skip
 
     def column_choices(self, experiments: list[str]) -> dict[str, list[str]]:
         """Param, metric and tag keys of the runs in scope (for the column chooser)."""
