@@ -564,6 +564,23 @@ class TrackingClient:
         """Re-check the inputs of ``run`` (id or run spec) against the disk; one dict per input."""
         return provenance.audit(self.repo, run)
 
+    def artifact_writers(self, digest: str) -> list[dict[str, Any]]:
+        """Runs that logged an artifact with ``digest`` (the writers of a dataset), newest first.
+
+        See :func:`vtrack.store.index_outputs.artifact_writers`; ValidationError for a
+        digest that is not ``xxh3-128:<hex>`` with at least 4 hex digits.
+        """
+        from vtrack.provenance.inputs import DIGEST_ARG, MIN_DIGEST_PREFIX
+        from vtrack.store.index_outputs import artifact_writers
+
+        m = DIGEST_ARG.fullmatch(digest or "")
+        if m is None or len(m.group(1)) < MIN_DIGEST_PREFIX:
+            raise ValidationError(
+                f"not a digest: {digest!r}",
+                hint=f"give xxh3-128:<hex> with at least {MIN_DIGEST_PREFIX} hex digits",
+            )
+        return artifact_writers(self.run_index(), digest)
+
     def lineage(self, path_or_digest: str | os.PathLike[str]) -> list[dict[str, Any]]:
         """Runs whose inputs include this file, folder or digest, newest first (plain dicts)."""
         return provenance.lineage(self.repo, path_or_digest)

@@ -175,6 +175,28 @@ class UIData:
         """The live audit state of each input (unchanged / changed / missing)."""
         return self.client.audit(run_id)
 
+    def lineage(self, target: str) -> list[dict[str, Any]]:
+        """Runs that read ``target`` (a digest or a path), newest first (``vtrack lineage``)."""
+        return self.client.lineage(target)
+
+    def artifact_writers(self, digest: str) -> list[dict[str, Any]]:
+        """Runs that logged an artifact with ``digest``, newest first."""
+        return self.client.artifact_writers(digest)
+
+    def run_inputs(self, run_id: str) -> list[Any]:
+        """The dataset inputs of a run (empty when it is gone)."""
+        try:
+            return list(self.run(run_id).inputs.datasets)
+        except RunNotFoundError:
+            return []
+
+    def run_outputs(self, run_id: str) -> list[tuple[str, Any]]:
+        """The artifact files of a run with their entries, by path (empty when it is gone)."""
+        try:
+            return sorted(self.artifact_manifest(run_id).items())
+        except RunNotFoundError:
+            return []
+
     def snapshot_diff(self, run: Run) -> Any:
         """The run's code against the commit it started from."""
         from vtrack.repro.codediff import snapshot_diff

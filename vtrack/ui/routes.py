@@ -30,6 +30,11 @@ if TYPE_CHECKING:
     from vtrack.ui.data import UIData
 
 Handler = Callable[["Request"], Awaitable["Response"]]
+#: Digests of a path whose writers the lineage page looks up; runs per side it expands
+#: (what a writer read, what a reader wrote); items shown per expanded run.
+LINEAGE_DIGESTS = 20
+LINEAGE_EXPAND = 50
+LINEAGE_ITEMS = 20
 
 
 def make_routes(
@@ -47,7 +52,7 @@ def make_routes(
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
-    from vtrack.ui import api
+    from vtrack.ui import api, markdown
 
     env = Environment(
         loader=FileSystemLoader(str(templates_dir)),
@@ -60,6 +65,7 @@ def make_routes(
     env.filters["fmt_time"] = views.fmt_time
     env.filters["fmt_bytes"] = views.fmt_bytes
     env.filters["short"] = views.short_id
+    env.filters["markdown"] = markdown.render
 
     def render(name: str, status: int = 200, **ctx: Any) -> Response:
         return HTMLResponse(env.get_template(name).render(**ctx), status_code=status)
@@ -160,6 +166,26 @@ def make_routes(
         return render("artifact.html", run=data.run(run_id), entry=entry, pv=pv,
                       limit=previews.PREVIEW_BYTES)  # fmt: skip
 
+    @guarded
+    async def lineage_page(request: Request) -> Response:
+        qp = request.query_params
+        target = (qp.get("digest") or qp.get("path") or "").strip()
+        if not target:
+            raise ValidationError("lineage needs ?digest=xxh3-128:<hex> or ?path=<file or folder>")
+        readers = data.lineage(target)
+        digests = [target] if qp.get("digest") else sorted({r["digest"] for r in readers
+                                                            if r.get("digest")})  # fmt: skip
+        writers = [w for d in digests[:LINEAGE_DIGESTS] for w in data.artifact_writers(d)]
+        upstream = {w["run_id"]: data.run_inputs(w["run_id"])
+                    for w in writers[:LINEAGE_EXPAND]}  # fmt: skip
+        downstream = {r["run_id"]: data.run_outputs(r["run_id"])
+                      for r in readers[:LINEAGE_EXPAND]}  # fmt: skip
+        return render(
+            "lineage.html", target=target, is_digest=bool(qp.get("digest")), readers=readers,
+            writers=writers, upstream=upstream, downstream=downstream, exp_names=data.exp_names(),
+            expand=LINEAGE_EXPAND, items=LINEAGE_ITEMS,
+        )  # fmt: skip
+
     async def plotly_route(request: Request) -> Response:
         if plotly is None:
             return PlainTextResponse("plotly is not installed", status_code=404)
@@ -171,6 +197,7 @@ def make_routes(
         Route("/runs/{run_id}", run_page),
         Route("/runs/{run_id}/artifacts/{path:path}", artifact_page),
         Route("/compare", compare_page),
+        Route("/lineage", lineage_page),
         Route("/static/plotly.min.js", plotly_route),
         *api.routes(data, guarded_json=api.guarded_json),
         Mount("/static", app=StaticFiles(directory=str(static_dir)), name="static"),
