@@ -152,6 +152,10 @@ def test_zooming_a_long_history_fetches_exact_points(
     page.goto(f"{ui_server}runs/{ui_store['ids']['long']}")
     page.locator("#chart[data-draws]").wait_for(timeout=WAIT_MS)
     chart = page.locator("#chart")
+    # the first view drew a sketch before Plotly.js was loaded, then replaced it
+    painted, drawn = chart.get_attribute("data-painted-ms"), chart.get_attribute("data-drawn-ms")
+    assert painted is not None and drawn is not None and int(painted) <= int(drawn)
+    assert page.locator("#chart svg.quick").count() == 0
     assert chart.get_attribute("data-reduced") == "1"
     note = page.text_content("#chart-note") or ""
     assert "200,000 points in view, reduced to" in note and "min/max" in note

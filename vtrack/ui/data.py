@@ -10,6 +10,9 @@ streams (:mod:`vtrack.artifacts`), input audits (:mod:`vtrack.provenance`), code
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from vtrack.errors import QuerySyntaxError, RunNotFoundError, ValidationError
@@ -20,14 +23,26 @@ if TYPE_CHECKING:
     from vtrack.entities import ArtifactEntry, Run
 
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
+#: Chart answers and snapshot diffs remembered (small LRU caches).
+WINDOWS_KEPT = 64
+DIFFS_KEPT = 256
+#: Records of finished runs remembered (their metric histories' chunk lists).
+RECORDS_KEPT = 256
 
 
 class UIData:
     """Read-only access to one store for the UI's handlers."""
 
     def __init__(self, client: TrackingClient) -> None:
+        from vtrack.ui.columnar import CACHE_DIR, ColumnarCache
+
         self.client = client
-        self.cache = charts.SeriesCache()
+        root = client.repo.store.location.vtrack_dir.joinpath(*CACHE_DIR)
+        self.cache = charts.SeriesCache(disk=ColumnarCache(root))
+        self._windows: OrderedDict[Any, tuple[charts.Series, dict[str, Any]]] = OrderedDict()
+        self._diffs: OrderedDict[str, Any] = OrderedDict()
+        self._records: OrderedDict[str, tuple[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
 
     # -- experiments and runs ---------------------------------------------------------------
     def experiments(self) -> list[Any]:
@@ -131,7 +146,7 @@ class UIData:
         if not _RUN_ID.fullmatch(run_id or ""):
             raise RunNotFoundError(f"no run {run_id!r}")
         validate_metric_key(key)
-        record = self.client.repo.state(run_id, deleted_ok=True).record
+        record = self._record(run_id)
         hist = record.histories.get(key)
         if hist is None:
             raise RunNotFoundError(f"run {run_id} has no metric {key!r}")
@@ -139,10 +154,58 @@ class UIData:
         cached = self.cache.get(run_id, key, signature)
         if cached is not None:
             return cached, record.info
-        chunks = [self.cache.chunk(sha, text) for sha, text in record.history_texts(key)]
+
+        def reader(sha: str) -> Callable[[], str]:
+            return lambda: (record.unstored.get(sha) or record.objects.read_blob(sha)).decode()
+
+        chunks = [self.cache.chunk(sha, reader(sha)) for sha in hist.chunks]
+        chunks.append(self.cache.chunk(None, "".join(hist.tail)))
         series = charts.build_series(chunks)
         self.cache.put(run_id, key, signature, series)
         return series, record.info
+
+    def _record(self, run_id: str) -> Any:
+        """The run's record; a finished run's is remembered by its commit.
+
+        A run that is live (a journal, or a writer in this process) is read every time.
+        """
+        repo = self.client.repo
+        store = repo.store
+        if repo.own_writer(run_id) is None and run_id not in store.live_run_ids():
+            tip = store.run_tip(run_id) or store.trash_tip(run_id)
+            with self._lock:
+                hit = self._records.get(run_id)
+                if hit is not None and tip is not None and hit[0] == tip:
+                    self._records.move_to_end(run_id)
+                    return hit[1]
+            state = repo.state(run_id, deleted_ok=True)
+            if state.commit is not None and state.commit == tip:
+                with self._lock:
+                    self._records[run_id] = (state.commit, state.record)
+                    while len(self._records) > RECORDS_KEPT:
+                        self._records.popitem(last=False)
+            return state.record
+        return repo.state(run_id, deleted_ok=True).record
+
+    def window(
+        self, run_id: str, key: str, axis: str, lo: float | None, hi: float | None, budget: int
+    ) -> dict[str, Any]:
+        """:func:`charts.window` of a history, remembered while the history is unchanged."""
+        series, info = self.history(run_id, key)
+        start = int(info.get("start_time") or 0)
+        ckey = (run_id, key, axis, lo, hi, budget, start)
+        with self._lock:
+            hit = self._windows.get(ckey)
+            if hit is not None and hit[0] is series:
+                self._windows.move_to_end(ckey)
+                return dict(hit[1], run_name=info.get("name"))
+        out = charts.window(series, axis, start, lo, hi, budget)
+        out.update(run_id=run_id, key=key)
+        with self._lock:
+            self._windows[ckey] = (series, out)
+            while len(self._windows) > WINDOWS_KEPT:
+                self._windows.popitem(last=False)
+        return dict(out, run_name=info.get("name"))
 
     def series_or_none(self, run_id: str, key: str) -> charts.Series | None:
         """:meth:`series`, None when the run or metric is not there."""
@@ -201,7 +264,18 @@ class UIData:
         """The run's code against the commit it started from."""
         from vtrack.repro.codediff import snapshot_diff
 
-        return snapshot_diff(self.client.repo, run)
+        commit = run.info.commit
+        with self._lock:
+            if commit and commit in self._diffs:
+                self._diffs.move_to_end(commit)
+                return self._diffs[commit]
+        diff = snapshot_diff(self.client.repo, run)
+        if commit:  # a run commit names its code tree and its source: the diff is fixed
+            with self._lock:
+                self._diffs[commit] = diff
+                while len(self._diffs) > DIFFS_KEPT:
+                    self._diffs.popitem(last=False)
+        return diff
 
     def code_diff(self, a: Run, b: Run) -> tuple[Any, str]:
         """The code diff between two runs: the files and the patch."""

@@ -8,10 +8,11 @@ filter is shown above the table at its column, never as an error page.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from vtrack import views
 from vtrack.errors import (
@@ -35,6 +36,9 @@ Handler = Callable[["Request"], Awaitable["Response"]]
 LINEAGE_DIGESTS = 20
 LINEAGE_EXPAND = 50
 LINEAGE_ITEMS = 20
+#: Points a chart's first view asks for (the run page preloads exactly that request, so it
+#: is fetched while Plotly.js is still being parsed); zooms ask for two points a pixel.
+FIRST_BUDGET = 1500
 
 
 def make_routes(
@@ -45,6 +49,7 @@ def make_routes(
     plotly: Path | None,
     start_experiment: str | None,
     poll_ms: int,
+    cache_dir: Path | None = None,
 ) -> list[Any]:
     """Starlette routes of the whole app (pages, the JSON API, files)."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -57,6 +62,7 @@ def make_routes(
     env = Environment(
         loader=FileSystemLoader(str(templates_dir)),
         autoescape=select_autoescape(default=True, default_for_string=True),
+        bytecode_cache=_bytecode_cache(cache_dir),
     )
     env.globals.update(views=views, urlencode=urlencode, poll_ms=poll_ms,
                        plotly=plotly is not None)  # fmt: skip
@@ -66,9 +72,33 @@ def make_routes(
     env.filters["fmt_bytes"] = views.fmt_bytes
     env.filters["short"] = views.short_id
     env.filters["markdown"] = markdown.render
+    env.filters["component"] = lambda s: quote(str(s), safe="-_.!~*'()")  # encodeURIComponent
+    env.globals["first_budget"] = FIRST_BUDGET
 
     def render(name: str, status: int = 200, **ctx: Any) -> Response:
         return HTMLResponse(env.get_template(name).render(**ctx), status_code=status)
+
+    warmed = threading.Event()
+
+    def warm_up() -> None:
+        """After the first page: load what the other pages need, off the request path."""
+        if warmed.is_set():
+            return
+        warmed.set()
+
+        def work() -> None:
+            import contextlib
+
+            with contextlib.suppress(Exception):
+                import numpy  # noqa: F401
+
+                import vtrack.diff  # noqa: F401
+                import vtrack.repro.codediff  # noqa: F401
+
+                for name in ("run.html", "compare.html", "artifact.html", "lineage.html"):
+                    env.get_template(name)
+
+        threading.Thread(target=work, name="vtrack-ui-warm-up", daemon=True).start()
 
     def guarded(fn: Handler) -> Handler:
         @functools.wraps(fn)
@@ -94,13 +124,15 @@ def make_routes(
         page = data.page(params)
         q = page.query
         choices = data.column_choices(q.experiments)
-        return render(
+        page_html = render(
             "runs.html", page=page, q=q, tree=table.nest(page.rows),
             experiments=data.experiments(), choices=choices,
             specs=[c.spec for c in page.columns],
             metric_specs={c.key: c.spec for c in page.columns if c.key.startswith("metrics.")},
             link=lambda **kw: "?" + urlencode(q.to_params(**kw)),
         )  # fmt: skip
+        warm_up()  # the first page is rendered: now load the rest in the background
+        return page_html
 
     @guarded
     async def run_page(request: Request) -> Response:
@@ -202,6 +234,36 @@ def make_routes(
         *api.routes(data, guarded_json=api.guarded_json),
         Mount("/static", app=StaticFiles(directory=str(static_dir)), name="static"),
     ]
+
+
+def _bytecode_cache(cache_dir: Path | None) -> Any:
+    """Compiled templates kept under ``cache_dir`` across restarts (None: not kept).
+
+    Compiling the templates is a good part of the first page after ``vtrack ui`` starts;
+    a store that cannot be written just compiles them every time.
+    """
+    if cache_dir is None:
+        return None
+    from jinja2 import FileSystemBytecodeCache
+
+    class Quiet(FileSystemBytecodeCache):
+        def dump_bytecode(self, bucket: Any) -> None:
+            try:
+                super().dump_bytecode(bucket)
+            except OSError:
+                pass
+
+        def load_bytecode(self, bucket: Any) -> None:
+            try:
+                super().load_bytecode(bucket)
+            except (OSError, ValueError, EOFError):
+                bucket.reset()
+
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return Quiet(str(cache_dir))
 
 
 def _numeric_columns(runs: list[Run]) -> dict[str, list[Any]]:

@@ -218,17 +218,13 @@ def aggregate(series: Series | None, col: Column) -> float | None:
     (min/max) or the point at the step is NaN. Min and max skip NaN; ±inf are numbers.
     The same rule as the sorted summaries (:mod:`vtrack.store.index_metricstats`).
     """
-    import numpy as np
-
     if series is None or not len(series):
         return None
     if col.agg == "step":
         found = series.values[series.steps == col.step]
         return float(found[-1]) if len(found) else None
-    known = series.values[~np.isnan(series.values)]
-    if not len(known):
-        return float("nan")
-    return float(known.min() if col.agg == "min" else known.max())
+    lo, hi = series.extremes()
+    return lo if col.agg == "min" else hi
 
 
 def raw_cell(
