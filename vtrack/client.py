@@ -564,6 +564,15 @@ class TrackingClient:
         """Re-check the inputs of ``run`` (id or run spec) against the disk; one dict per input."""
         return provenance.audit(self.repo, run)
 
+    def metric_summaries(
+        self, run_ids: Sequence[str], key: str, aggregate: str, step: int | None = None
+    ) -> dict[str, float | None]:
+        """Min, max or value at ``step`` of metric ``key`` for each run named (see
+        :meth:`vtrack.store.index_metricstats.MetricStats.values`): what the sort by it uses."""
+        from vtrack.store.index_metricstats import MetricStats
+
+        return MetricStats(self.run_index()).values(run_ids, key, aggregate, step)
+
     def artifact_writers(self, digest: str) -> list[dict[str, Any]]:
         """Runs that logged an artifact with ``digest`` (the writers of a dataset), newest first.
 

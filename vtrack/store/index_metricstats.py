@@ -30,6 +30,7 @@ Index functions used, unchanged: :func:`vtrack.store.index_sql.compile_search` a
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import sqlite3
 import threading
@@ -338,6 +339,43 @@ class MetricStats:
             return self.index._runs_from_rows(conn, rows)
         finally:
             conn.execute("COMMIT")
+
+    def values(
+        self, run_ids: Sequence[str], key: str, aggregate: str, step: int | None = None
+    ) -> dict[str, float | None]:
+        """The ``aggregate`` of ``key`` for each run named that has the metric.
+
+        The same summaries the sort uses (computed first when missing or stale): NaN when
+        the run has the metric but no number for it (every point NaN, or NaN at ``step``),
+        None when there is no value (no point at ``step``). Runs without the metric, or
+        not in the index, are left out.
+        """
+        if aggregate not in AGGREGATES:
+            raise ValidationError(f"aggregate must be min, max or step, not {aggregate!r}")
+        ids = list(dict.fromkeys(run_ids))
+        if not ids:
+            return {}
+        scope = (
+            "SELECT r.id, r.run_id, r.commit_sha FROM runs r "
+            "WHERE r.run_id IN (SELECT value FROM json_each(?))",
+            [json.dumps(ids)],
+        )
+        conn = self._conn()
+        nan = float("nan")
+        if aggregate == "step":
+            self.refresh_at_step(conn, scope, key, int(step or 0))
+            rows = conn.execute(
+                "SELECT run_id, found, value FROM metric_at_step WHERE key = ? AND step = ? "
+                "AND run_id IN (SELECT value FROM json_each(?))", (key, int(step or 0), json.dumps(ids)),
+            ).fetchall()  # fmt: skip
+            return {r: ((nan if v is None else float(v)) if f else None) for r, f, v in rows}
+        self.refresh_minmax(conn, scope, key)
+        col = "lo" if aggregate == "min" else "hi"
+        rows = conn.execute(
+            f"SELECT run_id, {col} FROM metric_stats WHERE key = ? "
+            "AND run_id IN (SELECT value FROM json_each(?))", (key, json.dumps(ids)),
+        ).fetchall()  # fmt: skip
+        return {r: (nan if v is None else float(v)) for r, v in rows}
 
     def summary(self, run_id: str, key: str) -> tuple[float | None, float | None] | None:
         """The stored ``(min, max)`` of one run's metric (None when not computed)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from vtrack.errors import QuerySyntaxError, RunNotFoundError, ValidationError
@@ -100,7 +100,7 @@ class UIData:
         keys = list(dict.fromkeys(c.key for c in columns))  # one title per key
         short = dict(zip(keys, views.column_headers(keys), strict=True))
         headers = [c.header(short[c.key]) for c in columns]
-        rows = table.build_rows(runs, columns, self.exp_names(), self.series_or_none)
+        rows = table.build_rows(runs, columns, self.exp_names(), self.summaries)
         return table.Page(query, columns, headers, rows, total, filter_error, filter_column,
                           problems)  # fmt: skip
 
@@ -121,6 +121,10 @@ class UIData:
             run_view_type=view,
         )  # fmt: skip
 
+    def summaries(self, run_ids: Sequence[str], col: table.Column) -> dict[str, Any]:
+        """The aggregate ``col`` (min, max, step=N) of each run named: the sort's summaries."""
+        return self.client.metric_summaries(run_ids, col.key[len("metrics.") :], col.agg, col.step)
+
     def column_choices(self, experiments: list[str]) -> dict[str, list[str]]:
         """Param, metric and tag keys of the runs in scope (for the column chooser)."""
         return self.client.run_index().keys(experiments or None)
@@ -129,7 +133,7 @@ class UIData:
         """Fresh rows of the runs named (the live refresh of running rows)."""
         columns = [table.parse_column(s) for s in specs]
         runs = self.runs(run_ids)
-        return table.build_rows(runs, columns, self.exp_names(), self.series_or_none)
+        return table.build_rows(runs, columns, self.exp_names(), self.summaries)
 
     # -- metric histories ----------------------------------------------------------------------
     def series(self, run_id: str, key: str) -> charts.Series:

@@ -227,19 +227,17 @@ def aggregate(series: Series | None, col: Column) -> float | None:
     return lo if col.agg == "min" else hi
 
 
-def raw_cell(
-    run: Run,
-    col: Column,
-    exp_names: Mapping[str, str],
-    history: Callable[[str, str], Series | None],
-) -> Any:
-    """The raw value of ``col`` for ``run`` (aggregates read the run's history)."""
+#: ``(run ids, column) -> {run id: value}``: the aggregate cells of a page in one call.
+Summaries = Callable[[Sequence[str], "Column"], Mapping[str, Any]]
+
+
+def raw_cell(run: Run, col: Column, exp_names: Mapping[str, str], agg: Mapping[str, Any]) -> Any:
+    """The raw value of ``col`` for ``run``; aggregates come from ``agg`` (run id → value)."""
     if col.agg == "last":
         return views.cell(run, col.key, exp_names)
-    metric = col.key[len("metrics.") :]
-    if metric not in run.data.metrics:
+    if col.key[len("metrics.") :] not in run.data.metrics:
         return None
-    return aggregate(history(run.info.run_id, metric), col)
+    return agg.get(run.info.run_id)
 
 
 def display(key: str, value: Any) -> str:
@@ -295,12 +293,17 @@ def build_rows(
     runs: Sequence[Run],
     columns: Sequence[Column],
     exp_names: Mapping[str, str],
-    history: Callable[[str, str], Series | None],
+    summaries: Summaries,
 ) -> list[dict[str, Any]]:
-    """One row per run: id, parent, status, raw values and display text per column."""
+    """One row per run: id, parent, status, raw values and display text per column.
+
+    Aggregate columns are read with one ``summaries`` call per column for the whole page.
+    """
+    ids = [r.info.run_id for r in runs]
+    aggs = [summaries(ids, c) if c.agg != "last" and runs else {} for c in columns]
     rows = []
     for run in runs:
-        raws = [raw_cell(run, c, exp_names, history) for c in columns]
+        raws = [raw_cell(run, c, exp_names, a) for c, a in zip(columns, aggs, strict=True)]
         rows.append({
             "run_id": run.info.run_id,
             "parent_run_id": run.info.parent_run_id,
