@@ -140,3 +140,16 @@ def test_the_page_says_how_nan_and_absent_sort(http, store) -> None:
     html = http.get("/", params={"exp": store["exp"], "sort": f"-metrics.{KEY}:max",
                                  "cols": f"name,metrics.{KEY}:max"}).text  # fmt: skip
     assert "numbers, then NaN, then runs without a value" in html
+
+
+def test_a_run_finished_after_a_sort_is_summarised_by_the_next(http, store) -> None:
+    client, exp = store["client"], store["exp"]
+    before = pages(http, exp, f"-metrics.{KEY}:max")
+    rid = client.create_run(exp, run_name="late", start_time=5_000).info.run_id
+    client.log_batch(
+        rid, [Metric(KEY, math.inf, 1, 0), Metric(KEY, 1.0, 1, 1)]
+    )  # ties r6: newer first
+    client.set_terminated(rid)
+    after = pages(http, exp, f"-metrics.{KEY}:max")
+    assert after[0] == rid and after[1:] == before
+    assert after == reference(client, exp, "max", None, False)

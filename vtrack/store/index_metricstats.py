@@ -34,6 +34,7 @@ import json
 import math
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,9 @@ if TYPE_CHECKING:
     from vtrack.entities import Run
     from vtrack.store.index import RunIndex
 
+#: Per index: (key, aggregate, step, scope) -> the index generation at which every run in
+#: that scope had a current summary (this process's memo; the rows themselves are shared).
+_FRESH: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], str]] = weakref.WeakKeyDictionary()
 #: Aggregates a summary can be sorted by.
 AGGREGATES = ("min", "max", "step")
 
@@ -311,8 +315,8 @@ class MetricStats:
         scope = compile_search(clauses, (), experiment_ids=exps, lifecycles=life)
         conn = self._conn()
         direction = "ASC" if ascending else "DESC"
+        self._refresh_scope(conn, key, aggregate, step, exps, life)
         if aggregate == "step":
-            self.refresh_at_step(conn, (scope[0], list(scope[1])), key, int(step or 0))
             join = ("LEFT JOIN metric_at_step s ON s.run_id = m.run_id AND s.key = ? "
                     "AND s.step = ?")  # fmt: skip
             join_args: list[Any] = [key, step]
@@ -320,7 +324,6 @@ class MetricStats:
                    "WHEN s.value IS NULL THEN 1 ELSE 0 END"  # fmt: skip
             expr = "s.value"
         else:
-            self.refresh_minmax(conn, (scope[0], list(scope[1])), key)
             join = "LEFT JOIN metric_stats s ON s.run_id = m.run_id AND s.key = ?"
             join_args = [key]
             col = "s.lo" if aggregate == "min" else "s.hi"
@@ -339,6 +342,36 @@ class MetricStats:
             return self.index._runs_from_rows(conn, rows)
         finally:
             conn.execute("COMMIT")
+
+    def _refresh_scope(
+        self, conn: sqlite3.Connection, key: str, aggregate: str, step: int | None,
+        exps: list[str] | None, life: tuple[str, ...],
+    ) -> None:  # fmt: skip
+        """Make the summaries of every run of ``exps`` / ``life`` with metric ``key`` current.
+
+        The filter is not applied here (its runs are a subset: summarising the scope's
+        other runs too costs a little once and serves the next filter). Once every run in
+        scope is current at an index generation, only live runs are looked at again until
+        the index changes.
+        """
+        row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        generation = row[0] if row else None
+        memo = _FRESH.setdefault(self.index, {})
+        mkey = (key, aggregate == "step", step if aggregate == "step" else None,
+                None if exps is None else tuple(exps), life)  # fmt: skip
+        where, args = f"r.lifecycle IN ({','.join('?' * len(life))})", list(life)
+        if exps is not None:
+            where += f" AND r.experiment_id IN ({','.join('?' * len(exps))})"
+            args += exps
+        if generation is not None and memo.get(mkey) == generation:
+            where += " AND r.live = 1"
+        scope = (f"SELECT r.id, r.run_id, r.commit_sha FROM runs r WHERE {where}", args)
+        if aggregate == "step":
+            self.refresh_at_step(conn, scope, key, int(step or 0))
+        else:
+            self.refresh_minmax(conn, scope, key)
+        if generation is not None:
+            memo[mkey] = generation
 
     def values(
         self, run_ids: Sequence[str], key: str, aggregate: str, step: int | None = None
