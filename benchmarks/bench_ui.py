@@ -312,8 +312,11 @@ def mlflow_anchor(n: int, repeat: int, ours: dict[str, float], rows: Rows) -> No
     """``bench_ui_mlflow.py --runs n`` in this run, and the ratio to vtrack's JSON at n runs."""
     res = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench_ui_mlflow.py"), "--runs", str(n),
-         "--repeat", str(repeat)], capture_output=True, text=True, check=True, env=env(),
+         "--repeat", str(repeat)], capture_output=True, text=True, env=env(),
     )  # fmt: skip
+    if res.returncode:
+        print(res.stderr[-3000:], file=sys.stderr)
+        raise SystemExit("bench_ui_mlflow.py failed")
     pairs = {"first page (50 rows)": "first page as JSON (`/api/runs`)",
              "filter + sort": "filter + sort, JSON"}  # fmt: skip
     for line in res.stdout.splitlines():
