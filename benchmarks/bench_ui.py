@@ -312,7 +312,7 @@ def mlflow_anchor(n: int, repeat: int, ours: dict[str, float], rows: Rows) -> No
     """``bench_ui_mlflow.py --runs n`` in this run, and the ratio to vtrack's JSON at n runs."""
     res = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench_ui_mlflow.py"), "--runs", str(n),
-         "--repeat", str(repeat)], capture_output=True, text=True, env=env(),
+         "--repeat", str(repeat)], capture_output=True, text=True, env=env(), cwd=ROOT,
     )  # fmt: skip
     if res.returncode:
         print(res.stderr[-3000:], file=sys.stderr)
