@@ -135,9 +135,22 @@ class BulkWriter:
             if status != 0:
                 raise SystemExit("a bulk writer process failed")
 
-    def _write(self, indexes: range) -> None:
+    def _write(self, indexes: range, per_pack: int = 1000) -> None:
+        """Write runs ``indexes``; each ``per_pack`` of them share one pack (as a live run's
+        objects do), published before their refs move, released after."""
+        items = list(indexes)
+        for at in range(0, len(items), per_pack):
+            with self.store.objects.batch() as batch:
+                refs = self._write_runs(items[at : at + per_pack])
+            for ref, sha in refs:
+                self.store.refs.cas(ref, None, sha, fsync=False)
+            if batch.handle is not None:
+                batch.handle.release()
+
+    def _write_runs(self, indexes: list[int]) -> list[tuple[str, str]]:
         import uuid
 
+        out = []
         for i in indexes:
             content = run_content(i)
             state = RecordState(self.store.objects)
@@ -151,7 +164,8 @@ class BulkWriter:
                 for step, value in enumerate(values):
                     state.add_metric(key, step, start + step, float(value))
             sha = self.store.write_run_commit(state, self.code, self.parent)
-            self.store.refs.cas(refnames.run_ref(state.info["id"]), None, sha, fsync=False)
+            out.append((refnames.run_ref(state.info["id"]), sha))
+        return out
 
 
 def median_time(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:

@@ -16,8 +16,10 @@ Usage (MLflow lives in the benchmark venv)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -77,6 +79,7 @@ def main() -> int:
             [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
              "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ),
+            start_new_session=True,  # its workers and job consumers: one group to stop
         )  # fmt: skip
         url = f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/search"
         try:
@@ -106,8 +109,14 @@ def main() -> int:
                 print(f"| mlflow server, {args.runs:,} runs: {name} | "
                       f"{min(times):.1f} / {statistics.median(times):.1f} / {max(times):.1f} ms |")  # fmt: skip
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait(timeout=30)
+            with contextlib.suppress(ProcessLookupError):  # consumers that outlived it
+                os.killpg(server.pid, signal.SIGKILL)
     return 0
 
 

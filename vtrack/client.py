@@ -428,6 +428,42 @@ class TrackingClient(RegistryCalls):
         total = index.count_matching(clauses, experiment_ids=exps, lifecycles=lifecycles)
         return runs, total
 
+    def search_runs_by_metric_summary(
+        self,
+        experiment_ids: Iterable[str] | None,
+        filter_string: str,
+        key: str,
+        aggregate: str,
+        *,
+        step: int | None = None,
+        ascending: bool = True,
+        offset: int = 0,
+        limit: int = 50,
+        run_view_type: str | int = "ACTIVE_ONLY",
+    ) -> tuple[list[Run], int]:
+        """:meth:`search_runs_page` ordered by the min, max or value at ``step`` of a metric.
+
+        The summaries are derived beside the index (:mod:`vtrack.store.index_metricstats`):
+        numbers first, then NaN, then runs without a value, in either direction.
+        """
+        from vtrack.query import parse_filter
+        from vtrack.store.index_metricstats import MetricStats
+
+        clauses = parse_filter(filter_string or "")
+        for name, value, low in (("offset", offset, 0), ("limit", limit, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValidationError(f"{name} must be an integer >= {low}, not {value!r}")
+        exps = None if experiment_ids is None else [str(e) for e in experiment_ids]
+        lifecycles = _lifecycles(run_view_type)
+        self.recover()
+        index = self.run_index()
+        runs = MetricStats(index).search(
+            clauses, key, aggregate, step=step, ascending=ascending, experiment_ids=exps,
+            lifecycles=lifecycles, limit=limit, offset=offset,
+        )  # fmt: skip
+        total = index.count_matching(clauses, experiment_ids=exps, lifecycles=lifecycles)
+        return runs, total
+
     def recover(self, *, clear_locks: bool = False) -> list[str]:
         """Finalize runs whose writing process died; return their ids.
 
@@ -529,6 +565,32 @@ class TrackingClient(RegistryCalls):
     def audit(self, run: str) -> list[dict[str, Any]]:
         """Re-check the inputs of ``run`` (id or run spec) against the disk; one dict per input."""
         return provenance.audit(self.repo, run)
+
+    def metric_summaries(
+        self, run_ids: Sequence[str], key: str, aggregate: str, step: int | None = None
+    ) -> dict[str, float | None]:
+        """Min, max or value at ``step`` of metric ``key`` for each run named (see
+        :meth:`vtrack.store.index_metricstats.MetricStats.values`): what the sort by it uses."""
+        from vtrack.store.index_metricstats import MetricStats
+
+        return MetricStats(self.run_index()).values(run_ids, key, aggregate, step)
+
+    def artifact_writers(self, digest: str) -> list[dict[str, Any]]:
+        """Runs that logged an artifact with ``digest`` (the writers of a dataset), newest first.
+
+        See :func:`vtrack.store.index_outputs.artifact_writers`; ValidationError for a
+        digest that is not ``xxh3-128:<hex>`` with at least 4 hex digits.
+        """
+        from vtrack.provenance.inputs import DIGEST_ARG, MIN_DIGEST_PREFIX
+        from vtrack.store.index_outputs import artifact_writers
+
+        m = DIGEST_ARG.fullmatch(digest or "")
+        if m is None or len(m.group(1)) < MIN_DIGEST_PREFIX:
+            raise ValidationError(
+                f"not a digest: {digest!r}",
+                hint=f"give xxh3-128:<hex> with at least {MIN_DIGEST_PREFIX} hex digits",
+            )
+        return artifact_writers(self.run_index(), digest)
 
     def lineage(self, path_or_digest: str | os.PathLike[str]) -> list[dict[str, Any]]:
         """Runs whose inputs include this file, folder or digest, newest first (plain dicts)."""

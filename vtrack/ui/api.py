@@ -104,10 +104,8 @@ def routes(data: UIData, *, guarded_json: Callable[[Handler], Handler]) -> list[
         budget = int(_float(qp.get("budget"), "budget") or charts.DEFAULT_BUDGET)
         if not 10 <= budget <= charts.MAX_BUDGET:
             raise ValidationError(f"budget must be between 10 and {charts.MAX_BUDGET}")
-        series, info = data.history(run_id, key)
-        out = charts.window(series, axis, int(info.get("start_time") or 0),
-                            _float(qp.get("lo"), "lo"), _float(qp.get("hi"), "hi"), budget)  # fmt: skip
-        out.update(run_id=run_id, key=key, run_name=info.get("name"))
+        out = data.window(run_id, key, axis, _float(qp.get("lo"), "lo"), _float(qp.get("hi"), "hi"),
+                          budget)  # fmt: skip
         return _json(out)
 
     @guarded_json

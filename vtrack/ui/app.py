@@ -134,6 +134,7 @@ def create_app(
     routes = make_routes(
         data, templates_dir=HERE / "templates", static_dir=HERE / "static",
         plotly=plotly_js(), start_experiment=experiment_id, poll_ms=poll_ms,
+        cache_dir=client.repo.store.location.vtrack_dir / "cache" / "templates",
     )  # fmt: skip
     return Starlette(
         routes=routes,

@@ -14,7 +14,8 @@ Promises:
 - Non-finite values (NaN, ±inf) are never drawn; the answer counts them.
 - :class:`SeriesCache` keeps parsed sealed chunks by blob sha (they never change) and
   whole series by their history's signature, so a live run re-parses only its tail and a
-  finished one is parsed once.
+  finished one is parsed once; with a :class:`~vtrack.ui.columnar.ColumnarCache`, parsed
+  chunks also persist on disk across server restarts.
 
 numpy (part of the ``[ui]`` extra) is imported inside the functions.
 """
@@ -23,9 +24,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vtrack.ui.columnar import ColumnarCache
 
 #: Points a chart draws at most per metric (the display budget).
 DEFAULT_BUDGET = 2000
@@ -44,9 +48,22 @@ class Series:
     steps: Any
     times: Any
     values: Any
+    _extremes: tuple[float, float] | None = field(default=None, compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.values)
+
+    def extremes(self) -> tuple[float, float]:
+        """Min and max of the non-NaN values (NaN, NaN when there are none); computed once."""
+        import numpy as np
+
+        if self._extremes is None:
+            if not len(self.values):
+                self._extremes = (float("nan"), float("nan"))
+            else:
+                self._extremes = (float(np.fmin.reduce(self.values)),
+                                  float(np.fmax.reduce(self.values)))  # fmt: skip
+        return self._extremes
 
     def xs(self, axis: str, start_ms: int) -> Any:
         """The x values on ``axis`` as float64 (``relative``: seconds since ``start_ms``)."""
@@ -96,8 +113,9 @@ def series_from_rows(rows: Iterable[tuple[int, int, float]]) -> Series:
 class SeriesCache:
     """LRU caches of parsed chunks (by blob sha) and of series (by run, key, signature)."""
 
-    def __init__(self, max_points: int = CACHE_POINTS) -> None:
+    def __init__(self, max_points: int = CACHE_POINTS, disk: ColumnarCache | None = None) -> None:
         self.max_points = max_points
+        self.disk = disk
         self._items: OrderedDict[Any, tuple[Any, Any]] = OrderedDict()
         self._points = 0
         self._lock = threading.Lock()
@@ -130,13 +148,22 @@ class SeriesCache:
         """Remember ``series``."""
         self._put(("series", run_id, key), signature, series)
 
-    def chunk(self, sha: str | None, text: str) -> Any:
-        """The parsed chunk ``sha`` with history ``text``; the tail (sha None) is not cached."""
+    def chunk(self, sha: str | None, text: str | Callable[[], str]) -> Any:
+        """The parsed chunk ``sha`` with history ``text`` (or a function reading it).
+
+        Looked up in memory, then in the :class:`~vtrack.ui.columnar.ColumnarCache`
+        on disk, and parsed (and stored in both) only when neither has it. The tail
+        (sha None) is parsed every time.
+        """
         if sha is None:
-            return parse_chunk(text)
+            return parse_chunk(text if isinstance(text, str) else text())
         found = self._get(("chunk", sha), None)
         if found is None:
-            found = parse_chunk(text)
+            found = self.disk.load(sha) if self.disk is not None else None
+            if found is None:
+                found = parse_chunk(text if isinstance(text, str) else text())
+                if self.disk is not None:
+                    self.disk.save(sha, found)
             self._put(("chunk", sha), None, found)
         return found
 

@@ -8,10 +8,11 @@ filter is shown above the table at its column, never as an error page.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from vtrack import views
 from vtrack.errors import (
@@ -30,6 +31,14 @@ if TYPE_CHECKING:
     from vtrack.ui.data import UIData
 
 Handler = Callable[["Request"], Awaitable["Response"]]
+#: Digests of a path whose writers the lineage page looks up; runs per side it expands
+#: (what a writer read, what a reader wrote); items shown per expanded run.
+LINEAGE_DIGESTS = 20
+LINEAGE_EXPAND = 50
+LINEAGE_ITEMS = 20
+#: Points a chart's first view asks for (the run page preloads exactly that request, so it
+#: is fetched while Plotly.js is still being parsed); zooms ask for two points a pixel.
+FIRST_BUDGET = 1500
 
 
 def make_routes(
@@ -40,6 +49,7 @@ def make_routes(
     plotly: Path | None,
     start_experiment: str | None,
     poll_ms: int,
+    cache_dir: Path | None = None,
 ) -> list[Any]:
     """Starlette routes of the whole app (pages, the JSON API, files)."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -47,11 +57,12 @@ def make_routes(
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
-    from vtrack.ui import api, models
+    from vtrack.ui import api, markdown, models
 
     env = Environment(
         loader=FileSystemLoader(str(templates_dir)),
         autoescape=select_autoescape(default=True, default_for_string=True),
+        bytecode_cache=_bytecode_cache(cache_dir),
     )
     env.globals.update(views=views, urlencode=urlencode, poll_ms=poll_ms,
                        plotly=plotly is not None)  # fmt: skip
@@ -60,9 +71,34 @@ def make_routes(
     env.filters["fmt_time"] = views.fmt_time
     env.filters["fmt_bytes"] = views.fmt_bytes
     env.filters["short"] = views.short_id
+    env.filters["markdown"] = markdown.render
+    env.filters["component"] = lambda s: quote(str(s), safe="-_.!~*'()")  # encodeURIComponent
+    env.globals["first_budget"] = FIRST_BUDGET
 
     def render(name: str, status: int = 200, **ctx: Any) -> Response:
         return HTMLResponse(env.get_template(name).render(**ctx), status_code=status)
+
+    warmed = threading.Event()
+
+    def warm_up() -> None:
+        """After the first page: load what the other pages need, off the request path."""
+        if warmed.is_set():
+            return
+        warmed.set()
+
+        def work() -> None:
+            import contextlib
+
+            with contextlib.suppress(Exception):
+                import numpy  # noqa: F401
+
+                import vtrack.diff  # noqa: F401
+                import vtrack.repro.codediff  # noqa: F401
+
+                for name in ("run.html", "compare.html", "artifact.html", "lineage.html"):
+                    env.get_template(name)
+
+        threading.Thread(target=work, name="vtrack-ui-warm-up", daemon=True).start()
 
     def guarded(fn: Handler) -> Handler:
         @functools.wraps(fn)
@@ -88,13 +124,15 @@ def make_routes(
         page = data.page(params)
         q = page.query
         choices = data.column_choices(q.experiments)
-        return render(
+        page_html = render(
             "runs.html", page=page, q=q, tree=table.nest(page.rows),
             experiments=data.experiments(), choices=choices,
             specs=[c.spec for c in page.columns],
             metric_specs={c.key: c.spec for c in page.columns if c.key.startswith("metrics.")},
             link=lambda **kw: "?" + urlencode(q.to_params(**kw)),
         )  # fmt: skip
+        warm_up()  # the first page is rendered: now load the rest in the background
+        return page_html
 
     @guarded
     async def run_page(request: Request) -> Response:
@@ -160,6 +198,26 @@ def make_routes(
         return render("artifact.html", run=data.run(run_id), entry=entry, pv=pv,
                       limit=previews.PREVIEW_BYTES)  # fmt: skip
 
+    @guarded
+    async def lineage_page(request: Request) -> Response:
+        qp = request.query_params
+        target = (qp.get("digest") or qp.get("path") or "").strip()
+        if not target:
+            raise ValidationError("lineage needs ?digest=xxh3-128:<hex> or ?path=<file or folder>")
+        readers = data.lineage(target)
+        digests = [target] if qp.get("digest") else sorted({r["digest"] for r in readers
+                                                            if r.get("digest")})  # fmt: skip
+        writers = [w for d in digests[:LINEAGE_DIGESTS] for w in data.artifact_writers(d)]
+        upstream = {w["run_id"]: data.run_inputs(w["run_id"])
+                    for w in writers[:LINEAGE_EXPAND]}  # fmt: skip
+        downstream = {r["run_id"]: data.run_outputs(r["run_id"])
+                      for r in readers[:LINEAGE_EXPAND]}  # fmt: skip
+        return render(
+            "lineage.html", target=target, is_digest=bool(qp.get("digest")), readers=readers,
+            writers=writers, upstream=upstream, downstream=downstream, exp_names=data.exp_names(),
+            expand=LINEAGE_EXPAND, items=LINEAGE_ITEMS,
+        )  # fmt: skip
+
     async def plotly_route(request: Request) -> Response:
         if plotly is None:
             return PlainTextResponse("plotly is not installed", status_code=404)
@@ -171,11 +229,42 @@ def make_routes(
         Route("/runs/{run_id}", run_page),
         Route("/runs/{run_id}/artifacts/{path:path}", artifact_page),
         Route("/compare", compare_page),
+        Route("/lineage", lineage_page),
         Route("/static/plotly.min.js", plotly_route),
         *api.routes(data, guarded_json=api.guarded_json),
         *models.routes(data, render, guarded),
         Mount("/static", app=StaticFiles(directory=str(static_dir)), name="static"),
     ]
+
+
+def _bytecode_cache(cache_dir: Path | None) -> Any:
+    """Compiled templates kept under ``cache_dir`` across restarts (None: not kept).
+
+    Compiling the templates is a good part of the first page after ``vtrack ui`` starts;
+    a store that cannot be written just compiles them every time.
+    """
+    if cache_dir is None:
+        return None
+    from jinja2 import FileSystemBytecodeCache
+
+    class Quiet(FileSystemBytecodeCache):
+        def dump_bytecode(self, bucket: Any) -> None:
+            try:
+                super().dump_bytecode(bucket)
+            except OSError:
+                pass
+
+        def load_bytecode(self, bucket: Any) -> None:
+            try:
+                super().load_bytecode(bucket)
+            except (OSError, ValueError, EOFError):
+                bucket.reset()
+
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return Quiet(str(cache_dir))
 
 
 def _numeric_columns(runs: list[Run]) -> dict[str, list[Any]]:

@@ -9,10 +9,11 @@ ids) and ``deleted=1``.
 A column spec is a column of :mod:`vtrack.views` (``name``, ``params.lr``, …) or a
 metric with an aggregate: ``metrics.loss`` is the last value (what the index holds),
 ``metrics.loss:min``, ``metrics.loss:max`` and ``metrics.loss:step=100`` (the value at
-step 100) are computed from the histories of the runs on the page only, so a page costs
-what it shows. Sorting is done by the index for every column it knows (attributes,
-params, tags, last metric values); aggregate columns are computed per page and are not
-sortable (their headers say so).
+step 100). The cells of a page are computed from the histories of its runs; sorting by
+any column is done server-side across every matching run: by the index for attributes,
+params, tags and last values, and by the derived summaries of
+:mod:`vtrack.store.index_metricstats` for min, max and value at step N. Either way
+numbers come first, then NaN, then runs without a value, ascending or descending.
 """
 
 from __future__ import annotations
@@ -67,9 +68,9 @@ class Column:
 
     @property
     def sortable(self) -> bool:
-        """True when the index can sort by this column."""
+        """True when the server can sort by this column (every metric aggregate can)."""
         if self.agg != "last":
-            return False
+            return self.key.startswith("metrics.")
         return self.key in SORT_KEYS or self.key.startswith(views.KEYED_PREFIXES)
 
     @property
@@ -154,11 +155,22 @@ class TableQuery:
                     q.sort = ""
         return q, errors
 
+    def sort_column(self) -> tuple[Column, bool] | None:
+        """The column sorted by and whether ascending (None: the default order)."""
+        if not self.sort:
+            return None
+        return parse_column(self.sort.lstrip("-+")), not self.sort.startswith("-")
+
     def order_by(self) -> list[str]:
-        """The order-by of :meth:`vtrack.client.TrackingClient.search_runs_page`."""
+        """The order-by of :meth:`vtrack.client.TrackingClient.search_runs_page`.
+
+        Empty for aggregate columns, which :meth:`sort_column` names instead.
+        """
         if not self.sort:
             return []
         col = parse_column(self.sort.lstrip("-+"))
+        if col.agg != "last":
+            return []
         return [f"{col.order_key} {'DESC' if self.sort.startswith('-') else 'ASC'}"]
 
     def to_params(self, **changes: Any) -> dict[str, str]:
@@ -200,33 +212,32 @@ def _int(text: str | None, default: int, low: int, high: int, name: str, errors:
 
 
 def aggregate(series: Series | None, col: Column) -> float | None:
-    """The value of an aggregate column for one run's series (None when absent)."""
-    import numpy as np
+    """The value of an aggregate column for one run's series.
 
+    None when absent (no history, no point at the step); NaN when every point is NaN
+    (min/max) or the point at the step is NaN. Min and max skip NaN; ±inf are numbers.
+    The same rule as the sorted summaries (:mod:`vtrack.store.index_metricstats`).
+    """
     if series is None or not len(series):
         return None
     if col.agg == "step":
         found = series.values[series.steps == col.step]
         return float(found[-1]) if len(found) else None
-    finite = series.values[np.isfinite(series.values)]
-    if not len(finite):
-        return None
-    return float(finite.min() if col.agg == "min" else finite.max())
+    lo, hi = series.extremes()
+    return lo if col.agg == "min" else hi
 
 
-def raw_cell(
-    run: Run,
-    col: Column,
-    exp_names: Mapping[str, str],
-    history: Callable[[str, str], Series | None],
-) -> Any:
-    """The raw value of ``col`` for ``run`` (aggregates read the run's history)."""
+#: ``(run ids, column) -> {run id: value}``: the aggregate cells of a page in one call.
+Summaries = Callable[[Sequence[str], "Column"], Mapping[str, Any]]
+
+
+def raw_cell(run: Run, col: Column, exp_names: Mapping[str, str], agg: Mapping[str, Any]) -> Any:
+    """The raw value of ``col`` for ``run``; aggregates come from ``agg`` (run id → value)."""
     if col.agg == "last":
         return views.cell(run, col.key, exp_names)
-    metric = col.key[len("metrics.") :]
-    if metric not in run.data.metrics:
+    if col.key[len("metrics.") :] not in run.data.metrics:
         return None
-    return aggregate(history(run.info.run_id, metric), col)
+    return agg.get(run.info.run_id)
 
 
 def display(key: str, value: Any) -> str:
@@ -282,12 +293,17 @@ def build_rows(
     runs: Sequence[Run],
     columns: Sequence[Column],
     exp_names: Mapping[str, str],
-    history: Callable[[str, str], Series | None],
+    summaries: Summaries,
 ) -> list[dict[str, Any]]:
-    """One row per run: id, parent, status, raw values and display text per column."""
+    """One row per run: id, parent, status, raw values and display text per column.
+
+    Aggregate columns are read with one ``summaries`` call per column for the whole page.
+    """
+    ids = [r.info.run_id for r in runs]
+    aggs = [summaries(ids, c) if c.agg != "last" and runs else {} for c in columns]
     rows = []
     for run in runs:
-        raws = [raw_cell(run, c, exp_names, history) for c in columns]
+        raws = [raw_cell(run, c, exp_names, a) for c, a in zip(columns, aggs, strict=True)]
         rows.append({
             "run_id": run.info.run_id,
             "parent_run_id": run.info.parent_run_id,

@@ -179,7 +179,9 @@ function initChart(panel) {
     const axis = panel.querySelector(".xaxis").value;
     const logy = panel.querySelector(".logy").checked;
     const alpha = Number(panel.querySelector(".smooth").value);
-    const budget = Math.min(20000, Math.max(400, 2 * (el.clientWidth || 800)));
+    // the first view asks for the budget the page preloaded; zooms ask for 2 points a pixel
+    const first = Number(panel.dataset.budget || 0);
+    const budget = (!range && first) ? first : Math.min(20000, Math.max(400, 2 * (el.clientWidth || 800)));
     const asks = [];
     for (const run of runs) {
       for (const key of keys) {
@@ -226,7 +228,24 @@ function initChart(panel) {
       yaxis: {type: logy ? "log" : "linear"},
     };
     if (range) { layout.xaxis.range = range; layout.xaxis.autorange = false; }
+    if (typeof Plotly === "undefined") {
+      // first view: draw the same points as a plain SVG at once, then load Plotly.js
+      // (megabytes of script to parse) and replace the sketch with the interactive chart
+      quickPaint(el, traces, logy);
+      await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+      if (!(await loadPlotly())) {
+        note.textContent = "charts need plotly: pip install \"vtrack[ui]\"";
+        return;
+      }
+      if (mine !== seq) return;
+    }
+    const sketch = el.querySelector("svg.quick");
+    if (sketch) sketch.remove();
     await Plotly.react(el, traces, layout, {displaylogo: false, responsive: true});
+    el.dataset.painted = "1";
+    // ms since the page was requested: when the chart was first seen, and when interactive
+    if (!el.dataset.paintedMs) el.dataset.paintedMs = String(Math.round(performance.now()));
+    if (!el.dataset.drawnMs) el.dataset.drawnMs = String(Math.round(performance.now()));
     el.dataset.draws = String(Number(el.dataset.draws || 0) + 1);
     if (!bound) {
       bound = true;
@@ -245,6 +264,85 @@ function initChart(panel) {
     c.addEventListener("change", () => { if (c.classList.contains("xaxis")) range = null; draw(); }));
   panel.zoomTo = (lo, hi) => { range = [lo, hi]; return draw(); };  // for keyboard users and tests
   draw();
+}
+
+let plotlyLoading = null;
+
+// Plotly.js, loaded once on demand (run pages draw a sketch before it arrives).
+function loadPlotly() {
+  if (typeof Plotly !== "undefined") return Promise.resolve(true);
+  if (!document.querySelector('meta[name="vtrack-plotly"]')) return Promise.resolve(false);
+  if (!plotlyLoading) {
+    plotlyLoading = new Promise((resolve) => {
+      const s = document.createElement("script");
+      s.src = "/static/plotly.min.js";
+      s.onload = () => resolve(true);
+      s.onerror = () => resolve(false);
+      document.head.appendChild(s);
+    });
+  }
+  return plotlyLoading;
+}
+
+// The chart's traces as a static SVG (lines and min–max bands), drawn before Plotly.js.
+function quickPaint(el, traces, logy) {
+  const NS = "http://www.w3.org/2000/svg";
+  const w = el.clientWidth || 800, h = 450, m = {l: 60, r: 20, t: 10, b: 40};
+  const ty = (v) => (logy ? (v > 0 ? Math.log10(v) : NaN) : v);
+  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+  for (const t of traces) {
+    for (let i = 0; i < t.x.length; i++) {
+      const x = Number(t.x[i]), y = ty(t.y[i]);
+      if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
+      if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y;
+    }
+  }
+  const old = el.querySelector("svg.quick");
+  if (old) old.remove();
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("class", "quick");
+  svg.setAttribute("width", String(w));
+  svg.setAttribute("height", String(h));
+  if (x0 > x1) { el.appendChild(svg); return; }
+  if (x0 === x1) { x0 -= 1; x1 += 1; }
+  if (y0 === y1) { y0 -= 1; y1 += 1; }
+  const px = (x) => m.l + ((Number(x) - x0) / (x1 - x0)) * (w - m.l - m.r);
+  const py = (y) => h - m.b - ((ty(y) - y0) / (y1 - y0)) * (h - m.t - m.b);
+  const pts = (xs, ys) => {
+    const out = [];
+    for (let i = 0; i < xs.length; i++) {
+      const X = px(xs[i]), Y = py(ys[i]);
+      if (Number.isFinite(X) && Number.isFinite(Y)) out.push(X.toFixed(1) + "," + Y.toFixed(1));
+    }
+    return out;
+  };
+  const colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"];
+  let line = 0;
+  for (let i = 0; i < traces.length; i++) {
+    const t = traces[i];
+    if (t.fill === "tonexty" && i > 0) {  // the band between this trace and the one before
+      const hi = pts(traces[i - 1].x, traces[i - 1].y), lo = pts(t.x, t.y).reverse();
+      const poly = document.createElementNS(NS, "polygon");
+      poly.setAttribute("points", hi.concat(lo).join(" "));
+      poly.setAttribute("fill", "rgba(36,87,197,0.15)");
+      svg.appendChild(poly);
+    } else if (!(t.line && t.line.width === 0)) {
+      const pl = document.createElementNS(NS, "polyline");
+      pl.setAttribute("points", pts(t.x, t.y).join(" "));
+      pl.setAttribute("fill", "none");
+      pl.setAttribute("stroke", colors[line++ % colors.length]);
+      pl.setAttribute("stroke-width", "1.5");
+      svg.appendChild(pl);
+    }
+  }
+  const box = document.createElementNS(NS, "rect");
+  box.setAttribute("x", String(m.l)); box.setAttribute("y", String(m.t));
+  box.setAttribute("width", String(w - m.l - m.r)); box.setAttribute("height", String(h - m.t - m.b));
+  box.setAttribute("fill", "none"); box.setAttribute("stroke", "#ccd");
+  svg.appendChild(box);
+  el.appendChild(svg);
+  el.dataset.painted = "1";
+  if (!el.dataset.paintedMs) el.dataset.paintedMs = String(Math.round(performance.now()));
 }
 
 // -- compare -------------------------------------------------------------------------------
@@ -307,7 +405,9 @@ document.addEventListener("DOMContentLoaded", () => {
   const page = document.body.dataset.page;
   if (page === "runs") initRuns();
   if (page === "run" || page === "compare") {
-    if (typeof Plotly !== "undefined") document.querySelectorAll(".chart-panel").forEach(initChart);
+    if (typeof Plotly !== "undefined" || document.querySelector('meta[name="vtrack-plotly"]')) {
+      document.querySelectorAll(".chart-panel").forEach(initChart);
+    }
     else document.querySelectorAll(".chart-note").forEach((n) => { n.textContent = "charts need plotly: pip install \"vtrack[ui]\""; });
   }
   if (page === "compare") initCompare();
