@@ -144,3 +144,28 @@ def test_verdict_rules() -> None:
     assert v.verdict == "diverged" and [(p.key, p.original, p.rerun) for p in v.params] == [
         ("n", 1, 1.0),
     ]  # fmt: skip
+
+
+def test_a_rerun_never_takes_an_earlier_reruns_run_for_its_own(tmp_path: Path) -> None:
+    """Regression: with two seconds of clock slack, a rerun started within two seconds of
+    the previous rerun's run took that run as its own result (and compared the wrong run:
+    "reproduced" for a rerun that read different data)."""
+    import time
+
+    from vtrack.entities import RERUN_OF_TAG
+
+    client = TrackingClient(str(new_repo(tmp_path)))
+    original = client.create_run(run_name="orig").info.run_id
+    client.set_terminated(original)
+    earlier = client.create_run(run_name="orig (rerun 1)", tags={RERUN_OF_TAG: original})
+    client.set_terminated(earlier.info.run_id)
+    repo = client.repo
+    now = int(time.time() * 1000)
+    known = repro.rerun_ids(repo, original)
+    assert known == {earlier.info.run_id}
+    assert repro.find_rerun(repo, original, now, known=known) is None  # not this rerun's
+    found = repro.find_rerun(repo, original, now)
+    assert found is not None and found.info.run_id == earlier.info.run_id  # the slack
+    later = client.create_run(run_name="orig (rerun 2)", tags={RERUN_OF_TAG: original})
+    found = repro.find_rerun(repo, original, now, known=known)
+    assert found is not None and found.info.run_id == later.info.run_id

@@ -56,6 +56,7 @@ from vtrack.repro.rerun import (
     environment_changes,
     execute_rerun,
     find_rerun,
+    rerun_ids,
 )
 from vtrack.repro.rundiff import diff_two_runs, folder_changes
 from vtrack.repro.tree import tree_root, tree_runs
@@ -112,6 +113,7 @@ __all__ = [
     "discard",
     "execute_rerun",
     "find_rerun",
+    "rerun_ids",
     "folder_changes",
     "masked_arguments",
     "masked_refusal",

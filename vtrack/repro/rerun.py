@@ -196,8 +196,25 @@ class RerunReport:
         }
 
 
-def find_rerun(repo: RunRepository, run_id: str, since_ms: int) -> Run | None:
-    """The first run tagged as a rerun of ``run_id`` that started at ``since_ms`` or later."""
+def rerun_ids(repo: RunRepository, run_id: str) -> frozenset[str]:
+    """Ids of every run tagged as a rerun of ``run_id`` so far (deleted ones included)."""
+    from vtrack.query import Comparison
+
+    found = repo.index().search(
+        (Comparison("tags", RERUN_OF_TAG, "=", run_id),),
+        experiment_ids=None,
+        lifecycles=("active", "deleted"),
+        max_results=None,
+    )
+    return frozenset(r.info.run_id for r in found)
+
+
+def find_rerun(
+    repo: RunRepository, run_id: str, since_ms: int, *, known: frozenset[str] = frozenset()
+) -> Run | None:
+    """The first run tagged as a rerun of ``run_id`` that started at ``since_ms`` or later,
+    leaving out the ``known`` ones (reruns made before this one: with the clock slack a
+    rerun finished a moment ago would otherwise count as this one's run)."""
     from vtrack.query import Comparison, OrderKey
 
     repo.recover()
@@ -208,7 +225,11 @@ def find_rerun(repo: RunRepository, run_id: str, since_ms: int) -> Run | None:
         lifecycles=("active", "deleted"),
         max_results=100,
     )
-    fresh = [x for x in found if x.info.start_time >= since_ms - _CLOCK_SLACK_MS]
+    fresh = [
+        x
+        for x in found
+        if x.info.start_time >= since_ms - _CLOCK_SLACK_MS and x.info.run_id not in known
+    ]
     if not fresh:
         return None
     first = min(fresh, key=lambda x: (x.info.start_time, x.info.run_id))
@@ -265,12 +286,13 @@ def execute_rerun(
         else:
             checkout_run(repo, root, plan.workdir)
         linked = _link(repo, plan)
+        known = rerun_ids(repo, plan.run_id)
         started = int(time.time() * 1000)
         t0 = time.monotonic()
         returncode, tail, timed_out = _run(plan, env, timeout, on_output)
         elapsed = time.monotonic() - t0
         modified = modified_originals(linked)
-        new_root = find_rerun(repo, plan.run_id, started)
+        new_root = find_rerun(repo, plan.run_id, started, known=known)
         runs: list[RunResult] = []
         env_changes: tuple[tuple[str, Any, Any], ...] = ()
         if returncode != 0 or new_root is None:
