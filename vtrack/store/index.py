@@ -635,6 +635,15 @@ class RunIndex:
             )
         return out
 
+    # -- for derived tables kept beside the index (index_metricstats, index_outputs) ------------
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection to the index file (derived tables beside the index use it)."""
+        return self._conn()
+
+    def runs_from_rows(self, conn: sqlite3.Connection, rows: list[Any]) -> list[Run]:
+        """Run objects for rows shaped like :func:`compile_search`'s (see ``_runs_from_rows``)."""
+        return self._runs_from_rows(conn, rows)
+
     # -- lookups for the run-spec resolver ----------------------------------------------------
     def _summaries(self, where: str, args: Sequence[Any], tail: str = "") -> list[RunSummary]:
         sql = (

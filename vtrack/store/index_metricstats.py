@@ -24,7 +24,7 @@ per page. Promises:
   ``git cat-file --batch`` pipes (two round trips per batch, not one process per run).
 
 Index functions used, unchanged: :func:`vtrack.store.index_sql.compile_search` and
-``RunIndex._conn`` / ``RunIndex._runs_from_rows``.
+``RunIndex.connection`` / ``RunIndex.runs_from_rows`` (two small public methods added for this).
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ class MetricStats:
         self.store = index.store
 
     def _conn(self) -> sqlite3.Connection:
-        conn = self.index._conn()
+        conn = self.index.connection()
         for stmt in SCHEMA.split(";"):
             if stmt.strip():
                 conn.execute(stmt)
@@ -339,7 +339,7 @@ class MetricStats:
         conn.execute("BEGIN")
         try:
             rows = conn.execute(sql, args).fetchall()
-            return self.index._runs_from_rows(conn, rows)
+            return self.index.runs_from_rows(conn, rows)
         finally:
             conn.execute("COMMIT")
 

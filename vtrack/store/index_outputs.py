@@ -4,7 +4,7 @@ The upstream half of a dataset's lineage (the downstream half, the runs that rea
 is :func:`vtrack.provenance.lineage`): every run that logged an artifact file whose
 digest is ``digest`` (or starts with a prefix of it). Read from the JSON copy of each
 run's ``artifacts.yaml`` the index keeps (``records``), by one SQL scan; the index's
-schema and sync are untouched. Index functions used, unchanged: ``RunIndex._conn``.
+schema and sync are untouched. Index functions used: ``RunIndex.connection`` (added for this).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def artifact_writers(
         f"WHERE r.lifecycle IN ({marks(life)}) AND json_extract(a.value, '$.digest') GLOB ? "
         "ORDER BY r.start_time DESC, r.run_id, a.key LIMIT ?"
     )
-    rows = index._conn().execute(sql, [*life, pattern, int(limit)]).fetchall()
+    rows = index.connection().execute(sql, [*life, pattern, int(limit)]).fetchall()
     fields = ("run_id", "run_name", "experiment_id", "status", "start_time", "path", "digest",
               "size")  # fmt: skip
     return [dict(zip(fields, row, strict=True)) for row in rows]
