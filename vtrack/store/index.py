@@ -172,15 +172,6 @@ class RunIndex:
             return idx
 
     # -- connections ---------------------------------------------------------------
-    def connection(self) -> sqlite3.Connection:
-        """This thread's connection, for the derived tables kept beside the index (metric
-        summaries, outputs); see :meth:`runs_from_rows` to turn their run rows into runs."""
-        return self._conn()
-
-    def runs_from_rows(self, conn: sqlite3.Connection, rows: list[Any]) -> list[Run]:
-        """Run objects for ``rows`` shaped like :func:`compile_search`'s (run id first)."""
-        return self._runs_from_rows(conn, rows)
-
     def _conn(self) -> sqlite3.Connection:
         """This thread's connection; reopened after a fork or when the file was replaced."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -649,6 +640,15 @@ class RunIndex:
                 )
             )
         return out
+
+    # -- for derived tables kept beside the index (index_metricstats, index_outputs) ------------
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection to the index file (derived tables beside the index use it)."""
+        return self._conn()
+
+    def runs_from_rows(self, conn: sqlite3.Connection, rows: list[Any]) -> list[Run]:
+        """Run objects for rows shaped like :func:`compile_search`'s (see ``_runs_from_rows``)."""
+        return self._runs_from_rows(conn, rows)
 
     # -- lookups for the run-spec resolver ----------------------------------------------------
     def _summaries(self, where: str, args: Sequence[Any], tail: str = "") -> list[RunSummary]:

@@ -24,7 +24,7 @@ per page. Promises:
   ``git cat-file --batch`` pipes (two round trips per batch, not one process per run).
 
 Index functions used, unchanged: :func:`vtrack.store.index_sql.compile_search` and
-``RunIndex.connection`` / ``RunIndex.runs_from_rows``.
+``RunIndex.connection`` / ``RunIndex.runs_from_rows`` (two small public methods added for this).
 """
 
 from __future__ import annotations

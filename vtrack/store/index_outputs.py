@@ -4,7 +4,7 @@ The upstream half of a dataset's lineage (the downstream half, the runs that rea
 is :func:`vtrack.provenance.lineage`): every run that logged an artifact file whose
 digest is ``digest`` (or starts with a prefix of it). Read from the JSON copy of each
 run's ``artifacts.yaml`` the index keeps (``records``), by one SQL scan; the index's
-schema and sync are untouched. Index functions used, unchanged: ``RunIndex.connection``.
+schema and sync are untouched. Index functions used: ``RunIndex.connection`` (added for this).
 """
 
 from __future__ import annotations
