@@ -95,10 +95,11 @@ def main() -> int:
         left = set(Path(tempfile.gettempdir()).glob("vtrack-rerun-*")) - before
 
     def mmm(xs: list[float]) -> str:
-        return f"{min(xs):.2f} / {statistics.median(xs):.2f} / {max(xs):.2f} s"
+        return (f"{min(xs):.2f} / {statistics.median(xs):.2f} / {max(xs):.2f} s "
+                f"(mean {statistics.mean(xs):.2f})")  # fmt: skip
 
     print(f"5,000 tracked files, {size / 2**30:g} GiB gitignored input (symlinked), {pairs} pairs")
-    print("| figure | min / median / max | target |")
+    print("| figure | min / median / max (mean) | target |")
     print("|---|---|---|")
     print(f"| script run directly (anchor) | {mmm(d_times)} | |")
     print(f"| `vtrack rerun RUN --yes` (whole process) | {mmm(r_times)} | |")
