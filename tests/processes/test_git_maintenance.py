@@ -174,3 +174,24 @@ def test_gc_and_prune_now_looping_next_to_writers(repo: Path) -> None:
     git(repo, "gc", "-q")
     git(repo, "gc", "-q", "--prune=now")
     assert_fsck_clean(repo)
+
+
+def test_a_run_ends_after_git_gc_removed_the_packs_its_checkpoints_published(
+    repo: Path,
+) -> None:
+    """Regression: ending a run absorbs its earlier checkpoint packs into the last one;
+    when the user's ``git gc`` had repacked and removed a published one (a ref reached it,
+    so it is no longer kept), ``end_run`` failed with "could not read the pack …"."""
+    from vtrack.fluent import tracking_client
+
+    with vtrack.start_run() as run:
+        rid = run.info.run_id
+        for step in range(3):
+            vtrack.log_metric("loss", 1.0 / (step + 1), step=step)
+            tracking_client().checkpoint(rid)  # each checkpoint publishes a pack
+        git(repo, "gc", "-q", "--prune=now")  # repacks the published packs and removes them
+        vtrack.log_metric("loss", 0.1, step=3)
+    run_after = vtrack.get_run(rid)
+    assert run_after.info.status == "FINISHED"
+    assert [m.value for m in vtrack.get_metric_history(rid, "loss")][-1] == 0.1
+    assert_fsck_clean(repo)

@@ -342,7 +342,13 @@ class RunWriter:
                 absorbed = self._small_packs(with_held=True) if absorb else []
                 with self.store.objects.batch() as batch:
                     for h, shas in _distinct_sources(absorbed):
-                        self.store.objects.add_entries(h, shas)
+                        try:
+                            self.store.objects.add_entries(h, shas)
+                        except StoreError:
+                            # a released pack a git gc (the user's, or a roll-up) repacked and
+                            # removed: a ref reached its objects, which are in git's new pack
+                            if h in self._held or h.path.exists():
+                                raise
                     sha = self.store.write_run_commit(self.state, self.code_entries, self.parent)
                 try:
                     self.store.refs.update_run(self.run_id, current, sha)
@@ -375,7 +381,8 @@ class RunWriter:
         self._held = []
 
     def _small_packs(self, *, with_held: bool = False) -> list[PackHandle]:
-        packs = [*self._packs, *self._held] if with_held else self._packs
+        # held packs first: a SHA both hold is copied from the pack no ref reaches yet
+        packs = [*self._held, *self._packs] if with_held else self._packs
         return [h for h in packs if _pack_size(h) <= MERGE_PACKS_UNDER]
 
     def _delete_packs(self, packs: list[PackHandle]) -> None:
