@@ -40,7 +40,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ["VTRACK_CAPTURE_CODE"] = "0"  # bulk runs need no code snapshot each
+
+from _common import git  # noqa: E402
 
 from vtrack import provenance  # noqa: E402
 from vtrack.client import TrackingClient  # noqa: E402
@@ -55,19 +58,6 @@ SHARDS = 100
 FILES_PER_SHARD = 20
 TARGET_LINEAGE_S = 0.300
 TARGET_AUDIT_WARM_S = 0.5
-
-
-def git(cwd: Path, *args: str) -> str:
-    env = dict(
-        os.environ,
-        GIT_AUTHOR_NAME="b",
-        GIT_AUTHOR_EMAIL="b@b",
-        GIT_COMMITTER_NAME="b",
-        GIT_COMMITTER_EMAIL="b@b",
-    )
-    return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True, env=env
-    ).stdout.strip()
 
 
 def make_repo(path: Path) -> Path:
