@@ -34,6 +34,7 @@ from vtrack.repro.codediff import (
     worktree_diff,
 )
 from vtrack.repro.data import DataInput, drift_refusal, link_data, plan_data, unlink_data
+from vtrack.repro.names import rerun_ids
 from vtrack.repro.plan import (
     RERUN_SCRUB,
     Plan,
@@ -56,7 +57,6 @@ from vtrack.repro.rerun import (
     environment_changes,
     execute_rerun,
     find_rerun,
-    rerun_ids,
 )
 from vtrack.repro.rundiff import diff_two_runs, folder_changes
 from vtrack.repro.tree import tree_root, tree_runs

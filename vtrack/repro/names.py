@@ -31,8 +31,8 @@ def rerun_name(name: str, n: int) -> str:
     return f"{original_name(name)} (rerun {n})"
 
 
-def reruns_of(repo: RunRepository, run_id: str, *, excluding: str | None = None) -> int:
-    """How many runs are tagged as reruns of ``run_id`` (deleted ones included)."""
+def rerun_ids(repo: RunRepository, run_id: str) -> frozenset[str]:
+    """Ids of every run tagged as a rerun of ``run_id`` so far (deleted ones included)."""
     from vtrack.query import Comparison
 
     found = repo.index().search(
@@ -41,4 +41,9 @@ def reruns_of(repo: RunRepository, run_id: str, *, excluding: str | None = None)
         lifecycles=("active", "deleted"),
         max_results=None,
     )
-    return sum(1 for r in found if r.info.run_id != excluding)
+    return frozenset(r.info.run_id for r in found)
+
+
+def reruns_of(repo: RunRepository, run_id: str, *, excluding: str | None = None) -> int:
+    """How many runs are tagged as reruns of ``run_id`` (deleted ones included)."""
+    return len(rerun_ids(repo, run_id) - {excluding})

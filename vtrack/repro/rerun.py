@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from vtrack.entities import RERUN_OF_TAG, RERUN_VERDICT_TAG
+from vtrack.repro import names
 from vtrack.repro.checkout import checkout_run, remove_worktree
 from vtrack.repro.plan import RERUN_SCRUB, Plan, masked_refusal
 from vtrack.repro.verdict import (
@@ -196,19 +197,6 @@ class RerunReport:
         }
 
 
-def rerun_ids(repo: RunRepository, run_id: str) -> frozenset[str]:
-    """Ids of every run tagged as a rerun of ``run_id`` so far (deleted ones included)."""
-    from vtrack.query import Comparison
-
-    found = repo.index().search(
-        (Comparison("tags", RERUN_OF_TAG, "=", run_id),),
-        experiment_ids=None,
-        lifecycles=("active", "deleted"),
-        max_results=None,
-    )
-    return frozenset(r.info.run_id for r in found)
-
-
 def find_rerun(
     repo: RunRepository, run_id: str, since_ms: int, *, known: frozenset[str] = frozenset()
 ) -> Run | None:
@@ -286,7 +274,7 @@ def execute_rerun(
         else:
             checkout_run(repo, root, plan.workdir)
         linked = _link(repo, plan)
-        known = rerun_ids(repo, plan.run_id)
+        known = names.rerun_ids(repo, plan.run_id)
         started = int(time.time() * 1000)
         t0 = time.monotonic()
         returncode, tail, timed_out = _run(plan, env, timeout, on_output)
