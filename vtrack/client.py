@@ -14,7 +14,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from time import time_ns
 from typing import TYPE_CHECKING, Any
 
-from vtrack import artifacts, capture, provenance
+# artifacts and provenance are imported by the methods that use them: a command that
+# only reads the index (ls, models ls) does not pay for their import
+from vtrack import capture
 from vtrack import validation as v
 from vtrack.config import Settings, load_settings, locate_store
 from vtrack.entities import DatasetInput, Experiment, Metric, Run, RunStatus
@@ -485,20 +487,28 @@ class TrackingClient(RegistryCalls):
         self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
     ) -> None:
         """Log a local file as ``<artifact_path>/<file name>`` (see vtrack.artifacts)."""
+        from vtrack import artifacts
+
         artifacts.log_artifact(self.repo, v.validate_run_id(run_id), local_path, artifact_path)
 
     def log_artifacts(
         self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
     ) -> None:
         """Log every file under a local folder below ``artifact_path``."""
+        from vtrack import artifacts
+
         artifacts.log_artifacts(self.repo, v.validate_run_id(run_id), local_dir, artifact_path)
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         """Log a string as a UTF-8 text artifact."""
+        from vtrack import artifacts
+
         artifacts.log_text(self.repo, v.validate_run_id(run_id), text, artifact_file)
 
     def log_dict(self, run_id: str, dictionary: Any, artifact_file: str) -> None:
         """Log a mapping (or list) as YAML (``.yaml``/``.yml``) or JSON."""
+        from vtrack import artifacts
+
         artifacts.log_dict(self.repo, v.validate_run_id(run_id), dictionary, artifact_file)
 
     def log_figure(
@@ -510,31 +520,43 @@ class TrackingClient(RegistryCalls):
         save_kwargs: dict[str, Any] | None = None,
     ) -> None:
         """Log a matplotlib figure (format by extension) or a plotly figure (``.html``)."""
+        from vtrack import artifacts
+
         artifacts.log_figure(self.repo, v.validate_run_id(run_id), figure, artifact_file,
                              save_kwargs=save_kwargs)  # fmt: skip
 
     def log_image(self, run_id: str, image: Any, artifact_file: str) -> None:
         """Log a numpy array or PIL image as an image file (PNG by ``.png``)."""
+        from vtrack import artifacts
+
         artifacts.log_image(self.repo, v.validate_run_id(run_id), image, artifact_file)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         """The files and folders directly inside artifact folder ``path`` (FileInfo list)."""
+        from vtrack import artifacts
+
         return artifacts.read.list_artifacts(self.repo, v.validate_run_id(run_id), path)
 
     def download_artifacts(
         self, run_id: str, path: str = "", dst_path: str | os.PathLike[str] | None = None
     ) -> str:
         """Download an artifact file or folder (verified); return its local path."""
+        from vtrack import artifacts
+
         return artifacts.read.download_artifacts(
             self.repo, v.validate_run_id(run_id), path, dst_path
         )
 
     def load_text(self, run_id: str, path: str) -> str:
         """The text of an artifact file."""
+        from vtrack import artifacts
+
         return artifacts.read.load_text(self.repo, v.validate_run_id(run_id), path)
 
     def load_dict(self, run_id: str, path: str) -> Any:
         """An artifact file parsed as YAML (``.yaml``/``.yml``) or JSON."""
+        from vtrack import artifacts
+
         return artifacts.read.load_dict(self.repo, v.validate_run_id(run_id), path)
 
     # -- dataset provenance (the rules live in vtrack.provenance) ------------------------
@@ -554,16 +576,22 @@ class TrackingClient(RegistryCalls):
         Logging the same (name, context) again with the same content records nothing;
         other content raises InputConflictError. See vtrack.provenance.log_input.
         """
+        from vtrack import provenance
+
         return provenance.log_input(
             self.repo, run_id, data, name, context, source, tags, exclude=exclude
         )
 
     def log_inputs(self, run_id: str, inputs: Iterable[Any]) -> list[DatasetInput]:
         """Record several inputs (data, or mappings of log_input's arguments); all or nothing."""
+        from vtrack import provenance
+
         return provenance.log_inputs(self.repo, run_id, inputs)
 
     def audit(self, run: str) -> list[dict[str, Any]]:
         """Re-check the inputs of ``run`` (id or run spec) against the disk; one dict per input."""
+        from vtrack import provenance
+
         return provenance.audit(self.repo, run)
 
     def metric_summaries(
@@ -594,6 +622,8 @@ class TrackingClient(RegistryCalls):
 
     def lineage(self, path_or_digest: str | os.PathLike[str]) -> list[dict[str, Any]]:
         """Runs whose inputs include this file, folder or digest, newest first (plain dicts)."""
+        from vtrack import provenance
+
         return provenance.lineage(self.repo, path_or_digest)
 
 

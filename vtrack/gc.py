@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,9 @@ class GcReport:
     #: temp files kept: uploads in progress, or too young to judge
     temp_files_kept: int = 0
     trash_purged: list[str] = field(default_factory=list)
+    #: deleted runs that were not purged because something still loads from them
+    #: (registered model versions): run id -> what, e.g. ``["churn v3"]``
+    trash_kept: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain JSON-ready data."""
@@ -122,14 +126,20 @@ def _journal_digests(text: str) -> set[str]:
     return out
 
 
-def purge_trash(store: Store, *, dry_run: bool = False) -> list[str]:
-    """Delete every run in the trash for good (its ref); return their ids.
+def purge_trash(
+    store: Store, *, dry_run: bool = False, keep: Mapping[str, object] | None = None
+) -> list[str]:
+    """Delete every run in the trash for good (its ref), except those in ``keep``; return
+    the ids purged.
 
     The runs' git objects become unreachable (``git gc`` prunes them later); their large
-    objects are no longer referenced by them.
+    objects are no longer referenced by them. A kept run stays in the trash, restorable,
+    with everything it references.
     """
     purged = []
     for run_id, sha in sorted(store.list_trash_tips().items()):
+        if keep and run_id in keep:
+            continue
         if not dry_run:
             store.refs.purge(run_id, sha)
         purged.append(run_id)
@@ -142,12 +152,15 @@ def collect_garbage(
     dry_run: bool = False,
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
     purge_trash_first: bool = False,
+    keep_runs: Mapping[str, list[str]] | None = None,
 ) -> GcReport:
     """Remove large objects no run references, and stale temp files; return a report.
 
     ``dry_run`` changes nothing and reports what would be removed. ``purge_trash_first``
     deletes the runs in the trash for good first (their objects then count as
-    unreferenced). Rules and guarantees are in the module docstring.
+    unreferenced), except the runs in ``keep_runs`` (run id -> what still loads from it,
+    e.g. registered model versions), which stay in the trash and are reported in
+    ``trash_kept``. Rules and guarantees are in the module docstring.
     """
     if grace_seconds < 0:
         from vtrack.errors import ValidationError
@@ -158,7 +171,10 @@ def collect_garbage(
     cutoff = start - grace_seconds
     report = GcReport(dry_run=dry_run, grace_seconds=grace_seconds)
     if purge_trash_first:
-        report.trash_purged = purge_trash(store, dry_run=dry_run)
+        keep = keep_runs or {}
+        trash = store.list_trash_tips()
+        report.trash_kept = {r: list(keep[r]) for r in sorted(trash) if r in keep}
+        report.trash_purged = purge_trash(store, dry_run=dry_run, keep=keep)
     objects = object_store(store)
     candidates = list(objects.iter_digests())
     report.objects_scanned = len(candidates)

@@ -77,7 +77,7 @@ SHORT_HELP: dict[str, str] = {
     "scrub": "Rewrite a run without some files (e.g. secrets) before sharing it.",
     "import-mlflow": "Import an MLflow store's runs (idempotent; histories, artifacts, models).",
     "export-mlflow": "Write vtrack runs into an MLflow store (read back by MLflow's client).",
-    "models": "The model registry: ls, show, history, promote, rollback.",
+    "models": "The model registry: ls, show, history, promote, rollback, delete.",
 }
 
 

@@ -56,9 +56,13 @@ def gc(dry_run: bool, purge_trash: bool, grace_seconds: float, as_json: bool) ->
     """
     from vtrack.gc import collect_garbage
 
+    c = client()
+    # a deleted run that registered model versions load from stays in the trash
+    keep = c.model_registry.backing_runs() if purge_trash else None
     report = collect_garbage(
-        client().repo, dry_run=dry_run, grace_seconds=grace_seconds, purge_trash_first=purge_trash
-    )
+        c.repo, dry_run=dry_run, grace_seconds=grace_seconds, purge_trash_first=purge_trash,
+        keep_runs=keep,
+    )  # fmt: skip
     if as_json:
         click.echo(json.dumps(report.to_dict(), sort_keys=True))
         return
@@ -66,6 +70,12 @@ def gc(dry_run: bool, purge_trash: bool, grace_seconds: float, as_json: bool) ->
     if report.trash_purged:
         click.echo(
             f"{'would purge' if dry_run else 'purged'} {len(report.trash_purged)} deleted run(s)"
+        )
+    for run_id, uses in report.trash_kept.items():
+        click.echo(
+            f"kept deleted run {run_id}: registered model version(s) {', '.join(uses)} load "
+            f"from it (delete them first: vtrack models delete NAME VERSION)",
+            err=True,
         )
     click.echo(
         f"{verb} {len(report.objects_removed)} of {report.objects_scanned} large object(s), "

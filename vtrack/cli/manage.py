@@ -22,10 +22,17 @@ if TYPE_CHECKING:
 def rm(runs: tuple[str, ...], experiment: Experiment | None, as_json: bool) -> None:
     """Move runs to the trash ('vtrack restore' brings them back)."""
     c = client()
+    backing = c.model_registry.backing_runs()
     for run_id in dict.fromkeys(runs):
         c.delete_run(run_id)
         if not as_json:
             click.echo(f"deleted {run_id} (restore with: vtrack restore {run_id})")
+        if run_id in backing:
+            click.echo(
+                f"note: registered model version(s) {', '.join(backing[run_id])} load from "
+                f"{run_id}; they keep loading, and 'vtrack gc --purge-trash' keeps the run",
+                err=True,
+            )
     if as_json:
         term.echo_json({"deleted": list(dict.fromkeys(runs))})
 

@@ -192,3 +192,27 @@ def models_rollback(name: str, alias: str, as_json: bool) -> None:
         term.echo_json(event)
     else:
         click.echo(_event_line(event))
+
+
+@models.command("delete")
+@click.argument("name")
+@click.argument("versions", nargs=-1, required=True)
+@json_option
+def models_delete(name: str, versions: tuple[str, ...], as_json: bool) -> None:
+    """Delete VERSIONS of model NAME (their numbers are never given again).
+
+    The deletion is an event in the registry's log like any other; the runs the versions
+    came from are untouched.
+    """
+    from vtrack.registry.events import check_version
+
+    numbers = list(dict.fromkeys(check_version(v) for v in versions))  # all checked first
+    reg = _registry()
+    for number in numbers:
+        reg.get_model_version(name, number)  # every version exists before any is deleted
+    for number in numbers:
+        reg.delete_model_version(name, number)
+        if not as_json:
+            click.echo(f"deleted {name} v{number}")
+    if as_json:
+        term.echo_json({"name": name, "deleted_versions": numbers})

@@ -179,6 +179,26 @@ class ModelRegistry:
         return [{k: d.get(k) for k in keys} for d in self.cache.model_docs()
                 if d["exists"] and not d["deleted"]]  # fmt: skip
 
+    def backing_runs(self) -> dict[str, list[str]]:
+        """The runs that live registered versions load from: run id -> ``["churn v3", ...]``.
+
+        ``vtrack gc --purge-trash`` keeps these runs: purging one would leave its versions
+        unloadable. Versions of deleted models, and deleted versions, do not count.
+        """
+        from vtrack.store.refs import registry_tip
+
+        if registry_tip(self.store.refs) is None:
+            return {}  # no registry: nothing to open (and no cache file to create)
+        self.cache.sync()
+        live = {d["name"] for d in self.cache.model_docs() if d["exists"] and not d["deleted"]}
+        out: dict[str, list[str]] = {}
+        for v in self.cache.version_docs():
+            run_id = v.get("run_id")
+            if v["deleted"] or v["name"] not in live or not isinstance(run_id, str):
+                continue
+            out.setdefault(run_id, []).append(f"{v['name']} v{v['version']}")
+        return out
+
     def history(self, name: str) -> list[dict[str, Any]]:
         """Every event of model ``name`` in log order (see :mod:`vtrack.registry.history`)."""
         ev.check_model_name(name)

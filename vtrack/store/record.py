@@ -13,8 +13,6 @@ import copy
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-import yaml
-
 from vtrack.entities import ArtifactEntry, DatasetInput, RunInputs
 from vtrack.errors import CorruptObjectError, ParamConflictError
 from vtrack.limits import HISTORY_CHUNK_DIGITS, HISTORY_CHUNK_ROWS
@@ -23,12 +21,22 @@ from vtrack.store.summary import SUMMARIZED, SUMMARY_FILE
 from vtrack.store.summary import encode as encode_summary
 from vtrack.validation import params_equal
 
-try:
-    _Loader: Any = yaml.CSafeLoader
-    _Dumper: Any = yaml.CSafeDumper
-except AttributeError:  # pragma: no cover - libyaml missing
-    _Loader = yaml.SafeLoader
-    _Dumper = yaml.SafeDumper
+#: ``(yaml, loader, dumper)`` once first needed: PyYAML's import (~16 ms, most of it a
+#: regex compile) is not paid by commands that read only the index
+_yaml_parts: tuple[Any, Any, Any] | None = None
+
+
+def _yaml() -> tuple[Any, Any, Any]:
+    global _yaml_parts
+    if _yaml_parts is None:
+        import yaml
+
+        try:
+            _yaml_parts = (yaml, yaml.CSafeLoader, yaml.CSafeDumper)
+        except AttributeError:  # pragma: no cover - libyaml missing
+            _yaml_parts = (yaml, yaml.SafeLoader, yaml.SafeDumper)
+    return _yaml_parts
+
 
 RECORD_DIR = ".vtrack"
 FORMAT_VERSION = 1
@@ -45,9 +53,10 @@ def dump_yaml(data: Any) -> bytes:
     older journal may hold) are written escaped (``\\xff``) rather than failing, so one
     bad value never makes a record unwritable.
     """
+    yaml, _, dumper = _yaml()
     try:
         text: str = yaml.dump(
-            data, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True,
+            data, Dumper=dumper, sort_keys=True, default_flow_style=False, allow_unicode=True,
             width=1000,
         )  # fmt: skip
         return text.encode("utf-8")
@@ -76,7 +85,8 @@ def storable(value: Any) -> Any:
 
 def load_yaml(data: bytes | str) -> Any:
     """Parse YAML with the safe (C where available) loader."""
-    return yaml.load(data, Loader=_Loader)
+    yaml, loader, _ = _yaml()
+    return yaml.load(data, Loader=loader)
 
 
 def run_inputs(

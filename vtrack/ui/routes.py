@@ -92,7 +92,8 @@ def make_routes(
             with contextlib.suppress(Exception):
                 import numpy  # noqa: F401
 
-                import vtrack.diff  # noqa: F401
+                import vtrack.diff.build  # noqa: F401
+                import vtrack.diff.compare  # noqa: F401
                 import vtrack.repro.codediff  # noqa: F401
 
                 for name in ("run.html", "compare.html", "artifact.html", "lineage.html"):
