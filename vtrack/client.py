@@ -351,6 +351,21 @@ class TrackingClient(RegistryCalls):
         record = self.repo.state(v.validate_run_id(run_id), deleted_ok=True).record
         return [Metric(key, val, ts, step) for step, ts, val in record.iter_history(key)]
 
+    def get_metric_histories(
+        self, run_id: str, keys: Iterable[str] | None = None
+    ) -> dict[str, list[Metric]]:
+        """The histories of ``keys`` (default: every metric of the run) by key, from one
+        read of the run: what :meth:`get_metric_history` per key gives, without reading
+        the run once per key (a run with 10,000 metrics made that quadratic)."""
+        record = self.repo.state(v.validate_run_id(run_id), deleted_ok=True).record
+        wanted = sorted(record.metrics) if keys is None else [
+            v.validate_metric_key(k) for k in dict.fromkeys(keys)
+        ]  # fmt: skip
+        return {
+            key: [Metric(key, val, ts, step) for step, ts, val in record.iter_history(key)]
+            for key in wanted
+        }
+
     def list_runs(
         self, experiment_id: str | None = None, view_type: str = "ACTIVE_ONLY"
     ) -> list[Run]:

@@ -168,7 +168,7 @@ def metrics(
             param_hint="KEY",
         )
     histories: dict[str, list[Any]] = {
-        k: ordered_history(c.get_metric_history(run, k)) for k in chosen
+        k: ordered_history(h) for k, h in c.get_metric_histories(run, chosen).items()
     }
     if as_json:
         term.echo_json(

@@ -298,7 +298,8 @@ def show(run: str, experiment: Experiment | None, as_json: bool) -> None:
     """Everything in a run's record, with metric summaries and sparklines."""
     c = client()
     rn = c.get_run(run)
-    summaries = metric_summaries(rn, lambda key: c.get_metric_history(rn.info.run_id, key))
+    histories = c.get_metric_histories(rn.info.run_id, rn.data.metrics)
+    summaries = metric_summaries(rn, histories.__getitem__)
     kids = c.search_runs(
         None, f"attributes.parent_run_id = '{rn.info.run_id}'", max_results=None,
         order_by=["attributes.start_time ASC"],
