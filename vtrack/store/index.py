@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from vtrack.entities import Run, RunData, RunInfo
 from vtrack.query import Comparison, OrderKey
-from vtrack.store import index_inputs
+from vtrack.store import index_inputs, index_keys
 from vtrack.store.index_records import (
     IndexedRecord,
     attr_int,
@@ -71,7 +71,7 @@ __all__ = [
 
 log = logging.getLogger("vtrack")
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 INDEX_FILE = "index.sqlite"
 #: Milliseconds a writer waits for another process's index transaction.
 BUSY_TIMEOUT_MS = 60_000
@@ -120,8 +120,11 @@ CREATE INDEX IF NOT EXISTS datasets_name ON datasets(name);
 CREATE TABLE IF NOT EXISTS records(run INTEGER PRIMARY KEY, body TEXT NOT NULL);
 """
     + index_inputs.SCHEMA
+    + index_keys.SCHEMA
 )
-_TABLES = ("runs", "params", "metrics", "tags", "datasets", "records", index_inputs.TABLE)
+#: What a full rebuild clears (``materialized`` stays: its keys' rows are rewritten).
+_TABLES = ("runs", "params", "metrics", "tags", "datasets", "records", index_inputs.TABLE,
+           "key_counts")  # fmt: skip
 _CHILD_TABLES = ("params", "metrics", "tags", "datasets", "records", index_inputs.TABLE)
 
 
@@ -406,6 +409,9 @@ class RunIndex:
         in between and nothing was skipped, so they always describe the rows beside them.
         """
         skipped = count = 0
+        bulk = full or not seen  # a first build: a crash loses nothing the refs do not hold
+        if bulk:
+            conn.execute("PRAGMA synchronous = OFF")
         conn.execute("BEGIN IMMEDIATE")
         try:
             row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
@@ -414,13 +420,17 @@ class RunIndex:
             if full:
                 for table in _TABLES:
                     conn.execute(f"DELETE FROM {table}")
-            rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in _CHILD_TABLES}
+            mat = index_keys.materialized(conn)
+            counts = index_keys.KeyCounts()
+            rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in ("runs", *_CHILD_TABLES)}
+            next_id = int(conn.execute("SELECT coalesce(max(id), 0) + 1 FROM runs").fetchone()[0])
             pending = 0
             for rec in records:
                 count += 1
+                # a run this sync did not see before is new unless another sync wrote since
                 current = (
                     None
-                    if full
+                    if full or (clean and rec.run_id not in seen)
                     else conn.execute(
                         "SELECT id, commit_sha, lifecycle, live FROM runs WHERE run_id = ?",
                         (rec.run_id,),
@@ -429,13 +439,23 @@ class RunIndex:
                 if not full and not self._unchanged_since_read(current, seen.get(rec.run_id)):
                     skipped += 1
                     continue
+                if current is not None:
+                    _insert_rows(conn, rows)  # rows of this run gathered so far go first
+                    pending = 0
+                    self._forget(conn, current[0], counts)
                 if rec.broken:  # left out (read_records warned); an old row would lie
                     if current is not None:
-                        self._delete_children(conn, current[0])
                         conn.execute("DELETE FROM runs WHERE id = ?", (current[0],))
                     continue
-                rid = self._write_run(conn, current[0] if current else None, rec)
-                child_rows(rid, rec, rows)
+                if current is None:
+                    rid, next_id = next_id, next_id + 1
+                    rows["runs"].append((rid, rec.run_id, *self._run_values(rec)))
+                else:
+                    rid = current[0]
+                    self._update_run(conn, rid, rec)
+                child_rows(rid, rec, rows, mat)
+                counts.add(rec.info.get("experiment_id"), rec.lifecycle, 1,
+                           (("params", rec.params), ("metrics", rec.metrics), ("tags", rec.tags)))  # fmt: skip
                 for f in index_inputs.input_file_rows(self.store, [rec]).get(rec.run_id, ()):
                     rows[index_inputs.TABLE].append((rid, *f))
                 pending += 1
@@ -452,8 +472,9 @@ class RunIndex:
                 if not self._unchanged_since_read(current, seen.get(run_id)):
                     skipped += 1
                     continue
-                self._delete_children(conn, current[0])
+                self._forget(conn, current[0], counts)
                 conn.execute("DELETE FROM runs WHERE id = ?", (current[0],))
+            counts.flush(conn)
             if records or vanished or full:
                 conn.execute(
                     "INSERT OR REPLACE INTO meta VALUES('generation', ?)",
@@ -473,6 +494,9 @@ class RunIndex:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise
+        finally:
+            if bulk:
+                conn.execute("PRAGMA synchronous = NORMAL")
         return skipped, count
 
     @staticmethod
@@ -482,32 +506,35 @@ class RunIndex:
         return before is not None and (current[1], current[2], bool(current[3])) == before
 
     @staticmethod
-    def _delete_children(conn: sqlite3.Connection, rid: int) -> None:
+    def _forget(conn: sqlite3.Connection, rid: int, counts: index_keys.KeyCounts) -> None:
+        """Drop the child rows of run ``rid`` and uncount its keys (its ``runs`` row stays)."""
+        found = conn.execute(
+            "SELECT r.experiment_id, r.lifecycle, c.body FROM runs r "
+            "LEFT JOIN records c ON c.run = r.id WHERE r.id = ?", (rid,),
+        ).fetchone()  # fmt: skip
+        if found is not None and found[2] is not None:
+            old = IndexedRecord.from_body("", "", found[1], found[2])
+            counts.add(found[0], found[1], -1,
+                       (("params", old.params), ("metrics", old.metrics), ("tags", old.tags)))  # fmt: skip
         for table in _CHILD_TABLES:
             conn.execute(f"DELETE FROM {table} WHERE run = ?", (rid,))
 
-    def _write_run(self, conn: sqlite3.Connection, rid: int | None, rec: IndexedRecord) -> int:
+    @staticmethod
+    def _run_values(rec: IndexedRecord) -> tuple[Any, ...]:
         info = rec.info
-        values = (
+        return (
             rec.commit, rec.lifecycle, int(rec.live), attr_text(info.get("name")),
             attr_text(info.get("experiment_id")), attr_text(info.get("status")),
             attr_int(info.get("start_time")), attr_int(info.get("end_time")),
             attr_text(info.get("user")), attr_text(info.get("parent_run_id")),
         )  # fmt: skip
-        if rid is None:
-            cur = conn.execute(
-                "INSERT INTO runs(run_id, commit_sha, lifecycle, live, name, experiment_id, "
-                "status, start_time, end_time, user, parent_run_id) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
-                (rec.run_id, *values),
-            )
-            return int(cur.lastrowid)  # type: ignore[arg-type]
+
+    def _update_run(self, conn: sqlite3.Connection, rid: int, rec: IndexedRecord) -> None:
         conn.execute(
             "UPDATE runs SET commit_sha=?, lifecycle=?, live=?, name=?, experiment_id=?, "
             "status=?, start_time=?, end_time=?, user=?, parent_run_id=? WHERE id=?",
-            (*values, rid),
+            (*self._run_values(rec), rid),
         )
-        self._delete_children(conn, rid)
-        return rid
 
     # -- searching ------------------------------------------------------------------------
     def search(
@@ -531,6 +558,9 @@ class RunIndex:
             max_results=max_results, offset=offset,
         )  # fmt: skip
         conn = self._conn()
+        self.ensure_keys(
+            [*((c.entity, c.key) for c in clauses), *((o.entity, o.key) for o in order)]
+        )
         conn.execute("BEGIN")
         try:
             rows = conn.execute(sql, args).fetchall()
@@ -547,32 +577,23 @@ class RunIndex:
     ) -> int:
         """How many runs :meth:`search` would return without a limit."""
         sql, args = compile_count(clauses, experiment_ids=experiment_ids, lifecycles=lifecycles)
+        self.ensure_keys([(c.entity, c.key) for c in clauses])
         return int(self._conn().execute(sql, args).fetchone()[0])
+
+    def ensure_keys(self, wanted: Iterable[tuple[str, str]]) -> None:
+        """Make sure the value rows of each ``(entity, key)`` are in the index
+        (:func:`index_keys.ensure`); a query over those tables calls this first."""
+        index_keys.ensure(self._conn(), wanted)
 
     def keys(
         self, experiment_ids: Iterable[str] | None = None, lifecycles: Iterable[str] = (ACTIVE,)
     ) -> dict[str, list[str]]:
         """The param, metric and tag keys the runs in scope have (sorted, per entity).
 
-        Distinct keys come from each table's key index; each key is kept if one run in
-        scope has it (one indexed probe per key), so the cost follows the number of keys.
+        Answered from per-scope key counts kept by every sync (no value rows needed).
         """
-        life = tuple(lifecycles)
-        where, args = f"r.lifecycle IN ({marks(life)})", list(life)
-        if experiment_ids is not None:
-            exps = tuple(str(e) for e in experiment_ids)
-            where += f" AND r.experiment_id IN ({marks(exps)})"
-            args += exps
-        conn = self._conn()
-        out: dict[str, list[str]] = {}
-        for table in ("params", "metrics", "tags"):
-            rows = conn.execute(f"SELECT DISTINCT key FROM {table} ORDER BY key").fetchall()
-            probe = (
-                f"SELECT 1 FROM {table} t JOIN runs r ON r.id = t.run "
-                f"WHERE t.key = ? AND {where} LIMIT 1"
-            )
-            out[table] = [k for (k,) in rows if conn.execute(probe, [k, *args]).fetchone()]
-        return out
+        exps = None if experiment_ids is None else [str(e) for e in experiment_ids]
+        return index_keys.keys_in_scope(self._conn(), exps, tuple(lifecycles))
 
     def list_runs(
         self, experiment_ids: Iterable[str] | None = None, lifecycles: Iterable[str] = (ACTIVE,)
@@ -590,30 +611,22 @@ class RunIndex:
             conn.execute("COMMIT")
 
     def _runs_from_rows(self, conn: sqlite3.Connection, rows: list[Any]) -> list[Run]:
-        """Run objects for ``rows`` of :func:`compile_search`, from their stored JSON copies."""
+        """Run objects for ``rows`` of :func:`compile_search`, from their stored bodies."""
         if not rows:
             return []
         bodies = dict(conn.execute(
             "SELECT run, body FROM records WHERE run IN (SELECT value FROM json_each(?))",
             (to_json([r[0] for r in rows]),),
         ).fetchall())  # fmt: skip
-        loads = json.loads
         out = []
-        for (
-            rid,
-            run_id,
-            commit,
-            lifecycle,
-            name,
-            exp_id,
-            status,
-            start,
-            _end,
-            user,
-            _parent,
-        ) in rows:
-            body = loads(bodies.get(rid, "{}"))
-            info = body.get("info", {})
+        for rid, run_id, commit, lifecycle, name, exp_id, status, start, _end, user, _p in rows:
+            body = bodies.get(rid)
+            rec = (
+                IndexedRecord.from_body(run_id, commit, lifecycle, body)
+                if body is not None
+                else IndexedRecord.unreadable(run_id, commit, lifecycle)
+            )
+            info = rec.info
             out.append(
                 Run(
                     info=RunInfo(
@@ -631,12 +644,8 @@ class RunIndex:
                         source=info.get("source") or {},
                         environment=info.get("environment") or {},
                     ),
-                    data=RunData(
-                        params=body.get("params", {}),
-                        metrics=body.get("metrics", {}),
-                        tags=body.get("tags", {}),
-                    ),
-                    inputs=run_inputs(body.get("inputs", []), body.get("artifacts", {})),
+                    data=RunData(params=rec.params, metrics=rec.metrics, tags=rec.tags),
+                    inputs=run_inputs(rec.inputs, rec.artifacts),
                 )
             )
         return out
