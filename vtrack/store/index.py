@@ -79,6 +79,8 @@ BUSY_TIMEOUT_MS = 60_000
 SETTLED_SECONDS = 2.0
 #: Runs whose child rows a sync gathers before inserting them (memory stays flat).
 INSERT_CHUNK = 2000
+#: Run objects an index keeps built for the next search that returns them (~15 KB each).
+BUILT_RUNS_KEPT = 2048
 
 _SCHEMA = (
     """
@@ -164,6 +166,8 @@ class RunIndex:
         self.store = store
         self.path = path or store.location.vtrack_dir / INDEX_FILE
         self._local = threading.local()
+        self._built: dict[tuple[Any, ...], Run] = {}
+        self._built_lock = threading.Lock()
 
     @classmethod
     def for_store(cls, store: Store) -> RunIndex:
@@ -611,43 +615,39 @@ class RunIndex:
             conn.execute("COMMIT")
 
     def _runs_from_rows(self, conn: sqlite3.Connection, rows: list[Any]) -> list[Run]:
-        """Run objects for ``rows`` of :func:`compile_search`, from their stored bodies."""
+        """Run objects for ``rows`` of :func:`compile_search`, from their stored bodies.
+
+        Built runs are remembered by everything they are built from (the row and the body
+        text), so a run shown again — the next page view, the same search — costs a dict
+        lookup and copies of its param, metric and tag dicts (callers may change those).
+        """
         if not rows:
             return []
         bodies = dict(conn.execute(
             "SELECT run, body FROM records WHERE run IN (SELECT value FROM json_each(?))",
             (to_json([r[0] for r in rows]),),
         ).fetchall())  # fmt: skip
+        built, lock = self._built, self._built_lock
         out = []
-        for rid, run_id, commit, lifecycle, name, exp_id, status, start, _end, user, _p in rows:
-            body = bodies.get(rid)
-            rec = (
-                IndexedRecord.from_body(run_id, commit, lifecycle, body)
-                if body is not None
-                else IndexedRecord.unreadable(run_id, commit, lifecycle)
-            )
-            info = rec.info
+        for row in rows:
+            key = (*row, bodies.get(row[0]))
+            with lock:
+                run = built.pop(key, None)
+            if run is None:
+                run = _run_of(row, key[-1])
+            with lock:
+                built[key] = run  # most recent last
+            data = run.data
             out.append(
                 Run(
-                    info=RunInfo(
-                        run_id=run_id,
-                        run_name=str(name),
-                        experiment_id=str(exp_id),
-                        status=str(status),
-                        start_time=int(start or 0),
-                        end_time=info.get("end_time"),
-                        user_id=user or "",
-                        parent_run_id=info.get("parent_run_id"),
-                        description=info.get("description"),
-                        lifecycle_stage=lifecycle,
-                        commit=commit,
-                        source=info.get("source") or {},
-                        environment=info.get("environment") or {},
-                    ),
-                    data=RunData(params=rec.params, metrics=rec.metrics, tags=rec.tags),
-                    inputs=run_inputs(rec.inputs, rec.artifacts),
+                    info=run.info,
+                    data=RunData(dict(data.params), dict(data.metrics), dict(data.tags)),
+                    inputs=run.inputs,
                 )
             )
+        with lock:
+            while len(built) > BUILT_RUNS_KEPT:
+                del built[next(iter(built))]
         return out
 
     # -- for derived tables kept beside the index (index_metricstats, index_outputs) ------------
@@ -755,6 +755,35 @@ class RunIndex:
     def input_uses(self, **query: Any) -> list[tuple[Any, ...]]:
         """Inputs of indexed runs matching a path or digest (:func:`index_inputs.find_uses`)."""
         return index_inputs.find_uses(self._conn(), store=self.store, **query)
+
+
+def _run_of(row: Sequence[Any], body: str | bytes | None) -> Run:
+    rid, run_id, commit, lifecycle, name, exp_id, status, start, _end, user, _parent = row
+    rec = (
+        IndexedRecord.from_body(run_id, commit, lifecycle, body)
+        if body is not None
+        else IndexedRecord.unreadable(run_id, commit, lifecycle)
+    )
+    info = rec.info
+    return Run(
+        info=RunInfo(
+            run_id=run_id,
+            run_name=str(name),
+            experiment_id=str(exp_id),
+            status=str(status),
+            start_time=int(start or 0),
+            end_time=info.get("end_time"),
+            user_id=user or "",
+            parent_run_id=info.get("parent_run_id"),
+            description=info.get("description"),
+            lifecycle_stage=lifecycle,
+            commit=commit,
+            source=info.get("source") or {},
+            environment=info.get("environment") or {},
+        ),
+        data=RunData(params=rec.params, metrics=rec.metrics, tags=rec.tags),
+        inputs=run_inputs(rec.inputs, rec.artifacts),
+    )
 
 
 # --- module-level conveniences ---------------------------------------------------------------

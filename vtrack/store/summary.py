@@ -77,9 +77,12 @@ def fast_loads(data: bytes | str) -> Any:
     infinities, lone surrogates, very deep documents) or may read differently (integer
     literals of 19 digits or more, which it can turn into floats; any run of 19 digits
     sends the text to ``json``) is read by ``json``."""
+    global _orjson
+    if _orjson is None:
+        _orjson = _load_orjson()
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogatepass")
-    if _orjson is not None and _LONG_RUN not in data.translate(_DIGITS):
+    if _orjson is not False and _LONG_RUN not in data.translate(_DIGITS):
         try:
             return _orjson.loads(data)
         except ValueError:
@@ -91,11 +94,11 @@ def _load_orjson() -> Any:
     try:
         import orjson
     except ImportError:
-        return None
+        return False
     return orjson
 
 
-_orjson = _load_orjson()
+_orjson: Any = None  # imported on first use (False: not installed)
 
 
 def decode(data: bytes, shas: Mapping[str, str]) -> dict[str, Any] | None:
