@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 import vtrack
 from tests.conftest import git
 from vtrack.client import TrackingClient
-from vtrack.store import index_records, summary
+from vtrack.store import index_keys, index_records, summary
 from vtrack.store.record import dump_yaml, load_yaml
 from vtrack.store.summary import SUMMARY_FILE, decode, encode, fast_loads, same_floats
 
@@ -157,6 +158,34 @@ def test_a_fresh_clones_index_equals_one_rebuilt_from_the_yaml(
     monkeypatch.setattr(index_records, "BATCH_READ_THRESHOLD", 10**9)
     TrackingClient(str(clone)).repo.index().rebuild()
     assert _dump(_index_file(clone)) == from_summaries
+
+
+def test_value_rows_written_on_demand_equal_those_a_rebuild_writes(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys are filled from the stored bodies by SQLite (bodies it can read) or Python
+    (bodies holding NaN, keys a JSON path cannot name); a rebuild writes them from the
+    records. Both must give the same rows, value types and -0.0 included."""
+    odd = ["plain", "no-path here", "dot.key", "a/b c-d"]
+    values: list[Any] = [2**63 - 1, -(2**63) - 1, 2**70, 0.1 + 0.2, -0.0, 1e-310, None, True,
+                         "x\"y", "éè", "12", [1, "a"], {"n": 1}]  # fmt: skip
+    for i in range(index_records.BATCH_READ_THRESHOLD + 3):
+        with vtrack.start_run(run_name=f"v{i}"):
+            vtrack.log_params({k: values[(i + j) % len(values)] for j, k in enumerate(odd)})
+            vtrack.log_metrics({k: (i - 3) / 7 + j for j, k in enumerate(odd)}, step=i)
+            if i % 4 == 0:
+                vtrack.log_metric("sometimes_nan", math.nan if i % 8 == 0 else -0.0)
+            vtrack.set_tags({k: f"t{i % 3}" for k in odd})
+    c = TrackingClient(str(repo))
+    names = [*odd, "sometimes_nan"]
+    # keys a JSON path could not name (hand-edited records): pretend two of these are
+    monkeypatch.setattr(index_keys, "_PATH_SAFE", re.compile(r"plain|dot\.key|sometimes_nan"))
+    c.run_index().ensure_keys([(e, k) for e in ("params", "metrics", "tags") for k in names])
+    on_demand = _dump(_index_file(repo))
+    assert len(on_demand["tags"]) == len(odd) * (index_records.BATCH_READ_THRESHOLD + 3)
+    assert len(on_demand["params"]) > 3 * (index_records.BATCH_READ_THRESHOLD + 3)
+    c.repo.index().rebuild()
+    assert _dump(_index_file(repo)) == on_demand
 
 
 def test_a_record_edited_behind_the_summarys_back_is_read_from_the_yaml(repo: Path) -> None:

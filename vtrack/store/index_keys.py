@@ -18,6 +18,8 @@ first names it. Promises:
 
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -79,14 +81,7 @@ def ensure(conn: sqlite3.Connection, wanted: Iterable[tuple[str, str]]) -> int:
             if present is not None:
                 by_entity.setdefault(entity, []).append(key)
         if by_entity:
-            rows: dict[str, list[tuple[Any, ...]]] = {e: [] for e in by_entity}
-            for rid, body in conn.execute("SELECT run, body FROM records"):
-                docs = fast_loads(body)["docs"]
-                for entity, keys in by_entity.items():
-                    values = _values(docs, entity)
-                    if values:
-                        rows[entity].extend(value_rows(rid, entity, values, keys))
-            for entity, values in rows.items():
+            for entity, values in _rows_of(conn, by_entity).items():
                 if values:
                     marks = ",".join("?" * len(values[0]))
                     conn.executemany(f"INSERT INTO {entity} VALUES({marks})", values)
@@ -97,6 +92,67 @@ def ensure(conn: sqlite3.Connection, wanted: Iterable[tuple[str, str]]) -> int:
         conn.execute("ROLLBACK")
         raise
     return written
+
+
+def _rows_of(
+    conn: sqlite3.Connection, by_entity: dict[str, list[str]]
+) -> dict[str, list[tuple[Any, ...]]]:
+    """The value rows of ``by_entity``'s keys for every stored body.
+
+    SQLite picks each value's JSON text out of the bodies (``->`` renders a number as
+    written, so ``json.loads`` of that text is exactly what parsing the whole body
+    gives); bodies SQLite cannot read (a NaN or infinity written by Python's json) and
+    keys a JSON path cannot name are parsed in Python instead.
+    """
+    rows: dict[str, list[tuple[Any, ...]]] = {e: [] for e in by_entity}
+    pairs = [(e, k) for e, keys in by_entity.items() for k in keys if _PATH_SAFE.fullmatch(k)]
+    slow = {e: [k for k in keys if not _PATH_SAFE.fullmatch(k)] for e, keys in by_entity.items()}
+    if pairs:
+        picks = ", ".join("body -> ?" for _ in pairs)
+        paths = [f"$.docs.{_SECTIONS[e]}.\"{k}\"" for e, k in pairs]
+        for rid, *texts in conn.execute(
+            f"SELECT run, {picks} FROM records WHERE json_valid(body)", paths
+        ):
+            for (entity, key), text in zip(pairs, texts, strict=True):
+                if text is not None:
+                    rows[entity].extend(value_rows(rid, entity, {key: _decode(text)}, (key,)))
+        where = "NOT json_valid(body)"
+    else:
+        where = "1"
+    for rid, body in conn.execute(f"SELECT run, body FROM records WHERE {where}"):
+        docs = fast_loads(body)["docs"]
+        for entity, keys in by_entity.items():
+            wanted = keys if where == "1" else slow[entity] + [k for e, k in pairs if e == entity]
+            values = _values(docs, entity)
+            if values and wanted:
+                rows[entity].extend(value_rows(rid, entity, values, wanted))
+    if pairs and any(slow.values()):  # keys a path cannot name, over the bodies SQLite read
+        for rid, body in conn.execute("SELECT run, body FROM records WHERE json_valid(body)"):
+            docs = fast_loads(body)["docs"]
+            for entity, keys in slow.items():
+                values = _values(docs, entity)
+                if keys and values:
+                    rows[entity].extend(value_rows(rid, entity, values, keys))
+    return rows
+
+
+def _decode(text: str) -> Any:
+    """``json.loads(text)`` of one JSON value, with shortcuts for plain strings and numbers."""
+    if text[0] == '"':
+        if "\\" not in text:
+            return text[1:-1]
+    elif text[0] in "-0123456789" and not text.lstrip("-").isdigit():
+        try:
+            return float(text)  # a JSON number with a fraction or exponent: what json reads
+        except ValueError:
+            pass
+    return json.loads(text)
+
+
+#: Where each value table's values sit in a stored body, as a JSON path.
+_SECTIONS = {"params": '"params.yaml"', "metrics": '"metrics.yaml"', "tags": '"run.yaml".tags'}
+#: Keys a quoted JSON path label names exactly.
+_PATH_SAFE = re.compile(r"[A-Za-z0-9_./ :+-]+")
 
 
 def _values(docs: dict[str, Any], entity: str) -> dict[str, Any]:
