@@ -71,12 +71,16 @@ __all__ = [
 
 log = logging.getLogger("vtrack")
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 INDEX_FILE = "index.sqlite"
 #: Milliseconds a writer waits for another process's index transaction.
 BUSY_TIMEOUT_MS = 60_000
 #: Seconds the ref storage must have been still before a sync may skip listing refs.
 SETTLED_SECONDS = 2.0
+#: Page cache of each connection (KiB) and how much of the file it maps: at 100,000 runs
+#: the ``runs`` table alone is ~12 MB, well past SQLite's 2 MB default cache.
+CACHE_KIB = 32 * 1024
+MMAP_BYTES = 256 * 2**20
 #: Runs whose child rows a sync gathers before inserting them (memory stays flat).
 INSERT_CHUNK = 2000
 #: Run objects an index keeps built for the next search that returns them (~15 KB each).
@@ -101,6 +105,8 @@ CREATE TABLE IF NOT EXISTS runs(
 CREATE INDEX IF NOT EXISTS runs_exp_start ON runs(experiment_id, start_time DESC, run_id);
 CREATE INDEX IF NOT EXISTS runs_start ON runs(start_time DESC, run_id);
 CREATE INDEX IF NOT EXISTS runs_name ON runs(name);
+CREATE INDEX IF NOT EXISTS runs_live ON runs(live) WHERE live = 1;
+CREATE INDEX IF NOT EXISTS runs_life ON runs(lifecycle, experiment_id);
 CREATE TABLE IF NOT EXISTS params(
     run INTEGER NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, num, text TEXT,
     PRIMARY KEY(run, key)) WITHOUT ROWID;
@@ -234,6 +240,8 @@ class RunIndex:
         if target != ":memory:":
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
+        conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
         conn.create_function("vt_lower", 1, sql_lower, deterministic=True)
         conn.create_function("vt_numcmp", 3, sql_numcmp, deterministic=True)
         return conn
@@ -353,8 +361,10 @@ class RunIndex:
         """Refs unchanged: re-read live runs, and runs that stopped being live, only."""
         generation, rows = self._read_rows(
             conn,
+            # two indexed lookups (an OR would scan every row: 80 ms at 100,000 runs)
+            "SELECT run_id, commit_sha, lifecycle, live FROM runs WHERE live = 1 UNION ALL "
             "SELECT run_id, commit_sha, lifecycle, live FROM runs "
-            "WHERE live = 1 OR run_id IN (SELECT value FROM json_each(?))",
+            "WHERE run_id IN (SELECT value FROM json_each(?)) AND live = 0",
             (to_json(sorted(live)),),
         )
         wanted = [

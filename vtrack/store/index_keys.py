@@ -107,25 +107,32 @@ def _rows_of(
     rows: dict[str, list[tuple[Any, ...]]] = {e: [] for e in by_entity}
     pairs = [(e, k) for e, keys in by_entity.items() for k in keys if _PATH_SAFE.fullmatch(k)]
     slow = {e: [k for k in keys if not _PATH_SAFE.fullmatch(k)] for e, keys in by_entity.items()}
+    unread: list[int] = []  # bodies SQLite cannot read
     if pairs:
-        picks = ", ".join("body -> ?" for _ in pairs)
-        paths = [f"$.docs.{_SECTIONS[e]}.\"{k}\"" for e, k in pairs]
-        for rid, *texts in conn.execute(
-            f"SELECT run, {picks} FROM records WHERE json_valid(body)", paths
+        picks = ", ".join("CASE WHEN ok THEN body -> ? END" for _ in pairs)
+        paths = [f'$.docs.{_SECTIONS[e]}."{k}"' for e, k in pairs]
+        for rid, ok, *texts in conn.execute(
+            f"SELECT run, ok, {picks} FROM (SELECT run, body, json_valid(body) AS ok FROM records)",
+            paths,
         ):
+            if not ok:
+                unread.append(rid)
+                continue
             for (entity, key), text in zip(pairs, texts, strict=True):
                 if text is not None:
                     rows[entity].extend(value_rows(rid, entity, {key: _decode(text)}, (key,)))
-        where = "NOT json_valid(body)"
+        bodies = conn.execute(
+            "SELECT run, body FROM records WHERE run IN (SELECT value FROM json_each(?))",
+            (json.dumps(unread),),
+        )
     else:
-        where = "1"
-    for rid, body in conn.execute(f"SELECT run, body FROM records WHERE {where}"):
+        bodies = conn.execute("SELECT run, body FROM records")
+    for rid, body in bodies:  # every body when no key has a path, else the unread ones
         docs = fast_loads(body)["docs"]
         for entity, keys in by_entity.items():
-            wanted = keys if where == "1" else slow[entity] + [k for e, k in pairs if e == entity]
             values = _values(docs, entity)
-            if values and wanted:
-                rows[entity].extend(value_rows(rid, entity, values, wanted))
+            if values and keys:
+                rows[entity].extend(value_rows(rid, entity, values, keys))
     if pairs and any(slow.values()):  # keys a path cannot name, over the bodies SQLite read
         for rid, body in conn.execute("SELECT run, body FROM records WHERE json_valid(body)"):
             docs = fast_loads(body)["docs"]
