@@ -53,8 +53,10 @@ def timed(fn: Any, n: int) -> list[float]:
     return bench_scale.repeat(fn, n)
 
 
-def fresh_clone(store: Path, work: Path) -> Path:
+def fresh_clone(store: Path, work: Path, reuse: bool = False) -> Path:
     clone = work / f"clone-{store.name}"
+    if reuse and (clone / ".git").is_dir():
+        return clone  # the same fresh clone again: only its index is rebuilt
     shutil.rmtree(clone, ignore_errors=True)
     scale_build.git(work, "clone", "-q", "--no-local", str(store), str(clone))
     scale_build.git(clone, "fetch", "-q", "origin", "+refs/vtrack/*:refs/vtrack/*")
@@ -120,10 +122,11 @@ def main() -> int:
     ap.add_argument("--builds", type=int, default=2, help="fresh index builds to time")
     ap.add_argument("--history", action="store_true")
     ap.add_argument("--dir", type=Path, default=None)
+    ap.add_argument("--reuse", action="store_true", help="reuse the clone of an earlier run")
     args = ap.parse_args()
     work = Path(args.dir or tempfile.mkdtemp(prefix="vtrack-index-"))
     work.mkdir(parents=True, exist_ok=True)
-    clone = fresh_clone(args.store.resolve(), work)
+    clone = fresh_clone(args.store.resolve(), work, args.reuse)
     fl = floors(clone)
     print(f"\n## {fl['runs']:,} runs ({args.store})\n")
     print(f"floors: git cat-file of every summary.json {bench_scale.fmt(fl['git'])}; "
