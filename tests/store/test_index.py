@@ -398,3 +398,24 @@ def test_keys_of_a_scope_follow_deletes_restores_and_tag_removal(repo: Path) -> 
     check()
     c.run_index().rebuild()
     check()
+
+
+def test_runs_a_search_keeps_built_are_never_stale_or_shared(repo: Path) -> None:
+    """Search results are kept built (by row and body); callers get their own dicts."""
+    c = TrackingClient(str(repo))
+    rid = c.create_run(run_name="kept").info.run_id
+    c.log_param(rid, "p", 1)
+    c.log_metric(rid, "m", 0.5)
+    (first,) = c.search_runs(filter_string="params.p = 1")
+    first.data.params["p"] = "changed by the caller"
+    first.data.metrics.clear()
+    (again,) = c.search_runs(filter_string="params.p = 1")
+    assert again.data.params == {"p": 1} and again.data.metrics == {"m": 0.5}
+    assert again.data.params == c.get_run(rid).data.params
+    c.log_metric(rid, "m", 0.75)  # a live run: same commit, new body
+    (live,) = c.search_runs(filter_string="params.p = 1")
+    assert live.data.metrics == {"m": 0.75}
+    c.set_terminated(rid)
+    (done,) = c.search_runs(filter_string="params.p = 1")
+    assert done.info.status == "FINISHED" and done.data.metrics == {"m": 0.75}
+    assert done.data.tags.get("mlflow.runName") == "kept"  # system tags still derived
