@@ -29,6 +29,7 @@ from vtrack.store.writer import MetricPoint, RunWriter, now_ms
 
 if TYPE_CHECKING:
     from vtrack.artifacts import FileInfo
+    from vtrack.store.history_cache import HistoryCache
     from vtrack.store.index import RunIndex
 
 #: Stores opened in this process, by location and settings: a changed setting is a new Store.
@@ -349,7 +350,17 @@ class TrackingClient(RegistryCalls):
         """Every point of metric ``key`` in the order logged (a deleted run keeps its history)."""
         v.validate_metric_key(key)
         record = self.repo.state(v.validate_run_id(run_id), deleted_ok=True).record
-        return [Metric(key, val, ts, step) for step, ts, val in record.iter_history(key)]
+        return self._history_points(record, key)
+
+    def _history_points(self, record: Any, key: str) -> list[Metric]:
+        steps, times, values = self.history_cache().history(record, key)
+        return list(map(Metric, [key] * len(steps), values, times, steps))
+
+    def history_cache(self) -> HistoryCache:
+        """The store's columnar cache of sealed metric history chunks (derived, exact)."""
+        from vtrack.store.history_cache import HistoryCache
+
+        return HistoryCache.for_store(self.repo.store)
 
     def get_metric_histories(
         self, run_id: str, keys: Iterable[str] | None = None
@@ -361,10 +372,7 @@ class TrackingClient(RegistryCalls):
         wanted = sorted(record.metrics) if keys is None else [
             v.validate_metric_key(k) for k in dict.fromkeys(keys)
         ]  # fmt: skip
-        return {
-            key: [Metric(key, val, ts, step) for step, ts, val in record.iter_history(key)]
-            for key in wanted
-        }
+        return {key: self._history_points(record, key) for key in wanted}
 
     def list_runs(
         self, experiment_id: str | None = None, view_type: str = "ACTIVE_ONLY"

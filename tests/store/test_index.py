@@ -352,3 +352,70 @@ def test_like_to_glob(pattern: str, glob: str) -> None:
 def test_index_module_names_are_reexported() -> None:
     assert index_mod.run_view is index_records.run_view
     assert os.path.basename(index_mod.INDEX_FILE) == "index.sqlite"
+
+
+def _brute_keys(c: TrackingClient, exps: list[str] | None, view: str) -> dict[str, list[str]]:
+    runs = c.search_runs(exps, run_view_type=view, max_results=None)
+    return {
+        "params": sorted({k for r in runs for k in r.data.params}),
+        "metrics": sorted({k for r in runs for k in r.data.metrics}),
+        "tags": sorted({k for r in runs for k in dict(r.data.tags)}),  # logged tags only
+    }
+
+
+def test_keys_of_a_scope_follow_deletes_restores_and_tag_removal(repo: Path) -> None:
+    """keys() comes from per-scope counts kept by each sync, not from value rows."""
+    c = TrackingClient(str(repo))
+    other = c.create_experiment("other")
+    a = c.create_run(run_name="a").info.run_id
+    c.log_param(a, "only_a", 1)
+    c.log_metric(a, "shared", 0.5)
+    c.set_tag(a, "doomed", "x")
+    b = c.create_run(experiment_id=other, run_name="b").info.run_id
+    c.log_param(b, "only_b", "y")
+    c.log_metric(b, "shared", 0.7)
+    for rid in (a, b):
+        c.set_terminated(rid)
+
+    def check() -> None:
+        for exps in (None, ["0"], [other]):
+            for view in ("ACTIVE_ONLY", "DELETED_ONLY", "ALL"):
+                life = {"ACTIVE_ONLY": ("active",), "DELETED_ONLY": ("deleted",),
+                        "ALL": ("active", "deleted")}[view]  # fmt: skip
+                got = c.run_index().keys(exps, life)
+                assert got == _brute_keys(c, exps, view), (exps, view)
+
+    check()
+    assert c.run_index().keys(["0"])["params"] == ["only_a"]
+    c.delete_tag(a, "doomed")
+    check()
+    assert "doomed" not in c.run_index().keys()["tags"]
+    c.delete_run(b)
+    check()
+    assert "only_b" not in c.run_index().keys()["params"]
+    assert c.run_index().keys(lifecycles=("deleted",))["params"] == ["only_b"]
+    c.restore_run(b)
+    check()
+    c.run_index().rebuild()
+    check()
+
+
+def test_runs_a_search_keeps_built_are_never_stale_or_shared(repo: Path) -> None:
+    """Search results are kept built (by row and body); callers get their own dicts."""
+    c = TrackingClient(str(repo))
+    rid = c.create_run(run_name="kept").info.run_id
+    c.log_param(rid, "p", 1)
+    c.log_metric(rid, "m", 0.5)
+    (first,) = c.search_runs(filter_string="params.p = 1")
+    first.data.params["p"] = "changed by the caller"
+    first.data.metrics.clear()
+    (again,) = c.search_runs(filter_string="params.p = 1")
+    assert again.data.params == {"p": 1} and again.data.metrics == {"m": 0.5}
+    assert again.data.params == c.get_run(rid).data.params
+    c.log_metric(rid, "m", 0.75)  # a live run: same commit, new body
+    (live,) = c.search_runs(filter_string="params.p = 1")
+    assert live.data.metrics == {"m": 0.75}
+    c.set_terminated(rid)
+    (done,) = c.search_runs(filter_string="params.p = 1")
+    assert done.info.status == "FINISHED" and done.data.metrics == {"m": 0.75}
+    assert done.data.tags.get("mlflow.runName") == "kept"  # system tags still derived

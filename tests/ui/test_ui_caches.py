@@ -16,9 +16,10 @@ from starlette.testclient import TestClient
 from tests.conftest import git
 from vtrack.client import TrackingClient
 from vtrack.entities import Metric
+from vtrack.store.history_cache import CACHE_DIR
 from vtrack.ui.app import create_app
 from vtrack.ui.charts import SeriesCache, parse_chunk
-from vtrack.ui.columnar import CACHE_DIR, ColumnarCache
+from vtrack.ui.columnar import ColumnarCache
 from vtrack.ui.data import UIData
 
 
@@ -50,10 +51,10 @@ def test_a_new_server_reads_sealed_chunks_from_the_columnar_cache(store) -> None
     client = store["client"]
     first = UIData(client).series(store["done"], "loss")
     root = client.repo.store.location.vtrack_dir.joinpath(*CACHE_DIR)
-    files = sorted(root.rglob("*.f64"))
+    files = sorted(root.rglob("*.cols"))
     hist = client.repo.state(store["done"]).record.histories["loss"]
     assert [f.stem for f in files] == sorted(hist.chunks)  # sealed chunks only, by blob id
-    disk = ColumnarCache(root)
+    disk = ColumnarCache(client.history_cache())
     for sha in hist.chunks:  # a fresh process: no parsing at all
         rows = SeriesCache(disk=disk).chunk(sha, boom)
         text = client.repo.store.objects.read_blob(sha).decode()
@@ -72,13 +73,13 @@ def test_a_torn_or_foreign_cache_file_is_ignored_and_replaced(store) -> None:
     client = store["client"]
     UIData(client).series(store["done"], "loss")
     root = client.repo.store.location.vtrack_dir.joinpath(*CACHE_DIR)
-    victim = sorted(root.rglob("*.f64"))[0]
+    victim = sorted(root.rglob("*.cols"))[0]
     victim.write_bytes(b"\x00" * 23)  # not a whole row
     text = client.repo.store.objects.read_blob(victim.stem).decode()
-    rows = SeriesCache(disk=ColumnarCache(root)).chunk(victim.stem, lambda: text)
+    rows = SeriesCache(disk=ColumnarCache(client.history_cache())).chunk(victim.stem, lambda: text)
     assert np.array_equal(rows, parse_chunk(text))
     assert victim.stat().st_size == rows.size * 8
-    assert ColumnarCache(root).load("not-a-sha") is None
+    assert ColumnarCache(client.history_cache()).load("not-a-sha") is None
 
 
 def test_remembered_chart_answers_follow_a_live_run(store) -> None:

@@ -57,6 +57,9 @@ def _record_value(value: Any) -> Any:
     return value
 
 
+_KNOWN: dict[type, frozenset[str]] = {}
+
+
 class _RecordEntry(Mapping[str, Any]):
     """A typed record entry that also reads as its record form (``entry["digest"]``).
 
@@ -87,7 +90,9 @@ class _RecordEntry(Mapping[str, Any]):
 
     @classmethod
     def _fields_from(cls, record: Mapping[str, Any]) -> dict[str, Any]:
-        known = {f.name for f in fields(cls)} - cls.NOT_RECORDED  # type: ignore[arg-type]
+        known = _KNOWN.get(cls)
+        if known is None:  # the recorded field names of a class, computed once
+            known = _KNOWN[cls] = frozenset(f.name for f in fields(cls)) - cls.NOT_RECORDED  # type: ignore[arg-type]
         kw: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         for k, v in record.items():

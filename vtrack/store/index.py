@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from vtrack.entities import Run, RunData, RunInfo
 from vtrack.query import Comparison, OrderKey
-from vtrack.store import index_inputs
+from vtrack.store import index_inputs, index_keys
 from vtrack.store.index_records import (
     IndexedRecord,
     attr_int,
@@ -71,14 +71,20 @@ __all__ = [
 
 log = logging.getLogger("vtrack")
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 8
 INDEX_FILE = "index.sqlite"
 #: Milliseconds a writer waits for another process's index transaction.
 BUSY_TIMEOUT_MS = 60_000
 #: Seconds the ref storage must have been still before a sync may skip listing refs.
 SETTLED_SECONDS = 2.0
+#: Page cache of each connection (KiB) and how much of the file it maps: at 100,000 runs
+#: the ``runs`` table alone is ~12 MB, well past SQLite's 2 MB default cache.
+CACHE_KIB = 32 * 1024
+MMAP_BYTES = 256 * 2**20
 #: Runs whose child rows a sync gathers before inserting them (memory stays flat).
 INSERT_CHUNK = 2000
+#: Run objects an index keeps built for the next search that returns them (~15 KB each).
+BUILT_RUNS_KEPT = 2048
 
 _SCHEMA = (
     """
@@ -99,6 +105,8 @@ CREATE TABLE IF NOT EXISTS runs(
 CREATE INDEX IF NOT EXISTS runs_exp_start ON runs(experiment_id, start_time DESC, run_id);
 CREATE INDEX IF NOT EXISTS runs_start ON runs(start_time DESC, run_id);
 CREATE INDEX IF NOT EXISTS runs_name ON runs(name);
+CREATE INDEX IF NOT EXISTS runs_live ON runs(live) WHERE live = 1;
+CREATE INDEX IF NOT EXISTS runs_life ON runs(lifecycle, experiment_id);
 CREATE TABLE IF NOT EXISTS params(
     run INTEGER NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, num, text TEXT,
     PRIMARY KEY(run, key)) WITHOUT ROWID;
@@ -120,8 +128,11 @@ CREATE INDEX IF NOT EXISTS datasets_name ON datasets(name);
 CREATE TABLE IF NOT EXISTS records(run INTEGER PRIMARY KEY, body TEXT NOT NULL);
 """
     + index_inputs.SCHEMA
+    + index_keys.SCHEMA
 )
-_TABLES = ("runs", "params", "metrics", "tags", "datasets", "records", index_inputs.TABLE)
+#: What a full rebuild clears (``materialized`` stays: its keys' rows are rewritten).
+_TABLES = ("runs", "params", "metrics", "tags", "datasets", "records", index_inputs.TABLE,
+           "key_counts")  # fmt: skip
 _CHILD_TABLES = ("params", "metrics", "tags", "datasets", "records", index_inputs.TABLE)
 
 
@@ -161,6 +172,8 @@ class RunIndex:
         self.store = store
         self.path = path or store.location.vtrack_dir / INDEX_FILE
         self._local = threading.local()
+        self._built: dict[tuple[Any, ...], Run] = {}
+        self._built_lock = threading.Lock()
 
     @classmethod
     def for_store(cls, store: Store) -> RunIndex:
@@ -227,6 +240,8 @@ class RunIndex:
         if target != ":memory:":
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
+        conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
         conn.create_function("vt_lower", 1, sql_lower, deterministic=True)
         conn.create_function("vt_numcmp", 3, sql_numcmp, deterministic=True)
         return conn
@@ -346,8 +361,10 @@ class RunIndex:
         """Refs unchanged: re-read live runs, and runs that stopped being live, only."""
         generation, rows = self._read_rows(
             conn,
+            # two indexed lookups (an OR would scan every row: 80 ms at 100,000 runs)
+            "SELECT run_id, commit_sha, lifecycle, live FROM runs WHERE live = 1 UNION ALL "
             "SELECT run_id, commit_sha, lifecycle, live FROM runs "
-            "WHERE live = 1 OR run_id IN (SELECT value FROM json_each(?))",
+            "WHERE run_id IN (SELECT value FROM json_each(?)) AND live = 0",
             (to_json(sorted(live)),),
         )
         wanted = [
@@ -406,6 +423,9 @@ class RunIndex:
         in between and nothing was skipped, so they always describe the rows beside them.
         """
         skipped = count = 0
+        bulk = full or not seen  # a first build: a crash loses nothing the refs do not hold
+        if bulk:
+            conn.execute("PRAGMA synchronous = OFF")
         conn.execute("BEGIN IMMEDIATE")
         try:
             row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
@@ -414,13 +434,17 @@ class RunIndex:
             if full:
                 for table in _TABLES:
                     conn.execute(f"DELETE FROM {table}")
-            rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in _CHILD_TABLES}
+            mat = index_keys.materialized(conn)
+            counts = index_keys.KeyCounts()
+            rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in ("runs", *_CHILD_TABLES)}
+            next_id = int(conn.execute("SELECT coalesce(max(id), 0) + 1 FROM runs").fetchone()[0])
             pending = 0
             for rec in records:
                 count += 1
+                # a run this sync did not see before is new unless another sync wrote since
                 current = (
                     None
-                    if full
+                    if full or (clean and rec.run_id not in seen)
                     else conn.execute(
                         "SELECT id, commit_sha, lifecycle, live FROM runs WHERE run_id = ?",
                         (rec.run_id,),
@@ -429,13 +453,23 @@ class RunIndex:
                 if not full and not self._unchanged_since_read(current, seen.get(rec.run_id)):
                     skipped += 1
                     continue
+                if current is not None:
+                    _insert_rows(conn, rows)  # rows of this run gathered so far go first
+                    pending = 0
+                    self._forget(conn, current[0], counts)
                 if rec.broken:  # left out (read_records warned); an old row would lie
                     if current is not None:
-                        self._delete_children(conn, current[0])
                         conn.execute("DELETE FROM runs WHERE id = ?", (current[0],))
                     continue
-                rid = self._write_run(conn, current[0] if current else None, rec)
-                child_rows(rid, rec, rows)
+                if current is None:
+                    rid, next_id = next_id, next_id + 1
+                    rows["runs"].append((rid, rec.run_id, *self._run_values(rec)))
+                else:
+                    rid = current[0]
+                    self._update_run(conn, rid, rec)
+                child_rows(rid, rec, rows, mat)
+                counts.add(rec.info.get("experiment_id"), rec.lifecycle, 1,
+                           (("params", rec.params), ("metrics", rec.metrics), ("tags", rec.tags)))  # fmt: skip
                 for f in index_inputs.input_file_rows(self.store, [rec]).get(rec.run_id, ()):
                     rows[index_inputs.TABLE].append((rid, *f))
                 pending += 1
@@ -452,8 +486,9 @@ class RunIndex:
                 if not self._unchanged_since_read(current, seen.get(run_id)):
                     skipped += 1
                     continue
-                self._delete_children(conn, current[0])
+                self._forget(conn, current[0], counts)
                 conn.execute("DELETE FROM runs WHERE id = ?", (current[0],))
+            counts.flush(conn)
             if records or vanished or full:
                 conn.execute(
                     "INSERT OR REPLACE INTO meta VALUES('generation', ?)",
@@ -473,6 +508,9 @@ class RunIndex:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise
+        finally:
+            if bulk:
+                conn.execute("PRAGMA synchronous = NORMAL")
         return skipped, count
 
     @staticmethod
@@ -482,32 +520,35 @@ class RunIndex:
         return before is not None and (current[1], current[2], bool(current[3])) == before
 
     @staticmethod
-    def _delete_children(conn: sqlite3.Connection, rid: int) -> None:
+    def _forget(conn: sqlite3.Connection, rid: int, counts: index_keys.KeyCounts) -> None:
+        """Drop the child rows of run ``rid`` and uncount its keys (its ``runs`` row stays)."""
+        found = conn.execute(
+            "SELECT r.experiment_id, r.lifecycle, c.body FROM runs r "
+            "LEFT JOIN records c ON c.run = r.id WHERE r.id = ?", (rid,),
+        ).fetchone()  # fmt: skip
+        if found is not None and found[2] is not None:
+            old = IndexedRecord.from_body("", "", found[1], found[2])
+            counts.add(found[0], found[1], -1,
+                       (("params", old.params), ("metrics", old.metrics), ("tags", old.tags)))  # fmt: skip
         for table in _CHILD_TABLES:
             conn.execute(f"DELETE FROM {table} WHERE run = ?", (rid,))
 
-    def _write_run(self, conn: sqlite3.Connection, rid: int | None, rec: IndexedRecord) -> int:
+    @staticmethod
+    def _run_values(rec: IndexedRecord) -> tuple[Any, ...]:
         info = rec.info
-        values = (
+        return (
             rec.commit, rec.lifecycle, int(rec.live), attr_text(info.get("name")),
             attr_text(info.get("experiment_id")), attr_text(info.get("status")),
             attr_int(info.get("start_time")), attr_int(info.get("end_time")),
             attr_text(info.get("user")), attr_text(info.get("parent_run_id")),
         )  # fmt: skip
-        if rid is None:
-            cur = conn.execute(
-                "INSERT INTO runs(run_id, commit_sha, lifecycle, live, name, experiment_id, "
-                "status, start_time, end_time, user, parent_run_id) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
-                (rec.run_id, *values),
-            )
-            return int(cur.lastrowid)  # type: ignore[arg-type]
+
+    def _update_run(self, conn: sqlite3.Connection, rid: int, rec: IndexedRecord) -> None:
         conn.execute(
             "UPDATE runs SET commit_sha=?, lifecycle=?, live=?, name=?, experiment_id=?, "
             "status=?, start_time=?, end_time=?, user=?, parent_run_id=? WHERE id=?",
-            (*values, rid),
+            (*self._run_values(rec), rid),
         )
-        self._delete_children(conn, rid)
-        return rid
 
     # -- searching ------------------------------------------------------------------------
     def search(
@@ -531,6 +572,9 @@ class RunIndex:
             max_results=max_results, offset=offset,
         )  # fmt: skip
         conn = self._conn()
+        self.ensure_keys(
+            [*((c.entity, c.key) for c in clauses), *((o.entity, o.key) for o in order)]
+        )
         conn.execute("BEGIN")
         try:
             rows = conn.execute(sql, args).fetchall()
@@ -547,32 +591,23 @@ class RunIndex:
     ) -> int:
         """How many runs :meth:`search` would return without a limit."""
         sql, args = compile_count(clauses, experiment_ids=experiment_ids, lifecycles=lifecycles)
+        self.ensure_keys([(c.entity, c.key) for c in clauses])
         return int(self._conn().execute(sql, args).fetchone()[0])
+
+    def ensure_keys(self, wanted: Iterable[tuple[str, str]]) -> None:
+        """Make sure the value rows of each ``(entity, key)`` are in the index
+        (:func:`index_keys.ensure`); a query over those tables calls this first."""
+        index_keys.ensure(self._conn(), wanted)
 
     def keys(
         self, experiment_ids: Iterable[str] | None = None, lifecycles: Iterable[str] = (ACTIVE,)
     ) -> dict[str, list[str]]:
         """The param, metric and tag keys the runs in scope have (sorted, per entity).
 
-        Distinct keys come from each table's key index; each key is kept if one run in
-        scope has it (one indexed probe per key), so the cost follows the number of keys.
+        Answered from per-scope key counts kept by every sync (no value rows needed).
         """
-        life = tuple(lifecycles)
-        where, args = f"r.lifecycle IN ({marks(life)})", list(life)
-        if experiment_ids is not None:
-            exps = tuple(str(e) for e in experiment_ids)
-            where += f" AND r.experiment_id IN ({marks(exps)})"
-            args += exps
-        conn = self._conn()
-        out: dict[str, list[str]] = {}
-        for table in ("params", "metrics", "tags"):
-            rows = conn.execute(f"SELECT DISTINCT key FROM {table} ORDER BY key").fetchall()
-            probe = (
-                f"SELECT 1 FROM {table} t JOIN runs r ON r.id = t.run "
-                f"WHERE t.key = ? AND {where} LIMIT 1"
-            )
-            out[table] = [k for (k,) in rows if conn.execute(probe, [k, *args]).fetchone()]
-        return out
+        exps = None if experiment_ids is None else [str(e) for e in experiment_ids]
+        return index_keys.keys_in_scope(self._conn(), exps, tuple(lifecycles))
 
     def list_runs(
         self, experiment_ids: Iterable[str] | None = None, lifecycles: Iterable[str] = (ACTIVE,)
@@ -590,55 +625,39 @@ class RunIndex:
             conn.execute("COMMIT")
 
     def _runs_from_rows(self, conn: sqlite3.Connection, rows: list[Any]) -> list[Run]:
-        """Run objects for ``rows`` of :func:`compile_search`, from their stored JSON copies."""
+        """Run objects for ``rows`` of :func:`compile_search`, from their stored bodies.
+
+        Built runs are remembered by everything they are built from (the row and the body
+        text), so a run shown again — the next page view, the same search — costs a dict
+        lookup and copies of its param, metric and tag dicts (callers may change those).
+        """
         if not rows:
             return []
         bodies = dict(conn.execute(
             "SELECT run, body FROM records WHERE run IN (SELECT value FROM json_each(?))",
             (to_json([r[0] for r in rows]),),
         ).fetchall())  # fmt: skip
-        loads = json.loads
+        built, lock = self._built, self._built_lock
         out = []
-        for (
-            rid,
-            run_id,
-            commit,
-            lifecycle,
-            name,
-            exp_id,
-            status,
-            start,
-            _end,
-            user,
-            _parent,
-        ) in rows:
-            body = loads(bodies.get(rid, "{}"))
-            info = body.get("info", {})
+        for row in rows:
+            key = (*row, bodies.get(row[0]))
+            with lock:
+                run = built.pop(key, None)
+            if run is None:
+                run = _run_of(row, key[-1])
+            with lock:
+                built[key] = run  # most recent last
+            data = run.data
             out.append(
                 Run(
-                    info=RunInfo(
-                        run_id=run_id,
-                        run_name=str(name),
-                        experiment_id=str(exp_id),
-                        status=str(status),
-                        start_time=int(start or 0),
-                        end_time=info.get("end_time"),
-                        user_id=user or "",
-                        parent_run_id=info.get("parent_run_id"),
-                        description=info.get("description"),
-                        lifecycle_stage=lifecycle,
-                        commit=commit,
-                        source=info.get("source") or {},
-                        environment=info.get("environment") or {},
-                    ),
-                    data=RunData(
-                        params=body.get("params", {}),
-                        metrics=body.get("metrics", {}),
-                        tags=body.get("tags", {}),
-                    ),
-                    inputs=run_inputs(body.get("inputs", []), body.get("artifacts", {})),
+                    info=run.info,
+                    data=RunData(dict(data.params), dict(data.metrics), dict(data.tags)),
+                    inputs=run.inputs,
                 )
             )
+        with lock:
+            while len(built) > BUILT_RUNS_KEPT:
+                del built[next(iter(built))]
         return out
 
     # -- for derived tables kept beside the index (index_metricstats, index_outputs) ------------
@@ -746,6 +765,35 @@ class RunIndex:
     def input_uses(self, **query: Any) -> list[tuple[Any, ...]]:
         """Inputs of indexed runs matching a path or digest (:func:`index_inputs.find_uses`)."""
         return index_inputs.find_uses(self._conn(), store=self.store, **query)
+
+
+def _run_of(row: Sequence[Any], body: str | bytes | None) -> Run:
+    rid, run_id, commit, lifecycle, name, exp_id, status, start, _end, user, _parent = row
+    rec = (
+        IndexedRecord.from_body(run_id, commit, lifecycle, body)
+        if body is not None
+        else IndexedRecord.unreadable(run_id, commit, lifecycle)
+    )
+    info = rec.info
+    return Run(
+        info=RunInfo(
+            run_id=run_id,
+            run_name=str(name),
+            experiment_id=str(exp_id),
+            status=str(status),
+            start_time=int(start or 0),
+            end_time=info.get("end_time"),
+            user_id=user or "",
+            parent_run_id=info.get("parent_run_id"),
+            description=info.get("description"),
+            lifecycle_stage=lifecycle,
+            commit=commit,
+            source=info.get("source") or {},
+            environment=info.get("environment") or {},
+        ),
+        data=RunData(params=rec.params, metrics=rec.metrics, tags=rec.tags),
+        inputs=run_inputs(rec.inputs, rec.artifacts),
+    )
 
 
 # --- module-level conveniences ---------------------------------------------------------------

@@ -226,6 +226,7 @@ class MetricStats:
         key: str, extra: str = "", extra_args: Sequence[Any] = (),
     ) -> list[tuple[str, str, bool]]:  # fmt: skip
         """``(run_id, commit, live)`` of runs in scope with metric ``key`` and no current row."""
+        self.index.ensure_keys([("metrics", key)])
         sql = (
             f"SELECT m.run_id, m.commit_sha, rr.live FROM ({scope_sql}) m "
             "JOIN runs rr ON rr.id = m.id "
@@ -314,6 +315,7 @@ class MetricStats:
         exps = None if experiment_ids is None else [str(e) for e in experiment_ids]
         scope = compile_search(clauses, (), experiment_ids=exps, lifecycles=life)
         conn = self._conn()
+        self.index.ensure_keys([("metrics", key), *((c.entity, c.key) for c in clauses)])
         direction = "ASC" if ascending else "DESC"
         self._refresh_scope(conn, key, aggregate, step, exps, life)
         if aggregate == "step":

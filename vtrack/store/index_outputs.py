@@ -3,7 +3,8 @@
 The upstream half of a dataset's lineage (the downstream half, the runs that read it,
 is :func:`vtrack.provenance.lineage`): every run that logged an artifact file whose
 digest is ``digest`` (or starts with a prefix of it). Read from the JSON copy of each
-run's ``artifacts.yaml`` the index keeps (``records``), by one SQL scan; the index's
+run's ``artifacts.yaml`` the index keeps (``records``), by one SQL scan (bodies without
+the digest's text are not parsed); the index's
 schema and sync are untouched. Index functions used: ``RunIndex.connection`` (added for this).
 """
 
@@ -35,11 +36,14 @@ def artifact_writers(
     sql = (
         "SELECT r.run_id, r.name, r.experiment_id, r.status, r.start_time, a.key, "
         "json_extract(a.value, '$.digest'), json_extract(a.value, '$.size') "
-        "FROM runs r JOIN records rc ON rc.run = r.id, json_each(rc.body, '$.artifacts') a "
+        "FROM runs r JOIN records rc ON rc.run = r.id "
+        "AND instr(rc.body, ?) > 0, "  # only bodies holding the text are parsed
+        """json_each(rc.body, '$.docs."artifacts.yaml"') a """
         f"WHERE r.lifecycle IN ({marks(life)}) AND json_extract(a.value, '$.digest') GLOB ? "
         "ORDER BY r.start_time DESC, r.run_id, a.key LIMIT ?"
     )
-    rows = index.connection().execute(sql, [*life, pattern, int(limit)]).fetchall()
+    needle = pattern.rstrip("*")
+    rows = index.connection().execute(sql, [needle, *life, pattern, int(limit)]).fetchall()
     fields = ("run_id", "run_name", "experiment_id", "status", "start_time", "path", "digest",
               "size")  # fmt: skip
     return [dict(zip(fields, row, strict=True)) for row in rows]

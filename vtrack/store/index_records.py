@@ -26,7 +26,7 @@ from vtrack.errors import RunNotFoundError, StoreError
 from vtrack.query.semantics import as_text, is_present
 from vtrack.store.gitobj import TREE_MODE, parse_tree
 from vtrack.store.record import RECORD_DIR, load_yaml
-from vtrack.store.summary import SUMMARY_FILE
+from vtrack.store.summary import SUMMARY_FILE, fast_loads
 from vtrack.store.summary import decode as decode_summary
 
 if TYPE_CHECKING:
@@ -39,10 +39,6 @@ log = logging.getLogger("vtrack")
 BATCH_READ_THRESHOLD = 16
 RECORD_FILES = ("run.yaml", "params.yaml", "metrics.yaml", "inputs.yaml", "artifacts.yaml")
 INT64_RANGE = (-(2**63), 2**63 - 1)
-#: ``run.yaml`` fields kept in a run's JSON copy (the rest are ``runs`` columns). The copy
-#: (JSON keeps int/float/bool/None, NaN and infinities, and key order) is what search
-#: results are built from: one ``json.loads`` per run instead of a row per value.
-INFO_JSON_FIELDS = ("end_time", "parent_run_id", "description", "source", "environment")
 
 
 @dataclass
@@ -61,6 +57,8 @@ class IndexedRecord:
     artifacts: dict[str, Any]
     #: the record could not be read: the run is left out of the index (and a warning said why)
     broken: bool = False
+    #: the verified ``summary.json`` it was read from (stored as the run's body as is)
+    raw: bytes | None = None
 
     @classmethod
     def unreadable(cls, run_id: str, commit: str, lifecycle: str) -> IndexedRecord:
@@ -76,6 +74,13 @@ class IndexedRecord:
             run_id, commit, lifecycle,
             {name: load_yaml(data) for name, data in blobs.items() if name in RECORD_FILES},
         )  # fmt: skip
+
+    @classmethod
+    def from_body(
+        cls, run_id: str, commit: str, lifecycle: str, body: str | bytes
+    ) -> IndexedRecord:
+        """Rebuild from a stored :func:`body_of` (the index's copy of the record)."""
+        return cls.from_docs(run_id, commit, lifecycle, fast_loads(body)["docs"])
 
     @classmethod
     def from_docs(
@@ -330,9 +335,9 @@ def iter_records(
         if done % 250 == 0 or done == total:
             progress.report("indexing runs", done, total)
         try:
-            docs = _docs(store, blobs, sources)
+            docs, raw = _docs(store, blobs, sources)
         except Exception:  # noqa: BLE001 - reported below as unreadable
-            docs = None
+            docs, raw = None, None
         if docs is None or docs.get("run.yaml") is None:
             log.warning(
                 "vtrack: run %s is unreadable and left out: its ref points at commit %s, whose "
@@ -341,24 +346,29 @@ def iter_records(
             yield IndexedRecord.unreadable(run_id, sha, lifecycle)
             continue
         try:
-            yield IndexedRecord.from_docs(run_id, sha, lifecycle, docs)
+            rec = IndexedRecord.from_docs(run_id, sha, lifecycle, docs)
+            rec.raw = raw
+            yield rec
         except Exception as exc:  # noqa: BLE001
             log.warning("vtrack: cannot index run %s (commit %s): %s", run_id, sha, exc)
             yield IndexedRecord.unreadable(run_id, sha, lifecycle)
 
 
-def _docs(store: Store, blobs: dict[str, bytes], sources: dict[str, str]) -> dict[str, Any] | None:
-    """The loaded record files: the summary when it matches ``sources``, else the YAML
-    (read now by SHA when only the summary was fetched)."""
+def _docs(
+    store: Store, blobs: dict[str, bytes], sources: dict[str, str]
+) -> tuple[dict[str, Any] | None, bytes | None]:
+    """The loaded record files and the summary bytes they came from: the summary when it
+    matches ``sources``, else the YAML (read now by SHA when only the summary was
+    fetched) and None."""
     summary = blobs.get(SUMMARY_FILE)
     if summary is not None:
         docs = decode_summary(summary, sources)
         if docs is not None:
-            return docs
+            return docs, summary
         blobs = {name: store.objects.read_blob(sha) for name, sha in sources.items()}
     if blobs.get("run.yaml") is None:
-        return None
-    return {name: load_yaml(data) for name, data in blobs.items() if name in RECORD_FILES}
+        return None, None
+    return {name: load_yaml(data) for name, data in blobs.items() if name in RECORD_FILES}, None
 
 
 def _read_blobs_quietly(
@@ -371,19 +381,55 @@ def _read_blobs_quietly(
         return {}, {}
 
 
-def child_rows(rid: int, rec: IndexedRecord, rows: dict[str, list[tuple[Any, ...]]]) -> None:
-    """Append the params, metrics, tags, datasets and records rows of ``rec`` to ``rows``."""
-    rows["params"].extend((rid, k, *param_row(v)) for k, v in rec.params.items())
-    rows["metrics"].extend((rid, k, None if math.isnan(v) else v) for k, v in rec.metrics.items())
-    rows["tags"].extend((rid, k, v) for k, v in rec.tags.items())
+def body_of(rec: IndexedRecord) -> str:
+    """The run's stored copy, summary-shaped (``{"docs": {file: content}}``): the verified
+    ``summary.json`` itself when the run was read from one (no re-encoding), else the
+    documents :meth:`IndexedRecord.from_body` rebuilds ``rec`` from."""
+    if rec.raw is not None:
+        return rec.raw.decode("utf-8")  # text: SQLite's JSON functions refuse blobs
+    docs: dict[str, Any] = {
+        "run.yaml": {**rec.info, "tags": rec.tags}, "params.yaml": rec.params,
+        "metrics.yaml": rec.metrics, "inputs.yaml": rec.inputs, "artifacts.yaml": rec.artifacts,
+    }  # fmt: skip
+    return to_json({"docs": docs})
+
+
+#: The value tables of the index, filled per key on demand (:mod:`vtrack.store.index_keys`).
+VALUE_TABLES = ("params", "metrics", "tags")
+
+
+def value_rows(
+    rid: int, entity: str, values: dict[str, Any], keys: Iterable[str]
+) -> list[tuple[Any, ...]]:
+    """Rows of table ``entity`` for the ``keys`` of ``values`` that the run has."""
+    out: list[tuple[Any, ...]] = []
+    for k in keys:
+        if k not in values:
+            continue
+        v = values[k]
+        if entity == "params":
+            out.append((rid, k, *param_row(v)))
+        elif entity == "metrics":
+            f = float(v)
+            out.append((rid, k, None if math.isnan(f) else f))
+        else:
+            out.append((rid, k, str(v)))
+    return out
+
+
+def child_rows(
+    rid: int, rec: IndexedRecord, rows: dict[str, list[tuple[Any, ...]]],
+    materialized: dict[str, set[str]],
+) -> None:  # fmt: skip
+    """Append the datasets and records rows of ``rec`` to ``rows``, and its value rows for
+    the ``materialized`` keys of each value table."""
+    for entity, values in (("params", rec.params), ("metrics", rec.metrics), ("tags", rec.tags)):
+        keys = materialized.get(entity)
+        if keys and values:
+            rows[entity].extend(value_rows(rid, entity, values, keys))
     rows["datasets"].extend(
         (rid, i, *(text_or_none(d.get(f)) for f in ("name", "digest", "context")))
         for i, d in enumerate(rec.inputs)
         if isinstance(d, dict)
     )
-    body = {
-        "info": {k: v for k, v in rec.info.items() if k in INFO_JSON_FIELDS},
-        "params": rec.params, "metrics": rec.metrics, "tags": rec.tags,
-        "inputs": rec.inputs, "artifacts": rec.artifacts,
-    }  # fmt: skip
-    rows["records"].append((rid, to_json(body)))
+    rows["records"].append((rid, body_of(rec)))

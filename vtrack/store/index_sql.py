@@ -176,6 +176,40 @@ def _clause_sql(clause: Comparison, n: int, args: list[Any]) -> str:
     return f"{head} AND {col.predicate(op, clause.value, args)})"
 
 
+def _positive(clause: Comparison) -> bool:
+    """A clause that holds only for runs with a row in a value table (or datasets)."""
+    return clause.entity != "attributes" and clause.op != "IS NULL"
+
+
+def _clauses_sql(clauses: Sequence[Comparison], args: list[Any]) -> list[str]:
+    """SQL terms for ``clauses``, appending their arguments to ``args`` in text order.
+
+    The clauses that need a row of a value table are joined into one subquery on the run
+    number (at 100,000 runs, intersecting two 20,000-run lists this way and then reading
+    the few runs both name is twice as fast as reading every run of the first list).
+    """
+    terms: list[str] = []
+    parts: list[tuple[str, str, str]] = []  # (table, alias, condition)
+    part_args: list[Any] = []
+    joined = sum(1 for c in clauses if _positive(c)) >= 2
+    for n, clause in enumerate(clauses):
+        if not (joined and _positive(clause)):
+            terms.append(_clause_sql(clause, n, args))
+            continue
+        alias = f"c{n}"
+        table = "datasets" if clause.entity == "datasets" else clause.entity
+        sub = _clause_sql(clause, n, part_args)  # r.id IN (SELECT cN.run FROM t cN WHERE …)
+        cond = sub[len(f"r.id IN (SELECT {alias}.run FROM {table} {alias} WHERE ") : -1]
+        parts.append((table, alias, cond))
+    args += part_args  # the joined subquery comes last in the text too
+    if parts:
+        (t0, a0, _), rest = parts[0], parts[1:]
+        joins = "".join(f" JOIN {t} {a} ON {a}.run = {a0}.run" for t, a, _ in rest)
+        conds = " AND ".join(f"({c})" for _, _, c in parts)
+        terms.append(f"r.id IN (SELECT {a0}.run FROM {t0} {a0}{joins} WHERE {conds})")
+    return terms
+
+
 def compile_search(
     clauses: Sequence[Comparison],
     order: Sequence[OrderKey],
@@ -221,14 +255,15 @@ def compile_search(
     order_terms.append(tie_break)
     where_args: list[Any] = []
     life = tuple(lifecycles)
-    where = [f"r.lifecycle IN ({marks(life)})"]
+    # "+": never drive a search by the lifecycle index (nearly every run is active: it
+    # would visit them all); clauses' value indexes or the start-time order drive it
+    where = [f"+r.lifecycle IN ({marks(life)})"]
     where_args += life
     if experiment_ids is not None:
         exps = tuple(str(e) for e in experiment_ids)
         where.append(f"r.experiment_id IN ({marks(exps)})")
         where_args += exps
-    for n, clause in enumerate(clauses):
-        where.append(_clause_sql(clause, n, where_args))
+    where += _clauses_sql(clauses, where_args)
     sql = (
         "SELECT r.id, r.run_id, r.commit_sha, r.lifecycle, r.name, r.experiment_id, r.status, "
         "r.start_time, r.end_time, r.user, r.parent_run_id FROM runs r "
@@ -252,12 +287,12 @@ def compile_count(
     """Parametrized SQL counting the runs that match every clause (no ordering joins)."""
     args: list[Any] = []
     life = tuple(lifecycles)
-    where = [f"r.lifecycle IN ({marks(life)})"]
+    # the lifecycle index counts a whole scope fast; with clauses their indexes drive
+    where = [f"{'+' if clauses else ''}r.lifecycle IN ({marks(life)})"]
     args += life
     if experiment_ids is not None:
         exps = tuple(str(e) for e in experiment_ids)
         where.append(f"r.experiment_id IN ({marks(exps)})")
         args += exps
-    for n, clause in enumerate(clauses):
-        where.append(_clause_sql(clause, n, args))
+    where += _clauses_sql(clauses, args)
     return "SELECT count(*) FROM runs r WHERE " + " AND ".join(where), args

@@ -65,11 +65,54 @@ def encode(docs: Mapping[str, tuple[Any, str]]) -> bytes | None:
     return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+#: Digits to "0", everything else to " ": 19 zeros in a row after it mark a run of 19
+#: digits or more, which an integer orjson reads as a float (beyond 64 bits) needs.
+_DIGITS = bytes(48 if 48 <= c <= 57 else 32 for c in range(256))
+_LONG_RUN = b"0" * 19
+
+
+def fast_loads(data: bytes | str) -> Any:
+    """``json.loads``, through orjson when it is installed (3x faster here: the ``fast``
+    extra) for text it reads exactly as ``json`` does. What orjson refuses (NaN,
+    infinities, lone surrogates, very deep documents) or may read differently (integer
+    literals of 19 digits or more, which it can turn into floats; any run of 19 digits
+    sends the text to ``json``) is read by ``json``."""
+    global _orjson, _calls
+    if _orjson is None:
+        _calls += 1
+        if _calls < ORJSON_AFTER:
+            return json.loads(data)
+        _orjson = _load_orjson()
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    if _orjson is not False and _LONG_RUN not in data.translate(_DIGITS):
+        try:
+            return _orjson.loads(data)
+        except ValueError:
+            pass
+    return json.loads(data)
+
+
+def _load_orjson() -> Any:
+    try:
+        import orjson
+    except ImportError:
+        return False
+    return orjson
+
+
+#: Documents read with ``json`` before orjson is imported (its import costs ~12 ms: a
+#: command reading a page of runs is faster without it).
+ORJSON_AFTER = 200
+_orjson: Any = None  # imported once many documents are read (False: not installed)
+_calls = 0
+
+
 def decode(data: bytes, shas: Mapping[str, str]) -> dict[str, Any] | None:
     """The documents of a summary whose sources are exactly ``shas`` (the tree's record
     files by name); None when it is stale, damaged or of another version."""
     try:
-        body = json.loads(data)
+        body = fast_loads(data)
     except (ValueError, UnicodeDecodeError):
         return None
     if not isinstance(body, dict) or body.get("v") != SUMMARY_VERSION:

@@ -159,11 +159,10 @@ class SeriesCache:
             return parse_chunk(text if isinstance(text, str) else text())
         found = self._get(("chunk", sha), None)
         if found is None:
-            found = self.disk.load(sha) if self.disk is not None else None
-            if found is None:
+            if self.disk is not None:
+                found = self.disk.load_or_parse(sha, text if callable(text) else lambda: text)
+            else:
                 found = parse_chunk(text if isinstance(text, str) else text())
-                if self.disk is not None:
-                    self.disk.save(sha, found)
             self._put(("chunk", sha), None, found)
         return found
 

@@ -1,81 +1,56 @@
-"""A derived columnar cache of metric history chunks: binary arrays keyed by blob id.
+"""The UI's view of the columnar history cache (:mod:`vtrack.store.history_cache`).
 
-A sealed history chunk (a git blob of ``step\\ttimestamp\\tvalue`` lines) never changes,
-so what it parses to is stored once as a flat little-endian float64 file,
-``<git dir>/vtrack/cache/series/<sha[:2]>/<sha>.f64`` (rows of step, timestamp, value).
-Loading one is a read of 240 KB instead of parsing 10,000 lines, so the first view of a
-1,000,000-point history after a server restart costs milliseconds, not seconds.
-
-Promises:
-
-- Derived: deleting the folder changes nothing but speed. A file whose size is not a
-  whole number of rows is ignored (and replaced); files are written to a temporary
-  name and renamed, so a reader never sees half a file.
-- Best effort: a store that cannot be written (read-only) simply is not cached.
-- Only sealed chunks (with a blob id) are cached; a live run's open tail is parsed.
+The API's ``get_metric_history`` and the charts read the same files: one per sealed
+history chunk, ``<git dir>/vtrack/cache/series/<sha[:2]>/<sha>.cols`` (int64 steps,
+int64 timestamps, float64 values). Here they are viewed as the ``(n, 3)`` float64 rows
+the chart code works with. Written only from the exact parse of a chunk (never from
+float rows, which would round steps beyond 2**53), so both readers stay exact.
 
 numpy is imported inside the methods (the ``[ui]`` extra).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import re
-import tempfile
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-#: Cache folder, under the store's ``<git dir>/vtrack``.
-CACHE_DIR = ("cache", "series")
-_SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
-_ROW_BYTES = 3 * 8
+if TYPE_CHECKING:
+    from vtrack.store.history_cache import HistoryCache
+
+#: Bytes of one point in a cache file (int64 step, int64 timestamp, float64 value).
+POINT_BYTES = 24
 
 
 class ColumnarCache:
-    """Parsed chunks on disk, by blob sha (see the module doc)."""
+    """Parsed chunks on disk, by blob sha, as chart rows (see the module doc)."""
 
-    def __init__(self, root: Path | None) -> None:
-        self.root = root
-
-    def _path(self, sha: str) -> Path | None:
-        if self.root is None or not _SHA.fullmatch(sha):
-            return None
-        return self.root / sha[:2] / f"{sha}.f64"
+    def __init__(self, columns: HistoryCache) -> None:
+        self.columns = columns  # the store's cache: TrackingClient.history_cache()
 
     def load(self, sha: str) -> Any:
-        """The ``(n, 3)`` float64 array of chunk ``sha``, or None when not cached."""
+        """The ``(n, 3)`` float64 rows of chunk ``sha``, or None when not cached."""
+        data = self.columns.read_bytes(sha)
+        return None if data is None else _rows(data)
+
+    def load_or_parse(self, sha: str, text: Callable[[], str]) -> Any:
+        """The rows of chunk ``sha``: cached, or parsed exactly (``text`` reads it) and cached."""
         import numpy as np
 
-        path = self._path(sha)
-        if path is None:
-            return None
-        try:
-            size = path.stat().st_size
-            if size % _ROW_BYTES:
-                return None
-            return np.fromfile(path, dtype="<f8").reshape(-1, 3)
-        except (OSError, ValueError):
-            return None
+        found = self.load(sha)
+        if found is not None:
+            return found
+        steps, times, values = self.columns.chunk(sha, text)
+        return np.column_stack([
+            np.asarray(steps, dtype=np.float64), np.asarray(times, dtype=np.float64),
+            np.asarray(values, dtype=np.float64),
+        ]) if len(steps) else np.empty((0, 3), dtype=np.float64)  # fmt: skip
 
-    def save(self, sha: str, rows: Any) -> None:
-        """Remember the parsed chunk ``sha`` (silently skipped when the store is read-only)."""
-        import numpy as np
 
-        path = self._path(sha)
-        if path is None:
-            return
-        tmp = None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".f64")
-            with os.fdopen(fd, "wb") as f:
-                f.write(np.ascontiguousarray(rows, dtype="<f8").tobytes())
-            os.replace(tmp, path)
-            tmp = None
-        except OSError:
-            pass
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+def _rows(data: bytes) -> Any:
+    import numpy as np
+
+    n = len(data) // POINT_BYTES
+    steps = np.frombuffer(data, dtype="<i8", count=n, offset=0)
+    times = np.frombuffer(data, dtype="<i8", count=n, offset=8 * n)
+    values = np.frombuffer(data, dtype="<f8", count=n, offset=16 * n)
+    return np.column_stack([steps.astype(np.float64), times.astype(np.float64), values])

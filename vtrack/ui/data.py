@@ -34,11 +34,10 @@ class UIData:
     """Read-only access to one store for the UI's handlers."""
 
     def __init__(self, client: TrackingClient) -> None:
-        from vtrack.ui.columnar import CACHE_DIR, ColumnarCache
+        from vtrack.ui.columnar import ColumnarCache
 
         self.client = client
-        root = client.repo.store.location.vtrack_dir.joinpath(*CACHE_DIR)
-        self.cache = charts.SeriesCache(disk=ColumnarCache(root))
+        self.cache = charts.SeriesCache(disk=ColumnarCache(client.history_cache()))
         self._windows: OrderedDict[Any, tuple[charts.Series, dict[str, Any]]] = OrderedDict()
         self._diffs: OrderedDict[str, Any] = OrderedDict()
         self._records: OrderedDict[str, tuple[str, Any]] = OrderedDict()

@@ -1,0 +1,221 @@
+"""The derived index at scale (issue 15 points 3-4): a fresh clone's first command, warm
+queries and a 100,000-point metric history, each beside an anchor measured in the same run.
+
+For a store built by ``scale_build.py`` it makes a fresh clone (``git clone`` + fetching
+``refs/vtrack/*``) and measures:
+
+- the first ``vtrack ls -n 20`` (it builds the index): wall time and peak RSS, beside
+  the floors under it: ``git cat-file --batch`` streaming every run's ``summary.json``
+  (git alone), parsing those blobs in Python (json / orjson), and a bare SQLite insert of
+  one row and one body per run;
+- the first filtered search after the build (it writes the value rows of the keys it
+  names), then warm: ``search_runs`` with 2 clauses + order (default 1,000 results and
+  100), ``search_runs_page`` (50 rows + total), ``keys()``, beside the SQL alone;
+- whole processes: ``vtrack ls``, ``vtrack lineage data/d7.csv``, anchor ``vtrack --help``;
+- with ``--history``: one metric of 100,000 points through ``get_metric_history`` (first
+  read writes the columnar cache; then warm), beside parsing the TSV chunks alone.
+
+Usage: ``PYTHONPATH=. python benchmarks/bench_index.py STORE [--repeat 5] [--history]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import bench_scale  # noqa: E402
+import scale_build  # noqa: E402
+
+FILTER, ORDER_BY = bench_scale.FILTER, bench_scale.ORDER_BY
+
+
+def spread(xs: list[float]) -> str:
+    lo, mid, hi = min(xs), statistics.median(xs), max(xs)
+    f = bench_scale.fmt
+    return f"{f(lo)} / {f(mid)} / {f(hi)} (mean {f(statistics.fmean(xs))})"
+
+
+def timed(fn: Any, n: int) -> list[float]:
+    return bench_scale.repeat(fn, n)
+
+
+def fresh_clone(store: Path, work: Path, reuse: bool = False) -> Path:
+    clone = work / f"clone-{store.name}"
+    if reuse and (clone / ".git").is_dir():
+        return clone  # the same fresh clone again: only its index is rebuilt
+    shutil.rmtree(clone, ignore_errors=True)
+    scale_build.git(work, "clone", "-q", "--no-local", str(store), str(clone))
+    scale_build.git(clone, "fetch", "-q", "origin", "+refs/vtrack/*:refs/vtrack/*")
+    return clone
+
+
+def drop_index(clone: Path) -> None:
+    for extra in ("", "-wal", "-shm"):
+        (clone / ".git" / "vtrack" / f"index.sqlite{extra}").unlink(missing_ok=True)
+
+
+def floors(clone: Path) -> dict[str, float]:
+    """Seconds for git alone, parsing alone and SQLite alone, over every run."""
+    from vtrack.store.summary import fast_loads
+
+    listing = scale_build.git(clone, "for-each-ref", "--format=%(objectname):.vtrack/summary.json",
+                              "refs/vtrack/runs/")  # fmt: skip
+    t0 = time.perf_counter()
+    out = subprocess.run(["git", "cat-file", "--batch"], cwd=clone, input=listing.encode() + b"\n",
+                         capture_output=True, check=True).stdout  # fmt: skip
+    git_s = time.perf_counter() - t0
+    blobs, i = [], 0
+    while i < len(out):
+        nl = out.index(b"\n", i)
+        head = out[i:nl].split()
+        if len(head) < 3:
+            break
+        size = int(head[2])
+        blobs.append(out[nl + 1 : nl + 1 + size])
+        i = nl + 1 + size + 1
+    t0 = time.perf_counter()
+    for b in blobs:
+        json.loads(b)
+    json_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for b in blobs:
+        fast_loads(b)
+    fast_s = time.perf_counter() - t0
+    path = Path(tempfile.mkdtemp()) / "floor.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("CREATE TABLE runs(id INTEGER PRIMARY KEY, run_id TEXT UNIQUE, name TEXT, "
+                 "start_time INTEGER)")  # fmt: skip
+    conn.execute("CREATE TABLE records(run INTEGER PRIMARY KEY, body TEXT)")
+    t0 = time.perf_counter()
+    conn.execute("BEGIN")
+    conn.executemany("INSERT INTO runs VALUES(?,?,?,?)",
+                     ((k, f"{k:032x}", f"run-{k}", k) for k in range(len(blobs))))  # fmt: skip
+    conn.executemany("INSERT INTO records VALUES(?,?)",
+                     ((k, b.decode()) for k, b in enumerate(blobs)))  # fmt: skip
+    conn.execute("COMMIT")
+    sql_s = time.perf_counter() - t0
+    conn.close()
+    shutil.rmtree(path.parent, ignore_errors=True)
+    return {"runs": len(blobs), "git": git_s, "json": json_s, "fast": fast_s, "sql": sql_s}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("store", type=Path)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--builds", type=int, default=2, help="fresh index builds to time")
+    ap.add_argument("--history", action="store_true")
+    ap.add_argument("--dir", type=Path, default=None)
+    ap.add_argument("--reuse", action="store_true", help="reuse the clone of an earlier run")
+    args = ap.parse_args()
+    work = Path(args.dir or tempfile.mkdtemp(prefix="vtrack-index-"))
+    work.mkdir(parents=True, exist_ok=True)
+    clone = fresh_clone(args.store.resolve(), work, args.reuse)
+    fl = floors(clone)
+    print(f"\n## {fl['runs']:,} runs ({args.store})\n")
+    print(f"floors: git cat-file of every summary.json {bench_scale.fmt(fl['git'])}; "
+          f"json.loads {bench_scale.fmt(fl['json'])}, orjson-or-json {bench_scale.fmt(fl['fast'])}; "
+          f"SQLite insert of a row + body per run {bench_scale.fmt(fl['sql'])}")  # fmt: skip
+    builds, rss = [], []
+    for _ in range(args.builds):
+        drop_index(clone)
+        s, peak = bench_scale.timed_process(bench_scale.vtrack_cli("ls", "-n", "20"), clone)
+        builds.append(s)
+        rss.append(peak)
+    print(f"first `vtrack ls -n 20` (index build): {spread(builds)}; peak RSS "
+          f"{max(rss) / 2**20:.0f} MB; ratio to git's stream alone "
+          f"{statistics.median(builds) / fl['git']:.1f}x")  # fmt: skip
+    from vtrack.client import TrackingClient
+    from vtrack.query import parse_filter, parse_order_by
+    from vtrack.store.index_sql import compile_search
+
+    os.chdir(clone)
+    c = TrackingClient(str(clone))
+    t0 = time.perf_counter()
+    found = c.search_runs(filter_string=FILTER, order_by=ORDER_BY)
+    print(f"first filtered search after the build (writes the keys' value rows): "
+          f"{bench_scale.fmt(time.perf_counter() - t0)}, {len(found)} runs")  # fmt: skip
+    n = 3 * args.repeat
+    idx = c.run_index()
+    sql, sargs = compile_search(parse_filter(FILTER), parse_order_by(ORDER_BY), max_results=1000)
+    conn = idx.connection()
+    anchor = timed(lambda: conn.execute(sql, sargs).fetchall(), n)
+    rows = [
+        ("`search_runs` 2 clauses + order (default max 1,000)",
+         lambda: c.search_runs(filter_string=FILTER, order_by=ORDER_BY)),
+        ("the same, max_results=100",
+         lambda: c.search_runs(filter_string=FILTER, order_by=ORDER_BY, max_results=100)),
+        ("`search_runs_page` filter + order, 50 rows + total (the UI's table)",
+         lambda: c.search_runs_page(None, FILTER, ORDER_BY, limit=50)),
+        ("`search_runs_page` no filter, newest first", lambda: c.search_runs_page(None, "", None)),
+        ("`run_index().keys()` (the UI's column chooser)", lambda: c.run_index().keys()),
+    ]  # fmt: skip
+    print(f"\nSQL alone (the anchor): {spread(anchor)}")
+    for label, fn in rows:
+        xs = timed(fn, n)
+        print(
+            f"{label}: {spread(xs)}; {statistics.median(xs) / statistics.median(anchor):.1f}x the SQL"
+        )
+    help_s = [bench_scale.timed_process(bench_scale.vtrack_cli("--help"), clone)[0]
+              for _ in range(args.repeat)]  # fmt: skip
+    ls_s = [bench_scale.timed_process(bench_scale.vtrack_cli("ls"), clone)[0]
+            for _ in range(args.repeat)]  # fmt: skip
+    lin = [bench_scale.timed_process(bench_scale.vtrack_cli("lineage", "data/d7.csv"), clone)[0]
+           for _ in range(args.repeat)]  # fmt: skip
+    print(f"\n`vtrack --help` (anchor): {spread(help_s)}")
+    print(
+        f"`vtrack ls`: {spread(ls_s)} ({statistics.median(ls_s) / statistics.median(help_s):.2f}x)"
+    )
+    print(f"`vtrack lineage data/d7.csv`: {spread(lin)} "
+          f"({statistics.median(lin) / statistics.median(help_s):.2f}x)")  # fmt: skip
+    if args.history:
+        history(work, args.repeat)
+    return 0
+
+
+def history(work: Path, n_repeat: int, points: int = 100_000) -> None:
+    import vtrack
+    from vtrack.client import TrackingClient
+
+    repo = scale_build.make_repo(work / f"history-{time.time_ns()}")
+    os.chdir(repo)
+    vtrack.set_tracking_uri(str(repo))
+    with vtrack.start_run() as run:
+        for s in range(points):
+            vtrack.log_metric("loss", 1.0 / (s + 1), step=s)
+    rid = run.info.run_id
+    c = TrackingClient(str(repo))
+    record = c.repo.state(rid).record
+    anchor = timed(lambda: list(record.iter_history("loss")), n_repeat)
+    t0 = time.perf_counter()
+    assert len(c.get_metric_history(rid, "loss")) == points
+    first = time.perf_counter() - t0
+    warm = timed(lambda: c.get_metric_history(rid, "loss"), n_repeat)
+    cache = c.history_cache()
+    cols = timed(lambda: cache.history(c.repo.state(rid).record, "loss"), n_repeat)
+    print(f"\nhistory of {points:,} points: TSV parse alone (anchor, before) {spread(anchor)}")
+    print(f"`get_metric_history`, first read (writes the cache): {bench_scale.fmt(first)}")
+    print(f"`get_metric_history`, warm: {spread(warm)} "
+          f"({statistics.median(warm) / statistics.median(anchor):.2f}x the TSV parse)")  # fmt: skip
+    print(f"the cached columns alone (state read + arrays): {spread(cols)} "
+          f"({statistics.median(cols) / statistics.median(anchor):.2f}x)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
