@@ -46,9 +46,13 @@ def git(cwd: Path | str, *args: str, check: bool = True) -> str:
 def scrub_env(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
-    """Each test starts with no VTRACK_*/GIT_* variables, a private HOME and a fresh session."""
+    """Each test starts with no VTRACK_*/GIT_* variables, a private HOME and a fresh session.
+
+    COLUMNS and LINES go too: pytest-xdist's workers set them (80x24), which would give
+    the command line a narrower table than a pipe gets in one process.
+    """
     for name in list(os.environ):
-        if name.startswith(("VTRACK_", "GIT_")):
+        if name.startswith(("VTRACK_", "GIT_")) or name in ("COLUMNS", "LINES"):
             monkeypatch.delenv(name, raising=False)
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))

@@ -362,3 +362,75 @@ def test_history_rows_use_float_repr_and_round_trip_exactly() -> None:
     assert [(s, t) for s, t, _ in back] == [(i, 10 * i) for i in range(len(values))]
     assert [repr(v) for _, _, v in back] == [repr(v) for v in values]
     assert math.isnan(parse_rows(format_row(0, 0, float("nan")))[0][2])
+
+
+# -- histories are read on first use ----------------------------------------------------
+
+
+def _wide_record(objects: GitObjects) -> str:
+    state = RecordState(objects)
+    state.set_param("p", 1)
+    for k in range(40):
+        fill(state, f"m{k:02d}", rows(0, 3 + k))
+    fill(state, "nested/a", rows(0, HISTORY_CHUNK_ROWS + 5))  # a sealed chunk and a tail
+    fill(state, "nested/b/c", rows(10, 12))
+    return state.build_tree()
+
+
+def test_a_loaded_record_reads_only_the_histories_it_is_asked_for(
+    objects: GitObjects, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = _wide_record(objects)
+    reads: list[str] = []
+    original = GitObjects.read
+
+    def counting(self: GitObjects, sha: str) -> tuple[bytes, bytes]:
+        reads.append(sha)
+        return original(self, sha)
+
+    monkeypatch.setattr(GitObjects, "read", counting)
+    state = RecordState.from_tree(objects, tree)
+    loaded = len(reads)
+    assert loaded <= 6  # the record tree, its YAML files, the metrics tree: no history
+    assert state.metrics["m07"] == 9 / 8
+    assert list(state.iter_history("m07")) == rows(0, 10)
+    assert len(reads) - loaded <= 2  # that metric's folder and its one chunk
+    assert list(state.iter_history("absent")) == [] and state.history("nested") is None
+    assert list(state.iter_history("nested/b/c")) == rows(10, 12)
+
+
+def test_lazily_read_histories_equal_the_eagerly_read_ones(objects: GitObjects) -> None:
+    tree = _wide_record(objects)
+    lazy = RecordState.from_tree(objects, tree)
+    eager = RecordState.from_tree(objects, tree)
+    every = eager.histories  # everything read at once
+    assert sorted(every) == sorted(lazy.metrics)
+    for key in sorted(lazy.metrics, reverse=True):
+        assert list(lazy.iter_history(key)) == list(eager.iter_history(key))
+    # unchanged, a loaded record writes the same tree (its metrics tree reused as is)
+    assert RecordState.from_tree(objects, tree).build_tree() == tree
+    # appending to one history of a partly read record writes what an eager one writes
+    part = RecordState.from_tree(objects, tree)
+    list(part.iter_history("m03"))
+    for state in (part, eager, RecordState.from_tree(objects, tree)):
+        fill(state, "m03", rows(100, 102))
+        fill(state, "nested/a", rows(200, 201))
+        fill(state, "new", rows(0, 1))
+    trees = {part.build_tree(), eager.build_tree()}
+    assert len(trees) == 1
+    back = RecordState.from_tree(objects, trees.pop())
+    assert list(back.iter_history("m03")) == rows(0, 6) + rows(100, 102)
+    assert list(back.iter_history("new")) == rows(0, 1)
+    assert sorted(back.histories) == sorted(set(lazy.metrics) | {"new"})
+
+
+def test_a_copy_of_a_partly_read_record_reads_on_by_itself(objects: GitObjects) -> None:
+    tree = _wide_record(objects)
+    state = RecordState.from_tree(objects, tree)
+    list(state.iter_history("m01"))
+    other = state.copy()
+    fill(other, "m01", rows(50, 51))
+    assert list(state.iter_history("m01")) == rows(0, 4)
+    assert list(other.iter_history("m01")) == rows(0, 4) + rows(50, 51)
+    assert list(other.iter_history("m02")) == rows(0, 5)
+    assert state.build_tree() == tree and other.build_tree() != tree

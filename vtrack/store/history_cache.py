@@ -115,7 +115,7 @@ class HistoryCache:
 
     def history(self, record: RecordState, key: str) -> Columns:
         """Every ``(steps, timestamps, values)`` of metric ``key`` in logged order."""
-        hist = record.histories.get(key)
+        hist = record.history(key)
         if hist is None:
             return [], [], []
         parts = []

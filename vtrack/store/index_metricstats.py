@@ -167,7 +167,7 @@ class MetricStats:
                 except StoreError:
                     plain.append(i)
                     continue
-                hist = state.histories.get(key)
+                hist = state.history(key)
                 if hist is not None:  # chunks sealed but not stored yet count as tail
                     unstored = state.unstored
                     early = "".join(unstored[s].decode() for s in hist.chunks if s in unstored)

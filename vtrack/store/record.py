@@ -167,7 +167,17 @@ class RecordState:
         self.tags: dict[str, str] = {}
         self.params: dict[str, Any] = {}
         self.metrics: dict[str, float] = {}
-        self.histories: dict[str, History] = {}
+        #: metric histories read or written so far; see :attr:`histories`
+        self._hist: dict[str, History] = {}
+        #: the ``metrics`` tree a loaded record came from, while its histories are not all
+        #: read (None: all are in ``_hist``); a history is read on first use
+        self._metrics_tree: str | None = None
+        #: the top level of ``_metrics_tree`` by name, once a single history was read
+        self._metrics_top: dict[str, tuple[int, str]] | None = None
+        #: keys looked up in ``_metrics_tree`` and not found there
+        self._hist_absent: set[str] = set()
+        #: True once a history changed since loading (the metrics tree must be rebuilt)
+        self._hist_changed = False
         self.inputs: list[dict[str, Any]] = []
         self.artifacts: dict[str, dict[str, Any]] = {}
         self.extra: dict[str, tuple[int, str]] = {}  # top-level .vtrack entries kept as-is
@@ -178,6 +188,51 @@ class RecordState:
         self.covered: dict[str, tuple[int, int]] = {}
         #: full history chunks not stored yet: sha -> bytes (see store_chunks)
         self.unstored: dict[str, bytes] = {}
+
+    @property
+    def histories(self) -> dict[str, History]:
+        """Every metric's history by key (reads the ones not read yet, once)."""
+        if self._metrics_tree is not None:
+            every: dict[str, History] = {}
+            _load_histories(self.objects, self._metrics_tree, "", every)
+            for key in every:
+                if key not in self.metrics:
+                    raise CorruptObjectError(
+                        f"run record lists history for {key!r} but no latest value"
+                    )
+            every.update(self._hist)  # what was read (and maybe appended to) wins
+            self._hist = every
+            self._metrics_tree = None
+            self._metrics_top = None
+            self._hist_absent.clear()
+        return self._hist
+
+    def history(self, key: str) -> History | None:
+        """The history of metric ``key`` (None if it has none), reading only that one.
+
+        A run with 10,000 metrics is read without its 10,000 histories: ``get_run`` and
+        ``diff`` need the latest values only, which ``metrics.yaml`` holds.
+        """
+        hist = self._hist.get(key)
+        if hist is not None or self._metrics_tree is None or key in self._hist_absent:
+            return hist
+        if self._metrics_top is None:  # read the metrics tree once, not once per key
+            self._metrics_top = {n.decode(): (m, sha) for m, n, sha
+                                 in self.objects.read_tree(self._metrics_tree)}  # fmt: skip
+        hist = _load_history(self.objects, self._metrics_top, key)
+        if hist is None:
+            self._hist_absent.add(key)
+        else:
+            self._hist[key] = hist
+        return hist
+
+    def _history_for_append(self, key: str) -> History:
+        self._hist_changed = True
+        hist = self.history(key)
+        if hist is None:
+            hist = self._hist[key] = History()
+            self._hist_absent.discard(key)
+        return hist
 
     def store_chunks(self) -> list[str]:
         """Write the sealed history chunks (into the caller's batch); return their SHAs.
@@ -218,9 +273,7 @@ class RecordState:
         self, key: str, step: int, timestamp: int, value: float, line: str | None = None
     ) -> None:
         """Append one point to a metric history and update its latest value."""
-        hist = self.histories.get(key)
-        if hist is None:
-            hist = self.histories[key] = History()
+        hist = self._history_for_append(key)
         if hist.latest is None and (hist.chunks or hist.tail):
             # loaded from a tree: the latest step is not known until the history is read
             self._compute_latest(key, hist)
@@ -239,9 +292,7 @@ class RecordState:
         for i, p in enumerate(points):
             by_key.setdefault(p[0], []).append(i)
         for key, idx in by_key.items():
-            hist = self.histories.get(key)
-            if hist is None:
-                hist = self.histories[key] = History()
+            hist = self._history_for_append(key)
             if hist.latest is None and (hist.chunks or hist.tail):
                 self._compute_latest(key, hist)
             best = hist.latest
@@ -279,7 +330,7 @@ class RecordState:
 
     def iter_history(self, key: str) -> Iterable[tuple[int, int, float]]:
         """Yield every ``(step, timestamp, value)`` of ``key`` in logged order."""
-        hist = self.histories.get(key)
+        hist = self.history(key)
         if hist is None:
             return
         for sha in hist.chunks:
@@ -293,7 +344,7 @@ class RecordState:
         The open tail comes last with sha None. Sealed chunks never change, so a reader
         may cache what it parsed from one by its sha (the web UI does).
         """
-        hist = self.histories.get(key)
+        hist = self.history(key)
         if hist is None:
             return
         for sha in hist.chunks:
@@ -346,7 +397,10 @@ class RecordState:
             entries.append(
                 (BLOB_MODE, b"artifacts.yaml", self._yaml_blob("artifacts.yaml", self.artifacts))
             )
-        if self.histories:
+        if self._metrics_tree is not None and not self._hist_changed:
+            # nothing appended since loading: the histories are the tree they came from
+            entries.append((TREE_MODE, b"metrics", self._metrics_tree))
+        elif self.histories:
             nested: dict[str, Any] = {}
             for key, hist in self.histories.items():
                 if hist.tail_sha is None and hist.tail:
@@ -425,16 +479,23 @@ class RecordState:
             elif name == "artifacts.yaml":
                 state.artifacts = load_yaml(objects.read_blob(sha)) or {}
             elif name == "metrics" and mode == TREE_MODE:
-                _load_histories(objects, sha, "", state.histories)
+                state._metrics_tree = sha  # histories are read on first use
             elif name == SUMMARY_FILE:
                 continue  # derived from the files above, written again by build_tree
             else:
                 state.extra[name] = (mode, sha)
-        for key in state.histories:
-            if key not in state.metrics:
-                raise CorruptObjectError(
-                    f"run record lists history for {key!r} but no latest value"
-                )
+        if state._metrics_tree is not None:
+            # the top level of the metrics tree is read now (single histories need it):
+            # a folder no metric key leads to is a history without a latest value
+            top = state._metrics_top = {
+                n.decode(): (m, sha) for m, n, sha in objects.read_tree(state._metrics_tree)
+            }
+            heads = {key.partition("/")[0] for key in state.metrics}
+            for name in top:
+                if name not in heads:
+                    raise CorruptObjectError(
+                        f"run record lists history for {name!r} but no latest value"
+                    )
         return state
 
     def copy(self) -> RecordState:
@@ -444,13 +505,17 @@ class RecordState:
         other.tags = dict(self.tags)
         other.params = dict(self.params)
         other.metrics = dict(self.metrics)
-        for key, h in self.histories.items():
+        other._metrics_tree = self._metrics_tree
+        other._metrics_top = self._metrics_top
+        other._hist_absent = set(self._hist_absent)
+        other._hist_changed = self._hist_changed
+        for key, h in self._hist.items():
             nh = History()
             nh.chunks = list(h.chunks)
             nh.tail = list(h.tail)
             nh.tail_sha = h.tail_sha
             nh.latest = h.latest
-            other.histories[key] = nh
+            other._hist[key] = nh
         other.inputs = [dict(e) for e in self.inputs]
         other.artifacts = {k: dict(v) for k, v in self.artifacts.items()}
         other.extra = dict(self.extra)
@@ -485,8 +550,28 @@ def _load_histories(obj: GitObjects, tree_sha: str, prefix: str, out: dict[str, 
             _load_histories(obj, sha, f"{prefix}{name}/", out)
         elif name.endswith(".tsv") and name[:-4].isdigit():
             chunks.append((name, sha))
+    hist = _history_of(obj, chunks)
+    if hist is not None:
+        out[prefix.rstrip("/")] = hist
+
+
+def _load_history(obj: GitObjects, top: dict[str, tuple[int, str]], key: str) -> History | None:
+    """The history of ``key`` alone: its folder under the metrics tree (whose top level
+    is ``top``; ``a/b`` for key ``a/b``), or None when there is none."""
+    head, _, rest = key.partition("/")
+    found = top.get(head)
+    if found is not None and rest:
+        found = obj.tree_lookup(found[1], rest) if found[0] == TREE_MODE else None
+    if found is None or found[0] != TREE_MODE:
+        return None
+    chunks = [(name_b.decode(), sha) for mode, name_b, sha in obj.read_tree(found[1])
+              if mode != TREE_MODE and name_b.endswith(b".tsv") and name_b[:-4].isdigit()]  # fmt: skip
+    return _history_of(obj, chunks)
+
+
+def _history_of(obj: GitObjects, chunks: list[tuple[str, str]]) -> History | None:
     if not chunks:
-        return
+        return None
     chunks.sort()
     hist = History()
     last_name, last_sha = chunks[-1]
@@ -498,7 +583,7 @@ def _load_histories(obj: GitObjects, tree_sha: str, prefix: str, out: dict[str, 
         hist.chunks = [s for _, s in chunks[:-1]]
         hist.tail = tail_lines
         hist.tail_sha = last_sha
-    out[prefix.rstrip("/")] = hist
+    return hist
 
 
 def overlay_tree(obj: GitObjects, base_sha: str | None, files: dict[str, tuple[int, str]]) -> str:

@@ -150,7 +150,7 @@ class UIData:
             raise RunNotFoundError(f"no run {run_id!r}")
         validate_metric_key(key)
         record = self._record(run_id)
-        hist = record.histories.get(key)
+        hist = record.history(key)
         if hist is None:
             raise RunNotFoundError(f"run {run_id} has no metric {key!r}")
         signature = (tuple(hist.chunks), len(hist.tail))
