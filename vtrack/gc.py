@@ -128,12 +128,10 @@ def purge_trash(store: Store, *, dry_run: bool = False) -> list[str]:
     The runs' git objects become unreachable (``git gc`` prunes them later); their large
     objects are no longer referenced by them.
     """
-    purged = []
-    for run_id, sha in sorted(store.list_trash_tips().items()):
-        if not dry_run:
-            store.refs.purge(run_id, sha)
-        purged.append(run_id)
-    return purged
+    tips = dict(sorted(store.list_trash_tips().items()))
+    if dry_run:
+        return list(tips)
+    return store.refs.purge_many(tips)
 
 
 def collect_garbage(
