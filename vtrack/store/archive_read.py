@@ -167,21 +167,13 @@ class ArchiveView:
         batches = self.batches()
         if self._entries is not None:
             return self._entries
-        tables = {b: self.table(b, sha) for b, sha in batches.items()}
-        superseded: set[str] = set()
-        tombstones: set[tuple[str, str]] = set()
-        for t in tables.values():
-            superseded |= t.supersedes
-            tombstones |= t.tombstones
-        out: dict[str, tuple[str, str]] = {}
-        for b in sorted(tables):
-            if b in superseded:
-                continue
-            for r in tables[b].runs:
-                if (r.run_id, r.commit) not in tombstones:
-                    out.setdefault(r.run_id, (r.commit, b))
-        self._entries = out
-        return out
+        self._entries = self.entries_of(batches)
+        return self._entries
+
+    def entries_of(self, batches: dict[str, str]) -> dict[str, tuple[str, str]]:
+        """:meth:`entries` of the given ``{batch id: batch commit}`` (e.g. a remote's, as
+        its tracking refs hold them; their objects must be here)."""
+        return merge_tables({b: self.table(b, sha) for b, sha in batches.items()})
 
     def superseded(self) -> set[str]:
         """Ids of the present batches that another present batch replaced."""
@@ -197,3 +189,20 @@ class ArchiveView:
             return None
         found = self.entries().get(run_id)
         return found[0] if found else None
+
+
+def merge_tables(tables: dict[str, BatchTable]) -> dict[str, tuple[str, str]]:
+    """``{run id: (commit, batch id)}`` of batches (rules in :meth:`ArchiveView.entries`)."""
+    superseded: set[str] = set()
+    tombstones: set[tuple[str, str]] = set()
+    for t in tables.values():
+        superseded |= t.supersedes
+        tombstones |= t.tombstones
+    out: dict[str, tuple[str, str]] = {}
+    for b in sorted(tables):
+        if b in superseded:
+            continue
+        for r in tables[b].runs:
+            if (r.run_id, r.commit) not in tombstones:
+                out.setdefault(r.run_id, (r.commit, b))
+    return out

@@ -436,6 +436,31 @@ class RefStore:
         )
         return _parse_listing(res.stdout)
 
+    def archived_runs_in(self, shared: dict[str, str]) -> dict[str, tuple[str, str]]:
+        """``{run ref name: (commit, archive ref name)}`` of the archived runs that the
+        batches among ``shared`` (``{shared ref name: sha}``: this clone's, or a remote's
+        tracking refs) hold and that no run or trash ref among ``shared`` shadows.
+
+        How sharing compares an archived run with its loose copy on the other side: a
+        run is at the same commit whether its ref or a batch holds it. Raises StoreError
+        when a batch's objects are missing.
+        """
+        batches = {n[len(ARCHIVE) :]: sha for n, sha in shared.items() if n.startswith(ARCHIVE)}
+        if not batches:
+            return {}
+        out = {}
+        for rid, (sha, batch) in self.archive.entries_of(batches).items():
+            if run_ref(rid) not in shared and trash_ref(rid) not in shared:
+                out[run_ref(rid)] = (sha, archive_ref(batch))
+        return out
+
+    def archive_name_of(self, run_id: str) -> str | None:
+        """The archive batch ref that holds ``run_id`` here (shadowed or not), or None."""
+        if not self.archive.batches():
+            return None
+        found = self.archive.entries().get(run_id)
+        return archive_ref(found[1]) if found else None
+
     def list_tracking(self, remote: str) -> dict[str, str]:
         """``{shared ref name: sha}`` as ``remote`` had them at the last push or pull."""
         prefix = self.tracking_prefix(remote)
@@ -503,6 +528,11 @@ class RefStore:
     def names_for_run(run_id: str) -> builtins.list[str]:
         """The shared refs that can hold run ``run_id`` (live, then deleted)."""
         return [run_ref(run_id), trash_ref(run_id)]
+
+    @staticmethod
+    def batch_name(batch_id: str) -> str:
+        """The shared ref of archive batch ``batch_id``."""
+        return archive_ref(batch_id)
 
     @staticmethod
     def experiment_name(exp_id: str) -> str:
