@@ -261,3 +261,19 @@ def test_automatic_compaction_past_the_configured_count(repo: Path) -> None:
     assert len(c.repo.store.list_run_tips()) == 1165
     git(repo, "config", "vtrack.archive.auto", "0")
     assert_fsck_clean(repo)
+
+
+def test_a_run_archived_again_after_an_update_shows_its_new_commit(repo: Path) -> None:
+    c = TrackingClient(str(repo))
+    ids = _bulk(c, 8)
+    compact(c.repo.store)
+    new = {}
+    for rid in ids:  # each archived again in its own batch, sorted before or after the first
+        c.set_tag(rid, "stage", "prod")  # a loose ref at a new commit shadows the batch
+        c.repo.detach(rid)
+        new[rid] = c.repo.store.run_tip(rid)
+        compact(c.repo.store)
+    assert _refs(repo, "refs/vtrack/runs/") == []
+    fresh = TrackingClient(str(repo))
+    assert fresh.repo.store.list_run_tips() == new
+    assert all(fresh.get_run(rid).data.tags["stage"] == "prod" for rid in ids)

@@ -171,16 +171,18 @@ def _batched_runs(refs: Any, local: dict[str, str], base: dict[str, str],
 
 def _compact_remote(repo: RunRepository, remote: remotes.Remote, local: dict[str, str],
                     wanted: set[str] | None, report: PushReport) -> None:  # fmt: skip
-    """Delete the remote's run refs of runs archived here at the same commit, once the
-    batch that holds them is on the remote (so the remote is compacted too); a ref that
-    moved there meanwhile is left as it is (it shadows the batch entry)."""
+    """Delete the remote's run refs of runs archived here, once the batch that holds them
+    is on the remote: the remote is compacted too, and a run updated here before it was
+    archived shows its new commit there (the batch's entry). Each deletion is leased on
+    what this clone last saw there: a ref that moved there meanwhile stays (it shadows
+    the batch entry; the next pull reports the conflict)."""
     refs = repo.store.refs
     base = refs.list_tracking(remote.name)
     held = refs.archived_runs_in(local)
     dels = [
-        RefUpdate(name, None, sha)
-        for name, (sha, batch) in sorted(held.items())
-        if base.get(name) == sha and base.get(batch) is not None
+        RefUpdate(name, None, base[name])
+        for name, (_sha, batch) in sorted(held.items())
+        if base.get(name) is not None and base.get(batch) is not None
         and (wanted is None or name in wanted or batch in wanted)
     ]  # fmt: skip
     if not dels:

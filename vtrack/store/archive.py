@@ -21,6 +21,8 @@ Rules that make two clones' archives a union when pushed and pulled:
 - batches are never changed; a purge writes a new batch that names the old one in its
   ``supersedes`` and the purged ``(run, commit)`` in its tombstones; superseded batches
   and tombstoned entries are ignored wherever they come from;
+- a run archived again at a newer commit (it was updated after an earlier archiving)
+  tombstones its older ``(run, commit)`` entries, so no union of batches brings them back;
 - never archived: runs that are RUNNING, runs with a live folder (journals) or
   ``refs/vtrack/live/`` refs, and deleted runs.
 """
@@ -220,9 +222,12 @@ def compact(store: Store, *, older_than_days: float | None = None, keep: int = 0
     if dry_run:
         report.archived = [r.run_id for r in chosen]
         return report
+    held = _held_commits(refs)
     for at in range(0, len(chosen), batch_size):
         chunk = chosen[at : at + batch_size]
-        batch_id = write_batch(refs, BatchTable(runs=chunk))
+        # an older batch's entry for a run archived again at a newer commit dies here
+        stale = {(r.run_id, c) for r in chunk for c in held.get(r.run_id, ()) if c != r.commit}
+        batch_id = write_batch(refs, BatchTable(runs=chunk, tombstones=stale))
         report.batches.append(batch_id)
         busy = _busy(store)  # a run resumed meanwhile keeps its ref (never needed, kinder)
         drop = [r for r in chunk if r.run_id not in busy]
@@ -233,6 +238,21 @@ def compact(store: Store, *, older_than_days: float | None = None, keep: int = 0
             else:
                 report.archived.append(r.run_id)
     return report
+
+
+def _held_commits(refs: RefStore) -> dict[str, set[str]]:
+    """``{run id: commits}`` that the batches here hold (superseded batches left out)."""
+    view = refs.archive
+    batches = view.batches()
+    if not batches:
+        return {}
+    superseded = view.superseded()
+    out: dict[str, set[str]] = {}
+    for b, sha in batches.items():
+        if b not in superseded:
+            for r in view.table(b, sha).runs:
+                out.setdefault(r.run_id, set()).add(r.commit)
+    return out
 
 
 def auto_compact(store: Store) -> ArchiveReport | None:
