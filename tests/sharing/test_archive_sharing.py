@@ -137,3 +137,19 @@ def test_compaction_while_a_real_push_runs(team: Team) -> None:
     assert vts(team.b, "pull").exit_code == 0
     assert _ids(team.b) == ids
     assert_fsck_clean(team.remote)
+
+
+def test_a_purged_archived_run_disappears_on_every_clone_that_pulls(team: Team) -> None:
+    gone, kept = team.run(team.a, "gone", size=10), team.run(team.a, "kept", size=10)
+    _archive(team.a)
+    assert vts(team.a, "push").exit_code == 0
+    assert vts(team.b, "pull").exit_code == 0
+    old = set(refs(team.remote, ARCHIVE))
+    assert vts(team.a, "rm", gone).exit_code == 0
+    assert vts(team.a, "gc", "--purge-trash").exit_code == 0
+    assert vts(team.a, "push").exit_code == 0
+    on_remote = set(refs(team.remote, ARCHIVE))
+    assert len(on_remote) == 1 and not on_remote & old  # the old batch replaced there too
+    assert vts(team.b, "pull").exit_code == 0
+    assert _ids(team.b) == {kept}
+    assert vts(team.b, "show", gone).exit_code != 0

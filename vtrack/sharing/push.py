@@ -129,7 +129,10 @@ def push(
             continue
         if new is None:
             twin = refs.trash_twin(name)
-            if twin is None or twin not in local:
+            if kind is not None and kind[0] == "archive":
+                if kind[1] not in refs.archive.superseded_ids():
+                    continue  # a batch goes only once a batch here replaced it (a purge)
+            elif twin is None or twin not in local:
                 continue  # only a move to the trash propagates; purges and losses never do
         updates.append(RefUpdate(name, new, old))
     if run_ids is None:  # a full push sends the model registry too (merged first if needed)

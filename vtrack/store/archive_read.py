@@ -177,11 +177,14 @@ class ArchiveView:
 
     def superseded(self) -> set[str]:
         """Ids of the present batches that another present batch replaced."""
-        batches = self.batches()
+        return self.superseded_ids() & set(self.batches())
+
+    def superseded_ids(self) -> set[str]:
+        """Ids of every batch that a present batch replaced (present here or not)."""
         out: set[str] = set()
-        for b, sha in batches.items():
+        for b, sha in self.batches().items():
             out |= self.table(b, sha).supersedes
-        return out & set(batches)
+        return out
 
     def tip(self, run_id: str) -> str | None:
         """The commit the archive holds for ``run_id`` (before shadowing), or None."""
