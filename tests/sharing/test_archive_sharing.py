@@ -153,3 +153,20 @@ def test_a_purged_archived_run_disappears_on_every_clone_that_pulls(team: Team) 
     assert vts(team.b, "pull").exit_code == 0
     assert _ids(team.b) == {kept}
     assert vts(team.b, "show", gone).exit_code != 0
+
+
+def test_the_pre_push_hook_pushes_archived_runs_made_on_the_pushed_commits(team: Team) -> None:
+    from tests.cli.conftest import subprocess_env
+
+    assert vts(team.a, "hooks", "install").exit_code == 0
+    (team.a / "more.txt").write_text("more")
+    git(team.a, "add", "more.txt")
+    git(team.a, "commit", "-q", "-m", "more")
+    rid = team.run(team.a, "on-new-commit", size=10)
+    _archive(team.a)
+    pushed = subprocess.run(["git", "push", "origin", "main"], cwd=team.a, capture_output=True,
+                            text=True, env=subprocess_env(team.a.parent))  # fmt: skip
+    assert pushed.returncode == 0, pushed.stderr
+    assert refs(team.remote, ARCHIVE) and not refs(team.remote, RUNS)
+    assert vts(team.b, "pull").exit_code == 0
+    assert _ids(team.b) == {rid}

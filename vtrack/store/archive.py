@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from vtrack import gitcmd
 from vtrack.errors import RefConflictError, StoreError
 from vtrack.store.archive_table import (
+    PARENTS_FILE,
     RUNS_FILE,
     SUPERSEDES_FILE,
     TOMBSTONES_FILE,
@@ -120,8 +121,8 @@ def read_settings(git_dir: Any) -> ArchiveSettings:
 def _loose_runs(git_dir: Any) -> list[ArchivedRun]:
     """Every run with its own ref, read from its commit message in one git call."""
     res = gitcmd.run(
-        ["for-each-ref", "--format=%(objectname) %(refname) %(committerdate:unix)%00%(contents)%00",
-         RUNS], git_dir=git_dir,
+        ["for-each-ref", "--format=%(objectname) %(refname) %(committerdate:unix) %(parent)%00"
+         "%(contents)%00", RUNS], git_dir=git_dir,
     )  # fmt: skip
     out = []
     for record in res.stdout.split(b"\x00\n"):
@@ -129,7 +130,7 @@ def _loose_runs(git_dir: Any) -> list[ArchivedRun]:
         if not sep:
             continue
         parts = head.decode("utf-8", "replace").split(" ")
-        if len(parts) != 3 or not parts[1].startswith(RUNS):
+        if len(parts) < 4 or not parts[1].startswith(RUNS):
             continue
         text = body.decode("utf-8", "replace")
         name = text.split("\n", 1)[0].removeprefix("vtrack run ")
@@ -145,7 +146,7 @@ def _loose_runs(git_dir: Any) -> list[ArchivedRun]:
             t = int(parts[2])
         except ValueError:
             t = 0
-        out.append(ArchivedRun(rid, parts[0], fields.get("experiment", ""),
+        out.append(ArchivedRun(rid, parts[0], parts[3], fields.get("experiment", ""),
                                fields.get("status", ""), t, name))  # fmt: skip
     return out
 
@@ -189,6 +190,10 @@ def write_batch(refs: RefStore, table: BatchTable) -> str:
         with objects.batch() as b:
             entries = [(BLOB_MODE, RUNS_FILE.encode(),
                         objects.write_blob(encode_runs(table.runs)))]  # fmt: skip
+            parents_of = sorted({r.parent for r in table.runs if r.parent})
+            if parents_of:
+                entries.append((BLOB_MODE, PARENTS_FILE.encode(),
+                                objects.write_blob("".join(f"{p}\n" for p in parents_of).encode())))  # fmt: skip
             if table.tombstones:
                 entries.append((BLOB_MODE, TOMBSTONES_FILE.encode(),
                                 objects.write_blob(encode_tombstones(table.tombstones))))  # fmt: skip

@@ -175,6 +175,16 @@ class ArchiveView:
         its tracking refs hold them; their objects must be here)."""
         return merge_tables({b: self.table(b, sha) for b, sha in batches.items()})
 
+    def parents(self) -> dict[str, str]:
+        """``{run id: parent code commit}`` of the archived runs (:meth:`entries`' commits)."""
+        entries = self.entries()
+        out: dict[str, str] = {}
+        for b, sha in self.batches().items():
+            for r in self.table(b, sha).runs:
+                if entries.get(r.run_id) == (r.commit, b):
+                    out[r.run_id] = r.parent
+        return out
+
     def superseded(self) -> set[str]:
         """Ids of the present batches that another present batch replaced."""
         return self.superseded_ids() & set(self.batches())

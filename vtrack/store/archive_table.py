@@ -5,12 +5,16 @@ An archive batch (DESIGN.md §11, ``docs/scale.md``) is one commit under
 keeps them reachable) and whose tree holds three small files:
 
 ``runs.tsv``
-    one line per run, sorted by id: ``run id, run commit, experiment id, status, commit
-    time (unix seconds), run name`` (tab-separated; the name last, tabs and newlines in
-    it replaced by spaces). What the run listing reads; the index reads the records.
+    one line per run, sorted by id: ``run id, run commit, parent code commit (or
+    empty), experiment id, status, commit time (unix seconds), run name``
+    (tab-separated; the name last, tabs and newlines in it replaced by spaces). What the run listing reads; the index reads the records.
 ``tombstones.tsv``
     ``run id, run commit`` of runs purged from this batch or from a batch it replaced:
     such an entry never appears again, whichever batch (pulled from any clone) holds it.
+``parents``
+    the distinct parent code commits of its runs, one per line: what git hooks read
+    (in the shell, with one ``git cat-file --batch``) to tell whether a pushed commit
+    has runs.
 ``supersedes``
     ids of the batches this one replaced (a purge rewrites a batch): they are ignored
     wherever they are still found, so an old copy pulled back from a teammate's clone
@@ -30,6 +34,7 @@ HEADER = "# vtrack archive v1\n"
 RUNS_FILE = "runs.tsv"
 TOMBSTONES_FILE = "tombstones.tsv"
 SUPERSEDES_FILE = "supersedes"
+PARENTS_FILE = "parents"
 _ID = re.compile(r"[0-9a-f]{32}")
 _SHA = re.compile(r"[0-9a-f]{40}")
 _BATCH = re.compile(r"[0-9a-z][0-9a-z-]{0,63}")
@@ -41,6 +46,7 @@ class ArchivedRun:
 
     run_id: str
     commit: str
+    parent: str = ""
     experiment_id: str = ""
     status: str = ""
     time: int = 0
@@ -66,7 +72,9 @@ def encode_runs(runs: list[ArchivedRun]) -> bytes:
     lines = [HEADER]
     for r in sorted(runs, key=lambda r: r.run_id):
         name = re.sub(r"[\t\r\n]", " ", r.name)
-        lines.append(f"{r.run_id}\t{r.commit}\t{r.experiment_id}\t{r.status}\t{r.time}\t{name}\n")
+        lines.append(
+            f"{r.run_id}\t{r.commit}\t{r.parent}\t{r.experiment_id}\t{r.status}\t{r.time}\t{name}\n"
+        )
     return "".join(lines).encode("utf-8")
 
 
@@ -77,14 +85,14 @@ def decode_runs(data: bytes, where: str) -> list[ArchivedRun]:
         raise StoreError(f"archive batch {where}: {RUNS_FILE} has no '{HEADER.strip()}' header")
     out = []
     for number, line in enumerate(text[len(HEADER) :].splitlines(), 2):
-        parts = line.split("\t", 5)
-        if len(parts) != 6 or not _ID.fullmatch(parts[0]) or not _SHA.fullmatch(parts[1]):
+        parts = line.split("\t", 6)
+        if len(parts) != 7 or not _ID.fullmatch(parts[0]) or not _SHA.fullmatch(parts[1]):
             raise StoreError(f"archive batch {where}: {RUNS_FILE} line {number} is damaged")
         try:
-            t = int(parts[4] or 0)
+            t = int(parts[5] or 0)
         except ValueError:
             t = 0
-        out.append(ArchivedRun(parts[0], parts[1], parts[2], parts[3], t, parts[5]))
+        out.append(ArchivedRun(parts[0], parts[1], parts[2], parts[3], parts[4], t, parts[6]))
     return out
 
 

@@ -540,7 +540,8 @@ class RefStore:
         return experiment_ref(exp_id)
 
     def run_parents(self) -> dict[str, str]:
-        """``{run_id: parent code commit}`` of every run that has one (one git call)."""
+        """``{run_id: parent code commit}`` of every (not deleted) run that has one: one git
+        call for the loose refs, the archive tables for archived runs."""
         res = gitcmd.run(
             ["for-each-ref", "--format=%(refname) %(parent)", RUNS], git_dir=self.git_dir
         )
@@ -549,6 +550,12 @@ class RefStore:
             name, _, parents = line.partition(" ")
             if parents:
                 out[name[len(RUNS) :]] = parents.split()[0]
+        if self.archive.batches():
+            trash = self.list_ids(TRASH)
+            loose = self.list_ids(RUNS)
+            for rid, parent in self.archive.parents().items():
+                if parent and rid not in trash and rid not in loose:
+                    out[rid] = parent
         return out
 
     def apply(
