@@ -277,3 +277,41 @@ def test_a_run_archived_again_after_an_update_shows_its_new_commit(repo: Path) -
     fresh = TrackingClient(str(repo))
     assert fresh.repo.store.list_run_tips() == new
     assert all(fresh.get_run(rid).data.tags["stage"] == "prod" for rid in ids)
+
+
+def test_batch_tables_are_cached_and_a_damaged_cache_is_ignored(repo: Path) -> None:
+    c = TrackingClient(str(repo))
+    ids = _bulk(c, 20)
+    compact(c.repo.store)
+    tips = c.repo.store.list_run_tips()
+    cache = repo / ".git" / "vtrack" / "archive-cache"
+    (entry,) = list(cache.iterdir())
+    assert ids[0] in entry.read_text()  # written by the first read
+    entry.write_bytes(b"# vtrack archive v1\nnot a line\n")
+    assert RefStore(repo / ".git").list_runs() == tips  # re-read from git, and rewritten
+    assert ids[0] in entry.read_text()
+
+
+def test_two_compactions_at_once_archive_each_run_once(repo: Path) -> None:
+    c = TrackingClient(str(repo))
+    ids = _bulk(c, 3000)
+    procs = [
+        run_script(
+            """
+            from vtrack.client import TrackingClient
+            import json
+            print(json.dumps(TrackingClient(".").archive_runs()))
+            """,
+            repo,
+            wait=False,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    reports = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        reports.append(json.loads(out))
+    assert sorted(reports[0]["archived"] + reports[1]["archived"]) == sorted(ids)
+    assert not reports[0]["kept"] and not reports[1]["kept"]
+    assert len(_refs(repo, "refs/vtrack/archive/")) == 3

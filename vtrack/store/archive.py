@@ -48,6 +48,7 @@ from vtrack.store.archive_table import (
     encode_supersedes,
     encode_tombstones,
 )
+from vtrack.store.fileio import lock_file
 from vtrack.store.gitobj import BLOB_MODE, GitObjects, serialize_commit
 from vtrack.store.refs import LIVE, RUNS, RefStore, archive_ref, run_ref
 
@@ -59,6 +60,7 @@ BATCH_SIZE = 1000
 #: Statuses a run may be archived in.
 ENDED = ("FINISHED", "FAILED", "KILLED")
 _IDENTITY = b"vtrack <vtrack@vtrack>"
+ARCHIVE_LOCK = "archive.lock"
 
 
 @dataclass
@@ -220,7 +222,18 @@ def write_batch(refs: RefStore, table: BatchTable) -> str:
 
 def compact(store: Store, *, older_than_days: float | None = None, keep: int = 0,
             batch_size: int = BATCH_SIZE, dry_run: bool = False) -> ArchiveReport:  # fmt: skip
-    """Archive finished runs (module docstring); ``keep`` newest runs stay as they are."""
+    """Archive finished runs (module docstring); ``keep`` newest runs stay as they are.
+
+    One compaction at a time per repository (``.git/vtrack/archive.lock``; a second one
+    waits for the first, then finds nothing left to do)."""
+    lock = store.location.git_dir / "vtrack" / ARCHIVE_LOCK
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file(lock, timeout=600.0, stale_seconds=3600.0):
+        return _compact(store, older_than_days, keep, batch_size, dry_run)
+
+
+def _compact(store: Store, older_than_days: float | None, keep: int, batch_size: int,
+             dry_run: bool) -> ArchiveReport:  # fmt: skip
     refs = store.refs
     chosen, skipped = plan(store, older_than_days=older_than_days, keep=keep)
     report = ArchiveReport(skipped_live=skipped, dry_run=dry_run)
