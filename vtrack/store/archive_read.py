@@ -16,7 +16,6 @@ refs). Reads are cached at three levels, so ``vtrack ls`` never pays per-batch g
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import os
 import time
@@ -75,14 +74,10 @@ class ArchiveView:
             return self._batches
         found: dict[str, str] = {}
         refs = self.refs
-        refs._load_packed()
-        names = refs._packed_names
-        i = bisect.bisect_left(names, ARCHIVE)
-        while i < len(names) and names[i].startswith(ARCHIVE):
-            batch = names[i][len(ARCHIVE) :]
+        for name, sha in refs.packed_under(ARCHIVE).items():
+            batch = name[len(ARCHIVE) :]
             if valid_batch_id(batch):
-                found[batch] = refs._packed_shas[i]
-            i += 1
+                found[batch] = sha
         folder = self.git_dir / ARCHIVE
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             for name in os.listdir(folder):

@@ -135,6 +135,18 @@ class RefStore:
             return self._packed_shas[i]
         return None
 
+    def packed_under(self, prefix: str) -> dict[str, str]:
+        """``{ref name: sha}`` of the ``packed-refs`` entries under ``prefix`` (read
+        in-process, re-read only when the file changed; loose refs not included)."""
+        self._load_packed()
+        names = self._packed_names
+        i = bisect.bisect_left(names, prefix)
+        out = {}
+        while i < len(names) and names[i].startswith(prefix):
+            out[names[i]] = self._packed_shas[i]
+            i += 1
+        return out
+
     def read(self, name: str) -> str | None:
         """Return the SHA ``name`` points at, or None if the ref does not exist."""
         for _ in range(5):
@@ -318,12 +330,8 @@ class RefStore:
             loose = {n for n in os.listdir(self.git_dir / RUNS) if not n.endswith(".lock")}
         except (FileNotFoundError, NotADirectoryError):
             loose = set()
-        self._load_packed()
-        names = self._packed_names
-        i = j = bisect.bisect_left(names, RUNS)
-        while j < len(names) and names[j].startswith(RUNS):
-            j += 1
-        return len(loose) + (j - i) - sum(1 for n in names[i:j] if n[len(RUNS) :] in loose)
+        packed = self.packed_under(RUNS)
+        return len(loose) + len(packed) - sum(1 for n in packed if n[len(RUNS) :] in loose)
 
     def run_listing(self) -> bytes:
         """One listing of every run and deleted run (what the index compares with).
