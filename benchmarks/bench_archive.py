@@ -124,6 +124,37 @@ def vtrack_table(repo: Path, bare: Path, work: Path, n_repeat: int, label: str
     return out
 
 
+def interleaved(work: Path, n_repeat: int) -> None:
+    """The git table again from an earlier run's ``--dir``, the three states measured
+    in turn each round (so that the machine's load falls on all three alike): the
+    archived store itself, a clone of the ``before`` mirror with its run refs fetched
+    in and packed as vtrack packs them, and the clone without runs."""
+    from vtrack.client import TrackingClient
+    from vtrack.store import maintain
+
+    after, plain = work / "store", work / "noruns"
+    before = work / "before-again"
+    if not before.exists():
+        scale_build.git(work, "clone", "-q", str(work / "remote-before.git"), str(before))
+        scale_build.git(before, "fetch", "-q", "origin", "+refs/vtrack/*:refs/vtrack/*")
+        maintain.compact(TrackingClient(str(before)).repo.store)
+        scale_build.git(before, "remote", "add", "bench", str(work / "remote-before.git"))
+        scale_build.git(before, "fetch", "-q", "bench")
+    scale_build.git(plain, "remote", "set-url", "bench", str(work / "remote-after.git"))
+    states = {"without runs": plain, "before": before, "after": after}
+    results: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in states}
+    results["without runs (after)"] = results["without runs"]
+    for k in range(n_repeat):
+        for label, where in states.items():
+            for name, entry in git_table(where, 1, f"{label[:5]}{k}".replace(" ", "")).items():
+                slot = results[label].setdefault(name, {"times": [], "lines": entry["lines"]})
+                slot["times"] += entry["times"]
+    n = len(scale_build.git(before, "for-each-ref", "--format=x", "refs/vtrack/runs/").splitlines())
+    batches = len(scale_build.git(after, "for-each-ref", "--format=x",
+                                  "refs/vtrack/archive/").splitlines())  # fmt: skip
+    report(n, batches, float("nan"), results)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=10_000)
@@ -131,7 +162,17 @@ def main() -> int:
     ap.add_argument("--dir", type=Path, default=None)
     ap.add_argument("--store", type=Path, default=None)
     ap.add_argument("--no-pull", action="store_true", help="skip the vtrack pull figures")
+    ap.add_argument(
+        "--interleaved",
+        action="store_true",
+        help="measure the git table again in an earlier run's --dir, states in turn",
+    )
     args = ap.parse_args()
+    if args.interleaved:
+        if args.dir is None:
+            raise SystemExit("--interleaved needs --dir of an earlier run")
+        interleaved(args.dir, args.repeat)
+        return 0
     work = args.dir or Path(tempfile.mkdtemp(prefix="vtrack-bench-archive-"))
     work.mkdir(parents=True, exist_ok=True)
     repo = work / "store"
@@ -199,6 +240,8 @@ def report(n: int, batches: int, archive_s: float, results: dict[str, Any]) -> N
                          "vtrack pull into a fresh clone",
                          "vtrack ls right after the pull"]  # fmt: skip
     for name in names:
+        if name not in results["without runs"] and name not in results["before"]:
+            continue
         base = results["without runs"].get(name)
         base2 = results["without runs (after)"].get(name)
         cells = []

@@ -315,3 +315,16 @@ def test_two_compactions_at_once_archive_each_run_once(repo: Path) -> None:
     assert sorted(reports[0]["archived"] + reports[1]["archived"]) == sorted(ids)
     assert not reports[0]["kept"] and not reports[1]["kept"]
     assert len(_refs(repo, "refs/vtrack/archive/")) == 3
+
+
+def test_a_batch_lists_its_runs_oldest_first_and_is_dated_as_its_newest(repo: Path) -> None:
+    # git's history walk inserts parents into a date-sorted list: this order keeps
+    # `git log --all` and fetch's connectivity check linear (benchmarks/README.md)
+    c = TrackingClient(str(repo))
+    _api_runs(repo, 3)
+    compact(c.repo.store)
+    (batch,) = _refs(repo, "refs/vtrack/archive/")
+    parents = git(repo, "rev-list", "--parents", "-n1", batch).split()[1:]
+    times = [int(git(repo, "log", "-1", "--format=%ct", p)) for p in parents]
+    assert times == sorted(times) and len(parents) == 3
+    assert int(git(repo, "log", "-1", "--format=%ct", batch)) == times[-1]

@@ -203,11 +203,17 @@ def write_batch(refs: RefStore, table: BatchTable) -> str:
                 entries.append((BLOB_MODE, SUPERSEDES_FILE.encode(),
                                 objects.write_blob(encode_supersedes(table.supersedes))))  # fmt: skip
             tree = objects.write_tree(entries)
-            parents = sorted({r.commit for r in table.runs})
+            # oldest run first, and the batch dated as its newest run: git's history walk
+            # (git log --all, fetch's connectivity check) inserts each parent into a
+            # date-sorted list, so this order keeps it linear; random order made
+            # `git log --all` 5x slower than one ref per run at 10,000 runs
+            ordered = sorted(table.runs, key=lambda r: (r.time, r.commit))
+            parents = list(dict.fromkeys(r.commit for r in ordered))
+            when = max((r.time for r in ordered), default=0) or int(time.time())
             message = (f"vtrack archive: {len(table.runs)} runs\n\n"
                        f"tombstones: {len(table.tombstones)}\n").encode()  # fmt: skip
-            data = serialize_commit(tree, parents, _IDENTITY, _IDENTITY, int(time.time()),
-                                    b"+0000", message)  # fmt: skip
+            data = serialize_commit(tree, parents, _IDENTITY, _IDENTITY, when, b"+0000",
+                                    message)  # fmt: skip
             commit = objects.write(b"commit", data)
         batch_id = new_batch_id(commit)
         try:
