@@ -251,16 +251,17 @@ def _compact(store: Store, older_than_days: float | None, keep: int, batch_size:
         chunk = chosen[at : at + batch_size]
         # an older batch's entry for a run archived again at a newer commit dies here
         stale = {(r.run_id, c) for r in chunk for c in held.get(r.run_id, ()) if c != r.commit}
-        batch_id = write_batch(refs, BatchTable(runs=chunk, tombstones=stale))
-        report.batches.append(batch_id)
-        busy = _busy(store)  # a run resumed meanwhile keeps its ref (never needed, kinder)
-        drop = [r for r in chunk if r.run_id not in busy]
-        failed = set(refs.apply([(run_ref(r.run_id), r.commit, None) for r in drop]))
-        for r in chunk:
-            if r.run_id in busy or run_ref(r.run_id) in failed:
-                report.kept.append(r.run_id)
-            else:
-                report.archived.append(r.run_id)
+        report.batches.append(write_batch(refs, BatchTable(runs=chunk, tombstones=stale)))
+    # every batch is written: now the runs' own refs go, in one transaction (a kill before
+    # this point leaves loose refs that shadow their identical batch entries: harmless)
+    busy = _busy(store)  # a run resumed meanwhile keeps its ref (never needed, kinder)
+    drop = [r for r in chosen if r.run_id not in busy]
+    failed = set(refs.apply([(run_ref(r.run_id), r.commit, None) for r in drop]))
+    for r in chosen:
+        if r.run_id in busy or run_ref(r.run_id) in failed:
+            report.kept.append(r.run_id)
+        else:
+            report.archived.append(r.run_id)
     return report
 
 

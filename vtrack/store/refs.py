@@ -573,18 +573,19 @@ class RefStore:
         (``force``: whatever the refs hold now — for tracking refs).
 
         All in one ``git update-ref --stdin`` transaction when none conflicts; if one
-        does, each is applied alone and the names that moved meanwhile are returned
-        (those updates are not made). Tracking refs and shared refs alike.
+        does, the halves are applied the same way (so a few conflicts among thousands of
+        updates cost a few transactions, not one per update — each rewrites
+        ``packed-refs`` when it deletes a packed ref), and the names that moved meanwhile
+        are returned (those updates are not made). Tracking refs and shared refs alike.
         """
         if not updates:
             return []
         if self._transaction(updates, force):
             return []
-        failed = []
-        for one in updates:
-            if not self._transaction([one], force):
-                failed.append(one[0])
-        return failed
+        if len(updates) == 1:
+            return [updates[0][0]]
+        half = len(updates) // 2
+        return self.apply(updates[:half], force=force) + self.apply(updates[half:], force=force)
 
     def _transaction(
         self, updates: builtins.list[tuple[str, str | None, str | None]], force: bool
