@@ -505,6 +505,23 @@ class TrackingClient(RegistryCalls):
         """Bring a deleted run back from the trash."""
         self.repo.restore(v.validate_run_id(run_id))
 
+    def archive_runs(self, *, older_than_days: float | None = None, keep: int = 0,
+                     dry_run: bool = False) -> dict[str, Any]:  # fmt: skip
+        """Compact finished runs into a few archive refs (docs/scale.md); the report as a
+        dict (``archived``, ``batches``, ``kept``, ``skipped_live``)."""
+        if older_than_days is not None and older_than_days < 0:
+            raise ValidationError(f"older_than_days must be >= 0, not {older_than_days}")
+        if keep < 0:
+            raise ValidationError(f"keep must be >= 0, not {keep}")
+        return self.repo.archive(older_than_days=older_than_days, keep=keep,
+                                 dry_run=dry_run).to_dict()  # fmt: skip
+
+    def unarchive_runs(self, run_ids: list[str] | None = None, *, dry_run: bool = False
+                       ) -> dict[str, Any]:  # fmt: skip
+        """Give archived runs (``run_ids``, or every one) their own refs back."""
+        ids = None if run_ids is None else [v.validate_run_id(r) for r in run_ids]
+        return self.repo.unarchive(ids, dry_run=dry_run).to_dict()
+
     # -- artifacts (the rules live in vtrack.artifacts) --------------------------------
     def log_artifact(
         self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None

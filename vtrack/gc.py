@@ -136,14 +136,11 @@ def purge_trash(
     objects are no longer referenced by them. A kept run stays in the trash, restorable,
     with everything it references.
     """
-    purged = []
-    for run_id, sha in sorted(store.list_trash_tips().items()):
-        if keep and run_id in keep:
-            continue
-        if not dry_run:
-            store.refs.purge(run_id, sha)
-        purged.append(run_id)
-    return purged
+    tips = {r: sha for r, sha in sorted(store.list_trash_tips().items())
+            if not (keep and r in keep)}  # fmt: skip
+    if dry_run:
+        return list(tips)
+    return store.refs.purge_many(tips)
 
 
 def collect_garbage(

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vtrack import gitcmd
-from vtrack.store.refs import ROOT, RUNS
+from vtrack.store.archive_table import PARENTS_FILE
+from vtrack.store.refs import ARCHIVE, ROOT, RUNS
 
 if TYPE_CHECKING:
     from vtrack.store import Store
@@ -51,7 +52,10 @@ def precheck(name: str) -> list[str]:
     when the repository has runs. Reads ``$input`` (pre-push's standard input) and the
     hook's arguments.
     """
-    parents = f"git for-each-ref --format='%(parent)' {RUNS}"
+    # runs with their own ref, then archived runs (each batch lists its runs' parents)
+    parents = (f"{{ git for-each-ref --format='%(parent)' {RUNS}; "
+               f"git for-each-ref --format='%(objectname):{PARENTS_FILE}' {ARCHIVE} | "
+               "git cat-file --batch 2>/dev/null; }")  # fmt: skip
     if name == "post-commit":
         return [
             "need=0",
@@ -79,7 +83,7 @@ def precheck(name: str) -> list[str]:
             "  fi",
             "fi",
         ]
-    return ["need=0", f'[ -n "$(git for-each-ref --count=1 {RUNS})" ] && need=1']
+    return ["need=0", f'[ -n "$(git for-each-ref --count=1 {RUNS} {ARCHIVE})" ] && need=1']
 
 
 def shim(name: str) -> str:

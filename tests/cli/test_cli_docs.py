@@ -31,6 +31,7 @@ DOCUMENTED = (
     "tag",
     "experiments",
     "index",
+    "archive",
     "import-mlflow",
     "export-mlflow",
 )

@@ -18,10 +18,12 @@ from vtrack.views import jsonable
 scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=20) | st.floats()
 values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=5)
-    | st.dictionaries(st.text(max_size=8), inner, max_size=5)
-    | st.tuples(inner, inner)
-    | st.frozensets(st.integers(), max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=5)
+        | st.dictionaries(st.text(max_size=8), inner, max_size=5)
+        | st.tuples(inner, inner)
+        | st.frozensets(st.integers(), max_size=4)
+    ),
     max_leaves=30,
 )
 

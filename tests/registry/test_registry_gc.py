@@ -28,8 +28,10 @@ def test_purge_keeps_a_deleted_run_that_a_registered_version_loads_from(make_rep
     res = py(repo, LOAD)
     assert res.exit_code == 0, res.stderr
     assert res.stdout.strip() == "[0.91]"
-    assert git(repo, "for-each-ref", "--format=%(refname)", "refs/vtrack/trash").strip().endswith(
-        backing
+    assert (
+        git(repo, "for-each-ref", "--format=%(refname)", "refs/vtrack/trash")
+        .strip()
+        .endswith(backing)
     )
     text = vt(repo, "gc", "--purge-trash", "--grace", "0")
     assert text.exit_code == 0

@@ -22,6 +22,7 @@ from vtrack.errors import EXIT_INTERNAL, EXIT_USAGE, VtrackError
 COMMANDS: dict[str, str] = {
     "recover": "vtrack.cli.admin:recover",
     "gc": "vtrack.cli.admin:gc",
+    "archive": "vtrack.cli.admin:archive",
     "ls": "vtrack.cli.runs:ls",
     "log": "vtrack.cli.runs:log",
     "show": "vtrack.cli.runs:show",
@@ -53,6 +54,7 @@ COMMANDS: dict[str, str] = {
 SHORT_HELP: dict[str, str] = {
     "recover": "Finalize runs whose process died (KILLED, journal kept).",
     "gc": "Remove large artifact objects no run references; report bytes freed.",
+    "archive": "Compact finished runs into a few archive refs (--undo reverses).",
     "ls": "List runs: filter, sort, choose columns (--json, --csv).",
     "log": "One line per run, newest first, like git log --oneline.",
     "show": "Everything in a run's record, with metric sparklines.",

@@ -7,6 +7,7 @@ import json
 import click
 
 from vtrack.cli._options import client, json_option
+from vtrack.cli._types import RunSpec
 
 
 @click.command()
@@ -128,3 +129,62 @@ def index_rebuild(as_json: bool) -> None:
         echo_json({"read": stats.read, "removed": stats.removed, "seconds": round(seconds, 3)})
     else:
         click.echo(f"index rebuilt: {stats.read} runs read in {fmt_seconds(seconds)}")
+
+
+@click.command("archive")
+@click.argument("runs", nargs=-1, type=RunSpec())
+@click.option(
+    "--older-than",
+    "older_than",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="DAYS",
+    help="Archive only runs whose last commit is older than DAYS.",
+)
+@click.option(
+    "--keep",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="Leave the N newest runs with their own refs.",
+)
+@click.option(
+    "--undo", is_flag=True, help="Give archived runs (RUNS, or every one) their own refs back."
+)
+@click.option("--dry-run", is_flag=True, help="Report what would change; change nothing.")
+@json_option
+def archive(runs: tuple[str, ...], older_than: float | None, keep: int, undo: bool,
+            dry_run: bool, as_json: bool) -> None:  # fmt: skip
+    """Compact finished runs into a few archive refs, so git stays fast at 100,000 runs.
+
+    Runs stay reachable by id, prefix and name; show, diff, checkout, rerun, rm,
+    restore, tag, push and pull work as before. Live runs are never archived. Without
+    --undo, RUNS cannot be named: choose runs by --older-than and --keep. A run's end
+    archives automatically past git config vtrack.archive.auto run refs (see
+    docs/scale.md).
+    """
+    from vtrack.cli._term import echo_json
+
+    c = client()
+    if undo:
+        report = c.unarchive_runs(list(runs) if runs else None, dry_run=dry_run)
+    else:
+        if runs:
+            raise click.UsageError("name runs only with --undo (choose by --older-than, --keep)")
+        report = c.archive_runs(older_than_days=older_than, keep=keep, dry_run=dry_run)
+    if as_json:
+        echo_json(report)
+        return
+    would = "would " if dry_run else ""
+    if undo:
+        click.echo(f"{would}unarchive {len(report['unarchived'])} run(s)"
+                   + (f"; {len(report['removed_batches'])} archive batch(es) removed"
+                      if report["removed_batches"] else ""))  # fmt: skip
+    else:
+        click.echo(f"{would}archive {len(report['archived'])} run(s)"
+                   + ("" if dry_run else f" into {len(report['batches'])} batch(es)")
+                   + (f"; {report['skipped_live']} live or unfinished run(s) left alone"
+                      if report["skipped_live"] else ""))  # fmt: skip
+    if report["kept"]:
+        click.echo(f"{len(report['kept'])} run(s) changed meanwhile and keep their own ref")

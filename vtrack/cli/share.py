@@ -72,13 +72,15 @@ def push(remote: str | None, runs: tuple[str, ...], all_runs: bool, allow_secret
     if as_json:
         click.echo(json.dumps(report.to_dict(), sort_keys=True))
     elif not (report.runs or report.trashed or report.experiments or report.conflicts
-              or report.rejected):  # fmt: skip
+              or report.rejected or report.archives or report.archived):  # fmt: skip
         click.echo(f"everything up to date with {report.remote}")
     else:
         click.echo(
             f"pushed to {report.remote}: {len(report.runs)} run(s), {len(report.trashed)} "
             f"moved to the trash, {len(report.experiments)} experiment(s), {report.objects} "
             f"large object(s) ({_human(report.bytes)})"
+            + (f", {len(report.archives)} archive batch(es)" if report.archives else "")
+            + (f"; {report.archived} run ref(s) there archived" if report.archived else "")
         )
     if not as_json:
         _registry_line(report)
@@ -112,7 +114,9 @@ def pull(remote: str | None, runs: tuple[str, ...], all_runs: bool, theirs: bool
     else:
         click.echo(f"pulled from {report.remote}: {len(report.runs)} run(s), "
                    f"{len(report.trashed)} moved to the trash, "
-                   f"{len(report.experiments)} experiment(s)")  # fmt: skip
+                   f"{len(report.experiments)} experiment(s)"
+                   + (f", {len(report.archives)} archive batch(es)" if report.archives
+                      else ""))  # fmt: skip
         for run_id, old in report.replaced.items():
             click.echo(f"replaced run {run_id} (the local version was commit {old})")
         _registry_line(report)

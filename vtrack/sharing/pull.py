@@ -41,6 +41,8 @@ class PullReport:
     experiments: list[str] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     replaced: dict[str, str] = field(default_factory=dict)
+    #: archive batches that arrived (their runs are listed in ``runs``)
+    archives: list[str] = field(default_factory=list)
     #: what happened to the model registry (vtrack.registry.merge.RegistrySync.to_dict)
     registry: dict[str, Any] = field(default_factory=dict)
 
@@ -58,11 +60,28 @@ def remote_run_names(repo: RunRepository, remote: remotes.Remote, specs: list[st
         if kind is not None and kind[0] in ("run", "trash"):
             by_id.setdefault(kind[1], []).append(name)
     names: list[str] = []
+    batches = [n for n in listing if _is_batch(refs, n)]
+    archived: dict[str, str] | None = None
     for spec in specs:
         text = spec.strip().lower()
         if len(text) < 4:
             raise ValidationError(f"run {spec!r}: give at least 4 characters of a run id to pull")
         matches = sorted(i for i in by_id if i.startswith(text))
+        if not matches and batches:  # archived there: its batch comes (with its other runs)
+            if archived is None:
+                gitsync.fetch(repo.store, remote, batches)
+                tracked = refs.list_tracking(remote.name)
+                held = refs.archived_runs_in({n: tracked[n] for n in batches if n in tracked})
+                archived = {}
+                for run_name, (_sha, batch) in held.items():
+                    kind = refs.run_of(run_name)
+                    if kind is not None:
+                        archived[kind[1]] = batch
+            found = sorted(i for i in archived if i.startswith(text))
+            if len(found) == 1:
+                names.append(archived[found[0]])
+                continue
+            matches = found
         if not matches:
             raise RunNotFoundError(f"remote {remote.name!r} has no run {spec!r}")
         if len(matches) > 1:
@@ -89,25 +108,43 @@ def pull(
     names = remote_run_names(repo, remote, run_specs) if run_specs else None
     gitsync.fetch(store, remote, names)
     now = refs.list_tracking(remote.name)
-    local = refs.list_shared()
+    real = refs.list_shared()
+    # archived runs count as run refs at their archived commit on either side
+    v_local = refs.archived_runs_in(real)
+    v_now = refs.archived_runs_in(now)
+    v_base = _archived_or_empty(refs, base)
+    local = {**{n: sha for n, (sha, _) in v_local.items()}, **real}
+    now_all = {**{n: sha for n, (sha, _) in v_now.items()}, **now}
+    base_all = {**v_base, **base}
     marked = refs.list_conflicts(remote.name)
     markers: list[tuple[str, str | None, str | None]] = []
-    considered = set(now) | set(base) if names is None else set(names)
+    if names is None:
+        considered = set(now_all) | set(base_all)
+    else:
+        considered = set(names) | {n for n, (_, b) in v_now.items() if b in set(names)}
+    batches_after = {n for n in set(real) | (set(now) & considered) if _is_batch(refs, n)}
     updates: list[tuple[str, str | None, str | None]] = []
     for name in sorted(considered):
-        mine, was, theirs_now = local.get(name), base.get(name), now.get(name)
+        mine, was, theirs_now = local.get(name), base_all.get(name), now_all.get(name)
+        real_mine = real.get(name)
         kind = refs.run_of(name)
+        in_batch = name in v_now and name not in now  # the remote holds it archived
         if name in marked and (mine == theirs_now or theirs):
             markers.append((refs.conflict_ref(remote.name, name), None, None))
-        if kind is None or mine == theirs_now:
+        if kind is None:
+            continue
+        if mine == theirs_now:
+            if in_batch and real_mine == theirs_now and v_now[name][1] in batches_after:
+                updates.append((name, real_mine, None))  # archived there: archived here too
             continue
         if theirs_now is None:
             twin = refs.trash_twin(name)
-            if mine == was and twin is not None and twin in now:
-                updates.append((name, mine, None))  # moved to the trash on the remote
+            if mine == was and twin is not None and twin in now and real_mine is not None:
+                updates.append((name, real_mine, None))  # moved to the trash on the remote
             continue
         if mine == was or (mine is None and was is None):
-            updates.append((name, mine, theirs_now))
+            if not (in_batch and mine is None):  # else the batch brings it
+                updates.append((name, real_mine, theirs_now))
             continue
         if theirs_now == was and name not in marked:
             continue  # only we changed it
@@ -116,11 +153,13 @@ def pull(
             report.experiments.append(kind[1])
             continue
         if theirs:
-            updates.append((name, mine, theirs_now))
+            updates.append((name, real_mine, theirs_now))
             if mine is not None:
                 report.replaced[kind[1]] = mine
             continue
         markers.append((refs.conflict_ref(remote.name, name), None, theirs_now))
+        if real_mine is None and mine is not None and in_batch:
+            updates.append((name, None, mine))  # pin ours: the remote's batch holds theirs
         report.conflicts.append(Conflict(
             name, kind[0], kind[1], mine, theirs_now,
             f"this clone and remote {remote.name!r} hold different versions of this run; "
@@ -136,7 +175,14 @@ def pull(
             report.experiments.append(kind[1])
         elif kind[0] == "trash" and new is not None:
             report.trashed.append(kind[1])
-        elif kind[0] == "run" and new is not None:
+        elif kind[0] == "run" and new is not None and new != local.get(name):
+            report.runs.append(kind[1])
+        elif kind[0] == "archive" and new is not None:
+            report.archives.append(kind[1])
+    arrived = {refs.batch_name(b) for b in report.archives}
+    for name, (_sha, batch) in sorted(v_now.items()):
+        kind = refs.run_of(name)
+        if batch in arrived and name not in local and name not in failed and kind:
             report.runs.append(kind[1])
     for name in sorted(failed):
         kind = refs.run_of(name)
@@ -149,3 +195,18 @@ def pull(
         report.registry = pull_registry(repo, remote).to_dict()
     repo.index()  # synced now, so the next command is fast
     return report
+
+
+def _is_batch(refs: Any, name: str) -> bool:
+    kind = refs.run_of(name)
+    return kind is not None and kind[0] == "archive"
+
+
+def _archived_or_empty(refs: Any, shared: dict[str, str]) -> dict[str, str]:
+    """Archived runs of the remote as of the last sync (its batches may be gone by now)."""
+    from vtrack.errors import StoreError
+
+    try:
+        return {n: sha for n, (sha, _) in refs.archived_runs_in(shared).items()}
+    except StoreError:
+        return {}

@@ -58,6 +58,10 @@ class PushReport:
     bytes: int = 0
     conflicts: list[Conflict] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)
+    #: archive batches pushed (their runs are listed in ``runs``)
+    archives: list[str] = field(default_factory=list)
+    #: the remote's run refs deleted because a pushed batch holds them (same commit)
+    archived: int = 0
     #: what happened to the model registry (vtrack.registry.merge.RegistrySync.to_dict)
     registry: dict[str, Any] = field(default_factory=dict)
 
@@ -73,6 +77,9 @@ def selected_names(repo: RunRepository, run_ids: list[str] | None) -> set[str] |
     names: set[str] = set()
     for run_id in run_ids:
         names.update(refs.names_for_run(run_id))
+        batch = refs.archive_name_of(run_id)
+        if batch is not None:
+            names.add(batch)
         try:
             exp = repo.state(run_id, deleted_ok=True).record.info.get("experiment_id")
         except VtrackError:
@@ -122,7 +129,10 @@ def push(
             continue
         if new is None:
             twin = refs.trash_twin(name)
-            if twin is None or twin not in local:
+            if kind is not None and kind[0] == "archive":
+                if kind[1] not in refs.archive.superseded_ids():
+                    continue  # a batch goes only once a batch here replaced it (a purge)
+            elif twin is None or twin not in local:
                 continue  # only a move to the trash propagates; purges and losses never do
         updates.append(RefUpdate(name, new, old))
     if run_ids is None:  # a full push sends the model registry too (merged first if needed)
@@ -130,16 +140,60 @@ def push(
 
         report.registry = push_registry(repo, remote).to_dict()
     if not updates:
+        _compact_remote(repo, remote, local, wanted, report)
         return report
     commits = {}
     for u in updates:
         kind = refs.run_of(u.name)
         if u.new is not None and kind is not None and kind[0] in ("run", "trash"):
             commits[kind[1]] = u.new
+    batched = _batched_runs(refs, local, base, {u.name for u in updates if u.new is not None})
+    for run_id, sha in batched.items():
+        commits.setdefault(run_id, sha)
     _scan(store, commits, allow_secrets)
     _upload(store, remote, commits, report)
     _push_refs(repo, remote, updates, report)
+    pushed = {refs.batch_name(b) for b in report.archives}
+    report.runs += sorted(rid for rid in _batched_runs(refs, local, base, pushed)
+                          if rid not in report.runs)  # fmt: skip
+    _compact_remote(repo, remote, local, wanted, report)
     return report
+
+
+def _batched_runs(refs: Any, local: dict[str, str], base: dict[str, str],
+                  batches: set[str]) -> dict[str, str]:  # fmt: skip
+    """``{run id: commit}`` of the runs that ``batches`` (archive refs being pushed) hold
+    and that the remote did not have at that commit."""
+    out = {}
+    for name, (sha, batch) in refs.archived_runs_in(local).items():
+        kind = refs.run_of(name)
+        if batch in batches and base.get(name) != sha and kind is not None:
+            out[kind[1]] = sha
+    return out
+
+
+def _compact_remote(repo: RunRepository, remote: remotes.Remote, local: dict[str, str],
+                    wanted: set[str] | None, report: PushReport) -> None:  # fmt: skip
+    """Delete the remote's run refs of runs archived here, once the batch that holds them
+    is on the remote: the remote is compacted too, and a run updated here before it was
+    archived shows its new commit there (the batch's entry). Each deletion is leased on
+    what this clone last saw there: a ref that moved there meanwhile stays (it shadows
+    the batch entry; the next pull reports the conflict)."""
+    refs = repo.store.refs
+    base = refs.list_tracking(remote.name)
+    held = refs.archived_runs_in(local)
+    dels = [
+        RefUpdate(name, None, base[name])
+        for name, (_sha, batch) in sorted(held.items())
+        if base.get(name) is not None and base.get(batch) is not None
+        and (wanted is None or name in wanted or batch in wanted)
+    ]  # fmt: skip
+    if not dels:
+        return
+    results = gitsync.push(repo.store, remote, dels)
+    done = [u for u in dels if results.get(u.name) == "ok"]
+    refs.apply([(refs.tracking_ref(remote.name, u.name), None, None) for u in done], force=True)
+    report.archived = len(done)
 
 
 def _push_order(name: str) -> tuple[int, str]:
@@ -254,3 +308,5 @@ def _count(refs: Any, u: RefUpdate, report: PushReport) -> None:
         report.trashed.append(kind[1])
     elif kind[0] == "run" and u.new is not None:
         report.runs.append(kind[1])
+    elif kind[0] == "archive" and u.new is not None:
+        report.archives.append(kind[1])

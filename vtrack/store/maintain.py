@@ -13,6 +13,8 @@ Two things would otherwise pile up with every run (issue 15):
   protocol: it writes ``packed-refs``, then removes each loose ref under that ref's
   ``<ref>.lock`` only if it still holds the packed value, so a concurrent update
   (vtrack takes the same lock) is never lost.
+- **too many run refs**: past ``vtrack.archive.auto`` run refs, finished runs are
+  compacted into archive batches (:func:`vtrack.store.archive.auto_compact`).
 - **run commits git must parse**: every ``git fetch`` checks connectivity against all
   ref tips; ``git commit-graph write --reachable --split`` (what ``git gc`` and
   ``git maintenance`` write too) lets git read them from the graph.
@@ -102,7 +104,12 @@ def after_run(store: Store) -> bool:
             return False
         if packs < pack_threshold(git_dir) and refs < LOOSE_REFS_AT:
             return False
-        return compact(store)
+        done = compact(store)
+        if refs >= LOOSE_REFS_AT:  # every LOOSE_REFS_AT runs: past vtrack.archive.auto?
+            from vtrack.store.archive import auto_compact
+
+            auto_compact(store)
+        return done
     except (OSError, StoreError):
         return False
 

@@ -16,26 +16,32 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vtrack import gitcmd
 from vtrack.errors import GitError, RefConflictError, StoreError
 from vtrack.store.fileio import acquire_lock, is_stale, unique_suffix
+
+if TYPE_CHECKING:
+    from vtrack.store.archive_read import ArchiveView
 
 RUNS = "refs/vtrack/runs/"
 EXPERIMENTS = "refs/vtrack/experiments/"
 TRASH = "refs/vtrack/trash/"
 #: Per-writer refs that keep a live run's not-yet-committed objects reachable.
 LIVE = "refs/vtrack/live/"
+#: Archive batches (docs/scale.md): one commit per batch of finished runs, its parents the
+#: run commits, its tree a table of them (:mod:`vtrack.store.archive_table`).
+ARCHIVE = "refs/vtrack/archive/"
 ROOT = "refs/vtrack/"
 ZERO = "0" * 40
 #: Where a clone remembers what each remote's shared refs were at the last push or pull:
 #: ``refs/vtrack-remotes/<remote>/<kind>/<id>`` mirrors ``refs/vtrack/<kind>/<id>``.
 #: Outside ``refs/vtrack/`` so that no listing of local runs sees them.
 REMOTES = "refs/vtrack-remotes/"
-#: The kinds of ref that sharing moves, in push order (a run's trash copy before the run
-#: ref's deletion). Archive refs (DESIGN.md §11) join this tuple and move like the rest.
-SHARED = (TRASH, RUNS, EXPERIMENTS)
+#: The kinds of ref that sharing moves, in push order (an archive batch before the deletion
+#: of the run refs it holds, a run's trash copy before the run ref's deletion).
+SHARED = (ARCHIVE, TRASH, RUNS, EXPERIMENTS)
 #: The model registry's event log (DESIGN.md §16): one linear chain of event commits.
 REGISTRY = "refs/vtrack/registry"
 
@@ -57,6 +63,11 @@ def live_ref(run_id: str, writer_id: str) -> str:
     return f"{LIVE}{run_id}/{writer_id}"
 
 
+def archive_ref(batch_id: str) -> str:
+    """Ref name of an archive batch."""
+    return ARCHIVE + batch_id
+
+
 def experiment_ref(exp_id: str) -> str:
     """Ref name of an experiment."""
     return EXPERIMENTS + exp_id
@@ -76,6 +87,16 @@ class RefStore:
         self._packed_key: tuple[int, int, int, int] | None = None
         self._packed_names: list[str] = []
         self._packed_shas: list[str] = []
+        self._archive: ArchiveView | None = None
+
+    @property
+    def archive(self) -> ArchiveView:
+        """The archive batches, merged and cached (:mod:`vtrack.store.archive_read`)."""
+        if self._archive is None:
+            from vtrack.store.archive_read import ArchiveView
+
+            self._archive = ArchiveView(self)
+        return self._archive
 
     # -- reading ---------------------------------------------------------
     def _load_packed(self) -> None:
@@ -113,6 +134,18 @@ class RefStore:
         if i < len(self._packed_names) and self._packed_names[i] == name:
             return self._packed_shas[i]
         return None
+
+    def packed_under(self, prefix: str) -> dict[str, str]:
+        """``{ref name: sha}`` of the ``packed-refs`` entries under ``prefix`` (read
+        in-process, re-read only when the file changed; loose refs not included)."""
+        self._load_packed()
+        names = self._packed_names
+        i = bisect.bisect_left(names, prefix)
+        out = {}
+        while i < len(names) and names[i].startswith(prefix):
+            out[names[i]] = self._packed_shas[i]
+            i += 1
+        return out
 
     def read(self, name: str) -> str | None:
         """Return the SHA ``name`` points at, or None if the ref does not exist."""
@@ -162,8 +195,21 @@ class RefStore:
 
     # -- runs, the trash and experiments, by id -----------------------------
     def run_tip(self, run_id: str) -> str | None:
-        """The newest commit of a (not deleted) run, or None."""
-        return self.read(run_ref(run_id))
+        """The newest commit of a (not deleted) run, or None: its loose ref, else the
+        archive's entry unless a trash ref shadows it."""
+        sha = self.read(run_ref(run_id))
+        if sha is not None:
+            return sha
+        return self.archived_tip(run_id)
+
+    def archived_tip(self, run_id: str) -> str | None:
+        """The commit an archive batch holds for ``run_id`` when no loose or trash ref
+        shadows it, else None."""
+        if not self.archive.batches() or self.read(trash_ref(run_id)) is not None:
+            return None
+        if self.read(run_ref(run_id)) is not None:
+            return None
+        return self.archive.tip(run_id)
 
     def trash_tip(self, run_id: str) -> str | None:
         """The commit of a deleted run, or None."""
@@ -174,8 +220,21 @@ class RefStore:
         return self.read(experiment_ref(exp_id))
 
     def update_run(self, run_id: str, old: str | None, new: str) -> None:
-        """Move a run to ``new`` if it is at ``old`` (None: create it); RefConflictError else."""
-        self.cas(run_ref(run_id), old, new)
+        """Move a run to ``new`` if it is at ``old`` (None: create it); RefConflictError else.
+
+        An archived run at ``old`` gets a loose ref at ``new`` (which shadows the archive
+        entry): two writers racing from the same archived commit still conflict.
+        """
+        try:
+            self.cas(run_ref(run_id), old, new)
+        except RefConflictError as exc:
+            if (
+                old is None
+                or exc.fields.get("found") is not None
+                or self.archived_tip(run_id) != old
+            ):
+                raise
+            self.cas(run_ref(run_id), None, new)
 
     def create_runs(self, tips: dict[str, str]) -> builtins.list[str]:
         """Create the refs of new runs (run id -> commit) in one ``git update-ref``
@@ -188,7 +247,18 @@ class RefStore:
         self.cas(experiment_ref(exp_id), old, new)
 
     def list_runs(self) -> dict[str, str]:
-        """``{run_id: commit}`` of every run that is not deleted."""
+        """``{run_id: commit}`` of every run that is not deleted (loose refs, then the
+        archive's entries that no loose or trash ref shadows)."""
+        loose = self.list_ids(RUNS)
+        if not self.archive.batches():
+            return loose
+        trash = self.list_ids(TRASH)
+        out = {rid: sha for rid, (sha, _) in self.archive.entries().items() if rid not in trash}
+        out.update(loose)
+        return out
+
+    def list_loose_runs(self) -> dict[str, str]:
+        """``{run_id: commit}`` of the runs that have their own ref (not archived)."""
         return self.list_ids(RUNS)
 
     def list_trash(self) -> dict[str, str]:
@@ -200,7 +270,10 @@ class RefStore:
         return self.list_ids(EXPERIMENTS)
 
     def move_to_trash(self, run_id: str, tip: str) -> None:
-        """Delete a run that is at ``tip``, keeping it restorable (an older trash copy goes)."""
+        """Delete a run that is at ``tip``, keeping it restorable (an older trash copy goes).
+
+        An archived run only gets its trash ref (which shadows the archive entry)."""
+        archived = self.read(run_ref(run_id)) is None and self.archived_tip(run_id) == tip
         old = self.trash_tip(run_id)
         if old is not None and old != tip:
             self.delete(trash_ref(run_id), old)
@@ -208,41 +281,100 @@ class RefStore:
         if old is None:
             with contextlib.suppress(RefConflictError):
                 self.cas(trash_ref(run_id), None, tip)
-        self.delete(run_ref(run_id), tip)
+        if not archived:
+            self.delete(run_ref(run_id), tip)
 
     def restore_from_trash(self, run_id: str, tip: str) -> None:
-        """Bring a deleted run that is at ``tip`` back (RefConflictError if it exists)."""
+        """Bring a deleted run that is at ``tip`` back (RefConflictError if it exists).
+
+        A run whose archive entry is ``tip`` just loses its trash ref (the entry shows)."""
+        if self.read(run_ref(run_id)) is not None:
+            raise RefConflictError(f"run {run_id} exists", ref=run_ref(run_id))
+        if self.archive.batches() and self.archive.tip(run_id) == tip:
+            self.delete(trash_ref(run_id), tip)
+            return
         self.cas(run_ref(run_id), None, tip)
         self.delete(trash_ref(run_id), tip)
 
     def purge(self, run_id: str, tip: str) -> None:
-        """Forget a deleted run for good (its objects become git's garbage)."""
+        """Forget a deleted run for good (its objects become git's garbage).
+
+        An archived run is also dropped from its batch, which is rewritten with a
+        tombstone (:func:`vtrack.store.archive.forget`): it never shows again, even after
+        a pull from a clone that still has the old batch.
+        """
         self.delete(trash_ref(run_id), tip)
+        if self.archive.batches():
+            from vtrack.store.archive import forget
+
+            forget(self, {run_id: tip})
+
+    def purge_many(self, tips: dict[str, str]) -> builtins.list[str]:
+        """:meth:`purge` of several deleted runs (``{run id: trash commit}``), their
+        archive tombstones in one rewrite per batch; return the ids purged (a trash ref
+        that moved meanwhile is left alone)."""
+        done = []
+        for run_id, tip in tips.items():
+            with contextlib.suppress(RefConflictError):
+                self.delete(trash_ref(run_id), tip)
+                done.append(run_id)
+        if done and self.archive.batches():
+            from vtrack.store.archive import forget
+
+            forget(self, {rid: tips[rid] for rid in done})
+        return done
+
+    def count_run_refs(self) -> int:
+        """How many runs have their own ref (loose files and ``packed-refs`` entries)."""
+        try:
+            loose = {n for n in os.listdir(self.git_dir / RUNS) if not n.endswith(".lock")}
+        except (FileNotFoundError, NotADirectoryError):
+            loose = set()
+        packed = self.packed_under(RUNS)
+        return len(loose) + len(packed) - sum(1 for n in packed if n[len(RUNS) :] in loose)
 
     def run_listing(self) -> bytes:
-        """One listing of every run and deleted run (what the index compares with)."""
+        """One listing of every run and deleted run (what the index compares with).
+
+        Archived runs are listed as ``<commit> refs/vtrack/archive/<batch>/<run id>``
+        (not refs: names that :meth:`parse_run_listing` reads), from the cached tables.
+        """
         res = gitcmd.run(
             ["for-each-ref", "--format=%(objectname) %(refname)", RUNS, TRASH],
             git_dir=self.git_dir,
         )
-        return res.stdout
+        if not self.archive.batches():
+            return res.stdout
+        lines = [
+            f"{sha} {ARCHIVE}{batch}/{rid}\n"
+            for rid, (sha, batch) in sorted(self.archive.entries().items())
+        ]
+        return "".join(lines).encode() + res.stdout
 
     @staticmethod
     def parse_run_listing(listing: bytes) -> dict[str, tuple[str, str]]:
-        """``{run_id: (commit, ACTIVE or DELETED)}`` of a :meth:`run_listing`; live wins."""
+        """``{run_id: (commit, ACTIVE or DELETED)}`` of a :meth:`run_listing`: a run's own
+        ref wins over its trash ref, which wins over its archive entry."""
         tips: dict[str, tuple[str, str]] = {}
+        archived: dict[str, str] = {}
         for line in listing.decode("utf-8", "replace").splitlines():
             sha, _, name = line.partition(" ")
             if name.startswith(RUNS):
                 tips[name[len(RUNS) :]] = (sha, ACTIVE)
             elif name.startswith(TRASH):
                 tips.setdefault(name[len(TRASH) :], (sha, DELETED))
+            elif name.startswith(ARCHIVE):
+                _, _, rid = name[len(ARCHIVE) :].partition("/")
+                if rid:
+                    archived.setdefault(rid, sha)
+        for rid, sha in archived.items():
+            tips.setdefault(rid, (sha, ACTIVE))
         return tips
 
     def fingerprint(self) -> builtins.list[Any]:
         """A stat fingerprint of where run refs are stored: equal means no run ref changed."""
         out: builtins.list[Any] = []
-        for rel in ("packed-refs", ROOT, RUNS, TRASH):
+        for rel in ("packed-refs", ROOT, RUNS, TRASH, ARCHIVE):
             try:
                 st = os.stat(self.git_dir / rel)
                 out.append([st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size])
@@ -252,8 +384,9 @@ class RefStore:
 
     @staticmethod
     def shared_refspecs() -> builtins.list[str]:
-        """The refspecs that sharing moves (runs, the trash, experiments); never live refs."""
-        return [f"+{p}*:{p}*" for p in (RUNS, TRASH, EXPERIMENTS)]
+        """The refspecs that sharing moves (archive batches, runs, the trash, experiments);
+        never live refs."""
+        return [f"+{p}*:{p}*" for p in SHARED]
 
     @staticmethod
     def push_refspecs() -> builtins.list[str]:
@@ -311,6 +444,31 @@ class RefStore:
         )
         return _parse_listing(res.stdout)
 
+    def archived_runs_in(self, shared: dict[str, str]) -> dict[str, tuple[str, str]]:
+        """``{run ref name: (commit, archive ref name)}`` of the archived runs that the
+        batches among ``shared`` (``{shared ref name: sha}``: this clone's, or a remote's
+        tracking refs) hold and that no run or trash ref among ``shared`` shadows.
+
+        How sharing compares an archived run with its loose copy on the other side: a
+        run is at the same commit whether its ref or a batch holds it. Raises StoreError
+        when a batch's objects are missing.
+        """
+        batches = {n[len(ARCHIVE) :]: sha for n, sha in shared.items() if n.startswith(ARCHIVE)}
+        if not batches:
+            return {}
+        out = {}
+        for rid, (sha, batch) in self.archive.entries_of(batches).items():
+            if run_ref(rid) not in shared and trash_ref(rid) not in shared:
+                out[run_ref(rid)] = (sha, archive_ref(batch))
+        return out
+
+    def archive_name_of(self, run_id: str) -> str | None:
+        """The archive batch ref that holds ``run_id`` here (shadowed or not), or None."""
+        if not self.archive.batches():
+            return None
+        found = self.archive.entries().get(run_id)
+        return archive_ref(found[1]) if found else None
+
     def list_tracking(self, remote: str) -> dict[str, str]:
         """``{shared ref name: sha}`` as ``remote`` had them at the last push or pull."""
         prefix = self.tracking_prefix(remote)
@@ -361,8 +519,10 @@ class RefStore:
 
     @staticmethod
     def run_of(name: str) -> tuple[str, str] | None:
-        """``(kind, id)`` of a shared ref: kind ``run``, ``trash`` or ``experiment``; else None."""
-        for prefix, kind in ((RUNS, "run"), (TRASH, "trash"), (EXPERIMENTS, "experiment")):
+        """``(kind, id)`` of a shared ref: kind ``run``, ``trash``, ``experiment`` or
+        ``archive``; else None."""
+        for prefix, kind in ((RUNS, "run"), (TRASH, "trash"), (EXPERIMENTS, "experiment"),
+                             (ARCHIVE, "archive")):  # fmt: skip
             if name.startswith(prefix):
                 return kind, name[len(prefix) :]
         return None
@@ -378,12 +538,18 @@ class RefStore:
         return [run_ref(run_id), trash_ref(run_id)]
 
     @staticmethod
+    def batch_name(batch_id: str) -> str:
+        """The shared ref of archive batch ``batch_id``."""
+        return archive_ref(batch_id)
+
+    @staticmethod
     def experiment_name(exp_id: str) -> str:
         """The shared ref of experiment ``exp_id``."""
         return experiment_ref(exp_id)
 
     def run_parents(self) -> dict[str, str]:
-        """``{run_id: parent code commit}`` of every run that has one (one git call)."""
+        """``{run_id: parent code commit}`` of every (not deleted) run that has one: one git
+        call for the loose refs, the archive tables for archived runs."""
         res = gitcmd.run(
             ["for-each-ref", "--format=%(refname) %(parent)", RUNS], git_dir=self.git_dir
         )
@@ -392,6 +558,12 @@ class RefStore:
             name, _, parents = line.partition(" ")
             if parents:
                 out[name[len(RUNS) :]] = parents.split()[0]
+        if self.archive.batches():
+            trash = self.list_ids(TRASH)
+            loose = self.list_ids(RUNS)
+            for rid, parent in self.archive.parents().items():
+                if parent and rid not in trash and rid not in loose:
+                    out[rid] = parent
         return out
 
     def apply(
@@ -401,18 +573,19 @@ class RefStore:
         (``force``: whatever the refs hold now — for tracking refs).
 
         All in one ``git update-ref --stdin`` transaction when none conflicts; if one
-        does, each is applied alone and the names that moved meanwhile are returned
-        (those updates are not made). Tracking refs and shared refs alike.
+        does, the halves are applied the same way (so a few conflicts among thousands of
+        updates cost a few transactions, not one per update — each rewrites
+        ``packed-refs`` when it deletes a packed ref), and the names that moved meanwhile
+        are returned (those updates are not made). Tracking refs and shared refs alike.
         """
         if not updates:
             return []
         if self._transaction(updates, force):
             return []
-        failed = []
-        for one in updates:
-            if not self._transaction([one], force):
-                failed.append(one[0])
-        return failed
+        if len(updates) == 1:
+            return [updates[0][0]]
+        half = len(updates) // 2
+        return self.apply(updates[:half], force=force) + self.apply(updates[half:], force=force)
 
     def _transaction(
         self, updates: builtins.list[tuple[str, str | None, str | None]], force: bool

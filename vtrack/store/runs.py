@@ -34,6 +34,7 @@ from vtrack.store.recover import recover_all, recover_run
 from vtrack.store.writer import RunWriter, live_writers
 
 if TYPE_CHECKING:
+    from vtrack.store.archive import ArchiveReport
     from vtrack.store.index import RunIndex
     from vtrack.store.snapshot import Snapshot
 
@@ -234,6 +235,29 @@ class RunRepository:
         if self.store.run_tip(run_id) is not None:
             raise RunStateError(f"run {run_id} exists and is not deleted")
         self.store.refs.restore_from_trash(run_id, tip)
+
+    # -- archiving ----------------------------------------------------------------
+    def archive(self, *, older_than_days: float | None = None, keep: int = 0,
+                dry_run: bool = False) -> ArchiveReport:  # fmt: skip
+        """Compact finished runs into archive batches (:mod:`vtrack.store.archive`).
+
+        The runs stay reachable by id, prefix and name; live runs are never archived.
+        ``keep`` newest runs stay as they are; ``older_than_days`` archives only runs
+        whose last commit is older; the batch size is ``vtrack.archive.batchSize``.
+        """
+        from vtrack.store.archive import compact, read_settings
+
+        size = read_settings(self.store.location.git_dir).batch_size
+        return compact(self.store, older_than_days=older_than_days, keep=keep,
+                       batch_size=size, dry_run=dry_run)  # fmt: skip
+
+    def unarchive(self, run_ids: list[str] | None = None, *, dry_run: bool = False
+                  ) -> ArchiveReport:  # fmt: skip
+        """Give archived runs (``run_ids``, or all, then removing the batches) their own
+        refs again."""
+        from vtrack.store.archive import unarchive
+
+        return unarchive(self.store, run_ids, dry_run=dry_run)
 
 
 def end_writers_at_exit() -> None:

@@ -1,0 +1,141 @@
+"""The table an archive batch carries: which runs it holds, and what it has forgotten.
+
+An archive batch (DESIGN.md §11, ``docs/scale.md``) is one commit under
+``refs/vtrack/archive/<batch id>`` whose parents are the run commits it holds (so git
+keeps them reachable) and whose tree holds three small files:
+
+``runs.tsv``
+    one line per run, sorted by id: ``run id, run commit, parent code commit (or
+    empty), experiment id, status, commit time (unix seconds), run name``
+    (tab-separated; the name last, tabs and newlines in it replaced by spaces). What the run listing reads; the index reads the records.
+``tombstones.tsv``
+    ``run id, run commit`` of runs purged from this batch or from a batch it replaced:
+    such an entry never appears again, whichever batch (pulled from any clone) holds it.
+``parents``
+    the distinct parent code commits of its runs, one per line: what git hooks read
+    (in the shell, with one ``git cat-file --batch``) to tell whether a pushed commit
+    has runs.
+``supersedes``
+    ids of the batches this one replaced (a purge rewrites a batch): they are ignored
+    wherever they are still found, so an old copy pulled back from a teammate's clone
+    changes nothing.
+
+This module is the pure codec (no git).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from vtrack.errors import StoreError
+
+HEADER = "# vtrack archive v1\n"
+RUNS_FILE = "runs.tsv"
+TOMBSTONES_FILE = "tombstones.tsv"
+SUPERSEDES_FILE = "supersedes"
+PARENTS_FILE = "parents"
+_ID = re.compile(r"[0-9a-f]{32}")
+_SHA = re.compile(r"[0-9a-f]{40}")
+_BATCH = re.compile(r"[0-9a-z][0-9a-z-]{0,63}")
+
+
+@dataclass(frozen=True)
+class ArchivedRun:
+    """One run an archive batch holds."""
+
+    run_id: str
+    commit: str
+    parent: str = ""
+    experiment_id: str = ""
+    status: str = ""
+    time: int = 0
+    name: str = ""
+
+
+@dataclass
+class BatchTable:
+    """What one batch holds (see the module docstring)."""
+
+    runs: list[ArchivedRun] = field(default_factory=list)
+    tombstones: set[tuple[str, str]] = field(default_factory=set)
+    supersedes: set[str] = field(default_factory=set)
+
+
+def valid_batch_id(batch_id: str) -> bool:
+    """True for a name an archive batch ref may carry."""
+    return bool(_BATCH.fullmatch(batch_id))
+
+
+def encode_runs(runs: list[ArchivedRun]) -> bytes:
+    """``runs.tsv`` of ``runs``."""
+    lines = [HEADER]
+    for r in sorted(runs, key=lambda r: r.run_id):
+        name = re.sub(r"[\t\r\n]", " ", r.name)
+        lines.append(
+            f"{r.run_id}\t{r.commit}\t{r.parent}\t{r.experiment_id}\t{r.status}\t{r.time}\t{name}\n"
+        )
+    return "".join(lines).encode("utf-8")
+
+
+def decode_runs(data: bytes, where: str) -> list[ArchivedRun]:
+    """The runs of a ``runs.tsv``; StoreError (naming ``where``) when it is damaged."""
+    text = data.decode("utf-8", "replace")
+    if not text.startswith(HEADER):
+        raise StoreError(f"archive batch {where}: {RUNS_FILE} has no '{HEADER.strip()}' header")
+    out = []
+    for number, line in enumerate(text[len(HEADER) :].splitlines(), 2):
+        parts = line.split("\t", 6)
+        if len(parts) != 7 or not _ID.fullmatch(parts[0]) or not _SHA.fullmatch(parts[1]):
+            raise StoreError(f"archive batch {where}: {RUNS_FILE} line {number} is damaged")
+        try:
+            t = int(parts[5] or 0)
+        except ValueError:
+            t = 0
+        out.append(ArchivedRun(parts[0], parts[1], parts[2], parts[3], parts[4], t, parts[6]))
+    return out
+
+
+def encode_tombstones(tombstones: set[tuple[str, str]]) -> bytes:
+    """``tombstones.tsv`` of ``(run id, commit)`` pairs."""
+    return "".join(f"{rid}\t{sha}\n" for rid, sha in sorted(tombstones)).encode()
+
+
+def decode_tombstones(data: bytes) -> set[tuple[str, str]]:
+    """The ``(run id, commit)`` pairs of a ``tombstones.tsv`` (damaged lines ignored)."""
+    out = set()
+    for line in data.decode("utf-8", "replace").splitlines():
+        rid, _, sha = line.partition("\t")
+        if _ID.fullmatch(rid) and _SHA.fullmatch(sha):
+            out.add((rid, sha))
+    return out
+
+
+def encode_supersedes(ids: set[str]) -> bytes:
+    """``supersedes`` of batch ids."""
+    return "".join(f"{b}\n" for b in sorted(ids)).encode()
+
+
+def decode_supersedes(data: bytes) -> set[str]:
+    """The batch ids of a ``supersedes`` file."""
+    return {b for b in data.decode("utf-8", "replace").split() if valid_batch_id(b)}
+
+
+def dump_cache(table: BatchTable) -> bytes:
+    """One file holding a whole table (the per-batch cache under ``.git/vtrack/``)."""
+    return (
+        encode_runs(table.runs)
+        + b"#tombstones\n"
+        + encode_tombstones(table.tombstones)
+        + b"#supersedes\n"
+        + encode_supersedes(table.supersedes)
+    )
+
+
+def load_cache(data: bytes, where: str) -> BatchTable:
+    """The table :func:`dump_cache` wrote; StoreError when the file is damaged."""
+    runs, sep1, rest = data.partition(b"#tombstones\n")
+    tomb, sep2, sup = rest.partition(b"#supersedes\n")
+    if not sep1 or not sep2:
+        raise StoreError(f"archive cache {where} is damaged")
+    return BatchTable(decode_runs(runs, where), decode_tombstones(tomb), decode_supersedes(sup))
