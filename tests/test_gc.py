@@ -88,6 +88,25 @@ def test_objects_of_deleted_runs_stay_until_the_trash_is_purged(repo: Path) -> N
     assert not _stored(digest) and _client().store.trash_tip(run_id) is None
 
 
+def test_a_kept_deleted_run_keeps_its_objects_in_a_dry_run_and_a_real_purge(repo: Path) -> None:
+    # regression: a dry run of --purge-trash ignored the whole trash, so it reported the
+    # objects of a run the purge keeps (keep_runs) as removed
+    kept_id, kept = _log_large("k.bin", _payload("k"))
+    gone_id, gone = _log_large("g.bin", _payload("g"))
+    for run_id, digest in ((kept_id, kept), (gone_id, gone)):
+        vtrack.delete_run(run_id)
+        _age(digest)
+    keep = {kept_id: ["churn v1"]}
+    dry = collect_garbage(_client(), dry_run=True, purge_trash_first=True, keep_runs=keep)
+    assert dry.trash_purged == [gone_id] and dry.trash_kept == keep
+    assert dry.objects_removed == [gone] and _stored(gone)
+    report = collect_garbage(_client(), purge_trash_first=True, keep_runs=keep)
+    assert report.trash_purged == [gone_id] and report.trash_kept == keep
+    assert report.objects_removed == [gone]
+    assert _stored(kept) and not _stored(gone)
+    assert _client().store.trash_tip(kept_id) is not None
+
+
 def test_objects_journaled_by_a_live_run_are_kept(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

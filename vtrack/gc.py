@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -76,20 +76,20 @@ class GcReport:
         return asdict(self)
 
 
-def referenced_digests(store: Store, *, include_trash: bool = True) -> tuple[set[str], int]:
+def referenced_digests(store: Store, *, skip_trash: Collection[str] = ()) -> tuple[set[str], int]:
     """Digests every run references; return ``(digests, runs scanned)``.
 
-    Live journals are read first, then the refs of runs (and of the trash with
-    ``include_trash``). Raises StoreError if a run record cannot be read: a collection
-    must not guess.
+    Live journals are read first, then the refs of runs and of the trash (but for the
+    deleted runs in ``skip_trash``). Raises StoreError if a run record cannot be read: a
+    collection must not guess.
     """
     digests: set[str] = set()
     for run_id in store.live_run_ids():
         for writer in list_writers(store.run_live_dir(run_id)):
             digests.update(_journal_digests(writer.read_text()))
     tips = dict(store.list_run_tips())
-    if include_trash:
-        for run_id, sha in store.list_trash_tips().items():
+    for run_id, sha in store.list_trash_tips().items():
+        if run_id not in skip_trash:
             tips.setdefault(f"trash:{run_id}", sha)
     seen_manifests: set[str] = set()
     for run_id, sha in tips.items():
@@ -127,20 +127,19 @@ def _journal_digests(text: str) -> set[str]:
 
 
 def purge_trash(
-    store: Store, *, dry_run: bool = False, keep: Mapping[str, object] | None = None
-) -> list[str]:
+    store: Store, *, dry_run: bool = False, keep: Collection[str] = ()
+) -> tuple[list[str], list[str]]:
     """Delete every run in the trash for good (its ref), except those in ``keep``; return
-    the ids purged.
+    ``(ids purged, ids kept)``, each sorted.
 
     The runs' git objects become unreachable (``git gc`` prunes them later); their large
     objects are no longer referenced by them. A kept run stays in the trash, restorable,
     with everything it references.
     """
-    tips = {r: sha for r, sha in sorted(store.list_trash_tips().items())
-            if not (keep and r in keep)}  # fmt: skip
-    if dry_run:
-        return list(tips)
-    return store.refs.purge_many(tips)
+    tips = dict(sorted(store.list_trash_tips().items()))
+    kept = [r for r in tips if r in keep]
+    doomed = {r: sha for r, sha in tips.items() if r not in keep}
+    return (list(doomed) if dry_run else store.refs.purge_many(doomed)), kept
 
 
 def collect_garbage(
@@ -169,17 +168,17 @@ def collect_garbage(
     report = GcReport(dry_run=dry_run, grace_seconds=grace_seconds)
     if purge_trash_first:
         keep = keep_runs or {}
-        trash = store.list_trash_tips()
-        report.trash_kept = {r: list(keep[r]) for r in sorted(trash) if r in keep}
-        report.trash_purged = purge_trash(store, dry_run=dry_run, keep=keep)
+        report.trash_purged, kept = purge_trash(store, dry_run=dry_run, keep=keep)
+        report.trash_kept = {r: list(keep[r]) for r in kept}
     objects = object_store(store)
     candidates = list(objects.iter_digests())
     report.objects_scanned = len(candidates)
     if candidates:
-        # A dry run that "purges" the trash leaves it in place: ignore it instead. A real
-        # purge already happened, and a run deleted since then still counts.
+        # A dry run that "purges" the trash leaves it in place: skip the runs it would
+        # purge instead (the kept ones still count). A real purge already happened, and a
+        # run deleted since then still counts.
         referenced, report.runs_scanned = referenced_digests(
-            store, include_trash=not (purge_trash_first and dry_run)
+            store, skip_trash=report.trash_purged if dry_run else ()
         )
         for digest in candidates:
             if digest in referenced:
