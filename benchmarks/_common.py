@@ -24,6 +24,30 @@ def median_us(fn: Callable[[], object], n: int) -> float:
     return statistics.median(times) / 1000
 
 
+def in_forked_workers(work: Callable[[range], object], first: int, stop: int, workers: int) -> None:
+    """Run ``work(range(first + w, stop, workers))`` for each of ``workers`` forked
+    processes at once; a child that fails prints its traceback, and then this raises
+    SystemExit. Children leave with ``os._exit`` (no cleanup of the parent's state)."""
+    workers = max(1, workers)
+    pids = []
+    for w in range(workers):
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                work(range(first + w, stop, workers))
+            except BaseException:  # noqa: BLE001
+                import traceback
+
+                traceback.print_exc()
+                code = 1
+            os._exit(code)
+        pids.append(pid)
+    failed = [pid for pid in pids if os.waitpid(pid, 0)[1] != 0]
+    if failed:
+        raise SystemExit("a bulk writer process failed")
+
+
 def git(cwd: Path, *args: str) -> str:
     """Run git quietly and return stdout."""
     env = dict(

@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ["VTRACK_CAPTURE_CODE"] = "0"  # bulk runs need no code snapshot each
 
-from _common import git  # noqa: E402
+from _common import git, in_forked_workers  # noqa: E402
 
 from vtrack import provenance  # noqa: E402
 from vtrack.client import TrackingClient  # noqa: E402
@@ -131,23 +131,7 @@ class BulkRuns:
 
     def write(self, count: int, workers: int = os.cpu_count() or 1) -> None:
         """Write ``count`` more runs in ``workers`` forked processes."""
-        pids = []
-        for w in range(max(1, workers)):
-            pid = os.fork()
-            if pid == 0:
-                code = 0
-                try:
-                    self._write(range(w, count, max(1, workers)))
-                except BaseException:  # noqa: BLE001
-                    import traceback
-
-                    traceback.print_exc()
-                    code = 1
-                os._exit(code)
-            pids.append(pid)
-        for pid in pids:
-            if os.waitpid(pid, 0)[1] != 0:
-                raise SystemExit("a bulk writer process failed")
+        in_forked_workers(self._write, 0, count, workers)
 
     def _write(self, indexes: range) -> None:
         for i in indexes:

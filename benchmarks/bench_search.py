@@ -43,6 +43,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import in_forked_workers  # noqa: E402
 
 from vtrack.client import TrackingClient  # noqa: E402
 from vtrack.resolve import resolve_run_id  # noqa: E402
@@ -116,24 +119,7 @@ class BulkWriter:
         if workers <= 1 or count < 200:
             self._write(range(first, first + count))
             return
-        pids = []
-        for w in range(workers):
-            pid = os.fork()
-            if pid == 0:  # child: its share of the runs, then leave without cleanup
-                code = 0
-                try:
-                    self._write(range(first + w, first + count, workers))
-                except BaseException:  # noqa: BLE001
-                    import traceback
-
-                    traceback.print_exc()
-                    code = 1
-                os._exit(code)
-            pids.append(pid)
-        for pid in pids:
-            _, status = os.waitpid(pid, 0)
-            if status != 0:
-                raise SystemExit("a bulk writer process failed")
+        in_forked_workers(self._write, first, first + count, workers)
 
     def _write(self, indexes: range, per_pack: int = 1000) -> None:
         """Write runs ``indexes``; each ``per_pack`` of them share one pack (as a live run's

@@ -29,6 +29,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import in_forked_workers  # noqa: E402
 
 MODELS = ("xgb", "rf", "lgbm", "mlp")
 BATCH = 500
@@ -161,24 +164,7 @@ class Bulk:
                 batch.handle.release()
 
     def write_parallel(self, first: int, n: int, workers: int = 2) -> None:
-        pids = []
-        for w in range(workers):
-            pid = os.fork()
-            if pid == 0:
-                code = 0
-                try:
-                    self.write(range(first + w, first + n, workers))
-                except BaseException:  # noqa: BLE001
-                    import traceback
-
-                    traceback.print_exc()
-                    code = 1
-                os._exit(code)
-            pids.append(pid)
-        for pid in pids:
-            _, status = os.waitpid(pid, 0)
-            if status != 0:
-                raise SystemExit("a bulk writer failed")
+        in_forked_workers(self.write, first, first + n, workers)
 
 
 def build_bulk(repo: Path, n: int, workers: int = 2) -> float:
