@@ -22,6 +22,7 @@ from vtrack.registry.cache import RegistryCache
 from vtrack.registry.entities import ModelVersion, RegisteredModel, version_entity
 from vtrack.registry.fold import ModelFold
 from vtrack.registry.log import append
+from vtrack.store.refs import registry_tip
 from vtrack.store.runs import RunRepository
 
 MODELS_SCHEME = "models:/"
@@ -185,8 +186,6 @@ class ModelRegistry:
         ``vtrack gc --purge-trash`` keeps these runs: purging one would leave its versions
         unloadable. Versions of deleted models, and deleted versions, do not count.
         """
-        from vtrack.store.refs import registry_tip
-
         if registry_tip(self.store.refs) is None:
             return {}  # no registry: nothing to open (and no cache file to create)
         self.cache.sync()

@@ -172,7 +172,7 @@ class RecordState:
         #: the ``metrics`` tree a loaded record came from, while its histories are not all
         #: read (None: all are in ``_hist``); a history is read on first use
         self._metrics_tree: str | None = None
-        #: the top level of ``_metrics_tree`` by name, once a single history was read
+        #: the top level of ``_metrics_tree`` by name (set and cleared with it)
         self._metrics_top: dict[str, tuple[int, str]] | None = None
         #: keys looked up in ``_metrics_tree`` and not found there
         self._hist_absent: set[str] = set()
@@ -214,12 +214,10 @@ class RecordState:
         ``diff`` need the latest values only, which ``metrics.yaml`` holds.
         """
         hist = self._hist.get(key)
-        if hist is not None or self._metrics_tree is None or key in self._hist_absent:
+        top = self._metrics_top  # read once by from_tree; None once every history is read
+        if hist is not None or top is None or key in self._hist_absent:
             return hist
-        if self._metrics_top is None:  # read the metrics tree once, not once per key
-            self._metrics_top = {n.decode(): (m, sha) for m, n, sha
-                                 in self.objects.read_tree(self._metrics_tree)}  # fmt: skip
-        hist = _load_history(self.objects, self._metrics_top, key)
+        hist = _load_history(self.objects, top, key)
         if hist is None:
             self._hist_absent.add(key)
         else:
