@@ -139,3 +139,33 @@ def test_a_run_read_back_has_typed_entries(repo: Path) -> None:
     # what the record holds is exactly the entry's record form
     record = yaml.safe_load(git(repo, "show", f"{got.info.commit}:.vtrack/inputs.yaml"))
     assert record == [entry.to_record()]
+
+
+@pytest.mark.parametrize("collector_on", [True, False])
+def test_metric_points_from_columns_equal_points_made_one_by_one(collector_on: bool) -> None:
+    import gc
+    from array import array
+
+    from vtrack.entities import Metric
+
+    steps, times, values = (
+        array("q", [0, 1, 2**62]),
+        array("q", [5, 6, 7]),
+        array("d", [0.5, -0.0, 2.0]),
+    )
+    was = gc.isenabled()
+    try:
+        (gc.enable if collector_on else gc.disable)()
+        points = Metric.from_columns("loss", steps, times, values)
+        assert gc.isenabled() is collector_on  # the collector is left as it was found
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert points == [
+        Metric("loss", 0.5, 5, 0),
+        Metric("loss", -0.0, 6, 1),
+        Metric("loss", 2.0, 7, 2**62),
+    ]
+    assert [type(p) for p in points] == [Metric] * 3
+    assert points[2].step == 2**62 and points[1].key == "loss"
+    with pytest.raises(AttributeError):
+        points[0].value = 1.0  # type: ignore[misc]

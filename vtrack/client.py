@@ -354,7 +354,7 @@ class TrackingClient(RegistryCalls):
 
     def _history_points(self, record: Any, key: str) -> list[Metric]:
         steps, times, values = self.history_cache().history(record, key)
-        return list(map(Metric, [key] * len(steps), values, times, steps))
+        return Metric.from_columns(key, steps, times, values)
 
     def history_cache(self) -> HistoryCache:
         """The store's columnar cache of sealed metric history chunks (derived, exact)."""

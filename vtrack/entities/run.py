@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from functools import partial
+from itertools import repeat
+from typing import Any, NamedTuple
 
 from vtrack.entities.record import RunInputs
 
@@ -45,14 +49,37 @@ class RunStatus(str, Enum):
         return self is not RunStatus.RUNNING
 
 
-@dataclass(frozen=True)
-class Metric:
-    """One point of a metric history."""
+class Metric(NamedTuple):
+    """One point of a metric history: immutable, compared and hashed by its four fields.
+
+    A named tuple rather than a frozen dataclass: a history of 100,000 points is built as
+    100,000 of these (:meth:`from_columns`), and a frozen dataclass's ``__init__`` (four
+    ``object.__setattr__`` calls in Python) made that 3-4x slower than reading the points.
+    """
 
     key: str
     value: float
     timestamp: int
     step: int
+
+    @classmethod
+    def from_columns(
+        cls, key: str, steps: Iterable[int], timestamps: Iterable[int], values: Iterable[float]
+    ) -> list[Metric]:
+        """The points of one history from its columns, in order (no Python frame per point).
+
+        The cyclic garbage collector is paused while they are made: the points hold no
+        references to anything that could form a cycle, and at 100,000 points its passes
+        over the growing list were a third of the time.
+        """
+        make = partial(tuple.__new__, cls)
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return list(map(make, zip(repeat(key), values, timestamps, steps)))
+        finally:
+            if paused:
+                gc.enable()
 
 
 @dataclass(frozen=True)

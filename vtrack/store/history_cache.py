@@ -128,6 +128,13 @@ class HistoryCache:
         parts.append(parse_columns("".join(hist.tail)))
         if len(parts) == 1:
             return parts[0]
+        if all(isinstance(c, array) for part in parts for c in part):  # joined in C
+            a_steps, a_times, a_values = array("q"), array("q"), array("d")
+            for s, t, v in parts:
+                a_steps.extend(s)
+                a_times.extend(t)
+                a_values.extend(v)
+            return a_steps, a_times, a_values
         steps: list[int] = []
         times: list[int] = []
         values: list[float] = []
