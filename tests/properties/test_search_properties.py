@@ -153,7 +153,8 @@ def order_keys(draw: st.DrawFn) -> OrderKey:
 
 
 def _reference(world: World, filters: list[Comparison], order: list[OrderKey],
-               exps: list[str] | None, lifecycles: tuple[str, ...], limit: int | None) -> list[str]:  # fmt: skip
+               exps: list[str] | None, lifecycles: tuple[str, ...], limit: int | None,
+               offset: int = 0) -> list[str]:  # fmt: skip
     views = [
         v for rid, v in world.views.items()
         if world.lifecycle[rid] in lifecycles
@@ -161,7 +162,7 @@ def _reference(world: World, filters: list[Comparison], order: list[OrderKey],
         and evaluate(filters, v)
     ]  # fmt: skip
     ordered = [v["attributes"]["run_id"] for v in sort_runs(views, order)]
-    return ordered if limit is None else ordered[:limit]
+    return ordered[offset:] if limit is None else ordered[offset : offset + limit]
 
 
 @settings(
@@ -175,20 +176,26 @@ def _reference(world: World, filters: list[Comparison], order: list[OrderKey],
     exps=st.sampled_from([None, ["0"], "second", "both"]),
     lifecycles=st.sampled_from([(ACTIVE,), (DELETED,), (ACTIVE, DELETED)]),
     limit=st.one_of(st.none(), st.integers(min_value=1, max_value=12)),
+    offset=st.sampled_from([0, 0, 1, 4, 11]),
 )
 def test_index_agrees_with_the_reference_evaluator(
     world: World, filters: list[Comparison], order: list[OrderKey], exps: Any,
-    lifecycles: tuple[str, ...], limit: int | None,
+    lifecycles: tuple[str, ...], limit: int | None, offset: int,
 ) -> None:  # fmt: skip
     if exps == "second":
         exps = [world.experiments[1]]
     elif exps == "both":
         exps = list(world.experiments)
     got = world.index.search(
-        filters, order, experiment_ids=exps, lifecycles=lifecycles, max_results=limit
+        filters,
+        order,
+        experiment_ids=exps,
+        lifecycles=lifecycles,
+        max_results=limit,
+        offset=offset,
     )
     assert [r.info.run_id for r in got] == _reference(
-        world, filters, order, exps, lifecycles, limit
+        world, filters, order, exps, lifecycles, limit, offset
     )
 
 

@@ -55,6 +55,7 @@ from vtrack.store.index_sql import (
     compile_search,
     like_to_glob,
     marks,
+    metric_first,
     sql_lower,
     sql_numcmp,
 )
@@ -567,16 +568,28 @@ class RunIndex:
         matching runs first (pages of a listing). Call :meth:`sync` first for fresh
         results; the answer reflects the index as of one consistent snapshot.
         """
-        sql, args = compile_search(
-            clauses, order, experiment_ids=experiment_ids, lifecycles=lifecycles,
-            max_results=max_results, offset=offset,
-        )  # fmt: skip
+        exps = None if experiment_ids is None else tuple(experiment_ids)
+        life = tuple(lifecycles)
         conn = self._conn()
         self.ensure_keys(
             [*((c.entity, c.key) for c in clauses), *((o.entity, o.key) for o in order)]
         )
         conn.execute("BEGIN")
         try:
+            if max_results is not None and max_results > 0 and metric_first(order):
+                # a page of runs that have the sorting metric, walked from its index in
+                # order: when it is full it is the answer (those runs sort first)
+                sql, args = compile_search(
+                    clauses, order, experiment_ids=exps, lifecycles=life,
+                    max_results=max_results, offset=offset, present_first=True,
+                )  # fmt: skip
+                rows = conn.execute(sql, args).fetchall()
+                if len(rows) == max_results:
+                    return self._runs_from_rows(conn, rows)
+            sql, args = compile_search(
+                clauses, order, experiment_ids=exps, lifecycles=life,
+                max_results=max_results, offset=offset,
+            )  # fmt: skip
             rows = conn.execute(sql, args).fetchall()
             return self._runs_from_rows(conn, rows)
         finally:

@@ -210,6 +210,22 @@ def _clauses_sql(clauses: Sequence[Comparison], args: list[Any]) -> list[str]:
     return terms
 
 
+def metric_first(order: Sequence[OrderKey]) -> bool:
+    """True when the first order key is a metric: the order :func:`compile_search` can
+    drive from the metric's value index with ``present_first``."""
+    return bool(order) and order[0].entity == "metrics"
+
+
+_FOLDABLE = ("=", "!=", "<", "<=", ">", ">=", "IN", "NOT IN")
+
+
+def _folded(clause: Comparison, key: str) -> bool:
+    """A clause on the metric ``key`` that the first order key's own row can answer."""
+    return clause.entity == "metrics" and clause.key == key and clause.op in (
+        *_FOLDABLE, "IS NOT NULL",
+    )  # fmt: skip
+
+
 def compile_search(
     clauses: Sequence[Comparison],
     order: Sequence[OrderKey],
@@ -219,10 +235,18 @@ def compile_search(
     max_results: int | None = None,
     tie_break: str = "r.start_time DESC, r.run_id ASC",
     offset: int = 0,
+    present_first: bool = False,
 ) -> tuple[str, list[Any]]:
     """Parametrized SQL selecting the rows of matching runs, in order, at most ``max_results``.
 
     ``offset`` skips that many matching rows first (a page of a listing).
+
+    ``present_first`` (only when :func:`metric_first`): select only the runs whose first
+    order key's metric holds a number — the runs that come first in the full order, in
+    the same order — joining from that metric's ``(key, num)`` index so that SQLite walks
+    it in order and stops at the page, and answering clauses on the same metric from
+    that row. A page it fills completely is the page of the full query; a shorter one
+    says nothing about the rest.
 
     Values are always bound as parameters; only fixed column names, aliases and
     operators from the validated AST are written into the SQL text.
@@ -230,8 +254,25 @@ def compile_search(
     joins: list[str] = []
     join_args: list[Any] = []
     order_terms: list[str] = []
+    base = "FROM runs r"
+    where_args: list[Any] = []
+    where: list[str] = []
+    if present_first:
+        assert metric_first(order)
+        first = order[0]
+        base = "FROM metrics o0 JOIN runs r ON r.id = o0.run"
+        where.append("o0.key = ? AND o0.num IS NOT NULL")
+        where_args.append(first.key)
+        col = _Column("o0.num", None)
+        for clause in clauses:
+            if _folded(clause, first.key) and clause.op != "IS NOT NULL":
+                where.append(f"({col.predicate(clause.op, clause.value, where_args)})")
+        clauses = [c for c in clauses if not _folded(c, first.key)]
+        order_terms.append(f"o0.num {'ASC' if first.ascending else 'DESC'}")
     for i, key in enumerate(order):
         alias = f"o{i}"
+        if present_first and i == 0:
+            continue
         if key.entity == "attributes":
             expr = _ATTRIBUTE_COLUMNS[key.key]
         else:
@@ -253,11 +294,10 @@ def compile_search(
         else:  # SQLite sorts NULL lowest: DESC already puts missing values last
             order_terms.append(f"{expr} DESC")
     order_terms.append(tie_break)
-    where_args: list[Any] = []
     life = tuple(lifecycles)
     # "+": never drive a search by the lifecycle index (nearly every run is active: it
     # would visit them all); clauses' value indexes or the start-time order drive it
-    where = [f"+r.lifecycle IN ({marks(life)})"]
+    where.append(f"+r.lifecycle IN ({marks(life)})")
     where_args += life
     if experiment_ids is not None:
         exps = tuple(str(e) for e in experiment_ids)
@@ -266,7 +306,7 @@ def compile_search(
     where += _clauses_sql(clauses, where_args)
     sql = (
         "SELECT r.id, r.run_id, r.commit_sha, r.lifecycle, r.name, r.experiment_id, r.status, "
-        "r.start_time, r.end_time, r.user, r.parent_run_id FROM runs r "
+        f"r.start_time, r.end_time, r.user, r.parent_run_id {base} "
         + " ".join(joins)
         + " WHERE " + " AND ".join(where)
         + " ORDER BY " + ", ".join(order_terms)
