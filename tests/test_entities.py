@@ -169,3 +169,22 @@ def test_metric_points_from_columns_equal_points_made_one_by_one(collector_on: b
     assert points[2].step == 2**62 and points[1].key == "loss"
     with pytest.raises(AttributeError):
         points[0].value = 1.0  # type: ignore[misc]
+
+
+def test_a_fresh_copy_of_a_run_shares_nothing_the_caller_can_change() -> None:
+    from vtrack.entities import Run, RunData, RunInfo
+    from vtrack.entities.run import SystemTags, fresh_copy
+
+    info = RunInfo("a" * 32, "brave-fox", "0", "FINISHED", 1, 2, "ana")
+    run = Run(info=info, data=RunData({"lr": 0.1}, {"acc": 0.9}, {"team": "x"}))
+    copy = fresh_copy(run)
+    assert copy == run and copy is not run
+    copy.data.params["lr"] = 1.0
+    copy.data.metrics.clear()
+    copy.data.tags["team"] = "y"
+    assert run.data.params == {"lr": 0.1} and run.data.metrics == {"acc": 0.9}
+    assert run.data.tags == {"team": "x"}
+    assert (
+        isinstance(copy.data.tags, SystemTags) and copy.data.tags["mlflow.runName"] == "brave-fox"
+    )
+    assert copy.info is run.info and copy.inputs is run.inputs

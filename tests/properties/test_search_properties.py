@@ -31,6 +31,7 @@ from vtrack.query import (
     evaluate,
     sort_runs,
 )
+from vtrack.store import index as index_module
 from vtrack.store.index import ACTIVE, DELETED, RunIndex, run_view
 
 N_RUNS = 30
@@ -177,23 +178,29 @@ def _reference(world: World, filters: list[Comparison], order: list[OrderKey],
     lifecycles=st.sampled_from([(ACTIVE,), (DELETED,), (ACTIVE, DELETED)]),
     limit=st.one_of(st.none(), st.integers(min_value=1, max_value=12)),
     offset=st.sampled_from([0, 0, 1, 4, 11]),
+    walk_budget=st.sampled_from([None, 0, 3_000]),
 )
 def test_index_agrees_with_the_reference_evaluator(
     world: World, filters: list[Comparison], order: list[OrderKey], exps: Any,
-    lifecycles: tuple[str, ...], limit: int | None, offset: int,
+    lifecycles: tuple[str, ...], limit: int | None, offset: int, walk_budget: int | None,
 ) -> None:  # fmt: skip
+    """``walk_budget``: None keeps the index's own budget for walking an order's index;
+    0 cuts every walk off (the clauses' plan answers), 3,000 cuts some walks mid-way."""
     if exps == "second":
         exps = [world.experiments[1]]
     elif exps == "both":
         exps = list(world.experiments)
-    got = world.index.search(
-        filters,
-        order,
-        experiment_ids=exps,
-        lifecycles=lifecycles,
-        max_results=limit,
-        offset=offset,
-    )
+    saved = index_module.WALK_STEPS, index_module.WALK_STEPS_PER_ROW, index_module.WALK_TICK
+    if walk_budget is not None:
+        index_module.WALK_STEPS, index_module.WALK_STEPS_PER_ROW = walk_budget, 0
+        index_module.WALK_TICK = 100
+    try:
+        got = world.index.search(
+            filters, order, experiment_ids=exps, lifecycles=lifecycles, max_results=limit,
+            offset=offset,
+        )  # fmt: skip
+    finally:
+        index_module.WALK_STEPS, index_module.WALK_STEPS_PER_ROW, index_module.WALK_TICK = saved
     assert [r.info.run_id for r in got] == _reference(
         world, filters, order, exps, lifecycles, limit, offset
     )

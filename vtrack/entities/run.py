@@ -142,6 +142,24 @@ class Run:
             object.__setattr__(self.data, "tags", SystemTags(self.data.tags, self.info))
 
 
+def fresh_copy(run: Run) -> Run:
+    """A copy of ``run`` whose params, metrics and tags dicts are new (the caller's own to
+    change); info and inputs, which are frozen, are shared.
+
+    Equal to ``Run(run.info, RunData(dict(...), dict(...), dict(...)), run.inputs)`` but
+    without the dataclass constructors (a third of the cost): a search hands out 1,000
+    of these per page from runs it keeps built.
+    """
+    data = run.data
+    new_data = object.__new__(RunData)
+    new_data.__dict__.update(
+        params=dict(data.params), metrics=dict(data.metrics), tags=SystemTags(data.tags, run.info)
+    )
+    new = object.__new__(Run)
+    new.__dict__.update(info=run.info, data=new_data, inputs=run.inputs)
+    return new
+
+
 @dataclass(frozen=True)
 class Experiment:
     """A named group of runs."""

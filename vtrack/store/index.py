@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vtrack.entities import Run, RunData, RunInfo
+from vtrack.entities.run import fresh_copy
 from vtrack.query import Comparison, OrderKey
 from vtrack.store import index_inputs, index_keys
 from vtrack.store.index_records import (
@@ -55,9 +56,9 @@ from vtrack.store.index_sql import (
     compile_search,
     like_to_glob,
     marks,
-    metric_first,
     sql_lower,
     sql_numcmp,
+    walkable,
 )
 from vtrack.store.record import run_inputs
 from vtrack.store.refs import ACTIVE, DELETED, RefStore
@@ -84,6 +85,13 @@ CACHE_KIB = 32 * 1024
 MMAP_BYTES = 256 * 2**20
 #: Runs whose child rows a sync gathers before inserting them (memory stays flat).
 INSERT_CHUNK = 2000
+#: What a search that walks its order's index (``compile_search(walk=True)``) may spend
+#: before the clauses' own indexes are asked instead: SQLite instructions, a fixed part
+#: and a part per row of the page (at 100,000 runs, the benchmark's 1,000-run page takes
+#: ~110,000; a walk past every run ~1,600,000), counted every WALK_TICK instructions.
+WALK_STEPS = 50_000
+WALK_STEPS_PER_ROW = 150
+WALK_TICK = 5_000
 #: Run objects an index keeps built for the next search that returns them (~15 KB each).
 BUILT_RUNS_KEPT = 2048
 
@@ -576,15 +584,17 @@ class RunIndex:
         )
         conn.execute("BEGIN")
         try:
-            if max_results is not None and max_results > 0 and metric_first(order):
-                # a page of runs that have the sorting metric, walked from its index in
-                # order: when it is full it is the answer (those runs sort first)
+            if max_results is not None and max_results > 0 and walkable(clauses, order):
+                # walk the order's index, checking clauses run by run, within a budget:
+                # a full page is the answer; a walk that finds matches rare is cut off
+                # and the clauses' own indexes answer (compile_search's two plans)
                 sql, args = compile_search(
                     clauses, order, experiment_ids=exps, lifecycles=life,
-                    max_results=max_results, offset=offset, present_first=True,
+                    max_results=max_results, offset=offset, walk=True,
                 )  # fmt: skip
-                rows = conn.execute(sql, args).fetchall()
-                if len(rows) == max_results:
+                budget = WALK_STEPS + WALK_STEPS_PER_ROW * (offset + max_results)
+                rows = _within_budget(conn, sql, args, budget)
+                if rows is not None and len(rows) == max_results:
                     return self._runs_from_rows(conn, rows)
             sql, args = compile_search(
                 clauses, order, experiment_ids=exps, lifecycles=life,
@@ -593,7 +603,8 @@ class RunIndex:
             rows = conn.execute(sql, args).fetchall()
             return self._runs_from_rows(conn, rows)
         finally:
-            conn.execute("COMMIT")
+            if conn.in_transaction:
+                conn.execute("COMMIT")
 
     def count_matching(
         self,
@@ -660,14 +671,7 @@ class RunIndex:
                 run = _run_of(row, key[-1])
             with lock:
                 built[key] = run  # most recent last
-            data = run.data
-            out.append(
-                Run(
-                    info=run.info,
-                    data=RunData(dict(data.params), dict(data.metrics), dict(data.tags)),
-                    inputs=run.inputs,
-                )
-            )
+            out.append(fresh_copy(run))
         with lock:
             while len(built) > BUILT_RUNS_KEPT:
                 del built[next(iter(built))]
@@ -810,6 +814,29 @@ def _run_of(row: Sequence[Any], body: str | bytes | None) -> Run:
 
 
 # --- module-level conveniences ---------------------------------------------------------------
+
+
+def _within_budget(
+    conn: sqlite3.Connection, sql: str, args: Sequence[Any], steps: int
+) -> list[Any] | None:
+    """The rows of ``sql``, or None when SQLite needs more than about ``steps`` virtual
+    machine instructions for it (counted, so the cut is the same on every machine)."""
+    used = 0
+
+    def tick() -> int:
+        nonlocal used
+        used += WALK_TICK
+        return int(used > steps)
+
+    conn.set_progress_handler(tick, WALK_TICK)
+    try:
+        return conn.execute(sql, args).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "interrupt" not in str(exc):
+            raise
+        return None
+    finally:
+        conn.set_progress_handler(None, 0)
 
 
 def _insert_rows(conn: sqlite3.Connection, rows: dict[str, list[tuple[Any, ...]]]) -> None:

@@ -153,7 +153,9 @@ def _entity_column(entity: str, key: str, alias: str) -> _Column:
     return _Column(None, col)
 
 
-def _clause_sql(clause: Comparison, n: int, args: list[Any]) -> str:
+def _clause_sql(clause: Comparison, n: int, args: list[Any], correlated: bool = False) -> str:
+    """SQL for one clause; ``correlated``: value-table clauses as ``EXISTS`` lookups of the
+    run at hand (for a query driven by another index) instead of a list of runs."""
     entity, key, op = clause.entity, clause.key, clause.op
     alias = f"c{n}"
     col = _entity_column(entity, key, alias)
@@ -168,7 +170,11 @@ def _clause_sql(clause: Comparison, n: int, args: list[Any]) -> str:
     else:
         table, key_filter = entity, f"{alias}.key = ? AND "
         args.append(key)
-    head = f"r.id IN (SELECT {alias}.run FROM {table} {alias} WHERE {key_filter}{col.present()}"
+    head = (
+        f"EXISTS (SELECT 1 FROM {table} {alias} WHERE {alias}.run = r.id AND "
+        if correlated
+        else f"r.id IN (SELECT {alias}.run FROM {table} {alias} WHERE "
+    ) + f"{key_filter}{col.present()}"
     if op == "IS NULL":
         return "NOT " + head + ")"
     if op == "IS NOT NULL":
@@ -210,10 +216,17 @@ def _clauses_sql(clauses: Sequence[Comparison], args: list[Any]) -> list[str]:
     return terms
 
 
-def metric_first(order: Sequence[OrderKey]) -> bool:
-    """True when the first order key is a metric: the order :func:`compile_search` can
-    drive from the metric's value index with ``present_first``."""
-    return bool(order) and order[0].entity == "metrics"
+#: The columns of a run's row that :func:`compile_search` selects (what ``_run_of`` reads).
+ROW_COLUMNS = (
+    "r.id, r.run_id, r.commit_sha, r.lifecycle, r.name, r.experiment_id, r.status, "
+    "r.start_time, r.end_time, r.user, r.parent_run_id"
+)
+
+
+def walkable(clauses: Sequence[Comparison], order: Sequence[OrderKey]) -> bool:
+    """True when :func:`compile_search` can answer a page with ``walk``: the order is
+    newest first (with clauses to check) or starts with a metric."""
+    return (not order and bool(clauses)) or (bool(order) and order[0].entity == "metrics")
 
 
 _FOLDABLE = ("=", "!=", "<", "<=", ">", ">=", "IN", "NOT IN")
@@ -235,18 +248,21 @@ def compile_search(
     max_results: int | None = None,
     tie_break: str = "r.start_time DESC, r.run_id ASC",
     offset: int = 0,
-    present_first: bool = False,
+    walk: bool = False,
 ) -> tuple[str, list[Any]]:
     """Parametrized SQL selecting the rows of matching runs, in order, at most ``max_results``.
 
     ``offset`` skips that many matching rows first (a page of a listing).
 
-    ``present_first`` (only when :func:`metric_first`): select only the runs whose first
-    order key's metric holds a number — the runs that come first in the full order, in
-    the same order — joining from that metric's ``(key, num)`` index so that SQLite walks
-    it in order and stops at the page, and answering clauses on the same metric from
-    that row. A page it fills completely is the page of the full query; a shorter one
-    says nothing about the rest.
+    ``walk`` (only when :func:`walkable`) writes a query that SQLite answers by walking
+    an index in the page's order and checking each run it meets against the clauses
+    (``EXISTS`` lookups), stopping at the page — fast when matches are common, slow
+    when they are rare (the caller bounds it). Newest first, it walks the start-time
+    index. Sorted by a metric, it selects only the runs whose metric holds a number —
+    the runs that come first in the full order, in the same order — walking that
+    metric's ``(key, num)`` index and answering clauses on the same metric from its
+    row: a page it fills completely is the page of the full query; a shorter one says
+    nothing about the rest.
 
     Values are always bound as parameters; only fixed column names, aliases and
     operators from the validated AST are written into the SQL text.
@@ -257,8 +273,12 @@ def compile_search(
     base = "FROM runs r"
     where_args: list[Any] = []
     where: list[str] = []
+    present_first = walk and bool(order)
+    if walk and not order:
+        where += [_clause_sql(c, n, where_args, correlated=True) for n, c in enumerate(clauses)]
+        clauses = []
     if present_first:
-        assert metric_first(order)
+        assert walkable(clauses, order)
         first = order[0]
         base = "FROM metrics o0 JOIN runs r ON r.id = o0.run"
         where.append("o0.key = ? AND o0.num IS NOT NULL")
@@ -267,7 +287,14 @@ def compile_search(
         for clause in clauses:
             if _folded(clause, first.key) and clause.op != "IS NOT NULL":
                 where.append(f"({col.predicate(clause.op, clause.value, where_args)})")
-        clauses = [c for c in clauses if not _folded(c, first.key)]
+        # the rest are checked run by run as the index walk meets them (EXISTS lookups):
+        # materializing each clause's list of runs first cost more than the walk
+        where += [
+            _clause_sql(c, n, where_args, correlated=True)
+            for n, c in enumerate(clauses)
+            if not _folded(c, first.key)
+        ]
+        clauses = []
         order_terms.append(f"o0.num {'ASC' if first.ascending else 'DESC'}")
     for i, key in enumerate(order):
         alias = f"o{i}"
@@ -305,8 +332,7 @@ def compile_search(
         where_args += exps
     where += _clauses_sql(clauses, where_args)
     sql = (
-        "SELECT r.id, r.run_id, r.commit_sha, r.lifecycle, r.name, r.experiment_id, r.status, "
-        f"r.start_time, r.end_time, r.user, r.parent_run_id {base} "
+        f"SELECT {ROW_COLUMNS} {base} "
         + " ".join(joins)
         + " WHERE " + " AND ".join(where)
         + " ORDER BY " + ", ".join(order_terms)
