@@ -10,6 +10,7 @@ from tests.conftest import ROOT
 RANKS = {  # ../shared/LAYOUT.md, second edition
     "vtrack.errors": 0,
     "vtrack.limits": 0,
+    "vtrack.logs": 0,
     "vtrack.entities": 0,
     "vtrack.validation": 1,
     "vtrack.hashing": 1,

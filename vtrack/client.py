@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 # artifacts and provenance are imported by the methods that use them: a command that
 # only reads the index (ls, models ls) does not pay for their import
-from vtrack import capture
 from vtrack import validation as v
 from vtrack.config import Settings, load_settings, locate_store
 from vtrack.entities import DatasetInput, Experiment, Metric, Run, RunStatus
@@ -36,9 +35,16 @@ if TYPE_CHECKING:
 _stores: dict[tuple[str, Settings], Store] = {}
 _stores_lock = threading.Lock()
 
-#: Kept importable from here: names the run record's ``source.env`` may hold.
-RECORDED_ENV_NAMES = capture.RECORDED_ENV_NAMES
-generate_run_name = capture.generate_run_name
+
+def __getattr__(name: str) -> Any:
+    """``RECORDED_ENV_NAMES`` (names the run record's ``source.env`` may hold) and
+    ``generate_run_name``, kept importable from here; :mod:`vtrack.capture` (snapshots)
+    is imported when a run is made, not by commands that only read."""
+    if name in ("RECORDED_ENV_NAMES", "generate_run_name"):
+        from vtrack import capture
+
+        return getattr(capture, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class TrackingClient(RegistryCalls):
@@ -165,8 +171,12 @@ class TrackingClient(RegistryCalls):
         description: str | None = None,
     ) -> Run:
         """Start a new RUNNING run (code snapshot, first commit, ref) and return it."""
+        from vtrack import capture
+
         clean_tags = v.validate_tags(tags)
-        name = v.validate_run_name(run_name) if run_name is not None else generate_run_name()
+        name = (
+            v.validate_run_name(run_name) if run_name is not None else capture.generate_run_name()
+        )
         desc = v.validate_description(description)
         if parent_run_id is not None:
             v.validate_run_id(parent_run_id)
@@ -684,4 +694,4 @@ def _lifecycles(view_type: str | int) -> tuple[str, ...]:
         ) from None
 
 
-__all__ = ["DEFAULT_EXPERIMENT_NAME", "RECORDED_ENV_NAMES", "TrackingClient", "generate_run_name"]
+__all__ = ["DEFAULT_EXPERIMENT_NAME", "RECORDED_ENV_NAMES", "TrackingClient", "generate_run_name"]  # noqa: F822

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import hashlib
 import os
 import threading
 import weakref
@@ -107,6 +106,8 @@ def _freshen(path: str) -> bool:
 
 def object_sha(kind: bytes, data: bytes) -> str:
     """Return the hex SHA-1 git gives an object of ``kind`` with ``data``."""
+    import hashlib  # lazy: OpenSSL's load is start-up time for commands that hash nothing
+
     h = hashlib.sha1(b"%s %d\x00" % (kind, len(data)))
     h.update(data)
     return h.hexdigest()

@@ -25,9 +25,7 @@ Refs are the truth; ``<git dir>/vtrack/index.sqlite`` only makes reading fast. P
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
-import logging
 import os
 import sqlite3
 import threading
@@ -40,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from vtrack.entities import Run, RunData, RunInfo
 from vtrack.entities.run import fresh_copy
+from vtrack.logs import log
 from vtrack.query import Comparison, OrderKey
 from vtrack.store import index_inputs, index_keys
 from vtrack.store.index_records import (
@@ -71,7 +70,6 @@ __all__ = [
     "like_to_glob", "rebuild", "run_view", "sync",
 ]  # fmt: skip
 
-log = logging.getLogger("vtrack")
 
 SCHEMA_VERSION = 8
 INDEX_FILE = "index.sqlite"
@@ -343,6 +341,8 @@ class RunIndex:
             return self._sync_live(conn, live, listed=False, marks=None)
         started = time.time()
         listing = self._list_refs()
+        import hashlib  # lazy: OpenSSL's load is start-up time for commands that hash nothing
+
         digest = hashlib.blake2b(listing, digest_size=16).hexdigest()
         marks = (fp, started, digest)
         if not full and meta.get("refs_listing") == digest:

@@ -24,7 +24,6 @@ with it), so the runs that read one place are one range of the table.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sqlite3
 import threading
@@ -33,13 +32,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vtrack import gitcmd
+from vtrack.logs import log
 from vtrack.store.record import RECORD_DIR
 
 if TYPE_CHECKING:
     from vtrack.store import Store
     from vtrack.store.index_records import IndexedRecord
 
-log = logging.getLogger("vtrack")
 
 TABLE = "input_files"
 #: Prefix of a ``loc`` relative to the working tree.

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import math
 import queue
 import threading
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from vtrack import gitcmd, progress
 from vtrack.entities import Run
 from vtrack.errors import RunNotFoundError, StoreError
+from vtrack.logs import log
 from vtrack.query.semantics import as_text, is_present
 from vtrack.store.gitobj import TREE_MODE, parse_tree
 from vtrack.store.record import RECORD_DIR, load_yaml
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from vtrack.store import Store
     from vtrack.store.record import RecordState
 
-log = logging.getLogger("vtrack")
 
 #: Changed runs above this count are read through one ``git cat-file --batch`` pipe.
 BATCH_READ_THRESHOLD = 16

@@ -18,7 +18,6 @@ caller's fallback.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import mmap
 import os
 import zlib
@@ -150,6 +149,8 @@ class PackBuilder:
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         tmp_idx = self.tmp_dir / f"idx-{unique_suffix()}.tmp"
         try:
+            import hashlib  # lazy: OpenSSL's load is start-up time for commands that hash nothing
+
             total = hashlib.sha1(head)
             if self._f is None:  # small: everything is in memory
                 body = b"".join(self._buf)
@@ -239,6 +240,8 @@ def _index_bytes(entries: dict[str, Entry], pack_digest: bytes) -> bytes:
     parts += [o.to_bytes(8, "big") for o in large]
     parts.append(pack_digest)
     body = b"".join(parts)
+    import hashlib  # lazy: OpenSSL's load is start-up time for commands that hash nothing
+
     return body + hashlib.sha1(body).digest()
 
 

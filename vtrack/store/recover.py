@@ -16,17 +16,15 @@ removes it (:func:`clear_stale_locks`) and then finalizes the run.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 from pathlib import Path
 
 from vtrack.errors import RefConflictError, StoreError
+from vtrack.logs import log
 from vtrack.store import Store
 from vtrack.store.fileio import StaleLockError, lock_file, remove_if_stale
 from vtrack.store.journal import apply_lines, list_writers
 from vtrack.store.packs import keep_owner
-
-log = logging.getLogger("vtrack")
 
 RECOVER_LOCK = "recover.lock"
 

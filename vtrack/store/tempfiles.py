@@ -22,7 +22,6 @@ owner (older vtrack, other programs) is removed when older than the grace period
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 import time
@@ -42,6 +41,8 @@ _NAME = re.compile(
 
 
 def _host_hash(host: str) -> str:
+    import hashlib  # lazy: OpenSSL's load is start-up time for commands that hash nothing
+
     return hashlib.blake2b(host.encode("utf-8", "surrogateescape"), digest_size=6).hexdigest()
 
 
