@@ -85,7 +85,7 @@ def fmt(times: list[float]) -> str:
 
 
 def get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=120) as r:
+    with urllib.request.urlopen(url, timeout=1800) as r:  # a first aggregate at 100k: minutes
         assert r.status == 200, (url, r.status)
         return r.read()  # type: ignore[no-any-return]
 

@@ -187,6 +187,16 @@ def _positive(clause: Comparison) -> bool:
     return clause.entity != "attributes" and clause.op != "IS NULL"
 
 
+def _scope_prefix(clauses: Sequence[Comparison]) -> str:
+    """``"+"`` (do not drive by the experiment index) when a clause's value index can drive.
+
+    An experiment holding most runs made SQLite walk all of them and test each against
+    the clauses (187 ms for a count at 100,000 runs, against 40 ms driven by the clauses);
+    the clauses' joined list is bounded by their matches whatever the experiment's size.
+    """
+    return "+" if any(_positive(c) for c in clauses) else ""
+
+
 def _clauses_sql(clauses: Sequence[Comparison], args: list[Any]) -> list[str]:
     """SQL terms for ``clauses``, appending their arguments to ``args`` in text order.
 
@@ -328,7 +338,7 @@ def compile_search(
     where_args += life
     if experiment_ids is not None:
         exps = tuple(str(e) for e in experiment_ids)
-        where.append(f"r.experiment_id IN ({marks(exps)})")
+        where.append(f"{_scope_prefix(clauses)}r.experiment_id IN ({marks(exps)})")
         where_args += exps
     where += _clauses_sql(clauses, where_args)
     sql = (
@@ -358,7 +368,7 @@ def compile_count(
     args += life
     if experiment_ids is not None:
         exps = tuple(str(e) for e in experiment_ids)
-        where.append(f"r.experiment_id IN ({marks(exps)})")
+        where.append(f"{_scope_prefix(clauses)}r.experiment_id IN ({marks(exps)})")
         args += exps
     where += _clauses_sql(clauses, args)
     return "SELECT count(*) FROM runs r WHERE " + " AND ".join(where), args
