@@ -426,3 +426,30 @@ def test_stale_locks_lists_only_dead_vtrack_owners_under_refs_vtrack(
     (runs / "git.lock").write_bytes(b"")
     (git_dir / "refs/heads/main.lock").write_bytes(dead_owner.to_json())
     assert RefStore(git_dir).stale_locks() == [runs / "dead.lock"]
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_one_packed_ref_reads_as_git_reads_it_whether_the_file_is_parsed_or_asked_of_git(
+    repo: Path, git_dir: Path, big: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past PACKED_PARSE_BYTES a single read asks git instead of parsing the file; the
+    answers (present, absent, a name that prefixes another, after a rewrite) are the same."""
+    from vtrack.store import refs as refs_module
+
+    if big:
+        monkeypatch.setattr(refs_module, "PACKED_PARSE_BYTES", 0)
+    shas = blobs(git_dir, 4)
+    names = ["refs/vtrack/experiments/1", "refs/vtrack/experiments/10", "refs/vtrack/runs/a"]
+    for sha, name in zip(shas, names, strict=False):
+        git(repo, "update-ref", name, sha)
+    git(repo, "pack-refs", "--all")
+    refs = RefStore(git_dir)
+    for name in names:
+        assert refs.read(name) == git(repo, "rev-parse", name)
+    assert refs.read("refs/vtrack/experiments/2") is None
+    assert refs.read("refs/vtrack/experiments") is None  # a prefix of refs, not a ref
+    git(repo, "update-ref", names[0], shas[3])
+    git(repo, "pack-refs", "--all")
+    assert refs.read(names[0]) == shas[3]
+    refs.cas(names[0], shas[3], shas[0])  # a compare-and-swap against a packed value
+    assert git(repo, "rev-parse", names[0]) == shas[0]
