@@ -160,3 +160,25 @@ def test_a_run_finished_after_a_sort_is_summarised_by_the_next(http, store) -> N
     after = pages(http, exp, f"-metrics.{KEY}:max")
     assert after[0] == rid and after[1:] == before
     assert after == reference(client, exp, "max", None, False)
+
+
+@pytest.mark.parametrize("desc", [False, True])
+def test_a_filtered_aggregate_sort_pages_as_the_reference_orders(http, store, desc: bool) -> None:
+    """Value clauses are checked run by run while the summary index is walked."""
+    flt = f'metrics."{KEY}" > -3 and attributes.run_name != "r9"'
+    client = store["client"]
+    matching = {r.info.run_id for r in client.search_runs([store["exp"]], flt, max_results=None)}
+    assert 3 < len(matching) < 13
+    expected = [r for r in reference(client, store["exp"], "min", None, not desc) if r in matching]
+    got: list[str] = []
+    page = 1
+    while True:
+        body = http.get("/api/runs", params={
+            "exp": store["exp"], "q": flt, "sort": ("-" if desc else "") + f"metrics.{KEY}:min",
+            "per": "3", "page": str(page)}).json()  # fmt: skip
+        assert body["problems"] == [] and body["filter_error"] is None
+        got += [r["run_id"] for r in body["rows"]]
+        if page >= body["pages"]:
+            break
+        page += 1
+    assert got == expected

@@ -593,7 +593,7 @@ class RunIndex:
                     max_results=max_results, offset=offset, walk=True,
                 )  # fmt: skip
                 budget = WALK_STEPS + WALK_STEPS_PER_ROW * (offset + max_results)
-                rows = _within_budget(conn, sql, args, budget)
+                rows = within_budget(conn, sql, args, budget)
                 if rows is not None and len(rows) == max_results:
                     return self._runs_from_rows(conn, rows)
             sql, args = compile_search(
@@ -816,7 +816,7 @@ def _run_of(row: Sequence[Any], body: str | bytes | None) -> Run:
 # --- module-level conveniences ---------------------------------------------------------------
 
 
-def _within_budget(
+def within_budget(
     conn: sqlite3.Connection, sql: str, args: Sequence[Any], steps: int
 ) -> list[Any] | None:
     """The rows of ``sql``, or None when SQLite needs more than about ``steps`` virtual

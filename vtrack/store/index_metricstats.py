@@ -44,7 +44,7 @@ from vtrack import gitcmd
 from vtrack.errors import StoreError, ValidationError
 from vtrack.query import Comparison
 from vtrack.store.gitobj import TREE_MODE, parse_tree
-from vtrack.store.index_sql import compile_search
+from vtrack.store.index_sql import ROW_COLUMNS, compile_search, correlated_terms
 from vtrack.store.record import RECORD_DIR
 from vtrack.store.refs import ACTIVE
 
@@ -64,6 +64,8 @@ CREATE TABLE IF NOT EXISTS metric_chunks(
 CREATE TABLE IF NOT EXISTS metric_stats(
     run_id TEXT NOT NULL, key TEXT NOT NULL, commit_sha TEXT NOT NULL, lo, hi,
     PRIMARY KEY(run_id, key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS metric_stats_lo ON metric_stats(key, lo);
+CREATE INDEX IF NOT EXISTS metric_stats_hi ON metric_stats(key, hi);
 CREATE TABLE IF NOT EXISTS metric_at_step(
     run_id TEXT NOT NULL, key TEXT NOT NULL, step INTEGER NOT NULL, commit_sha TEXT NOT NULL,
     found INTEGER NOT NULL, value, PRIMARY KEY(run_id, key, step)) WITHOUT ROWID;
@@ -318,6 +320,10 @@ class MetricStats:
         self.index.ensure_keys([("metrics", key), *((c.entity, c.key) for c in clauses)])
         direction = "ASC" if ascending else "DESC"
         self._refresh_scope(conn, key, aggregate, step, exps, life)
+        if aggregate != "step" and limit > 0:
+            rows = self._walk(conn, clauses, key, aggregate, ascending, exps, life, limit, offset)
+            if rows is not None:
+                return rows
         if aggregate == "step":
             join = ("LEFT JOIN metric_at_step s ON s.run_id = m.run_id AND s.key = ? "
                     "AND s.step = ?")  # fmt: skip
@@ -344,6 +350,49 @@ class MetricStats:
             return self.index.runs_from_rows(conn, rows)
         finally:
             conn.execute("COMMIT")
+
+    def _walk(
+        self, conn: sqlite3.Connection, clauses: Sequence[Comparison], key: str,
+        aggregate: str, ascending: bool, exps: list[str] | None, life: tuple[str, ...],
+        limit: int, offset: int,
+    ) -> list[Run] | None:  # fmt: skip
+        """The page from the runs whose summary is a number, walking the summary's
+        ``(key, lo|hi)`` index in order (as ``RunIndex.search`` walks a metric's): those
+        runs sort first, so a full page is the answer; None when the page is short or the
+        walk found matches too rare within its budget (the full sort answers then)."""
+        from vtrack.store.index import WALK_STEPS, WALK_STEPS_PER_ROW, within_budget
+
+        col = "s.lo" if aggregate == "min" else "s.hi"
+        args: list[Any] = [key, *life]
+        where = [
+            f"s.key = ? AND {col} IS NOT NULL",
+            f"+r.lifecycle IN ({','.join('?' * len(life))})",
+            # a summary of the run's current commit (a live run's is stamped '' and was
+            # just recomputed), of a run that has the metric
+            "(s.commit_sha = r.commit_sha OR s.commit_sha = '')",
+            "EXISTS (SELECT 1 FROM metrics mt WHERE mt.run = r.id AND mt.key = s.key)",
+        ]
+        if exps is not None:
+            where.append(f"+r.experiment_id IN ({','.join('?' * len(exps))})")
+            args += exps
+        where += correlated_terms(clauses, args)
+        sql = (
+            f"SELECT {ROW_COLUMNS} FROM metric_stats s JOIN runs r ON r.run_id = s.run_id "
+            f"WHERE {' AND '.join(where)} "
+            f"ORDER BY {col} {'ASC' if ascending else 'DESC'}, r.start_time DESC, r.run_id ASC "
+            "LIMIT ? OFFSET ?"
+        )
+        args += [int(limit), int(offset)]
+        conn.execute("BEGIN")
+        try:
+            budget = WALK_STEPS + WALK_STEPS_PER_ROW * (offset + limit)
+            rows = within_budget(conn, sql, args, budget)
+            if rows is None or len(rows) < limit:
+                return None
+            return self.index.runs_from_rows(conn, rows)
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
 
     def _refresh_scope(
         self, conn: sqlite3.Connection, key: str, aggregate: str, step: int | None,

@@ -182,6 +182,12 @@ def _clause_sql(clause: Comparison, n: int, args: list[Any], correlated: bool = 
     return f"{head} AND {col.predicate(op, clause.value, args)})"
 
 
+def correlated_terms(clauses: Sequence[Comparison], args: list[Any]) -> list[str]:
+    """SQL terms of ``clauses`` on the run row ``r`` at hand, value clauses as ``EXISTS``
+    lookups (for a query that another index drives), appending their arguments."""
+    return [_clause_sql(c, n, args, correlated=True) for n, c in enumerate(clauses)]
+
+
 def _positive(clause: Comparison) -> bool:
     """A clause that holds only for runs with a row in a value table (or datasets)."""
     return clause.entity != "attributes" and clause.op != "IS NULL"
@@ -285,7 +291,7 @@ def compile_search(
     where: list[str] = []
     present_first = walk and bool(order)
     if walk and not order:
-        where += [_clause_sql(c, n, where_args, correlated=True) for n, c in enumerate(clauses)]
+        where += correlated_terms(clauses, where_args)
         clauses = []
     if present_first:
         assert walkable(clauses, order)
