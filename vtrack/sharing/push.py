@@ -192,7 +192,8 @@ def _compact_remote(repo: RunRepository, remote: remotes.Remote, local: dict[str
         return
     results = gitsync.push(repo.store, remote, dels)
     done = [u for u in dels if results.get(u.name) == "ok"]
-    refs.apply([(refs.tracking_ref(remote.name, u.name), None, None) for u in done], force=True)
+    if done:
+        refs.record_tracking(remote.name, {u.name: None for u in done})
     report.archived = len(done)
 
 
@@ -264,16 +265,18 @@ def _push_refs(repo: RunRepository, remote: remotes.Remote, updates: list[RefUpd
     for _round in range(RETRIES):
         results = gitsync.push(store, remote, pending)
         done = [u for u in pending if results.get(u.name) == "ok"]
-        refs.apply([(refs.tracking_ref(remote.name, u.name), None, u.new) for u in done],
-                   force=True)  # fmt: skip
+        if done:  # one table commit for the whole batch (docs/design-decisions.md)
+            refs.record_tracking(remote.name, {u.name: u.new for u in done})
         for u in done:
             _count(refs, u, report)
         rejected = [u for u in pending if results.get(u.name) != "ok"]
         if not rejected:
             return
-        gitsync.fetch(store, remote, [u.name for u in rejected])
-        now = refs.list_tracking(remote.name)
+        fetched = gitsync.fetch(store, remote, [u.name for u in rejected])
+        now = {u.name: fetched.get(u.name) for u in rejected}
+        refs.record_tracking(remote.name, now)
         pending = []
+        markers: list[tuple[str, str | None, str | None]] = []
         for u in rejected:
             theirs = now.get(u.name)
             kind = refs.run_of(u.name)
@@ -285,13 +288,17 @@ def _push_refs(repo: RunRepository, remote: remotes.Remote, updates: list[RefUpd
                     pending.append(RefUpdate(u.name, merged, theirs))
                 continue
             if theirs is not None and kind is not None:
+                # marked as a pull marks it: the next push refuses it until it is resolved
+                marker = refs.conflict_ref(remote.name, u.name)
+                markers.append((marker, None, theirs))
                 report.conflicts.append(Conflict(
                     u.name, kind[0], kind[1], u.new, theirs,
-                    "the remote holds another version of this run; both are kept "
-                    f"(the remote's is at {refs.tracking_ref(remote.name, u.name)})",
+                    f"the remote holds another version of this run; both are kept (the "
+                    f"remote's is at {marker}; take it with 'vtrack pull --theirs')",
                 ))  # fmt: skip
             else:
                 report.rejected[u.name] = results.get(u.name, "rejected")
+        refs.apply(markers, force=True)
         if not pending:
             return
     for u in pending:

@@ -51,16 +51,17 @@ class Remote:
 
 def run_git(
     store: Store, args: list[str], *, check: bool = True, network: bool = False,
-    git_dir: Path | None = None,
+    git_dir: Path | None = None, input: bytes | None = None,
 ) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
     """Run git for the store (in its worktree, so relative remote paths mean what they
     mean). ``network`` allows a long timeout and, on a terminal, credential prompts.
-    ``git_dir`` runs it on another git directory (a push's staging one) from there."""
+    ``git_dir`` runs it on another git directory (a push's staging one) from there;
+    ``input`` is its standard input."""
     loc = store.location
     env = {"GIT_TERMINAL_PROMPT": "1"} if network and sys.stdin.isatty() else None
     return gitcmd.run(
         args, cwd=loc.worktree or loc.git_dir, git_dir=git_dir or loc.git_dir, env=env,
-        check=check,
+        check=check, input=input,
         timeout=NETWORK_TIMEOUT if network else GIT_TIMEOUT_SECONDS,
     )  # fmt: skip
 
