@@ -19,6 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from vtrack import gitcmd
 from vtrack.errors import GitError
 from vtrack.sharing.remotes import Remote, git, run_git
 from vtrack.store import Store
@@ -71,7 +72,9 @@ def fetch(store: Store, remote: Remote, names: list[str] | None = None) -> dict[
         listing = ls_remote(store, remote)
         if names is not None:
             listing = {n: listing[n] for n in names if n in listing}
-        missing = [s for s in dict.fromkeys(listing.values()) if not store.objects.exists(s)]
+        missing = gitcmd.missing_objects(
+            store.location.git_dir, list(dict.fromkeys(listing.values()))
+        )
         if not missing:
             return listing
         res = run_git(store, [*_V2, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",

@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from vtrack.artifacts.storage import object_store
 from vtrack.errors import ArtifactError, ValidationError, VtrackError
 from vtrack.sharing import gitsync, merge, objects, remotes, secretscan
 from vtrack.sharing.gitsync import RefUpdate
@@ -241,6 +240,8 @@ def _upload(
             hint=f"configure one with 'vtrack remote set-objects {remote.name} s3://BUCKET/PREFIX' "
                  "(any fsspec URL or folder)",
         )  # fmt: skip
+    from vtrack.artifacts.storage import object_store
+
     result = objects.upload(store, object_store(store), target, needed)
     report.objects, report.bytes = len(result.copied), result.bytes
     if not result.ok:

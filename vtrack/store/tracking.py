@@ -28,6 +28,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from vtrack import gitcmd
 from vtrack.errors import RefConflictError, StoreError
 from vtrack.store.gitobj import BLOB_MODE, GitObjects, serialize_commit
 
@@ -81,6 +82,16 @@ def _read(refs: RefStore, remote: str) -> tuple[str | None, dict[str, str], set[
         objects.close()
 
 
+def _missing(refs: RefStore, shas: list[str]) -> list[str]:
+    if len(shas) <= 16:  # cheaper in process than a git process
+        objects = GitObjects(refs.git_dir)
+        try:
+            return [s for s in shas if not objects.exists(s)]
+        finally:
+            objects.close()
+    return gitcmd.missing_objects(refs.git_dir, shas)
+
+
 def record(
     refs: RefStore, remote: str, changes: Mapping[str, str | None], *, replace: bool = False
 ) -> None:
@@ -111,8 +122,9 @@ def record(
                 )
                 # parents: what the table names and this clone has (a sha named only by a
                 # lease, never fetched, cannot be one: git gc would find it missing)
-                keep = [s for s in dict.fromkeys(new_table[n] for n in sorted(new_table))
-                        if s in parents or objects.exists(s)]  # fmt: skip
+                named = list(dict.fromkeys(new_table[n] for n in sorted(new_table)))
+                absent = set(_missing(refs, [s for s in named if s not in parents]))
+                keep = [s for s in named if s not in absent]
                 message = f"vtrack: the shared refs of remote {remote} at the last sync\n\n"
                 message += f"refs: {len(new_table)}\n"
                 data = serialize_commit(tree, keep, _IDENTITY, _IDENTITY, int(time.time()),
