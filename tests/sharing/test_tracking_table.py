@@ -145,3 +145,18 @@ def test_concurrent_writers_of_tables_lose_no_entry(team: Team) -> None:
     assert sorted(other) == [f"refs/vtrack/runs/cc{i:04d}" for i in range(25)]
     assert set(origin.values()) == {sha}
     assert_fsck_clean(team.a)
+
+
+def test_a_sha_this_clone_lacks_is_tabled_but_never_a_parent(team: Team) -> None:
+    """git gc and fsck must never meet a missing parent: an absent commit stays out."""
+    store = RefStore(team.a / ".git")
+    head = git(team.a, "rev-parse", "HEAD")
+    ghost = "1234567890" * 4
+    many = {f"refs/vtrack/runs/{i:032x}": head for i in range(20)}  # past the in-process check
+    store.record_tracking("origin", {**many, "refs/vtrack/runs/ghost": ghost})
+    assert store.list_tracking("origin")["refs/vtrack/runs/ghost"] == ghost
+    assert _parents(team.a) == {head}
+    store.record_tracking("origin", {"refs/vtrack/runs/one": ghost}, replace=True)
+    assert _parents(team.a) == set()
+    git(team.a, "gc", "-q", "--prune=now")
+    assert_fsck_clean(team.a)
