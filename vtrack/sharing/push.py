@@ -17,6 +17,7 @@ Order of work, so that nothing is half-published:
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -149,8 +150,8 @@ def push(
     batched = _batched_runs(refs, local, base, {u.name for u in updates if u.new is not None})
     for run_id, sha in batched.items():
         commits.setdefault(run_id, sha)
-    _scan(store, commits, allow_secrets)
-    _upload(store, remote, commits, report)
+    needed = _scan_and_find_large(store, commits, allow_secrets)
+    _upload(store, remote, needed, report)
     _push_refs(repo, remote, updates, report)
     pushed = {refs.batch_name(b) for b in report.archives}
     report.runs += sorted(rid for rid in _batched_runs(refs, local, base, pushed)
@@ -225,10 +226,34 @@ def _scan(store: Any, commits: dict[str, str], allow_secrets: bool) -> None:
         )  # fmt: skip
 
 
+def _scan_and_find_large(
+    store: Any, commits: dict[str, str], allow_secrets: bool
+) -> dict[str, list[tuple[str, str]]]:
+    """The secret scan (which raises first) and, at the same time in a thread, the large
+    objects the runs need: two git processes on two cores instead of one after the other."""
+    found: dict[str, Any] = {}
+
+    def find() -> None:
+        try:
+            found["needed"] = objects.large_objects(store, commits)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, once the scan passed
+            found["error"] = exc
+
+    worker = threading.Thread(target=find, name="vtrack-large-objects", daemon=True)
+    worker.start()
+    try:
+        _scan(store, commits, allow_secrets)
+    finally:
+        worker.join()
+    if "error" in found:
+        raise found["error"]
+    return dict(found["needed"])
+
+
 def _upload(
-    store: Any, remote: remotes.Remote, commits: dict[str, str], report: PushReport
-) -> None:
-    needed = objects.large_objects(store, commits)
+    store: Any, remote: remotes.Remote, needed: dict[str, list[tuple[str, str]]],
+    report: PushReport,
+) -> None:  # fmt: skip
     if not needed:
         return
     target = remote.object_store(store)
