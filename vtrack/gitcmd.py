@@ -80,6 +80,18 @@ def output(args: list[str], **kw: object) -> str:
     return run(args, **kw).stdout.decode("utf-8", "replace").strip()  # type: ignore[arg-type]
 
 
+def missing_objects(git_dir: Path, shas: list[str]) -> list[str]:
+    """The objects among ``shas`` that ``git_dir`` lacks, by one ``git cat-file
+    --batch-check`` (a per-object ``exists`` check lists the pack folder each time: 0.2 ms
+    an object, 2 s for a pull of 10,000 runs). Raises GitError when git fails."""
+    if not shas:
+        return []
+    res = run(["cat-file", "--batch-check=%(objectname)"], git_dir=git_dir,
+              input="".join(f"{s}\n" for s in shas).encode())  # fmt: skip
+    return [line.split()[0] for line in res.stdout.decode().splitlines()
+            if line.endswith(" missing")]  # fmt: skip
+
+
 def cat_file_batch(git_dir: Path) -> subprocess.Popen[bytes]:
     """Start ``git cat-file --batch --buffer`` on ``git_dir`` with stdin and stdout pipes.
 

@@ -107,7 +107,10 @@ def test_a_pull_never_overwrites_a_local_run_that_differs(team: Team) -> None:
     res = vts(team.b, "pull")
     assert res.exit_code == 4 and f"conflict: run {rid}" in res.stderr
     assert refs(team.b)[f"refs/vtrack/runs/{rid}"] == mine  # kept
-    theirs = refs(team.b, "refs/vtrack-remotes/")[f"refs/vtrack-remotes/origin/runs/{rid}"]
+    theirs = refs(team.b, "refs/vtrack-remotes/")[
+        f"refs/vtrack-remotes/origin/conflicts/runs/{rid}"
+    ]
+    assert f"refs/vtrack-remotes/origin/conflicts/runs/{rid}" in res.stderr
     assert "alice" in git(team.b, "show", f"{theirs}:.vtrack/run.yaml")  # both reachable
     pushed = vts(team.b, "push")
     assert pushed.exit_code == 4 and "conflict" in pushed.stderr

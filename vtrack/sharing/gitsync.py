@@ -1,8 +1,8 @@
 """Moving shared refs over git itself: the git CLI, explicit refspecs, batches, leases.
 
-- Fetches ask for vtrack's ref prefixes only (``protocol.version=2`` sends them as
-  ``ref-prefix``), never tags, and write into the remote's tracking refs
-  (:meth:`~vtrack.store.refs.RefStore.fetch_refspecs`), never into the runs themselves.
+- Fetches list vtrack's ref prefixes only (``protocol.version=2`` sends them as
+  ``ref-prefix``), never tags, and fetch the listed commits by id: no ref is written
+  (the caller records the remote's state in its tracking table and moves local refs).
 - Pushes send exactly the refs asked for, in batches of :data:`PUSH_BATCH` refs per
   ``git push``, each with ``--force-with-lease=<ref>:<what this clone last saw there>``: the
   remote's compare-and-swap. A ref that moved on the remote meanwhile is rejected, never
@@ -19,13 +19,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from vtrack import gitcmd
 from vtrack.errors import GitError
 from vtrack.sharing.remotes import Remote, git, run_git
 from vtrack.store import Store
 from vtrack.store.refs import RefStore
 
-#: Refs per ``git fetch`` command line (an explicit refspec: about 200 bytes each).
-BATCH = 1000
+#: Rounds of listing and fetching when the remote moves in between.
+FETCH_ATTEMPTS = 3
 #: Refs per ``git push`` (a lease on the command line: about 80 bytes each, 400 KB in all,
 #: well under Linux's 2 MB for arguments). A push costs a round of the remote's ref
 #: advertisement, so fewer, larger batches are faster; 1,000 made a push of 1,001 refs
@@ -55,29 +56,37 @@ def ls_remote(store: Store, remote: Remote) -> dict[str, str]:
     return refs
 
 
-def fetch(store: Store, remote: Remote, names: list[str] | None = None) -> None:
-    """Fetch the remote's shared refs (all, or just ``names``) into its tracking refs.
+def fetch(store: Store, remote: Remote, names: list[str] | None = None) -> dict[str, str]:
+    """``{shared ref name: sha}`` of the remote now (all its shared refs, or those of
+    ``names`` it has), with the objects of each sha fetched here. No ref is written: the
+    caller records what it took (:meth:`RefStore.record_tracking
+    <vtrack.store.refs.RefStore.record_tracking>`).
 
-    Fetching all also prunes tracking refs the remote no longer has. Batches of
-    :data:`BATCH` names per ``git fetch``.
+    One ``git ls-remote`` (protocol v2: vtrack's prefixes only), then one ``git fetch``
+    of the shas this clone lacks, by id (``--stdin``): what is fetched is exactly what was
+    listed even if the remote moves meanwhile. A ref that moved between the two (its old
+    tip no longer on the remote, which a protocol v0 server refuses to send) is listed and
+    fetched again, up to :data:`FETCH_ATTEMPTS` times.
     """
-    base = [
-        *_V2,
-        "fetch",
-        "--quiet",
-        "--no-tags",
-        "--no-write-fetch-head",
-        "--no-auto-gc",
-        "--no-show-forced-updates",
-    ]  # that check walks history per forced ref
-    if names is None:
-        git(store, [*base, "--prune", remote.url, *store.refs.fetch_refspecs(remote.name)],
-            network=True)  # fmt: skip
-        return
-    for i in range(0, len(names), BATCH):
-        chunk = names[i : i + BATCH]
-        git(store, [*base, remote.url, *store.refs.fetch_refspecs(remote.name, chunk)],
-            network=True)  # fmt: skip
+    for attempt in range(FETCH_ATTEMPTS):
+        listing = ls_remote(store, remote)
+        if names is not None:
+            listing = {n: listing[n] for n in names if n in listing}
+        missing = gitcmd.missing_objects(
+            store.location.git_dir, list(dict.fromkeys(listing.values()))
+        )
+        if not missing:
+            return listing
+        res = run_git(store, [*_V2, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
+                              "--no-auto-gc", "--stdin", remote.url],
+                      input="".join(f"{s}\n" for s in missing).encode(), check=False,
+                      network=True)  # fmt: skip
+        if res.returncode == 0:
+            return listing
+        if attempt == FETCH_ATTEMPTS - 1:
+            raise GitError(["fetch", remote.url, f"... ({len(missing)} objects)"],
+                           res.returncode, res.stderr.decode("utf-8", "replace"))  # fmt: skip
+    raise AssertionError("unreachable")
 
 
 def push(store: Store, remote: Remote, updates: list[RefUpdate]) -> dict[str, str]:

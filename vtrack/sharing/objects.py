@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vtrack import gitcmd, progress
 from vtrack.errors import ArtifactNotFoundError, CorruptObjectError
 from vtrack.store import Store
 from vtrack.store.record import RECORD_DIR, load_yaml
-from vtrack.store.transfer import TransferReport, transfer
+
+if TYPE_CHECKING:
+    from vtrack.store.transfer import TransferReport
 
 #: ``storage`` of a manifest entry whose bytes are in the large-object store.
 _LARGE = "large"
@@ -65,6 +67,8 @@ def upload(
     store: Store, local: Any, remote: Any, needed: dict[str, list[tuple[str, str]]]
 ) -> TransferReport:
     """Copy the objects in ``needed`` that ``remote`` lacks, with a progress report."""
+    from vtrack.store.transfer import transfer
+
     return transfer(
         local, remote, list(needed),
         progress=lambda done, total: progress.report("uploading large objects", done, total),
@@ -80,6 +84,7 @@ def fetch_missing(store: Store, local: Any, digest: str, run_id: str, path: str)
     has the object.
     """
     from vtrack.sharing import remotes
+    from vtrack.store.transfer import transfer
 
     names = remotes.remote_names(store)
     first = remotes.default_remote(store)

@@ -1,8 +1,9 @@
 """``vtrack pull``: teammates' runs and experiments from a remote (records only).
 
-The remote's shared refs are fetched into its tracking refs (vtrack's prefixes only),
+The remote's shared refs are listed and their commits fetched (vtrack's prefixes only),
 then each ref is merged three ways — this clone's ref, the remote's now, and what the
-remote had at the last sync (the tracking ref before the fetch):
+remote had at the last sync (its tracking table, :mod:`vtrack.store.tracking`), which is
+rewritten once the local refs moved:
 
 - the same on both sides: nothing to do;
 - only the remote changed: take it (a new run, a newer checkpoint, a run the remote
@@ -10,7 +11,7 @@ remote had at the last sync (the tracking ref before the fetch):
 - only this clone changed: keep it (``vtrack push`` sends it);
 - both changed: an experiment merges (:mod:`vtrack.sharing.merge`); a run is a
   **conflict** — the local run is kept as it is, the remote's version stays reachable
-  at its tracking ref, and the conflict is reported. ``theirs=True`` takes the remote's
+  at its conflict ref, and the conflict is reported. ``theirs=True`` takes the remote's
   version instead (the local commit is reported so that it can be found again).
 
 A remote that drops a run without trashing it (a purge) never removes a local run.
@@ -69,9 +70,7 @@ def remote_run_names(repo: RunRepository, remote: remotes.Remote, specs: list[st
         matches = sorted(i for i in by_id if i.startswith(text))
         if not matches and batches:  # archived there: its batch comes (with its other runs)
             if archived is None:
-                gitsync.fetch(repo.store, remote, batches)
-                tracked = refs.list_tracking(remote.name)
-                held = refs.archived_runs_in({n: tracked[n] for n in batches if n in tracked})
+                held = refs.archived_runs_in(gitsync.fetch(repo.store, remote, batches))
                 archived = {}
                 for run_name, (_sha, batch) in held.items():
                     kind = refs.run_of(run_name)
@@ -106,8 +105,10 @@ def pull(
     report = PullReport(remote.name)
     base = refs.list_tracking(remote.name)
     names = remote_run_names(repo, remote, run_specs) if run_specs else None
-    gitsync.fetch(store, remote, names)
-    now = refs.list_tracking(remote.name)
+    fetched = gitsync.fetch(store, remote, names)
+    now = fetched if names is None else {**base, **fetched}
+    for gone in set(names or ()) - set(fetched):
+        now.pop(gone, None)  # listed, then deleted on the remote before the fetch
     real = refs.list_shared()
     # archived runs count as run refs at their archived commit on either side
     v_local = refs.archived_runs_in(real)
@@ -163,10 +164,15 @@ def pull(
         report.conflicts.append(Conflict(
             name, kind[0], kind[1], mine, theirs_now,
             f"this clone and remote {remote.name!r} hold different versions of this run; "
-            f"the local one is kept, the remote's is at {refs.tracking_ref(remote.name, name)}",
+            f"the local one is kept, the remote's is at {refs.conflict_ref(remote.name, name)}",
         ))  # fmt: skip
     failed: set[str] = set(refs.apply(updates))
     refs.apply(markers, force=True)
+    # what the remote holds, recorded once the local refs moved (one table commit)
+    if names is None:
+        refs.record_tracking(remote.name, dict(fetched), replace=True)
+    else:
+        refs.record_tracking(remote.name, {n: fetched.get(n) for n in names})
     for name, _old, new in updates:
         kind = refs.run_of(name)
         if name in failed or kind is None:

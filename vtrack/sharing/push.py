@@ -17,10 +17,10 @@ Order of work, so that nothing is half-published:
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from vtrack.artifacts.storage import object_store
 from vtrack.errors import ArtifactError, ValidationError, VtrackError
 from vtrack.sharing import gitsync, merge, objects, remotes, secretscan
 from vtrack.sharing.gitsync import RefUpdate
@@ -150,8 +150,8 @@ def push(
     batched = _batched_runs(refs, local, base, {u.name for u in updates if u.new is not None})
     for run_id, sha in batched.items():
         commits.setdefault(run_id, sha)
-    _scan(store, commits, allow_secrets)
-    _upload(store, remote, commits, report)
+    needed = _scan_and_find_large(store, commits, allow_secrets)
+    _upload(store, remote, needed, report)
     _push_refs(repo, remote, updates, report)
     pushed = {refs.batch_name(b) for b in report.archives}
     report.runs += sorted(rid for rid in _batched_runs(refs, local, base, pushed)
@@ -192,7 +192,8 @@ def _compact_remote(repo: RunRepository, remote: remotes.Remote, local: dict[str
         return
     results = gitsync.push(repo.store, remote, dels)
     done = [u for u in dels if results.get(u.name) == "ok"]
-    refs.apply([(refs.tracking_ref(remote.name, u.name), None, None) for u in done], force=True)
+    if done:
+        refs.record_tracking(remote.name, {u.name: None for u in done})
     report.archived = len(done)
 
 
@@ -225,10 +226,34 @@ def _scan(store: Any, commits: dict[str, str], allow_secrets: bool) -> None:
         )  # fmt: skip
 
 
+def _scan_and_find_large(
+    store: Any, commits: dict[str, str], allow_secrets: bool
+) -> dict[str, list[tuple[str, str]]]:
+    """The secret scan (which raises first) and, at the same time in a thread, the large
+    objects the runs need: two git processes on two cores instead of one after the other."""
+    found: dict[str, Any] = {}
+
+    def find() -> None:
+        try:
+            found["needed"] = objects.large_objects(store, commits)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, once the scan passed
+            found["error"] = exc
+
+    worker = threading.Thread(target=find, name="vtrack-large-objects", daemon=True)
+    worker.start()
+    try:
+        _scan(store, commits, allow_secrets)
+    finally:
+        worker.join()
+    if "error" in found:
+        raise found["error"]
+    return dict(found["needed"])
+
+
 def _upload(
-    store: Any, remote: remotes.Remote, commits: dict[str, str], report: PushReport
-) -> None:
-    needed = objects.large_objects(store, commits)
+    store: Any, remote: remotes.Remote, needed: dict[str, list[tuple[str, str]]],
+    report: PushReport,
+) -> None:  # fmt: skip
     if not needed:
         return
     target = remote.object_store(store)
@@ -240,6 +265,8 @@ def _upload(
             hint=f"configure one with 'vtrack remote set-objects {remote.name} s3://BUCKET/PREFIX' "
                  "(any fsspec URL or folder)",
         )  # fmt: skip
+    from vtrack.artifacts.storage import object_store
+
     result = objects.upload(store, object_store(store), target, needed)
     report.objects, report.bytes = len(result.copied), result.bytes
     if not result.ok:
@@ -264,16 +291,18 @@ def _push_refs(repo: RunRepository, remote: remotes.Remote, updates: list[RefUpd
     for _round in range(RETRIES):
         results = gitsync.push(store, remote, pending)
         done = [u for u in pending if results.get(u.name) == "ok"]
-        refs.apply([(refs.tracking_ref(remote.name, u.name), None, u.new) for u in done],
-                   force=True)  # fmt: skip
+        if done:  # one table commit for the whole batch (docs/design-decisions.md)
+            refs.record_tracking(remote.name, {u.name: u.new for u in done})
         for u in done:
             _count(refs, u, report)
         rejected = [u for u in pending if results.get(u.name) != "ok"]
         if not rejected:
             return
-        gitsync.fetch(store, remote, [u.name for u in rejected])
-        now = refs.list_tracking(remote.name)
+        fetched = gitsync.fetch(store, remote, [u.name for u in rejected])
+        now = {u.name: fetched.get(u.name) for u in rejected}
+        refs.record_tracking(remote.name, now)
         pending = []
+        markers: list[tuple[str, str | None, str | None]] = []
         for u in rejected:
             theirs = now.get(u.name)
             kind = refs.run_of(u.name)
@@ -285,13 +314,17 @@ def _push_refs(repo: RunRepository, remote: remotes.Remote, updates: list[RefUpd
                     pending.append(RefUpdate(u.name, merged, theirs))
                 continue
             if theirs is not None and kind is not None:
+                # marked as a pull marks it: the next push refuses it until it is resolved
+                marker = refs.conflict_ref(remote.name, u.name)
+                markers.append((marker, None, theirs))
                 report.conflicts.append(Conflict(
                     u.name, kind[0], kind[1], u.new, theirs,
-                    "the remote holds another version of this run; both are kept "
-                    f"(the remote's is at {refs.tracking_ref(remote.name, u.name)})",
+                    f"the remote holds another version of this run; both are kept (the "
+                    f"remote's is at {marker}; take it with 'vtrack pull --theirs')",
                 ))  # fmt: skip
             else:
                 report.rejected[u.name] = results.get(u.name, "rejected")
+        refs.apply(markers, force=True)
         if not pending:
             return
     for u in pending:

@@ -16,13 +16,15 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vtrack import gitcmd
 from vtrack.errors import GitError, ValidationError
 from vtrack.limits import GIT_TIMEOUT_SECONDS
 from vtrack.store import Store
-from vtrack.store.fs import open_url
-from vtrack.store.objects import ObjectStore
+
+if TYPE_CHECKING:  # imported where used: a push of runs without large objects needs neither
+    from vtrack.store.objects import ObjectStore
 
 #: The git config key (under ``remote.<name>.``) naming a remote's object store.
 OBJECTS_KEY = "vtrackObjects"
@@ -45,22 +47,26 @@ class Remote:
         """The remote's large-object store, or None when none is configured."""
         if self.objects_url is None:
             return None
+        from vtrack.store.fs import open_url
+        from vtrack.store.objects import ObjectStore
+
         fs, root = open_url(self.objects_url, fsync=store.settings.fsync_objects)
         return ObjectStore(fs, root)
 
 
 def run_git(
     store: Store, args: list[str], *, check: bool = True, network: bool = False,
-    git_dir: Path | None = None,
+    git_dir: Path | None = None, input: bytes | None = None,
 ) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
     """Run git for the store (in its worktree, so relative remote paths mean what they
     mean). ``network`` allows a long timeout and, on a terminal, credential prompts.
-    ``git_dir`` runs it on another git directory (a push's staging one) from there."""
+    ``git_dir`` runs it on another git directory (a push's staging one) from there;
+    ``input`` is its standard input."""
     loc = store.location
     env = {"GIT_TERMINAL_PROMPT": "1"} if network and sys.stdin.isatty() else None
     return gitcmd.run(
         args, cwd=loc.worktree or loc.git_dir, git_dir=git_dir or loc.git_dir, env=env,
-        check=check,
+        check=check, input=input,
         timeout=NETWORK_TIMEOUT if network else GIT_TIMEOUT_SECONDS,
     )  # fmt: skip
 
@@ -150,6 +156,8 @@ def set_objects(store: Store, remote: str, url: str) -> Remote:
         )
     if not url.strip():
         raise ValidationError("the object store URL must not be empty")
+    from vtrack.store.fs import open_url
+
     open_url(url)  # refuse an unknown scheme or a missing backend now, not at push time
     try:
         git(store, ["config", f"remote.{remote}.{OBJECTS_KEY}", url.strip()])

@@ -35,10 +35,13 @@ LIVE = "refs/vtrack/live/"
 ARCHIVE = "refs/vtrack/archive/"
 ROOT = "refs/vtrack/"
 ZERO = "0" * 40
-#: Where a clone remembers what each remote's shared refs were at the last push or pull:
-#: ``refs/vtrack-remotes/<remote>/<kind>/<id>`` mirrors ``refs/vtrack/<kind>/<id>``.
+#: Where a clone remembers each remote: what its shared refs were at the last push or pull
+#: (one table ref, ``refs/vtrack-remotes/<remote>/shared``: :mod:`vtrack.store.tracking`),
+#: its registry, and unresolved conflicts (``.../conflicts/<kind>/<id>``, one ref each).
 #: Outside ``refs/vtrack/`` so that no listing of local runs sees them.
 REMOTES = "refs/vtrack-remotes/"
+#: The name of a remote's tracking table ref under its ``REMOTES`` folder.
+TRACKING_TABLE = "shared"
 #: The kinds of ref that sharing moves, in push order (an archive batch before the deletion
 #: of the run refs it holds, a run's trash copy before the run ref's deletion).
 SHARED = (ARCHIVE, TRASH, RUNS, EXPERIMENTS)
@@ -449,26 +452,48 @@ class RefStore:
             raise StoreError(f"remote name {remote!r} cannot name a ref folder")
         return f"{REMOTES}{remote}/"
 
-    def tracking_ref(self, remote: str, name: str) -> str:
-        """The tracking ref of the shared ref ``name`` (``refs/vtrack/runs/x``) for ``remote``."""
-        return self.tracking_prefix(remote) + name[len(ROOT) :]
+    @classmethod
+    def tracking_table_ref(cls, remote: str) -> str:
+        """The one ref holding what ``remote`` had at the last sync (:mod:`vtrack.store.tracking`)."""
+        return cls.tracking_prefix(remote) + TRACKING_TABLE
 
-    def shared_name(self, remote: str, tracking: str) -> str:
-        """The shared ref a tracking ref of ``remote`` stands for (inverse of :meth:`tracking_ref`)."""
-        return ROOT + tracking[len(self.tracking_prefix(remote)) :]
+    def _legacy_prefixes(self, remote: str) -> builtins.list[str]:
+        """Where the first layout kept one tracking ref per shared ref of ``remote``
+        (``refs/vtrack-remotes/<remote>/runs/<id>``...), when any is left."""
+        prefixes = [self.tracking_prefix(remote) + p[len(ROOT) :] for p in SHARED]
+        return [p for p in prefixes if (self.git_dir / p).is_dir() or self.packed_under(p)]
 
-    def fetch_refspecs(
-        self, remote: str, names: builtins.list[str] | None = None
-    ) -> builtins.list[str]:
-        """Refspecs that fetch ``remote``'s shared refs into its tracking refs.
+    def legacy_tracking(self, remote: str) -> dict[str, str]:
+        """``{shared ref name: sha}`` of the first layout's tracking refs of ``remote``."""
+        prefixes = self._legacy_prefixes(remote)
+        if not prefixes:
+            return {}
+        res = gitcmd.run(["for-each-ref", "--format=%(objectname) %(refname)", *prefixes],
+                         git_dir=self.git_dir)  # fmt: skip
+        start = len(self.tracking_prefix(remote))
+        return {ROOT + n[start:]: sha for n, sha in _parse_listing(res.stdout).items()}
 
-        ``names`` (full shared ref names) fetches just those; None fetches every shared
-        ref (one wildcard per kind; protocol v2 then asks the remote for these prefixes
-        only).
-        """
-        if names is None:
-            return [f"+{p}*:{self.tracking_ref(remote, p)}*" for p in SHARED]
-        return [f"+{n}:{self.tracking_ref(remote, n)}" for n in names]
+    def drop_legacy_tracking(self, remote: str) -> None:
+        """Delete the first layout's tracking refs of ``remote`` (its table holds them)."""
+        start = len(ROOT)
+        names = [self.tracking_prefix(remote) + n[start:] for n in self.legacy_tracking(remote)]
+        self.apply([(n, None, None) for n in names], force=True)
+
+    def list_tracking(self, remote: str) -> dict[str, str]:
+        """``{shared ref name: sha}`` as ``remote`` had them at the last push or pull."""
+        from vtrack.store import tracking
+
+        return tracking.read(self, remote)
+
+    def record_tracking(
+        self, remote: str, changes: dict[str, str | None], *, replace: bool = False
+    ) -> None:
+        """Record that ``remote`` now holds ``changes`` (None: not that ref), or exactly
+        them with ``replace``: one table commit, one compare-and-swap
+        (:func:`vtrack.store.tracking.record`)."""
+        from vtrack.store import tracking
+
+        tracking.record(self, remote, changes, replace=replace)
 
     def list_shared(self) -> dict[str, str]:
         """``{shared ref name: sha}`` of this repository."""
@@ -501,16 +526,6 @@ class RefStore:
             return None
         found = self.archive.entries().get(run_id)
         return archive_ref(found[1]) if found else None
-
-    def list_tracking(self, remote: str) -> dict[str, str]:
-        """``{shared ref name: sha}`` as ``remote`` had them at the last push or pull."""
-        prefix = self.tracking_prefix(remote)
-        res = gitcmd.run(
-            ["for-each-ref", "--format=%(objectname) %(refname)",
-             *(self.tracking_ref(remote, p) for p in SHARED)], git_dir=self.git_dir,
-        )  # fmt: skip
-        del prefix
-        return {self.shared_name(remote, n): sha for n, sha in _parse_listing(res.stdout).items()}
 
     def stage_for_push(self, staging: Path, refs: dict[str, str]) -> None:
         """Make ``staging`` (an empty folder) a git directory that holds exactly ``refs``
