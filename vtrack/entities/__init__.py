@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from vtrack.entities.mlflow import Dataset, ExperimentTag, LoggedModel, RunTag, ViewType
+from typing import TYPE_CHECKING, Any
+
 from vtrack.entities.record import (
     STORAGE_GIT,
     STORAGE_LARGE,
@@ -58,3 +59,18 @@ __all__ = [
     "ViewType",
     "system_tags",
 ]
+
+if TYPE_CHECKING:
+    from vtrack.entities.mlflow import Dataset, ExperimentTag, LoggedModel, RunTag, ViewType
+
+_MLFLOW_NAMES = frozenset({"Dataset", "ExperimentTag", "LoggedModel", "RunTag", "ViewType"})
+
+
+def __getattr__(name: str) -> Any:
+    """The MLflow-named entities, imported on first use (a command that only reads runs
+    does not build their classes)."""
+    if name in _MLFLOW_NAMES:
+        from vtrack.entities import mlflow
+
+        return getattr(mlflow, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
