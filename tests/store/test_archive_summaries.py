@@ -7,6 +7,7 @@ batches older vtrack wrote, by ``write_batch`` without a table.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
 from pathlib import Path
@@ -64,8 +65,6 @@ def _api_runs(repo: Path) -> tuple[list[str], list[dict[str, Any]]]:
         repo,
     )
     assert res.returncode == 0, res.stderr
-    import json
-
     lines = [line.split(" ", 1) for line in res.stdout.splitlines()]
     return [rid for rid, _ in lines], [json.loads(entry) for _, entry in lines]
 
@@ -237,3 +236,19 @@ def test_a_purge_keeps_the_table_of_the_other_runs(repo: Path) -> None:
     assert table is not None
     held = {rid for rid, _ in archive_summaries.lines_of(table)}
     assert held == set(refs.archive.entries()) and len(held) == 22 and ids[0] not in held
+
+
+def test_index_rebuild_from_tables_or_from_commits_gives_the_same_index(repo: Path) -> None:
+    c = TrackingClient(str(repo))
+    _, inputs = _api_runs(repo)
+    _bulk(c, 30, "r", inputs)
+    compact(c.repo.store)
+    index_file = repo / ".git" / "vtrack" / "index.sqlite"
+    res = vtrack_cli(repo, "index", "rebuild", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["from_tables"] == 33
+    from_tables = _dump(index_file)
+    res = vtrack_cli(repo, "index", "rebuild", "--from-commits")
+    assert res.returncode == 0, res.stderr
+    assert "33 runs read in" in res.stdout
+    assert _dump(index_file) == from_tables
