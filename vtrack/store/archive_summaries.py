@@ -25,13 +25,16 @@ format is unknown, and runs a table lacks are read one by one; a table whose
 from __future__ import annotations
 
 import contextlib
+import queue
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vtrack import gitcmd, progress
 from vtrack.errors import StoreError
+from vtrack.store import summary
 from vtrack.store.index_records import IndexedRecord, iter_records, to_json
 from vtrack.store.index_rows import ROWS_VERSION, DerivedRun, derive
 from vtrack.store.refs import ACTIVE
@@ -84,22 +87,24 @@ def lines_of(data: bytes) -> Iterator[tuple[str, bytes]]:
             yield line[:32].decode("ascii", "replace"), line
 
 
-def decode_line(line: bytes, lifecycle: str, same_rows: bool) -> DerivedRun:
+def decode_line(line: str, lifecycle: str, same_rows: bool, loads: Any = fast_loads) -> DerivedRun:
     """The run of one table line, in ``lifecycle``; rows re-derived from the body unless
-    the table's rows are this version's (``same_rows``). StoreError when damaged."""
-    parts = line.split(b"\t", 3)
+    the table's rows are this version's (``same_rows``); ``loads`` reads the derived JSON.
+    StoreError when damaged."""
+    parts = line.split("\t", 3)
     if len(parts) != 4:
         raise StoreError("damaged summary table line")
-    rid, commit, derived, body = (p.decode("utf-8") for p in parts)
+    rid, commit, derived, body = parts
     if not same_rows:
         rec = IndexedRecord.from_body(rid, commit, lifecycle, body)
         return derive(rec, body)
-    attrs, pkeys, mkeys, tkeys, datasets, inputs = fast_loads(derived)
+    attrs, pkeys, mkeys, tkeys, datasets, inputs = loads(derived)
     if len(attrs) != 7:
         raise StoreError("damaged summary table line")
     return DerivedRun(
         rid, commit, lifecycle, False, tuple(attrs), (tuple(pkeys), tuple(mkeys), tuple(tkeys)),
-        [tuple(r) for r in datasets], [tuple(r) for r in inputs], body,
+        [tuple(r) for r in datasets] if datasets else [],
+        [tuple(r) for r in inputs] if inputs else [], body,
     )  # fmt: skip
 
 
@@ -188,7 +193,8 @@ def iter_derived(
     Progress is reported per batch, then every 250 runs; ``reads`` counts the tables."""
     groups, rest = plan(store, wanted) if tables else ({}, list(wanted))
     total, done = len(wanted), 0
-    for commit, data in zip(groups, read_tables(store.location.git_dir, list(groups)), strict=True):
+    tables_read = _prefetch(read_tables(store.location.git_dir, list(groups)))
+    for commit, data in zip(groups, tables_read, strict=True):
         group = groups[commit]
         found = _from_table(data, group) if data is not None else {}
         yield from found.values()
@@ -206,11 +212,61 @@ def _from_table(data: bytes, group: dict[str, Wanted]) -> dict[str, DerivedRun]:
     version = rows_version(data)
     if version is None:
         return {}
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return {}
+    same = version == ROWS_VERSION
+    loads = summary.plain_loads(data)
     out: dict[str, DerivedRun] = {}
-    for rid, line in lines_of(data):
-        w = group.get(rid)
-        if w is None or line[33:73].decode("ascii", "replace") != w[1]:
+    get = group.get
+    for line in text.split("\n")[1:]:
+        rid = line[:32]
+        w = get(rid)
+        if w is None or line[33:73] != w[1]:
             continue
-        with contextlib.suppress(Exception):  # a damaged line: that run is read from git
-            out[rid] = decode_line(line, w[2], version == ROWS_VERSION)
+        try:
+            out[rid] = decode_line(line, w[2], same, loads)
+        except Exception:  # noqa: BLE001 - a damaged line: that run is read from git
+            continue
     return out
+
+
+def _prefetch(items: Iterator[bytes | None], depth: int = 2) -> Iterator[bytes | None]:
+    """``items``, read ahead by a thread (at most ``depth`` waiting): git inflates the
+    next table while this process inserts the last one."""
+    box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put((True, item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put((False, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            box.put((False, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # the git process goes with it
+
+    thread = threading.Thread(target=pump, name="vtrack-index-tables", daemon=True)
+    thread.start()
+    try:
+        while True:
+            more, item = box.get()
+            if not more:
+                if isinstance(item, BaseException):
+                    raise StoreError(f"reading archive summary tables failed: {item}")
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
