@@ -252,3 +252,32 @@ def test_index_rebuild_from_tables_or_from_commits_gives_the_same_index(repo: Pa
     assert res.returncode == 0, res.stderr
     assert "33 runs read in" in res.stdout
     assert _dump(index_file) == from_tables
+
+
+def test_compacting_thousands_keeps_the_index_and_a_clone_builds_it_from_tables(
+    make_repo: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    origin = make_repo("origin")
+    monkeypatch.chdir(origin)
+    c = TrackingClient(str(origin))
+    api, inputs = _api_runs(origin)
+    ids = _bulk(c, 2500, "k", inputs)
+    c.repo.index()
+    index_file = origin / ".git" / "vtrack" / "index.sqlite"
+    before = _dump(index_file)
+    report = compact(c.repo.store, batch_size=1000)
+    assert len(report.batches) == 3 and len(report.archived) == 2503
+    TrackingClient(str(origin)).repo.index()
+    assert _dump(index_file) == before  # compaction changes nothing the index holds
+    clone = _clone(origin, tmp_path / "clone")
+    fresh = TrackingClient(str(clone))
+    stats = RunIndex.for_store(fresh.repo.store).sync()
+    assert (stats.read, stats.from_tables, stats.tables) == (2503, 2503, 3)
+    assert _dump(clone / ".git" / "vtrack" / "index.sqlite") == before
+    tips = fresh.repo.store.list_run_tips()
+    assert all(fresh.repo.store.run_tip(rid) == tips[rid] for rid in ids)
+    assert fresh.get_run(ids[1234]).data.params["i"] == 1234
+    out = tmp_path / "co"
+    res = vtrack_cli(clone, "checkout", api[0][:10], "--into", str(out))
+    assert res.returncode == 0, res.stderr
+    assert (out / "train.py").read_text() == "print('hello')\n"
