@@ -13,9 +13,17 @@ For a store built by ``scale_build.py`` it makes a fresh clone (``git clone`` + 
   100), ``search_runs_page`` (50 rows + total), ``keys()``, beside the SQL alone;
 - whole processes: ``vtrack ls``, ``vtrack lineage data/d7.csv``, anchor ``vtrack --help``;
 - with ``--history``: one metric of 100,000 points through ``get_metric_history`` (first
-  read writes the columnar cache; then warm), beside parsing the TSV chunks alone.
+  read writes the columnar cache; then warm), beside parsing the TSV chunks alone;
+- with ``--archived`` (STORE compacted by ``vtrack archive``, its batches carrying summary
+  tables): only the build, on one local clone (``git clone`` + ``refs/vtrack/*``, its
+  ``.git/vtrack`` removed before each build) — git alone streaming every batch's
+  ``summaries.tsv`` (the anchor),
+  ``--builds`` first ``vtrack ls -n 20`` processes (wall, peak RSS of the process and its
+  git children) and as many in-process builds (seconds, the process's own ``ru_maxrss``,
+  its children's apart).
 
-Usage: ``PYTHONPATH=. python benchmarks/bench_index.py STORE [--repeat 5] [--history]``
+Usage: ``PYTHONPATH=. python benchmarks/bench_index.py STORE [--repeat 5] [--history]
+[--archived]``
 """
 
 from __future__ import annotations
@@ -123,9 +131,12 @@ def main() -> int:
     ap.add_argument("--history", action="store_true")
     ap.add_argument("--dir", type=Path, default=None)
     ap.add_argument("--reuse", action="store_true", help="reuse the clone of an earlier run")
+    ap.add_argument("--archived", action="store_true", help="the build of an archived store")
     args = ap.parse_args()
     work = Path(args.dir or tempfile.mkdtemp(prefix="vtrack-index-"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.archived:
+        return archived(args.store.resolve(), work, args.builds)
     clone = fresh_clone(args.store.resolve(), work, args.reuse)
     fl = floors(clone)
     print(f"\n## {fl['runs']:,} runs ({args.store})\n")
@@ -186,6 +197,74 @@ def main() -> int:
           f"({statistics.median(lin) / statistics.median(help_s):.2f}x)")  # fmt: skip
     if args.history:
         history(work, args.repeat)
+    return 0
+
+
+_IN_PROCESS = """
+import json, resource, sys, time
+from vtrack.client import TrackingClient
+from vtrack.store.index import RunIndex
+t0 = time.perf_counter()
+stats = RunIndex.for_store(TrackingClient(sys.argv[1]).repo.store).sync()
+s = time.perf_counter() - t0
+own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"s": s, "own": own, "kids": kids, "read": stats.read,
+                  "from_tables": stats.from_tables, "tables": stats.tables}))
+"""
+
+
+def table_stream(clone: Path) -> tuple[float, int, int]:
+    """Seconds for ``git cat-file --batch`` to stream every batch's summary table, and
+    (tables, bytes) it handed over."""
+    names = scale_build.git(clone, "for-each-ref", "--format=%(objectname):summaries.tsv",
+                            "refs/vtrack/archive/")  # fmt: skip
+    t0 = time.perf_counter()  # to /dev/null: held here, the tables would inflate every
+    # child's ru_maxrss (Linux carries the forking process's peak across exec)
+    subprocess.run(["git", "cat-file", "--batch"], cwd=clone, input=names.encode() + b"\n",
+                   stdout=subprocess.DEVNULL, check=True)  # fmt: skip
+    seconds = time.perf_counter() - t0
+    sizes = subprocess.run(["git", "cat-file", "--batch-check"], cwd=clone, check=True,
+                           input=names.encode() + b"\n", capture_output=True).stdout  # fmt: skip
+    blobs = [int(p[2]) for p in map(bytes.split, sizes.splitlines()) if p[1:2] == [b"blob"]]
+    return seconds, len(blobs), sum(blobs)
+
+
+def archived(store: Path, work: Path, builds: int) -> int:
+    """The fresh clone's first command of an archived store (module doc, ``--archived``)."""
+    streams, procs, peaks, inproc = [], [], [], []
+    clone = work / f"clone-{store.name}"
+    shutil.rmtree(clone, ignore_errors=True)
+    t0 = time.perf_counter()  # a local clone (hardlinked pack): a network one repacks
+    scale_build.git(work, "clone", "-q", str(store), str(clone))
+    scale_build.git(clone, "fetch", "-q", "origin", "+refs/vtrack/*:refs/vtrack/*")
+    clones = [time.perf_counter() - t0]
+    for _ in range(builds):
+        s, n_tables, size = table_stream(clone)
+        streams.append(s)
+        drop_index(clone)
+        shutil.rmtree(clone / ".git" / "vtrack", ignore_errors=True)  # as the clone came
+        s, peak = bench_scale.timed_process(bench_scale.vtrack_cli("ls", "-n", "20"), clone)
+        procs.append(s)
+        peaks.append(peak)
+        drop_index(clone)
+        shutil.rmtree(clone / ".git" / "vtrack" / "archive-cache", ignore_errors=True)
+        res = subprocess.run([sys.executable, "-c", _IN_PROCESS, str(clone)], cwd=clone,
+                             env=bench_scale.env(), capture_output=True, text=True, check=True)  # fmt: skip
+        inproc.append(json.loads(res.stdout))
+    runs = inproc[-1]["read"]
+    print(f"\n## {runs:,} runs, archived ({store}), {builds} fresh clones\n")
+    print(f"local clone (`git clone` + `refs/vtrack/*`): {spread(clones)}")
+    print(f"git alone streaming the {n_tables} summary tables ({size / 2**20:.0f} MB, "
+          f"anchor): {spread(streams)}")  # fmt: skip
+    print(f"first `vtrack ls -n 20` (index build), whole process: {spread(procs)}; peak RSS "
+          f"with its git children {max(peaks) / 2**20:.0f} MB; "
+          f"{statistics.median(procs) / statistics.median(streams):.1f}x git's stream")  # fmt: skip
+    secs = [r["s"] for r in inproc]
+    print(f"in-process build (sync): {spread(secs)}; own ru_maxrss "
+          f"{max(r['own'] for r in inproc) / 1024:.0f} MB, git children's "
+          f"{max(r['kids'] for r in inproc) / 1024:.0f} MB; {inproc[-1]['from_tables']:,} of "
+          f"{runs:,} runs from {inproc[-1]['tables']} tables")  # fmt: skip
     return 0
 
 

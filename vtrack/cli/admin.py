@@ -110,8 +110,14 @@ def index() -> None:
 
 
 @index.command("rebuild")
+@click.option(
+    "--from-commits",
+    is_flag=True,
+    help="Read archived runs from their own commits too, not from their archive batches' "
+    "summary tables (slower; the tables are derived from those commits).",
+)
 @json_option
-def index_rebuild(as_json: bool) -> None:
+def index_rebuild(from_commits: bool, as_json: bool) -> None:
     """Drop the index and read every run again from git."""
     import sys
     import time
@@ -123,12 +129,14 @@ def index_rebuild(as_json: bool) -> None:
     if sys.stderr.isatty():  # ~1 s per 1,000 runs: say what is going on
         click.echo("rebuilding the run index from git ...", err=True)
     t0 = time.perf_counter()
-    stats = c.run_index(sync=False).rebuild()
+    stats = c.run_index(sync=False).rebuild(tables=not from_commits)
     seconds = time.perf_counter() - t0
     if as_json:
-        echo_json({"read": stats.read, "removed": stats.removed, "seconds": round(seconds, 3)})
+        echo_json({"read": stats.read, "removed": stats.removed, "seconds": round(seconds, 3),
+                   "from_tables": stats.from_tables})  # fmt: skip
     else:
-        click.echo(f"index rebuilt: {stats.read} runs read in {fmt_seconds(seconds)}")
+        tables = f" ({stats.from_tables} from archive summary tables)" if stats.from_tables else ""
+        click.echo(f"index rebuilt: {stats.read} runs read{tables} in {fmt_seconds(seconds)}")
 
 
 @click.command("archive")

@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 from vtrack import gitcmd
 from vtrack.errors import RefConflictError, StoreError
+from vtrack.store import archive_summaries
+from vtrack.store.archive_summaries import SUMMARIES_FILE
 from vtrack.store.archive_table import (
     PARENTS_FILE,
     RUNS_FILE,
@@ -185,8 +187,9 @@ def new_batch_id(commit: str) -> str:
     return time.strftime("%Y%m%dt%H%M%S", time.gmtime()) + "-" + commit[:16]
 
 
-def write_batch(refs: RefStore, table: BatchTable) -> str:
-    """Write the batch commit of ``table`` and create its ref; return the batch id."""
+def write_batch(refs: RefStore, table: BatchTable, summaries: bytes | None = None) -> str:
+    """Write the batch commit of ``table`` (with the summary table ``summaries`` of its
+    runs, :mod:`vtrack.store.archive_summaries`) and create its ref; return the batch id."""
     objects = GitObjects(refs.git_dir, fsync=refs.fsync)
     try:
         with objects.batch() as b:
@@ -202,6 +205,8 @@ def write_batch(refs: RefStore, table: BatchTable) -> str:
             if table.supersedes:
                 entries.append((BLOB_MODE, SUPERSEDES_FILE.encode(),
                                 objects.write_blob(encode_supersedes(table.supersedes))))  # fmt: skip
+            if summaries is not None:
+                entries.append((BLOB_MODE, SUMMARIES_FILE.encode(), objects.write_blob(summaries)))
             tree = objects.write_tree(entries)
             # oldest run first, and the batch dated as its newest run: git's history walk
             # (git log --all, fetch's connectivity check) inserts each parent into a
@@ -251,7 +256,10 @@ def _compact(store: Store, older_than_days: float | None, keep: int, batch_size:
         chunk = chosen[at : at + batch_size]
         # an older batch's entry for a run archived again at a newer commit dies here
         stale = {(r.run_id, c) for r in chunk for c in held.get(r.run_id, ()) if c != r.commit}
-        report.batches.append(write_batch(refs, BatchTable(runs=chunk, tombstones=stale)))
+        summaries = archive_summaries.table_of(store, chunk)
+        report.batches.append(
+            write_batch(refs, BatchTable(runs=chunk, tombstones=stale), summaries)
+        )
     # every batch is written: now the runs' own refs go, in one transaction (a kill before
     # this point leaves loose refs that shadow their identical batch entries: harmless)
     busy = _busy(store)  # a run resumed meanwhile keeps its ref (never needed, kinder)
@@ -369,7 +377,8 @@ def forget(refs: RefStore, purged: dict[str, str]) -> list[str]:
             tombstones=table.tombstones | gone,
             supersedes=table.supersedes | {b},
         )
-        created.append(write_batch(refs, new))
+        summaries = archive_summaries.without(archive_summaries.read_table(refs.git_dir, sha), hit)
+        created.append(write_batch(refs, new, summaries))
         with contextlib.suppress(RefConflictError, StoreError):
             refs.delete(archive_ref(b), sha)
     rest = {(rid, sha) for rid, sha in purged.items() if rid not in placed}

@@ -19,6 +19,10 @@ keeps them reachable) and whose tree holds three small files:
     ids of the batches this one replaced (a purge rewrites a batch): they are ignored
     wherever they are still found, so an old copy pulled back from a teammate's clone
     changes nothing.
+``summaries.tsv``
+    what the run index writes for each run, derived from the run commits
+    (:mod:`vtrack.store.archive_summaries`, which owns that file): a fresh clone's index
+    is built from these instead of one blob per run.
 
 This module is the pure codec (no git).
 """

@@ -25,6 +25,7 @@ Refs are the truth; ``<git dir>/vtrack/index.sqlite`` only makes reading fast. P
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import sqlite3
@@ -41,15 +42,9 @@ from vtrack.entities.run import fresh_copy
 from vtrack.logs import log
 from vtrack.query import Comparison, OrderKey
 from vtrack.store import index_inputs, index_keys
-from vtrack.store.index_records import (
-    IndexedRecord,
-    attr_int,
-    attr_text,
-    child_rows,
-    iter_records,
-    run_view,
-    to_json,
-)
+from vtrack.store.archive_summaries import TableReads, iter_derived
+from vtrack.store.index_records import IndexedRecord, run_view, to_json
+from vtrack.store.index_rows import DerivedRun
 from vtrack.store.index_sql import (
     compile_count,
     compile_search,
@@ -154,6 +149,9 @@ class SyncStats:
     read: int  #: runs (re-)read from git
     removed: int  #: runs dropped because their refs vanished
     skipped: int  #: runs another process refreshed meanwhile (left to it)
+    #: of the runs read, those taken from archive summary tables (not their own commits)
+    from_tables: int = 0
+    tables: int = 0  #: archive summary tables read
 
 
 @dataclass(frozen=True)
@@ -324,11 +322,12 @@ class RunIndex:
         """Bring the index up to date with the refs and live journals; see the module doc."""
         return self._sync(full=False)
 
-    def rebuild(self) -> SyncStats:
-        """Re-read every run and replace the whole index in one transaction."""
-        return self._sync(full=True)
+    def rebuild(self, *, tables: bool = True) -> SyncStats:
+        """Re-read every run and replace the whole index in one transaction; with
+        ``tables`` False, every run from its own commit (no archive summary table)."""
+        return self._sync(full=True, tables=tables)
 
-    def _sync(self, *, full: bool) -> SyncStats:
+    def _sync(self, *, full: bool, tables: bool = True) -> SyncStats:
         # Two marks, stored with the data they describe, let a sync skip work: the stat
         # fingerprint of the ref storage (skip listing refs) and the digest of the last
         # applied listing (skip comparing every row). Neither covers live runs, which are
@@ -357,11 +356,13 @@ class RunIndex:
             if full or is_live or seen.get(run_id) != (sha, lifecycle, False):
                 wanted.append((run_id, sha, lifecycle, is_live))
         vanished = [r for r in seen if r not in tips]
-        records = iter_records(self.store, wanted)  # streamed: memory stays flat
+        # streamed (memory stays flat); archived runs from their batches' summary tables
+        reads = TableReads()
+        records = iter_derived(self.store, wanted, tables=tables, reads=reads)
         skipped, count = self._apply(
             conn, records, vanished, seen, full=full, generation=generation, marks=marks
         )
-        return SyncStats(True, count, len(vanished), skipped)
+        return SyncStats(True, count, len(vanished), skipped, reads.runs, reads.tables)
 
     def _sync_live(
         self, conn: sqlite3.Connection, live: set[str], *, listed: bool,
@@ -383,7 +384,7 @@ class RunIndex:
         ]
         if not wanted and (marks is None or not self._settled(marks)):
             return SyncStats(listed, 0, 0, 0)
-        records = iter_records(self.store, wanted)
+        records = iter_derived(self.store, wanted)
         skipped, count = self._apply(
             conn, records, [], rows, full=False, generation=generation, marks=marks
         )
@@ -415,7 +416,7 @@ class RunIndex:
     def _apply(
         self,
         conn: sqlite3.Connection,
-        records: Iterable[IndexedRecord],
+        records: Iterable[DerivedRun],
         vanished: list[str],
         seen: dict[str, tuple[str, str, bool]],
         *,
@@ -433,8 +434,13 @@ class RunIndex:
         """
         skipped = count = 0
         bulk = full or not seen  # a first build: a crash loses nothing the refs do not hold
+        # a build allocates millions of short-lived objects and no cycles: the cyclic
+        # collector's passes over them cost ~10% of it
+        paused = bulk and gc.isenabled()
         if bulk:
             conn.execute("PRAGMA synchronous = OFF")
+            if paused:
+                gc.disable()
         conn.execute("BEGIN IMMEDIATE")
         try:
             row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
@@ -444,8 +450,11 @@ class RunIndex:
                 for table in _TABLES:
                     conn.execute(f"DELETE FROM {table}")
             mat = index_keys.materialized(conn)
+            mat_any = any(mat.values())
             counts = index_keys.KeyCounts()
             rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in ("runs", *_CHILD_TABLES)}
+            dataset_rows, record_rows = rows["datasets"], rows["records"]
+            input_rows = rows[index_inputs.TABLE]  # (cleared in place by each insert)
             next_id = int(conn.execute("SELECT coalesce(max(id), 0) + 1 FROM runs").fetchone()[0])
             pending = 0
             for rec in records:
@@ -466,21 +475,25 @@ class RunIndex:
                     _insert_rows(conn, rows)  # rows of this run gathered so far go first
                     pending = 0
                     self._forget(conn, current[0], counts)
-                if rec.broken:  # left out (read_records warned); an old row would lie
+                if rec.broken:  # left out (iter_records warned); an old row would lie
                     if current is not None:
                         conn.execute("DELETE FROM runs WHERE id = ?", (current[0],))
                     continue
                 if current is None:
                     rid, next_id = next_id, next_id + 1
-                    rows["runs"].append((rid, rec.run_id, *self._run_values(rec)))
+                    rows["runs"].append((rid, rec.run_id, *rec.run_values()))
                 else:
                     rid = current[0]
                     self._update_run(conn, rid, rec)
-                child_rows(rid, rec, rows, mat)
-                counts.add(rec.info.get("experiment_id"), rec.lifecycle, 1,
-                           (("params", rec.params), ("metrics", rec.metrics), ("tags", rec.tags)))  # fmt: skip
-                for f in index_inputs.input_file_rows(self.store, [rec]).get(rec.run_id, ()):
-                    rows[index_inputs.TABLE].append((rid, *f))
+                if mat_any:
+                    for table, values in rec.value_rows(rid, mat).items():
+                        rows[table].extend(values)
+                if rec.datasets:
+                    dataset_rows += [(rid, *d) for d in rec.datasets]
+                record_rows.append((rid, rec.body))
+                counts.add(rec.experiment_id, rec.lifecycle, 1, rec.key_sets())
+                if rec.inputs:
+                    input_rows += [(rid, *f) for f in rec.inputs]
                 pending += 1
                 if pending >= INSERT_CHUNK:
                     _insert_rows(conn, rows)
@@ -518,6 +531,8 @@ class RunIndex:
                 conn.execute("ROLLBACK")
             raise
         finally:
+            if paused:
+                gc.enable()
             if bulk:
                 conn.execute("PRAGMA synchronous = NORMAL")
         return skipped, count
@@ -543,20 +558,11 @@ class RunIndex:
             conn.execute(f"DELETE FROM {table} WHERE run = ?", (rid,))
 
     @staticmethod
-    def _run_values(rec: IndexedRecord) -> tuple[Any, ...]:
-        info = rec.info
-        return (
-            rec.commit, rec.lifecycle, int(rec.live), attr_text(info.get("name")),
-            attr_text(info.get("experiment_id")), attr_text(info.get("status")),
-            attr_int(info.get("start_time")), attr_int(info.get("end_time")),
-            attr_text(info.get("user")), attr_text(info.get("parent_run_id")),
-        )  # fmt: skip
-
-    def _update_run(self, conn: sqlite3.Connection, rid: int, rec: IndexedRecord) -> None:
+    def _update_run(conn: sqlite3.Connection, rid: int, rec: DerivedRun) -> None:
         conn.execute(
             "UPDATE runs SET commit_sha=?, lifecycle=?, live=?, name=?, experiment_id=?, "
             "status=?, start_time=?, end_time=?, user=?, parent_run_id=? WHERE id=?",
-            (*self._run_values(rec), rid),
+            (*rec.run_values(), rid),
         )
 
     # -- searching ------------------------------------------------------------------------

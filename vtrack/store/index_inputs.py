@@ -78,13 +78,19 @@ def input_file_rows(store: Store, records: Sequence[IndexedRecord]) -> dict[str,
     """``{run_id: rows}`` for ``records`` (without the index's run number, added on insert)."""
     out: dict[str, list[Row]] = {}
     for rec in records:
-        rows: list[Row] = []
-        for idx, entry in enumerate(rec.inputs):
-            if isinstance(entry, Mapping):
-                rows.extend(_entry_rows(idx, entry))
+        rows = record_rows(rec)
         if rows:
             out[rec.run_id] = rows
     return out
+
+
+def record_rows(rec: IndexedRecord) -> list[Row]:
+    """The ``input_files`` rows of one record (without the index's run number)."""
+    rows: list[Row] = []
+    for idx, entry in enumerate(rec.inputs):
+        if isinstance(entry, Mapping):
+            rows.extend(_entry_rows(idx, entry))
+    return rows
 
 
 def _entry_rows(idx: int, entry: Mapping[str, Any]) -> Iterable[Row]:

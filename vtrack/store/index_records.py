@@ -305,10 +305,12 @@ def read_records(store: Store, wanted: Sequence[tuple[str, str, str, bool]]) -> 
 
 
 def iter_records(
-    store: Store, wanted: Sequence[tuple[str, str, str, bool]]
-) -> Iterator[IndexedRecord]:
+    store: Store, wanted: Sequence[tuple[str, str, str, bool]], *, task: str = "indexing runs",
+    done: int = 0, total: int | None = None,
+) -> Iterator[IndexedRecord]:  # fmt: skip
     """Read ``(run_id, sha, lifecycle, live)`` runs one at a time (memory stays flat);
-    unreadable ones are logged and yielded as placeholders.
+    unreadable ones are logged and yielded as placeholders. Progress is reported as
+    ``task``, ``done`` of ``total`` units having been done before these runs.
 
     Live runs are read with their journals; the others straight from their commits,
     from a verified ``summary.json`` when it has one, else from the YAML.
@@ -327,12 +329,13 @@ def iter_records(
         blob_sets = iter_blobs_batch(store.location.git_dir, [w[1] for w in plain])
     else:
         blob_sets = (_read_blobs_quietly(store, w[0], w[1]) for w in plain)
-    total = len(plain)
-    for done, ((run_id, sha, lifecycle, _), (blobs, sources)) in enumerate(
+    first = done + len(wanted) - len(plain)
+    total = first + len(plain) if total is None else total
+    for at, ((run_id, sha, lifecycle, _), (blobs, sources)) in enumerate(
         zip(plain, blob_sets, strict=True), 1
     ):
-        if done % 250 == 0 or done == total:
-            progress.report("indexing runs", done, total)
+        if at % 250 == 0 or at == len(plain):
+            progress.report(task, first + at, total)
         try:
             docs, raw = _docs(store, blobs, sources)
         except Exception:  # noqa: BLE001 - reported below as unreadable

@@ -93,6 +93,19 @@ def fast_loads(data: bytes | str) -> Any:
     return json.loads(data)
 
 
+def plain_loads(data: bytes) -> Any:
+    """A ``loads`` for the JSON documents inside ``data`` that is exactly ``json.loads``:
+    orjson itself when it is installed and ``data`` holds no run of 19 digits or more
+    (one scan of the whole text instead of one per document, see :func:`fast_loads`),
+    else :func:`fast_loads`."""
+    global _orjson
+    if _orjson is None:
+        _orjson = _load_orjson()
+    if _orjson is False or _LONG_RUN in data.translate(_DIGITS):
+        return fast_loads
+    return _orjson.loads
+
+
 def _load_orjson() -> Any:
     try:
         import orjson
