@@ -453,3 +453,25 @@ def test_one_packed_ref_reads_as_git_reads_it_whether_the_file_is_parsed_or_aske
     assert refs.read(names[0]) == shas[3]
     refs.cas(names[0], shas[3], shas[0])  # a compare-and-swap against a packed value
     assert git(repo, "rev-parse", names[0]) == shas[0]
+
+
+def test_many_updates_go_in_chunks_and_a_conflict_holds_back_only_its_own_ref(
+    repo: Path, git_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vtrack.store import refs as refs_module
+
+    monkeypatch.setattr(refs_module, "APPLY_CHUNK", 3)
+    shas = blobs(git_dir, 2)
+    names = [f"refs/vtrack/runs/{i:032x}" for i in range(8)]
+    for name in names:
+        git(repo, "update-ref", name, shas[0])
+    git(repo, "pack-refs", "--all")
+    refs = RefStore(git_dir)
+    updates: list[tuple[str, str | None, str | None]] = [(n, shas[0], None) for n in names[:6]]
+    updates[4] = (names[4], shas[1], None)  # a stale expectation: this one must not happen
+    updates += [(names[6], shas[0], shas[1]), (names[7], shas[0], shas[1])]
+    assert refs.apply(updates) == [names[4]]
+    assert git_refs(repo, "refs/vtrack/runs/") == {
+        names[4]: shas[0], names[6]: shas[1], names[7]: shas[1],
+    }  # fmt: skip
+    assert_fsck_clean(repo)

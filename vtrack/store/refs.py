@@ -49,6 +49,8 @@ SHARED = (ARCHIVE, TRASH, RUNS, EXPERIMENTS)
 REGISTRY = "refs/vtrack/registry"
 
 _SHA = re.compile(rb"[0-9a-f]{40}")
+#: Ref updates per ``git update-ref --stdin`` transaction (:meth:`RefStore.apply`).
+APPLY_CHUNK = 5000
 #: A ``packed-refs`` file larger than this is not parsed to read one ref (git reads it).
 PACKED_PARSE_BYTES = 1 << 20
 #: A well-formed ``packed-refs`` file: comment lines, peeled lines, ``<sha> <name>`` lines.
@@ -620,14 +622,22 @@ class RefStore:
         """Apply ``(name, old, new)`` updates (None: absent) as compare-and-swaps
         (``force``: whatever the refs hold now — for tracking refs).
 
-        All in one ``git update-ref --stdin`` transaction when none conflicts; if one
-        does, the halves are applied the same way (so a few conflicts among thousands of
-        updates cost a few transactions, not one per update — each rewrites
-        ``packed-refs`` when it deletes a packed ref), and the names that moved meanwhile
-        are returned (those updates are not made). Tracking refs and shared refs alike.
+        In ``git update-ref --stdin`` transactions of at most :data:`APPLY_CHUNK` updates
+        (each update is its own compare-and-swap; a chunk bounds how long one git call
+        runs — deleting 100,000 packed run refs in one transaction outlasted git's
+        timeout on a loaded machine); a chunk with a conflict is applied again in halves
+        (so a few conflicts among thousands of updates cost a few transactions, not one
+        per update — each rewrites ``packed-refs`` when it deletes a packed ref), and the
+        names that moved meanwhile are returned (those updates are not made). Tracking
+        refs and shared refs alike.
         """
         if not updates:
             return []
+        if len(updates) > APPLY_CHUNK:
+            failed: builtins.list[str] = []
+            for at in range(0, len(updates), APPLY_CHUNK):
+                failed += self.apply(updates[at : at + APPLY_CHUNK], force=force)
+            return failed
         if self._transaction(updates, force):
             return []
         if len(updates) == 1:
