@@ -46,6 +46,7 @@ from vtrack.store.archive_summaries import TableReads, iter_derived
 from vtrack.store.index_records import IndexedRecord, run_view, to_json
 from vtrack.store.index_rows import DerivedRun
 from vtrack.store.index_sql import (
+    ROW_LIVE,
     compile_count,
     compile_search,
     like_to_glob,
@@ -657,25 +658,34 @@ class RunIndex:
     def _runs_from_rows(self, conn: sqlite3.Connection, rows: list[Any]) -> list[Run]:
         """Run objects for ``rows`` of :func:`compile_search`, from their stored bodies.
 
-        Built runs are remembered by everything they are built from (the row and the body
-        text), so a run shown again — the next page view, the same search — costs a dict
-        lookup and copies of its param, metric and tag dicts (callers may change those).
+        Built runs are remembered by everything they are built from, so a run shown
+        again — the next page view, the same search — costs a dict lookup and copies of
+        its param, metric and tag dicts (callers may change those). A finished run's row
+        names its commit, which fixes its body, so the row is the key and its body is not
+        read again; a live run (its body follows the journal) is keyed by row and body.
         """
         if not rows:
             return []
+        built, lock = self._built, self._built_lock
+        with lock:
+            found = [None if row[ROW_LIVE] else built.get(tuple(row)) for row in rows]
+        missing = [row[0] for row, run in zip(rows, found, strict=True) if run is None]
         bodies = dict(conn.execute(
             "SELECT run, body FROM records WHERE run IN (SELECT value FROM json_each(?))",
-            (to_json([r[0] for r in rows]),),
-        ).fetchall())  # fmt: skip
-        built, lock = self._built, self._built_lock
+            (to_json(missing),),
+        ).fetchall()) if missing else {}  # fmt: skip
         out = []
-        for row in rows:
-            key = (*row, bodies.get(row[0]))
-            with lock:
-                run = built.pop(key, None)
+        for row, run in zip(rows, found, strict=True):
+            key = tuple(row)
+            if row[ROW_LIVE]:
+                key = (*key, bodies.get(row[0]))
             if run is None:
-                run = _run_of(row, key[-1])
+                with lock:
+                    run = built.get(key)
+                if run is None:
+                    run = _run_of(row, bodies.get(row[0]))
             with lock:
+                built.pop(key, None)
                 built[key] = run  # most recent last
             out.append(fresh_copy(run))
         with lock:
@@ -791,7 +801,7 @@ class RunIndex:
 
 
 def _run_of(row: Sequence[Any], body: str | bytes | None) -> Run:
-    rid, run_id, commit, lifecycle, name, exp_id, status, start, _end, user, _parent = row
+    rid, run_id, commit, lifecycle, name, exp_id, status, start, _end, user, _parent = row[:11]
     rec = (
         IndexedRecord.from_body(run_id, commit, lifecycle, body)
         if body is not None

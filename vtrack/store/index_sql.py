@@ -235,8 +235,10 @@ def _clauses_sql(clauses: Sequence[Comparison], args: list[Any]) -> list[str]:
 #: The columns of a run's row that :func:`compile_search` selects (what ``_run_of`` reads).
 ROW_COLUMNS = (
     "r.id, r.run_id, r.commit_sha, r.lifecycle, r.name, r.experiment_id, r.status, "
-    "r.start_time, r.end_time, r.user, r.parent_run_id"
+    "r.start_time, r.end_time, r.user, r.parent_run_id, r.live"
 )
+#: Where ``live`` is in a row of :data:`ROW_COLUMNS`.
+ROW_LIVE = 11
 
 
 def walkable(clauses: Sequence[Comparison], order: Sequence[OrderKey]) -> bool:
