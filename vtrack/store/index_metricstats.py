@@ -229,10 +229,12 @@ class MetricStats:
     ) -> list[tuple[str, str, bool]]:  # fmt: skip
         """``(run_id, commit, live)`` of runs in scope with metric ``key`` and no current row."""
         self.index.ensure_keys([("metrics", key)])
+        # CROSS JOIN: driven by the scope, always (SQLite otherwise chose to walk every
+        # run's row of the metric to check a scope of 50 runs: 120 ms at 100,000 runs)
         sql = (
             f"SELECT m.run_id, m.commit_sha, rr.live FROM ({scope_sql}) m "
-            "JOIN runs rr ON rr.id = m.id "
-            "JOIN metrics mt ON mt.run = m.id AND mt.key = ? "
+            "CROSS JOIN runs rr ON rr.id = m.id "
+            "CROSS JOIN metrics mt ON mt.run = m.id AND mt.key = ? "
             f"LEFT JOIN {table} s ON s.run_id = m.run_id AND s.key = ?{extra} "
             "WHERE s.run_id IS NULL OR s.commit_sha != m.commit_sha OR rr.live = 1"
         )
