@@ -18,6 +18,7 @@ Order of work, so that nothing is half-published:
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -115,7 +116,7 @@ def push(
         names &= wanted
     marked = refs.list_conflicts(remote.name)
     updates = []
-    for name in sorted(names, key=_push_order):
+    for name in sorted(names, key=_push_order()):
         new, old = local.get(name), base.get(name)
         if new == old:
             continue
@@ -197,11 +198,16 @@ def _compact_remote(repo: RunRepository, remote: remotes.Remote, local: dict[str
     report.archived = len(done)
 
 
-def _push_order(name: str) -> tuple[int, str]:
+def _push_order() -> Callable[[str], tuple[int, str]]:
+    """The sort key that orders shared refs by their prefix's rank, then by name."""
     from vtrack.store.refs import RefStore
 
     prefixes = RefStore.shared_prefixes()
-    return next(i for i, p in enumerate(prefixes) if name.startswith(p)), name
+
+    def key(name: str) -> tuple[int, str]:
+        return next(i for i, p in enumerate(prefixes) if name.startswith(p)), name
+
+    return key
 
 
 def _scan(store: Any, commits: dict[str, str], allow_secrets: bool) -> None:

@@ -66,10 +66,26 @@ def read(refs: RefStore, remote: str) -> dict[str, str]:
 
 def _read(refs: RefStore, remote: str) -> tuple[str | None, dict[str, str], set[str]]:
     """``(table commit or None, table, its parents)``; without a table, the old layout's
-    refs (a repository written before the table existed)."""
+    refs (a repository written before the table existed). The table and parents are the
+    caller's own copies."""
     tip = refs.read(refs.tracking_table_ref(remote))
     if tip is None:
         return None, refs.legacy_tracking(remote), set()
+    key = (str(refs.git_dir), tip)
+    known = _TABLES.get(key)
+    if known is None:
+        known = _read_table(refs, remote, tip)
+        _TABLES.clear()  # a table commit never changes: keep the latest few
+        _TABLES[key] = known
+    return tip, dict(known[0]), set(known[1])
+
+
+#: Decoded table commits by ``(git dir, commit)`` (immutable objects; 100,000 refs take
+#: ~0.4 s to read, and a push reads its remote's table several times).
+_TABLES: dict[tuple[str, str], tuple[dict[str, str], frozenset[str]]] = {}
+
+
+def _read_table(refs: RefStore, remote: str, tip: str) -> tuple[dict[str, str], frozenset[str]]:
     objects = GitObjects(refs.git_dir)
     try:
         commit = objects.read_commit(tip)
@@ -77,7 +93,7 @@ def _read(refs: RefStore, remote: str) -> tuple[str | None, dict[str, str], set[
         if found is None:
             raise StoreError(f"the tracking table of remote {remote!r} ({tip}) has no {TABLE_FILE}")
         table = decode(objects.read_blob(found[1]), f"the tracking table of remote {remote!r}")
-        return tip, table, set(commit["parents"])
+        return table, frozenset(commit["parents"])
     finally:
         objects.close()
 
@@ -139,6 +155,8 @@ def record(
                     b.handle.release()
         finally:
             objects.close()
+        _TABLES.clear()  # the next read (the push's report) is of this table
+        _TABLES[(str(refs.git_dir), commit)] = (new_table, frozenset(keep))
         refs.drop_legacy_tracking(remote)  # folded into the table (a no-op once gone)
         return
     raise RefConflictError(f"the tracking table of remote {remote!r} kept moving", ref=ref)
