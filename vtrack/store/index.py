@@ -599,8 +599,7 @@ class RunIndex:
                     clauses, order, experiment_ids=exps, lifecycles=life,
                     max_results=max_results, offset=offset, walk=True,
                 )  # fmt: skip
-                budget = WALK_STEPS + WALK_STEPS_PER_ROW * (offset + max_results)
-                rows = within_budget(conn, sql, args, budget)
+                rows = within_budget(conn, sql, args, offset + max_results)
                 if rows is not None and len(rows) == max_results:
                     return self._runs_from_rows(conn, rows)
             sql, args = compile_search(
@@ -833,10 +832,13 @@ def _run_of(row: Sequence[Any], body: str | bytes | None) -> Run:
 
 
 def within_budget(
-    conn: sqlite3.Connection, sql: str, args: Sequence[Any], steps: int
+    conn: sqlite3.Connection, sql: str, args: Sequence[Any], page_rows: int
 ) -> list[Any] | None:
-    """The rows of ``sql``, or None when SQLite needs more than about ``steps`` virtual
-    machine instructions for it (counted, so the cut is the same on every machine)."""
+    """The rows of a walk ``sql`` that ends at ``page_rows`` rows, or None when SQLite
+    needs more than its budget of virtual machine instructions for it
+    (:data:`WALK_STEPS` + :data:`WALK_STEPS_PER_ROW` per row; counted, so the cut is the
+    same on every machine)."""
+    steps = WALK_STEPS + WALK_STEPS_PER_ROW * page_rows
     used = 0
 
     def tick() -> int:

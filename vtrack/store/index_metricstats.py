@@ -362,7 +362,7 @@ class MetricStats:
         ``(key, lo|hi)`` index in order (as ``RunIndex.search`` walks a metric's): those
         runs sort first, so a full page is the answer; None when the page is short or the
         walk found matches too rare within its budget (the full sort answers then)."""
-        from vtrack.store.index import WALK_STEPS, WALK_STEPS_PER_ROW, within_budget
+        from vtrack.store.index import within_budget
 
         col = "s.lo" if aggregate == "min" else "s.hi"
         args: list[Any] = [key, *life]
@@ -387,8 +387,7 @@ class MetricStats:
         args += [int(limit), int(offset)]
         conn.execute("BEGIN")
         try:
-            budget = WALK_STEPS + WALK_STEPS_PER_ROW * (offset + limit)
-            rows = within_budget(conn, sql, args, budget)
+            rows = within_budget(conn, sql, args, offset + limit)
             if rows is None or len(rows) < limit:
                 return None
             return self.index.runs_from_rows(conn, rows)

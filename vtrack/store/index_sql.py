@@ -307,11 +307,7 @@ def compile_search(
                 where.append(f"({col.predicate(clause.op, clause.value, where_args)})")
         # the rest are checked run by run as the index walk meets them (EXISTS lookups):
         # materializing each clause's list of runs first cost more than the walk
-        where += [
-            _clause_sql(c, n, where_args, correlated=True)
-            for n, c in enumerate(clauses)
-            if not _folded(c, first.key)
-        ]
+        where += correlated_terms([c for c in clauses if not _folded(c, first.key)], where_args)
         clauses = []
         order_terms.append(f"o0.num {'ASC' if first.ascending else 'DESC'}")
     for i, key in enumerate(order):

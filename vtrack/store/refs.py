@@ -123,16 +123,22 @@ class RefStore:
         return self._archive
 
     # -- reading ---------------------------------------------------------
+    def _packed_stat(self) -> tuple[int, int, int, int] | None:
+        """What identifies this version of ``packed-refs`` (None: there is none). git's
+        own rule: a rewrite within one timestamp tick keeps mtime and size, but not the
+        inode or ctime."""
+        try:
+            st = (self.git_dir / "packed-refs").stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
+
     def _load_packed(self) -> None:
         path = self.git_dir / "packed-refs"
-        try:
-            st = path.stat()
-        except FileNotFoundError:
+        key = self._packed_stat()
+        if key is None:
             self._packed_key, self._packed_names, self._packed_shas = None, [], []
             return
-        # git's own rule: a rewrite within one timestamp tick keeps mtime and size, but not
-        # the inode or ctime
-        key = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
         if key == self._packed_key:
             return
         with open(path, "rb") as f:
@@ -152,12 +158,10 @@ class RefStore:
         self._packed_key = key
 
     def _read_packed(self, name: str) -> str | None:
-        try:
-            st = (self.git_dir / "packed-refs").stat()
-        except FileNotFoundError:
+        key = self._packed_stat()
+        if key is None:
             return None
-        key = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
-        if key != self._packed_key and st.st_size > PACKED_PARSE_BYTES:
+        if key != self._packed_key and key[1] > PACKED_PARSE_BYTES:
             # one ref of a big file (100,000 packed run refs: 9 MB): git's binary search
             # of the sorted file is a few milliseconds; parsing it here, hundreds
             res = gitcmd.run(["for-each-ref", "--format=%(objectname) %(refname)", "--", name],
