@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -124,3 +126,42 @@ def read_batch_object(stdout: IO[bytes], doing: str) -> tuple[bytes, bytes] | No
     if len(data) != size + 1:
         raise StoreError(f"git cat-file --batch stopped early while {doing}")
     return parts[1], data[:size]
+
+
+def batch_objects(
+    git_dir: Path, names: Sequence[str], doing: str
+) -> Iterator[tuple[bytes, bytes] | None]:
+    """``(type, data)`` of each object ``names`` names (a sha or ``<commit>:<path>``), in
+    order, or None for a missing one: one ``git cat-file --batch``, fed by a thread so
+    that a full pipe cannot deadlock, one answer in memory at a time. Stopping early
+    stops git. StoreError (saying what was being ``doing``) when git stops answering."""
+    if not names:
+        return
+    proc = cat_file_batch(git_dir)
+    assert proc.stdin is not None and proc.stdout is not None
+    stdin, stdout = proc.stdin, proc.stdout
+
+    def feed() -> None:
+        with contextlib.suppress(OSError):
+            stdin.write("".join(f"{n}\n" for n in names).encode("utf-8"))
+        with contextlib.suppress(OSError):
+            stdin.close()
+
+    feeder = threading.Thread(target=feed, name="vtrack-cat-file-feed", daemon=True)
+    feeder.start()
+    try:
+        for _ in names:
+            yield read_batch_object(stdout, doing)
+    finally:
+        with contextlib.suppress(OSError):
+            proc.kill()
+        feeder.join(timeout=5)
+        with contextlib.suppress(OSError):
+            stdout.close()
+        proc.wait()
+
+
+def batch_blobs(git_dir: Path, names: Sequence[str], doing: str) -> Iterator[bytes | None]:
+    """:func:`batch_objects` of blobs: each one's bytes, None when missing or not a blob."""
+    for found in batch_objects(git_dir, names, doing):
+        yield found[1] if found is not None and found[0] == b"blob" else None

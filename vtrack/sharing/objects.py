@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
 from vtrack import gitcmd, progress
@@ -19,28 +18,8 @@ _LARGE = "large"
 
 def read_paths(store: Store, names: list[str]) -> dict[str, bytes | None]:
     """``{"<commit>:<path>": content or None}`` through one pipelined ``git cat-file``."""
-    if not names:
-        return {}
-    proc = gitcmd.cat_file_batch(store.location.git_dir)
-    assert proc.stdin is not None and proc.stdout is not None
-    stdin = proc.stdin
-
-    def feed() -> None:  # a thread, so that a full stdout pipe cannot deadlock us
-        with stdin:
-            stdin.write("".join(f"{n}\n" for n in names).encode())
-
-    writer = threading.Thread(target=feed, daemon=True)
-    writer.start()
-    out: dict[str, bytes | None] = {}
-    try:
-        for name in names:
-            got = gitcmd.read_batch_object(proc.stdout, "reading run records")
-            out[name] = None if got is None else got[1]
-    finally:
-        writer.join()
-        proc.stdout.close()
-        proc.wait()
-    return out
+    found = gitcmd.batch_objects(store.location.git_dir, names, "reading run records")
+    return {name: None if got is None else got[1] for name, got in zip(names, found, strict=True)}
 
 
 def large_objects(store: Store, commits: dict[str, str]) -> dict[str, list[tuple[str, str]]]:

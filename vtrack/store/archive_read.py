@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vtrack import gitcmd
 from vtrack.errors import StoreError
 from vtrack.store.archive_table import (
     RUNS_FILE,
@@ -31,7 +32,6 @@ from vtrack.store.archive_table import (
     decode_runs,
     decode_supersedes,
     decode_tombstones,
-    dump_cache,
     load_cache,
     valid_batch_id,
 )
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 from vtrack.store.refs import ARCHIVE
 
 CACHE_DIR = "vtrack/archive-cache"
+_FILES = (RUNS_FILE, TOMBSTONES_FILE, SUPERSEDES_FILE)
 
 
 class ArchiveView:
@@ -50,7 +51,6 @@ class ArchiveView:
     def __init__(self, refs: RefStore) -> None:
         self.refs = refs
         self.git_dir: Path = refs.git_dir
-        self._objects: Any = None
         self._key: Any = None
         self._batches: dict[str, str] = {}
         self._tables: dict[str, BatchTable] = {}
@@ -99,52 +99,50 @@ class ArchiveView:
     def table(self, batch_id: str, sha: str) -> BatchTable:
         """The table of batch ``batch_id`` at commit ``sha`` (cached; StoreError if damaged)."""
         cached = self._tables.get(sha)
-        if cached is not None:
-            return cached
-        path = self.git_dir / CACHE_DIR / sha
-        table: BatchTable | None = None
-        try:
-            table = load_cache(path.read_bytes(), str(path))
-        except (OSError, StoreError):
-            table = None
-        if table is None:
-            table = self._read_table(batch_id, sha)
-            self._write_cache(path, table)
-        self._tables[sha] = table
-        return table
+        if cached is None:
+            self.load({batch_id: sha})
+            cached = self._tables[sha]
+        return cached
 
-    def _read_table(self, batch_id: str, sha: str) -> BatchTable:
-        if self._objects is None:
-            from vtrack.store.gitobj import GitObjects
+    def load(self, batches: dict[str, str]) -> None:
+        """Have the tables of ``batches`` in memory: from the disk cache, else from git
+        (the missing ones through one ``git cat-file``), writing the cache."""
+        todo: dict[str, str] = {}
+        for batch_id, sha in batches.items():
+            if sha in self._tables:
+                continue
+            path = self.git_dir / CACHE_DIR / sha
+            try:
+                self._tables[sha] = load_cache(path.read_bytes(), str(path))
+            except (OSError, StoreError):
+                todo[batch_id] = sha
+        if not todo:
+            return
+        names = [f"{sha}:{name}" for sha in todo.values() for name in _FILES]
+        found = gitcmd.batch_blobs(self.git_dir, names, "reading archive batches")
+        for batch_id, sha in todo.items():
+            runs, tombstones, supersedes = (next(found) for _ in _FILES)
+            if runs is None:
+                raise StoreError(
+                    f"cannot read archive batch {batch_id} (commit {sha}): no {RUNS_FILE}",
+                    hint="fetch it again ('vtrack pull') or run 'git fsck' to find what is damaged",
+                )
+            table = BatchTable(
+                decode_runs(runs, batch_id),
+                decode_tombstones(tombstones or b""),
+                decode_supersedes(supersedes or b""),
+            )
+            # the files as read (they decoded): the cache is what dump_cache would write
+            self._write_cache(self.git_dir / CACHE_DIR / sha, runs + b"#tombstones\n"
+                              + (tombstones or b"") + b"#supersedes\n" + (supersedes or b""))  # fmt: skip
+            self._tables[sha] = table
 
-            self._objects = GitObjects(self.git_dir)
-        objects = self._objects
-        try:
-            tree = objects.read_commit(sha)["tree"]
-            files: dict[str, bytes] = {}
-            for name in (RUNS_FILE, TOMBSTONES_FILE, SUPERSEDES_FILE):
-                found = objects.tree_lookup(tree, name)
-                if found is not None:
-                    files[name] = objects.read_blob(found[1])
-        except StoreError as exc:
-            raise StoreError(
-                f"cannot read archive batch {batch_id} (commit {sha}): {exc}",
-                hint="fetch it again ('vtrack pull') or run 'git fsck' to find what is damaged",
-            ) from exc
-        if RUNS_FILE not in files:
-            raise StoreError(f"archive batch {batch_id} (commit {sha}) has no {RUNS_FILE}")
-        return BatchTable(
-            decode_runs(files[RUNS_FILE], batch_id),
-            decode_tombstones(files.get(TOMBSTONES_FILE, b"")),
-            decode_supersedes(files.get(SUPERSEDES_FILE, b"")),
-        )
-
-    def _write_cache(self, path: Path, table: BatchTable) -> None:
+    def _write_cache(self, path: Path, data: bytes) -> None:
         """Best effort: a read-only store simply reads from git next time."""
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(dump_cache(table))
+            tmp.write_bytes(data)
             os.replace(tmp, path)
         except OSError:
             with contextlib.suppress(OSError):
@@ -168,6 +166,7 @@ class ArchiveView:
     def entries_of(self, batches: dict[str, str]) -> dict[str, tuple[str, str]]:
         """:meth:`entries` of the given ``{batch id: batch commit}`` (e.g. a remote's, as
         its tracking refs hold them; their objects must be here)."""
+        self.load(batches)
         return merge_tables({b: self.table(b, sha) for b, sha in batches.items()})
 
     def parents(self) -> dict[str, str]:

@@ -24,11 +24,10 @@ format is unknown, and runs a table lacks are read one by one; a table whose
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,12 +98,13 @@ def decode_line(line: str, lifecycle: str, same_rows: bool, loads: Any = fast_lo
         rec = IndexedRecord.from_body(rid, commit, lifecycle, body)
         return derive(rec, body)
     attrs, pkeys, mkeys, tkeys, datasets, inputs = loads(derived)
-    if len(attrs) != 7:
-        raise StoreError("damaged summary table line")
+    rows = ([tuple(r) for r in datasets] if datasets else [],
+            [tuple(r) for r in inputs] if inputs else [])  # fmt: skip
+    if len(attrs) != 7 or any(len(r) != 4 for r in rows[0]) or any(len(r) != 10 for r in rows[1]):
+        raise StoreError("damaged summary table line")  # (rows of another width: no insert)
     return DerivedRun(
         rid, commit, lifecycle, False, tuple(attrs), (tuple(pkeys), tuple(mkeys), tuple(tkeys)),
-        [tuple(r) for r in datasets] if datasets else [],
-        [tuple(r) for r in inputs] if inputs else [], body,
+        *rows, body,
     )  # fmt: skip
 
 
@@ -132,23 +132,8 @@ def read_table(git_dir: Path, batch_commit: str) -> bytes | None:
 def read_tables(git_dir: Path, commits: Sequence[str]) -> Iterator[bytes | None]:
     """The summary tables of batch commits, in order, through one ``git cat-file``
     (None for a batch without one). One table is in memory at a time."""
-    if not commits:
-        return
-    proc = gitcmd.cat_file_batch(git_dir)
-    assert proc.stdin is not None and proc.stdout is not None
-    try:
-        with contextlib.suppress(OSError):  # a few short names: the pipe holds them all
-            proc.stdin.write("".join(f"{c}:{SUMMARIES_FILE}\n" for c in commits).encode())
-            proc.stdin.close()
-        for _ in commits:
-            found = gitcmd.read_batch_object(proc.stdout, "reading archive summary tables")
-            yield found[1] if found is not None and found[0] == b"blob" else None
-    finally:
-        with contextlib.suppress(OSError):
-            proc.kill()
-        with contextlib.suppress(OSError):
-            proc.stdout.close()
-        proc.wait()
+    names = [f"{c}:{SUMMARIES_FILE}" for c in commits]
+    return gitcmd.batch_blobs(git_dir, names, "reading archive summary tables")
 
 
 # -- reading for a sync ----------------------------------------------------------------------
@@ -184,20 +169,46 @@ def plan(
     return groups, rest
 
 
+@dataclass
+class TableBatch:
+    """The lines of one summary table that stand for wanted runs, handed whole to a bulk
+    build (:func:`vtrack.store.index_bulk.ingest` writes them in SQL). The consumer
+    either writes them and sets ``taken`` to the run ids it wrote, or iterates
+    :meth:`derived` instead; runs of the group not taken are then read from git."""
+
+    #: ``(run id, commit, lifecycle, derived JSON, body)``, one per run (ids unique)
+    lines: list[tuple[str, str, str, str, str]]
+    data: bytes
+    group: dict[str, Wanted]
+    taken: set[str] = field(default_factory=set)
+
+    def derived(self) -> Iterator[DerivedRun]:
+        """The runs one at a time, as :func:`iter_derived` yields them without batches."""
+        found = _from_table(self.data, self.group)
+        self.taken = set(found)
+        yield from found.values()
+
+
 def iter_derived(
     store: Store, wanted: Sequence[Wanted], *, tables: bool = True,
-    reads: TableReads | None = None,
-) -> Iterator[DerivedRun]:  # fmt: skip
+    reads: TableReads | None = None, batches: bool = False,
+) -> Iterator[DerivedRun | TableBatch]:  # fmt: skip
     """The rows of every ``wanted`` run, one at a time: from the summary tables of the
     batches holding them where they can (``tables``), else read from git (module doc).
+    With ``batches``, a table of this version's rows comes as one :class:`TableBatch`.
     Progress is reported per batch, then every 250 runs; ``reads`` counts the tables."""
     groups, rest = plan(store, wanted) if tables else ({}, list(wanted))
     total, done = len(wanted), 0
     tables_read = _prefetch(read_tables(store.location.git_dir, list(groups)))
     for commit, data in zip(groups, tables_read, strict=True):
         group = groups[commit]
-        found = _from_table(data, group) if data is not None else {}
-        yield from found.values()
+        batch = batch_of(data, group) if batches and data is not None else None
+        if batch is not None:
+            yield batch
+            found: Any = batch.taken
+        else:
+            found = _from_table(data, group) if data is not None else {}
+            yield from found.values()
         rest.extend(w for rid, w in group.items() if rid not in found)
         done += len(found)
         if reads is not None:
@@ -205,6 +216,27 @@ def iter_derived(
             reads.runs += len(found)
         progress.report(TASK, done, total)
     yield from (derive(rec) for rec in iter_records(store, rest, done=done, total=total))
+
+
+def batch_of(data: bytes, group: dict[str, Wanted]) -> TableBatch | None:
+    """The :class:`TableBatch` of a table of this version's rows; None for another
+    version (its rows are derived again from the bodies, one by one) or bad text."""
+    if rows_version(data) != ROWS_VERSION:
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    lines: dict[str, tuple[str, str, str, str, str]] = {}
+    get = group.get
+    for line in text.split("\n")[1:]:
+        w = get(line[:32])
+        if w is None or line[33:73] != w[1]:
+            continue
+        parts = line.split("\t", 3)
+        if len(parts) == 4:  # else damaged: that run is read from git
+            lines[parts[0]] = (parts[0], parts[1], w[2], parts[2], parts[3])
+    return TableBatch(list(lines.values()), data, group)
 
 
 def _from_table(data: bytes, group: dict[str, Wanted]) -> dict[str, DerivedRun]:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from vtrack.errors import StoreError
 
@@ -42,11 +43,12 @@ PARENTS_FILE = "parents"
 _ID = re.compile(r"[0-9a-f]{32}")
 _SHA = re.compile(r"[0-9a-f]{40}")
 _BATCH = re.compile(r"[0-9a-z][0-9a-z-]{0,63}")
+#: Lines of a ``runs.tsv`` (each ending in a newline): id, commit and five more fields.
+_LINES = re.compile(r"(?:[0-9a-f]{32}\t[0-9a-f]{40}(?:\t[^\t\n]*){4}\t[^\n]*\n)*")
 
 
-@dataclass(frozen=True)
-class ArchivedRun:
-    """One run an archive batch holds."""
+class ArchivedRun(NamedTuple):
+    """One run an archive batch holds (a named tuple: a fresh clone reads 100,000)."""
 
     run_id: str
     commit: str
@@ -87,11 +89,14 @@ def decode_runs(data: bytes, where: str) -> list[ArchivedRun]:
     text = data.decode("utf-8", "replace")
     if not text.startswith(HEADER):
         raise StoreError(f"archive batch {where}: {RUNS_FILE} has no '{HEADER.strip()}' header")
+    lines = text[len(HEADER) :].splitlines()
+    if not _LINES.fullmatch("".join(f"{line}\n" for line in lines)):
+        for number, line in enumerate(lines, 2):  # the first damaged line, for the message
+            if not _LINES.fullmatch(f"{line}\n"):
+                raise StoreError(f"archive batch {where}: {RUNS_FILE} line {number} is damaged")
     out = []
-    for number, line in enumerate(text[len(HEADER) :].splitlines(), 2):
+    for line in lines:
         parts = line.split("\t", 6)
-        if len(parts) != 7 or not _ID.fullmatch(parts[0]) or not _SHA.fullmatch(parts[1]):
-            raise StoreError(f"archive batch {where}: {RUNS_FILE} line {number} is damaged")
         try:
             t = int(parts[5] or 0)
         except ValueError:

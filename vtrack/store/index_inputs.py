@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -351,27 +350,4 @@ def _read_inprocess(store: Store, commit_sha: str, rel: str) -> bytes | None:
 
 def _cat_file_batch(git_dir: Path, names: Sequence[str]) -> list[bytes | None]:
     """The blobs named ``<commit>:<path>`` through one ``git cat-file --batch``; None if absent."""
-    if not names:
-        return []
-    proc = gitcmd.cat_file_batch(git_dir)
-    assert proc.stdin is not None and proc.stdout is not None
-    stdin, stdout = proc.stdin, proc.stdout
-
-    def feed() -> None:
-        with contextlib.suppress(OSError):
-            stdin.write(("\n".join(names) + "\n").encode("utf-8"))
-        with contextlib.suppress(OSError):
-            stdin.close()
-
-    feeder = threading.Thread(target=feed, name="vtrack-index-manifests", daemon=True)
-    feeder.start()
-    out: list[bytes | None] = []
-    try:
-        for _ in names:
-            found = gitcmd.read_batch_object(stdout, "reading manifests")
-            out.append(found[1] if found is not None and found[0] == b"blob" else None)
-    finally:
-        feeder.join()
-        stdout.close()
-        proc.wait()
-    return out
+    return list(gitcmd.batch_blobs(git_dir, names, "reading manifests"))

@@ -33,7 +33,6 @@ import contextlib
 import json
 import math
 import sqlite3
-import threading
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -118,29 +117,7 @@ def value_at(text: str, step: int) -> tuple[bool, float | None]:
 
 def _batch(git_dir: Path, names: Sequence[str]) -> list[tuple[bytes, bytes] | None]:
     """Objects named ``names`` (``sha`` or ``commit:path``) through one ``cat-file`` pipe."""
-    if not names:
-        return []
-    proc = gitcmd.cat_file_batch(git_dir)
-    assert proc.stdin and proc.stdout
-    stdin = proc.stdin
-
-    def feed() -> None:
-        with contextlib.suppress(OSError):
-            stdin.write("".join(f"{n}\n" for n in names).encode())
-        with contextlib.suppress(OSError):
-            stdin.close()
-
-    t = threading.Thread(target=feed, name="vtrack-metricstats-feed", daemon=True)
-    t.start()
-    try:
-        return [gitcmd.read_batch_object(proc.stdout, "summarising metrics") for _ in names]
-    finally:
-        with contextlib.suppress(OSError):
-            proc.kill()
-        t.join(timeout=5)
-        with contextlib.suppress(OSError):
-            proc.stdout.close()
-        proc.wait()
+    return list(gitcmd.batch_objects(git_dir, names, "summarising metrics"))
 
 
 class MetricStats:

@@ -376,29 +376,24 @@ class RefStore:
         return len(loose) + len(packed) - sum(1 for n in packed if n[len(RUNS) :] in loose)
 
     def run_listing(self) -> bytes:
-        """One listing of every run and deleted run (what the index compares with).
-
-        Archived runs are listed as ``<commit> refs/vtrack/archive/<batch>/<run id>``
-        (not refs: names that :meth:`parse_run_listing` reads), from the cached tables.
-        """
+        """One listing of every run ref, deleted run ref and archive batch (what the index
+        compares with: equal listings hold equal tips). Batches are listed as
+        ``<batch commit> refs/vtrack/archive/<batch>``, ahead of git's listing."""
         res = gitcmd.run(
             ["for-each-ref", "--format=%(objectname) %(refname)", RUNS, TRASH],
             git_dir=self.git_dir,
         )
-        if not self.archive.batches():
+        batches = self.archive.batches()
+        if not batches:
             return res.stdout
-        lines = [
-            f"{sha} {ARCHIVE}{batch}/{rid}\n"
-            for rid, (sha, batch) in sorted(self.archive.entries().items())
-        ]
+        lines = [f"{sha} {ARCHIVE}{b}\n" for b, sha in sorted(batches.items())]
         return "".join(lines).encode() + res.stdout
 
-    @staticmethod
-    def parse_run_listing(listing: bytes) -> dict[str, tuple[str, str]]:
+    def parse_run_listing(self, listing: bytes) -> dict[str, tuple[str, str]]:
         """``{run_id: (commit, ACTIVE or DELETED)}`` of a :meth:`run_listing`: a run's own
-        ref wins over its trash ref, which wins over its archive entry."""
+        ref wins over its trash ref, which wins over its entry in the listed batches."""
         tips: dict[str, tuple[str, str]] = {}
-        archived: dict[str, str] = {}
+        batches: dict[str, str] = {}
         for line in listing.decode("utf-8", "replace").splitlines():
             sha, _, name = line.partition(" ")
             if name.startswith(RUNS):
@@ -406,11 +401,12 @@ class RefStore:
             elif name.startswith(TRASH):
                 tips.setdefault(name[len(TRASH) :], (sha, DELETED))
             elif name.startswith(ARCHIVE):
-                _, _, rid = name[len(ARCHIVE) :].partition("/")
-                if rid:
-                    archived.setdefault(rid, sha)
-        for rid, sha in archived.items():
-            tips.setdefault(rid, (sha, ACTIVE))
+                batches[name[len(ARCHIVE) :]] = sha
+        if batches:
+            view = self.archive
+            entries = view.entries() if batches == view.batches() else view.entries_of(batches)
+            for rid, (sha, _) in entries.items():
+                tips.setdefault(rid, (sha, ACTIVE))
         return tips
 
     def fingerprint(self) -> builtins.list[Any]:
