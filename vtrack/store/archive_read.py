@@ -206,10 +206,12 @@ def merge_tables(tables: dict[str, BatchTable]) -> dict[str, tuple[str, str]]:
         superseded |= t.supersedes
         tombstones |= t.tombstones
     out: dict[str, tuple[str, str]] = {}
-    for b in sorted(tables):
+    for b in sorted(tables, reverse=True):  # the first batch by id wins: it is written last
         if b in superseded:
             continue
-        for r in tables[b].runs:
-            if (r.run_id, r.commit) not in tombstones:
-                out.setdefault(r.run_id, (r.commit, b))
+        runs = tables[b].runs
+        if tombstones:
+            out.update({r[0]: (r[1], b) for r in runs if (r[0], r[1]) not in tombstones})
+        else:
+            out.update({r[0]: (r[1], b) for r in runs})
     return out

@@ -86,14 +86,13 @@ def lines_of(data: bytes) -> Iterator[tuple[str, bytes]]:
             yield line[:32].decode("ascii", "replace"), line
 
 
-def decode_line(line: str, lifecycle: str, same_rows: bool, loads: Any = fast_loads) -> DerivedRun:
-    """The run of one table line, in ``lifecycle``; rows re-derived from the body unless
-    the table's rows are this version's (``same_rows``); ``loads`` reads the derived JSON.
-    StoreError when damaged."""
-    parts = line.split("\t", 3)
-    if len(parts) != 4:
-        raise StoreError("damaged summary table line")
-    rid, commit, derived, body = parts
+def decode_line(
+    w: Wanted, derived: str, body: str, same_rows: bool, loads: Any = fast_loads
+) -> DerivedRun:
+    """The run of one table line (:meth:`TableBatch.lines`) for ``w``; rows re-derived
+    from the body unless the table's rows are this version's (``same_rows``); ``loads``
+    reads the derived JSON. StoreError when damaged."""
+    rid, commit, lifecycle, _ = w
     if not same_rows:
         rec = IndexedRecord.from_body(rid, commit, lifecycle, body)
         return derive(rec, body)
@@ -171,16 +170,30 @@ def plan(
 
 @dataclass
 class TableBatch:
-    """The lines of one summary table that stand for wanted runs, handed whole to a bulk
-    build (:func:`vtrack.store.index_bulk.ingest` writes them in SQL). The consumer
-    either writes them and sets ``taken`` to the run ids it wrote, or iterates
-    :meth:`derived` instead; runs of the group not taken are then read from git."""
+    """One summary table of this version's rows and the wanted runs it may stand for,
+    handed whole to a bulk build (:func:`vtrack.store.index_bulk.ingest` writes them in
+    one go). The consumer either writes them and sets ``taken`` to the run ids it wrote,
+    or iterates :meth:`derived` instead; runs of the group not taken are then read from
+    git."""
 
-    #: ``(run id, commit, lifecycle, derived JSON, body)``, one per run (ids unique)
-    lines: list[tuple[str, str, str, str, str]]
-    data: bytes
+    text: str  #: the table (its header line first)
+    data: bytes  #: the same, as read
     group: dict[str, Wanted]
     taken: set[str] = field(default_factory=set)
+
+    def lines(self) -> Iterator[tuple[Wanted, str, str]]:
+        """``(wanted, derived JSON, body)`` of each line at its run's wanted commit (a line
+        with fewer fields is left out: that run is read from git)."""
+        get = self.group.get
+        seen: set[str] = set()
+        for line in self.text.split("\n")[1:]:
+            w = get(line[:32])
+            if w is None or line[33:73] != w[1] or line[32:33] != "\t" or w[0] in seen:
+                continue
+            derived, tab, body = line[74:].partition("\t")
+            if tab and line[73:74] == "\t":
+                seen.add(w[0])
+                yield w, derived, body
 
     def derived(self) -> Iterator[DerivedRun]:
         """The runs one at a time, as :func:`iter_derived` yields them without batches."""
@@ -224,19 +237,9 @@ def batch_of(data: bytes, group: dict[str, Wanted]) -> TableBatch | None:
     if rows_version(data) != ROWS_VERSION:
         return None
     try:
-        text = data.decode("utf-8")
+        return TableBatch(data.decode("utf-8"), data, group)
     except UnicodeDecodeError:
         return None
-    lines: dict[str, tuple[str, str, str, str, str]] = {}
-    get = group.get
-    for line in text.split("\n")[1:]:
-        w = get(line[:32])
-        if w is None or line[33:73] != w[1]:
-            continue
-        parts = line.split("\t", 3)
-        if len(parts) == 4:  # else damaged: that run is read from git
-            lines[parts[0]] = (parts[0], parts[1], w[2], parts[2], parts[3])
-    return TableBatch(list(lines.values()), data, group)
 
 
 def _from_table(data: bytes, group: dict[str, Wanted]) -> dict[str, DerivedRun]:
@@ -251,14 +254,9 @@ def _from_table(data: bytes, group: dict[str, Wanted]) -> dict[str, DerivedRun]:
     same = version == ROWS_VERSION
     loads = summary.plain_loads(data)
     out: dict[str, DerivedRun] = {}
-    get = group.get
-    for line in text.split("\n")[1:]:
-        rid = line[:32]
-        w = get(rid)
-        if w is None or line[33:73] != w[1]:
-            continue
+    for w, derived, body in TableBatch(text, data, group).lines():
         try:
-            out[rid] = decode_line(line, w[2], same, loads)
+            out[w[0]] = decode_line(w, derived, body, same, loads)
         except Exception:  # noqa: BLE001 - a damaged line: that run is read from git
             continue
     return out

@@ -45,6 +45,11 @@ _SHA = re.compile(r"[0-9a-f]{40}")
 _BATCH = re.compile(r"[0-9a-z][0-9a-z-]{0,63}")
 #: Lines of a ``runs.tsv`` (each ending in a newline): id, commit and five more fields.
 _LINES = re.compile(r"(?:[0-9a-f]{32}\t[0-9a-f]{40}(?:\t[^\t\n]*){4}\t[^\n]*\n)*")
+_FIELDS = re.compile(
+    r"^([0-9a-f]{32})\t([0-9a-f]{40})\t([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)\t"
+    r"([^\t\n]*)\t([^\n]*)$",
+    re.M,
+)
 
 
 class ArchivedRun(NamedTuple):
@@ -89,20 +94,24 @@ def decode_runs(data: bytes, where: str) -> list[ArchivedRun]:
     text = data.decode("utf-8", "replace")
     if not text.startswith(HEADER):
         raise StoreError(f"archive batch {where}: {RUNS_FILE} has no '{HEADER.strip()}' header")
-    lines = text[len(HEADER) :].splitlines()
-    if not _LINES.fullmatch("".join(f"{line}\n" for line in lines)):
-        for number, line in enumerate(lines, 2):  # the first damaged line, for the message
+    body = text[len(HEADER) :]
+    if body and not body.endswith("\n"):
+        body += "\n"
+    if not _LINES.fullmatch(body):
+        for number, line in enumerate(body.split("\n")[:-1], 2):  # the first damaged line
             if not _LINES.fullmatch(f"{line}\n"):
                 raise StoreError(f"archive batch {where}: {RUNS_FILE} line {number} is damaged")
-    out = []
-    for line in lines:
-        parts = line.split("\t", 6)
-        try:
-            t = int(parts[5] or 0)
-        except ValueError:
-            t = 0
-        out.append(ArchivedRun(parts[0], parts[1], parts[2], parts[3], parts[4], t, parts[6]))
-    return out
+    return [
+        ArchivedRun(rid, sha, parent, exp, status, int(t) if t.isdigit() else _time(t), name)
+        for rid, sha, parent, exp, status, t, name in _FIELDS.findall(body)
+    ]
+
+
+def _time(text: str) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0
 
 
 def encode_tombstones(tombstones: set[tuple[str, str]]) -> bytes:

@@ -67,7 +67,7 @@ __all__ = [
 ]  # fmt: skip
 
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 INDEX_FILE = "index.sqlite"
 #: Milliseconds a writer waits for another process's index transaction.
 BUSY_TIMEOUT_MS = 60_000
@@ -96,7 +96,7 @@ _SCHEMA = (
     """
 CREATE TABLE IF NOT EXISTS runs(
     id INTEGER PRIMARY KEY,
-    run_id TEXT NOT NULL UNIQUE,
+    run_id TEXT NOT NULL,
     commit_sha TEXT NOT NULL,
     lifecycle TEXT NOT NULL,
     live INTEGER NOT NULL DEFAULT 0,
@@ -108,6 +108,7 @@ CREATE TABLE IF NOT EXISTS runs(
     user TEXT,
     parent_run_id TEXT
 );
+CREATE UNIQUE INDEX IF NOT EXISTS runs_run_id ON runs(run_id);
 CREATE INDEX IF NOT EXISTS runs_exp_start ON runs(experiment_id, start_time DESC, run_id);
 CREATE INDEX IF NOT EXISTS runs_start ON runs(start_time DESC, run_id);
 CREATE INDEX IF NOT EXISTS runs_name ON runs(name);

@@ -51,29 +51,31 @@ def ingest(conn: sqlite3.Connection, batch: TableBatch, base: int, counts: KeyCo
     datasets: list[tuple[Any, ...]] = []
     inputs: list[tuple[Any, ...]] = []
     sets: Counter[_KeySets] = Counter()
-    taken = set()
+    taken: set[str] = set()
     rid = base
-    for run_id, commit, lifecycle, derived, body in batch.lines:
+    for (run_id, commit, lifecycle, _), derived, body in batch.lines():
         try:
             try:
                 attrs, pkeys, mkeys, tkeys, ds, ins = loads(derived)
             except ValueError:  # what orjson refuses (NaN...): json's reading
                 attrs, pkeys, mkeys, tkeys, ds, ins = json.loads(derived)
-            if len(attrs) != 7:
-                continue
             if type(attrs[3]) is float or type(attrs[4]) is float:  # as json reads them
                 attrs = json.loads(derived)[0]
+            row = (rid, run_id, commit, lifecycle, 0, *attrs)
             key = (attrs[1], lifecycle, tuple(pkeys), tuple(mkeys), tuple(tkeys))
-            drows = [(rid, *d) for d in ds if len(d) == 4] if ds else []
-            irows = [(rid, *f) for f in ins if len(f) == 10] if ins else []
-            if len(drows) != len(ds or ()) or len(irows) != len(ins or ()):
-                continue
-        except (ValueError, TypeError):  # damaged: read from git
+            # the usual run has one dataset and one input row; any other width is damaged
+            drows = [(rid, *d) for d in ds] if ds else ()
+            irows = [(rid, *f) for f in ins] if ins else ()
+        except (ValueError, TypeError, IndexError):  # damaged: read from git
             continue
-        runs.append((rid, run_id, commit, lifecycle, 0, *attrs))
+        if len(row) != 12 or any(len(r) != 5 for r in drows) or any(len(r) != 11 for r in irows):
+            continue
+        runs.append(row)
         records.append((rid, body))
-        datasets += drows
-        inputs += irows
+        if drows:
+            datasets += drows
+        if irows:
+            inputs += irows
         sets[key] += 1
         taken.add(run_id)
         rid += 1
@@ -99,7 +101,7 @@ def _loads() -> Any:
 
 
 # -- an empty index's build ------------------------------------------------------------------
-_INDEX = re.compile(r"CREATE INDEX IF NOT EXISTS (\w+) ON (\w+)\b[^;]*")
+_INDEX = re.compile(r"CREATE (?:UNIQUE )?INDEX IF NOT EXISTS (\w+) ON (\w+)\b[^;]*")
 
 
 def secondary_indexes(schema: str, tables: tuple[str, ...]) -> list[tuple[str, str]]:
