@@ -239,7 +239,7 @@ class RecordState:
         batch holding them was published.
         """
         for data in self.unstored.values():
-            self.objects.write_blob(data)
+            self.objects.write_blob(data, tabular=True)
         return list(self.unstored)
 
     def chunks_stored(self, shas: list[str]) -> None:
@@ -402,7 +402,7 @@ class RecordState:
             nested: dict[str, Any] = {}
             for key, hist in self.histories.items():
                 if hist.tail_sha is None and hist.tail:
-                    hist.tail_sha = obj.write_blob("".join(hist.tail).encode())
+                    hist.tail_sha = obj.write_blob("".join(hist.tail).encode(), tabular=True)
                 files = [(BLOB_MODE, chunk_name(i).encode(), s) for i, s in enumerate(hist.chunks)]
                 if hist.tail:
                     files.append((BLOB_MODE, chunk_name(len(hist.chunks)).encode(), hist.tail_sha))  # type: ignore[arg-type]
