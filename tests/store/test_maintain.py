@@ -192,3 +192,50 @@ def test_metric_histories_are_stored_compressed_for_numbers(repo: Path) -> None:
         ).stdout
     )  # fmt: skip
     assert disk < 0.95 * len(zlib.compress(data, 6))
+
+
+def test_superseded_history_tails_are_stored_as_deltas_and_still_read(repo: Path) -> None:
+    """Before: every checkpoint's tail of every metric stayed whole in the run's pack
+    (10 checkpoints of 100 steps left ~5x the final histories behind, ~500 KB a run)."""
+    import random
+
+    client = TrackingClient()
+    rng = random.Random(5)
+    with vtrack.start_run() as run:
+        tails = []
+        for c in range(6):
+            for s in range(50):
+                vtrack.log_metrics({"a": rng.random(), "b": rng.random()}, step=c * 50 + s)
+            client.checkpoint(run.info.run_id)
+            tip = client.repo.store.run_tip(run.info.run_id)
+            tails.append(git(repo, "rev-parse", f"{tip}:.vtrack/metrics/a/000000.tsv"))
+    rid = run.info.run_id
+    tip = client.repo.store.run_tip(rid)
+    final = git(repo, "rev-parse", f"{tip}:.vtrack/metrics/a/000000.tsv")
+    superseded = [t for t in tails if t != final]
+    assert len(superseded) == 5
+    disk = subprocess.run(
+        ["git", "cat-file", "--batch-check=%(objectsize:disk) %(deltabase)"], cwd=repo,
+        input="".join(f"{t}\n" for t in superseded), capture_output=True, text=True, check=True,
+    ).stdout.split("\n")  # fmt: skip
+    for line in disk[:-1]:
+        size, base = line.split()
+        assert int(size) < 64 and base == final  # one copy instruction of the final chunk
+    body = subprocess.run(
+        ["git", "cat-file", "blob", final], cwd=repo, capture_output=True, check=True
+    ).stdout
+    objects = client.repo.store.objects
+    for t in superseded:
+        data = objects.read_blob(t)
+        assert body.startswith(data) and len(data) < len(body)
+        assert (
+            data
+            == subprocess.run(
+                ["git", "cat-file", "blob", t], cwd=repo, capture_output=True, check=True
+            ).stdout
+        )
+    assert len(client.get_metric_history(rid, "a")) == 300
+    assert_fsck_clean(repo)
+    git(repo, "gc", "-q")  # the user's own full gc keeps or drops them cleanly
+    assert_fsck_clean(repo)
+    assert len(client.get_metric_history(rid, "b")) == 300

@@ -27,6 +27,7 @@ from vtrack.store.packs import (
     PackIndexes,
     entry_header,
 )
+from vtrack.store.tails import Bases, delta_entry, plain_blob
 
 TREE_MODE = 0o040000
 BLOB_MODE = 0o100644
@@ -229,23 +230,34 @@ class GitObjects:
                 ) from None
             self._add(b, sha, kind, data)
 
-    def add_entries(self, handle: PackHandle, shas: list[str]) -> None:
+    def add_entries(self, handle: PackHandle, shas: list[str], bases: Bases | None = None) -> None:
         """Copy entries of an existing pack byte for byte into the current batch.
 
-        Raises StoreError outside a batch or when the pack cannot be read.
+        With ``bases``, a blob that is a superseded tail of one of them already in the
+        batch is stored as a delta of it instead (:mod:`vtrack.store.tails`). Raises
+        StoreError outside a batch or when the pack cannot be read.
         """
         b = getattr(self._local, "batch", None)
         if b is None:
             raise StoreError("add_entries needs an open batch")
         import mmap
 
+        builder = b.builder
         try:
             with open(handle.path, "rb") as f:
                 data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
                 try:
                     for sha in shas:
+                        if sha in builder.entries:
+                            continue
                         e = handle.entries[sha]
-                        b.builder.add(sha, b"", [data[e.offset : e.offset + e.length]])
+                        raw = data[e.offset : e.offset + e.length]
+                        blob = plain_blob(raw) if bases else None
+                        found = bases.base_of(blob) if bases and blob is not None else None
+                        if found is not None and found[0] in builder.entries:
+                            builder.add(sha, *delta_entry(found[0], found[1], len(blob)))  # type: ignore[arg-type]
+                        else:
+                            builder.add(sha, b"", [raw])
                 finally:
                     data.close()
         except OSError as exc:

@@ -9,6 +9,8 @@ Two things would otherwise pile up with every run (issue 15):
   older checkpoint), kept packs of live runs are left alone, loose objects are packed,
   and each object is rewritten O(log n) times over the store's life. Packs over
   :data:`ROLLUP_MAX_BYTES` are left out, so one run's end copies at most that much.
+  A bounded delta search (:data:`ROLLUP_WINDOW`) stores runs' similar record files,
+  commits and superseded checkpoints as deltas of each other.
 - **one loose ref per run**: ``git pack-refs --all`` at the same moment. git's own
   protocol: it writes ``packed-refs``, then removes each loose ref under that ref's
   ``<ref>.lock`` only if it still holds the packed value, so a concurrent update

@@ -207,6 +207,10 @@ class RecordState:
             self._hist_absent.clear()
         return self._hist
 
+    def touched_histories(self) -> list[History]:
+        """The histories read or appended to since loading (the others are as stored)."""
+        return list(self._hist.values())
+
     def history(self, key: str) -> History | None:
         """The history of metric ``key`` (None if it has none), reading only that one.
 
