@@ -252,7 +252,7 @@ class GitObjects:
                             continue
                         e = handle.entries[sha]
                         raw = data[e.offset : e.offset + e.length]
-                        blob = plain_blob(raw) if bases else None
+                        blob = plain_blob(raw, bases.largest) if bases else None
                         found = bases.base_of(blob) if bases and blob is not None else None
                         if found is not None and found[0] in builder.entries:
                             builder.add(sha, *delta_entry(found[0], found[1], len(blob)))  # type: ignore[arg-type]

@@ -74,8 +74,9 @@ def delta_entry(base_sha: str, base_size: int, size: int) -> tuple[bytes, list[b
     return entry_header(REF_DELTA, len(delta)) + bytes.fromhex(base_sha), [zlib.compress(delta)]
 
 
-def plain_blob(raw: bytes | memoryview) -> bytes | None:
-    """The data of an undeltified blob entry (header + zlib), or None for anything else."""
+def plain_blob(raw: bytes | memoryview, under: int) -> bytes | None:
+    """The data of an undeltified blob entry (header + zlib) smaller than ``under`` bytes,
+    or None for anything else (nothing is decompressed then)."""
     head = raw[0]
     if (head >> 4) & 7 != KIND_NUMBERS[b"blob"]:
         return None
@@ -84,6 +85,8 @@ def plain_blob(raw: bytes | memoryview) -> bytes | None:
         i += 1
         size |= (raw[i] & 0x7F) << shift
         shift += 7
+    if size >= under:
+        return None
     try:
         data = zlib.decompress(raw[i + 1 :])
     except zlib.error:
@@ -96,6 +99,8 @@ class Bases:
 
     def __init__(self, chunks: dict[str, bytes]) -> None:
         self._by_first_line: dict[bytes, list[tuple[str, bytes]]] = {}
+        #: the largest chunk's size: only smaller blobs can be prefixes of one
+        self.largest = max(map(len, chunks.values()), default=0)
         for sha, data in chunks.items():
             end = data.find(b"\n")
             if end > 0:
