@@ -76,16 +76,23 @@ def run_values(i: int) -> dict[str, Any]:
     return {"params": params, "metrics": metrics}
 
 
-def api_run(i: int) -> str:
-    """One run through the public API in the current directory; returns its id."""
+def api_run(i: int, checkpoints: int = 0) -> str:
+    """One run through the public API in the current directory; returns its id.
+
+    ``checkpoints``: that many checkpoints spread over the 100 steps (what a run of a few
+    minutes gets from the background checkpoints every 30 s), besides the run's end."""
     import vtrack
+    from vtrack.client import TrackingClient
 
     values = run_values(i)
+    every = 100 // checkpoints if checkpoints else 0
     with vtrack.start_run(run_name=f"run-{i:06d}") as run:
         vtrack.log_input(f"data/d{i % DATASETS}.csv")
         vtrack.log_params(values["params"])
         for s in range(100):
             vtrack.log_metrics({k: v[s] for k, v in values["metrics"].items()}, step=s)
+            if every and (s + 1) % every == 0:
+                TrackingClient().checkpoint(run.info.run_id)
         for name in ("config.json", "notes.txt"):
             Path(name).write_text(f'{{"run": {i}, "file": "{name}"}}\n')
             vtrack.log_artifact(name)
@@ -93,15 +100,16 @@ def api_run(i: int) -> str:
         return str(run.info.run_id)
 
 
-def build_api(repo: Path, n: int, first: int = 0) -> float:
-    """Make runs ``first`` .. ``first + n - 1`` through the public API; seconds taken."""
+def build_api(repo: Path, n: int, first: int = 0, checkpoints: int = 0) -> float:
+    """Make runs ``first`` .. ``first + n - 1`` through the public API (``checkpoints`` as
+    for :func:`api_run`); seconds taken."""
     import vtrack
 
     os.chdir(repo)
     vtrack.set_tracking_uri(str(repo))
     t0 = time.perf_counter()
     for i in range(first, first + n):
-        api_run(i)
+        api_run(i, checkpoints)
     return time.perf_counter() - t0
 
 
@@ -172,7 +180,8 @@ def build_bulk(repo: Path, n: int, workers: int = 2) -> float:
     t0 = time.perf_counter()
     bulk = Bulk(repo)
     bulk.write_parallel(0, n, workers)
-    git(repo, "-c", "repack.writeBitmaps=false", "repack", "--geometric=2", "-d", "-q")
+    git(repo, "-c", "repack.writeBitmaps=false", "-c", "repack.updateServerInfo=false", "repack",
+        "--geometric=2", "-d", "-q")  # fmt: skip
     git(repo, "pack-refs", "--all")
     return time.perf_counter() - t0
 

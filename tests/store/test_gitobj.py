@@ -218,6 +218,43 @@ def test_compressible_large_object_is_compressed(repo: Path) -> None:
     assert cat_file(git_dir, sha) == (b"blob", data)
 
 
+def _disk_size(git_dir: Path, sha: str) -> int:
+    out = subprocess.run(
+        ["git", "cat-file", "--batch-check=%(objectsize:disk)"], cwd=git_dir,
+        input=f"{sha}\n", capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return int(out.stdout)
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_tabular_blobs_are_compressed_for_numbers_and_read_back_by_git(
+    repo: Path, packed: bool
+) -> None:
+    """A metric history (random 17-digit values) is stored at least 5 % smaller than
+    zlib's default strategy stores it (before: exactly the default); other data is not."""
+    git_dir = repo / ".git"
+    rng = random.Random(7)
+    rows = "".join(f"{s}\t{1796000000000 + 37 * s}\t{rng.random()}\n" for s in range(100))
+    data = rows.encode()
+    objects = GitObjects(git_dir)
+    if packed:
+        with objects.batch():
+            sha = objects.write_blob(data, tabular=True)
+            plain = objects.write_blob(b"a: 1\nb: 2\n" * 40)
+    else:
+        sha = objects.write_blob(data, tabular=True)
+        plain = objects.write_blob(b"a: 1\nb: 2\n" * 40)
+    default = len(zlib.compress(b"blob %d\x00" % len(data) + data, 6))
+    assert _disk_size(git_dir, sha) < 0.95 * default
+    assert (
+        _disk_size(git_dir, plain)
+        <= len(zlib.compress(b"blob 440\x00" + b"a: 1\nb: 2\n" * 40, 6)) + 3
+    )
+    assert cat_file(git_dir, sha) == (b"blob", data)
+    assert GitObjects(git_dir).read_blob(sha) == data
+    assert_fsck_clean(repo)
+
+
 def test_writing_an_existing_object_freshens_it_without_rewriting(repo: Path) -> None:
     git_dir = repo / ".git"
     objects = GitObjects(git_dir)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vtrack.errors import CorruptObjectError, StoreError
+from vtrack.store.deflate import deflate
 from vtrack.store.fileio import unique_suffix
 from vtrack.store.packs import (
     KIND_NAMES,
@@ -26,6 +27,7 @@ from vtrack.store.packs import (
     PackIndexes,
     entry_header,
 )
+from vtrack.store.tails import Bases, delta_entry, plain_blob
 
 TREE_MODE = 0o040000
 BLOB_MODE = 0o100644
@@ -35,47 +37,10 @@ GITLINK_MODE = 0o160000
 
 TreeEntry = tuple[int, bytes, str]  # (mode, name, hex sha)
 
-#: Objects larger than this are probed for compressibility before they are written.
-_PROBE_OVER = 65536
-#: Bytes of the object compressed as a probe (from its middle).
-_PROBE_BYTES = 4096
-#: A probe that shrinks by less than this fraction marks the data as incompressible.
-_MIN_GAIN = 0.1
 #: Times a write recreates a fan-out folder that a concurrent ``git gc`` keeps removing.
 _FOLDER_ATTEMPTS = 20
 #: Objects up to this size stay readable from memory until their batch is published.
 _KEEP_READABLE = 1 << 20
-#: Largest stored (uncompressed) deflate block.
-_STORED_BLOCK = 65535
-
-
-def _incompressible(data: bytes | bytearray | memoryview) -> bool:
-    """True when a sample of ``data`` does not shrink under zlib (media, weights, archives)."""
-    mid = len(data) // 2
-    sample = bytes(memoryview(data)[mid : mid + _PROBE_BYTES])
-    return len(zlib.compress(sample, 1)) > len(sample) * (1 - _MIN_GAIN)
-
-
-def _stored_zlib(header: bytes, data: bytes | bytearray | memoryview) -> list[bytes | memoryview]:
-    """Pieces of a zlib stream holding ``header + data`` uncompressed (stored deflate blocks).
-
-    Readers (git, dulwich, zlib.decompress) see an ordinary zlib stream; writing it costs
-    no compression and no copy of ``data``, which matters for incompressible artifacts
-    (zlib level 1 runs at ~40 MB/s on random bytes).
-    """
-    view = memoryview(data).cast("B")
-    pieces: list[bytes | memoryview] = [b"\x78\x01"]  # deflate, 32 KiB window, no dictionary
-    blocks = [memoryview(header)] + [
-        view[i : i + _STORED_BLOCK] for i in range(0, len(view), _STORED_BLOCK)
-    ]
-    for i, block in enumerate(blocks):
-        n = len(block)
-        final = 1 if i == len(blocks) - 1 else 0
-        pieces.append(bytes((final, n & 0xFF, n >> 8, ~n & 0xFF, (~n >> 8) & 0xFF)))
-        pieces.append(block)
-    adler = zlib.adler32(view, zlib.adler32(header))
-    pieces.append(adler.to_bytes(4, "big"))
-    return pieces
 
 
 def _write_pieces(fd: int, pieces: list[bytes | memoryview]) -> None:
@@ -263,69 +228,79 @@ class GitObjects:
                 raise MissingObjectError(
                     f"git object {sha} vanished before a ref reached it"
                 ) from None
-            self._add(b, sha, kind, data, compress=True)
+            self._add(b, sha, kind, data)
 
-    def add_entries(self, handle: PackHandle, shas: list[str]) -> None:
+    def add_entries(self, handle: PackHandle, shas: list[str], bases: Bases | None = None) -> None:
         """Copy entries of an existing pack byte for byte into the current batch.
 
-        Raises StoreError outside a batch or when the pack cannot be read.
+        With ``bases``, a blob that is a superseded tail of one of them already in the
+        batch is stored as a delta of it instead (:mod:`vtrack.store.tails`). Raises
+        StoreError outside a batch or when the pack cannot be read.
         """
         b = getattr(self._local, "batch", None)
         if b is None:
             raise StoreError("add_entries needs an open batch")
         import mmap
 
+        builder = b.builder
         try:
             with open(handle.path, "rb") as f:
                 data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
                 try:
                     for sha in shas:
+                        if sha in builder.entries:
+                            continue
                         e = handle.entries[sha]
-                        b.builder.add(sha, b"", [data[e.offset : e.offset + e.length]])
+                        raw = data[e.offset : e.offset + e.length]
+                        blob = plain_blob(raw, bases.largest) if bases else None
+                        found = bases.base_of(blob) if bases and blob is not None else None
+                        if found is not None and found[0] in builder.entries:
+                            builder.add(sha, *delta_entry(found[0], found[1], len(blob)))  # type: ignore[arg-type]
+                        else:
+                            builder.add(sha, b"", [raw])
                 finally:
                     data.close()
         except OSError as exc:
             raise StoreError(f"could not read the pack {handle.path}: {exc}") from exc
 
-    def write(self, kind: bytes, data: bytes, *, compress: bool = True) -> str:
+    def write(
+        self, kind: bytes, data: bytes, *, compress: bool = True, tabular: bool = False
+    ) -> str:
         """Store an object and return its hex SHA-1 (into the thread's batch, if one is open).
 
         ``compress=False`` writes objects over 64 KiB as stored deflate blocks (no
-        compression work; ``git gc`` compresses them when it packs). Raises StoreError
+        compression work; ``git gc`` compresses them when it packs); ``tabular`` marks a
+        metric history, compressed for numbers (:mod:`vtrack.store.deflate`). Raises StoreError
         when the object cannot be written.
         """
         sha = object_sha(kind, data)
         b = getattr(self._local, "batch", None)
         if b is not None:
             if sha not in b.objects:
-                self._add(b, sha, kind, data, compress=compress)
+                self._add(b, sha, kind, data, tabular=tabular)
             return sha
         if not _freshen(f"{self._objects_str}/{sha[:2]}/{sha[2:]}"):
-            self._write_loose(sha, kind, data, compress=compress)
+            self._write_loose(sha, kind, data, compress=compress, tabular=tabular)
         return sha
 
-    def _add(self, b: Batch, sha: str, kind: bytes, data: bytes, *, compress: bool) -> None:
+    def _add(self, b: Batch, sha: str, kind: bytes, data: bytes, *, tabular: bool = False) -> None:
         # git's repacks reuse a pack entry's bytes as they are, so unlike a loose object
         # a stored (uncompressed) entry would stay uncompressed: only incompressible
         # data is stored, whatever ``compress`` says
-        if len(data) > _PROBE_OVER and _incompressible(data):
-            pieces = _stored_zlib(b"", data)
-        else:
-            pieces = [zlib.compress(data, 1 if len(data) > _PROBE_OVER else 6)]
+        pieces = deflate(b"", data, tabular=tabular)
         try:
             b.builder.add(sha, entry_header(KIND_NUMBERS[kind], len(data)), pieces)
         except OSError as exc:
             raise StoreError(f"could not write git object {sha}: {exc}") from exc
         b.objects[sha] = (kind, data if len(data) <= _KEEP_READABLE else None)
 
-    def _write_loose(self, sha: str, kind: bytes, data: bytes, *, compress: bool) -> None:
+    def _write_loose(
+        self, sha: str, kind: bytes, data: bytes, *, compress: bool, tabular: bool
+    ) -> None:
         folder = f"{self._objects_str}/{sha[:2]}"
         path = f"{folder}/{sha[2:]}"
         header = b"%s %d\x00" % (kind, len(data))
-        if len(data) > _PROBE_OVER and (not compress or _incompressible(data)):
-            pieces = _stored_zlib(header, data)
-        else:
-            pieces = [zlib.compress(header + data, 1 if len(data) > _PROBE_OVER else 6)]
+        pieces = deflate(header, data, compress=compress, tabular=tabular)
         for _attempt in range(_FOLDER_ATTEMPTS):
             tmp = f"{folder}/tmp_obj_{unique_suffix()}"
             try:
@@ -355,9 +330,9 @@ class GitObjects:
             hint="is a 'git gc' or 'git prune' running in a loop?",
         )
 
-    def write_blob(self, data: bytes, *, compress: bool = True) -> str:
-        """Store a blob and return its SHA (``compress`` as for :meth:`write`)."""
-        return self.write(b"blob", data, compress=compress)
+    def write_blob(self, data: bytes, *, compress: bool = True, tabular: bool = False) -> str:
+        """Store a blob and return its SHA (``compress`` and ``tabular`` as for :meth:`write`)."""
+        return self.write(b"blob", data, compress=compress, tabular=tabular)
 
     def write_tree(self, entries: list[TreeEntry]) -> str:
         """Store a tree and return its SHA."""

@@ -9,6 +9,8 @@ Two things would otherwise pile up with every run (issue 15):
   older checkpoint), kept packs of live runs are left alone, loose objects are packed,
   and each object is rewritten O(log n) times over the store's life. Packs over
   :data:`ROLLUP_MAX_BYTES` are left out, so one run's end copies at most that much.
+  A bounded delta search (:data:`ROLLUP_WINDOW`) stores runs' similar record files,
+  commits and superseded checkpoints as deltas of each other.
 - **one loose ref per run**: ``git pack-refs --all`` at the same moment. git's own
   protocol: it writes ``packed-refs``, then removes each loose ref under that ref's
   ``<ref>.lock`` only if it still holds the packed value, so a concurrent update
@@ -58,6 +60,14 @@ MAINTENANCE_TIMEOUT_S = 3600.0
 #: Packs larger than this are left out of vtrack's roll-ups (``--keep-pack``), so that a
 #: run's end never rewrites more than about this much; git's own gc still repacks them.
 ROLLUP_MAX_BYTES = 64 * 1024 * 1024
+#: Delta window of a roll-up: a run's ``run.yaml``, ``summary.json``, commit and
+#: superseded checkpoints differ from other runs' by a few values, so each delta costs
+#: tens of bytes instead of hundreds (~1 KB a run); metric histories do not delta.
+#: git's own default window; deltas already stored are reused, never searched again.
+ROLLUP_WINDOW = 10
+#: Longest delta chain a roll-up makes (git's default is 50): a read resolves at most
+#: this many deltas.
+ROLLUP_DEPTH = 10
 
 
 def _names(folder: Path) -> list[str]:
@@ -144,12 +154,14 @@ def compact(store: Store) -> bool:
         if not held:
             return False
         ensure_cruft_packs(git_dir)
-        # no delta search (--window=0): run records barely delta (a full `git repack -f`
-        # of 1,000 runs saved 0.6 %), and without it a roll-up only copies entries
+        # a bounded delta search among the packs rolled up (see ROLLUP_WINDOW); no
+        # info/refs (~90 bytes a run ref): only dumb-HTTP servers read it, and the
+        # user's own `git gc` writes it
         big = [f"--keep-pack={n}" for n in _big_packs(git_dir / "objects" / "pack")]
         repack = gitcmd.run(
-            ["-c", "repack.writeBitmaps=false", "repack", "--geometric=2", "-d", "-q",
-             "--window=0", *big],
+            ["-c", "repack.writeBitmaps=false", "-c", "repack.updateServerInfo=false",
+             "repack", "--geometric=2", "-d", "-q",
+             f"--window={ROLLUP_WINDOW}", f"--depth={ROLLUP_DEPTH}", *big],
             git_dir=git_dir, check=False, timeout=MAINTENANCE_TIMEOUT_S,
         )  # fmt: skip
         refs = gitcmd.run(

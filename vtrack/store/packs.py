@@ -7,12 +7,13 @@ packed objects: so a concurrent ``git gc --prune=now`` cannot remove anything a 
 is about to reference. Once a ref reaches the objects the ``.keep`` is removed
 (git's own ``receive-pack`` follows the same protocol), and a repack that lists the
 pack later marks it reachable. At the end of a writer its packs are merged into one
-holding only what its final commit references (:func:`merge_entries`), so superseded
-checkpoints leave no garbage and no loose objects behind.
+(:func:`merge_entries`, or the last checkpoint's pack), so superseded checkpoints leave
+no loose objects and no pack per checkpoint behind.
 
-Only undeltified entries are written; :class:`PackIndexes` answers membership and
-reads such entries directly, leaving deltified ones (from git's own repacks) to the
-caller's fallback.
+Entries are written whole, except superseded history tails, which a writer's last
+checkpoint stores as deltas of their final chunk (:mod:`vtrack.store.tails`);
+:class:`PackIndexes` answers membership and reads whole entries directly, leaving
+deltified ones (those, and git's own repacks') to the caller's fallback.
 """
 
 from __future__ import annotations

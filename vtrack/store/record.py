@@ -207,6 +207,10 @@ class RecordState:
             self._hist_absent.clear()
         return self._hist
 
+    def touched_histories(self) -> list[History]:
+        """The histories read or appended to since loading (the others are as stored)."""
+        return list(self._hist.values())
+
     def history(self, key: str) -> History | None:
         """The history of metric ``key`` (None if it has none), reading only that one.
 
@@ -239,7 +243,7 @@ class RecordState:
         batch holding them was published.
         """
         for data in self.unstored.values():
-            self.objects.write_blob(data)
+            self.objects.write_blob(data, tabular=True)
         return list(self.unstored)
 
     def chunks_stored(self, shas: list[str]) -> None:
@@ -402,7 +406,7 @@ class RecordState:
             nested: dict[str, Any] = {}
             for key, hist in self.histories.items():
                 if hist.tail_sha is None and hist.tail:
-                    hist.tail_sha = obj.write_blob("".join(hist.tail).encode())
+                    hist.tail_sha = obj.write_blob("".join(hist.tail).encode(), tabular=True)
                 files = [(BLOB_MODE, chunk_name(i).encode(), s) for i, s in enumerate(hist.chunks)]
                 if hist.tail:
                     files.append((BLOB_MODE, chunk_name(len(hist.chunks)).encode(), hist.tail_sha))  # type: ignore[arg-type]

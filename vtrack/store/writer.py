@@ -42,6 +42,7 @@ from vtrack.store.journal import (
 from vtrack.store.maintain import after_run
 from vtrack.store.packs import PackHandle, git_gc_lock, merge_entries
 from vtrack.store.record import RecordState, artifact_record, format_rows, input_record
+from vtrack.store.tails import Bases, final_chunks
 from vtrack.store.termination import CriticalLock
 
 #: Lock file in a run's live folder that writers hold, one at a time, while they leave.
@@ -341,15 +342,8 @@ class RunWriter:
                 self.state.covered[self.journal.writer_id] = self.journal.coverage()
                 absorbed = self._small_packs(with_held=True) if absorb else []
                 with self.store.objects.batch() as batch:
-                    for h, shas in _distinct_sources(absorbed):
-                        try:
-                            self.store.objects.add_entries(h, shas)
-                        except StoreError:
-                            # a released pack a git gc (the user's, or a roll-up) repacked and
-                            # removed: a ref reached its objects, which are in git's new pack
-                            if h in self._held or h.path.exists():
-                                raise
                     sha = self.store.write_run_commit(self.state, self.code_entries, self.parent)
+                    self._absorb(_distinct_sources(absorbed))
                 try:
                     self.store.refs.update_run(self.run_id, current, sha)
                 except RefConflictError:
@@ -371,6 +365,27 @@ class RunWriter:
                 self.last_checkpoint = time.monotonic()
                 return sha
             raise RefConflictError(f"could not update run {self.run_id}: the ref keeps moving")
+
+    def _absorb(self, sources: list[tuple[PackHandle, list[str]]]) -> None:
+        """Copy this writer's earlier packs into the open batch (after the final commit's
+        objects): superseded history tails as deltas of their final chunks, which are
+        copied first (see :mod:`vtrack.store.tails`)."""
+        if not sources:
+            return
+        objects = self.store.objects
+        mine = {sha for _h, shas in sources for sha in shas}
+        chunks = final_chunks(self.state.touched_histories(), mine, objects.read_blob)
+        bases = Bases(chunks)
+        first = [(h, [sha for sha in shas if sha in chunks]) for h, shas in sources]
+        for pass_sources, pass_bases in ((first, None), (sources, bases)):
+            for h, shas in pass_sources:
+                try:
+                    objects.add_entries(h, shas, pass_bases)
+                except StoreError:
+                    # a released pack a git gc (the user's, or a roll-up) repacked and
+                    # removed: a ref reached its objects, which are in git's new pack
+                    if h in self._held or h.path.exists():
+                        raise
 
     def _reached(self, handle: PackHandle | None) -> None:
         """A ref reaches this checkpoint: release its pack and the packs held for it."""
