@@ -270,6 +270,11 @@ def _compact(store: Store, older_than_days: float | None, keep: int, batch_size:
             report.kept.append(r.run_id)
         else:
             report.archived.append(r.run_id)
+    # one pack per batch: past half of gc.autoPackLimit, the user's `git gc --auto` would
+    # repack the whole store (100,000 runs left 101 packs); roll them up as a run's end does
+    from vtrack.store.maintain import after_run
+
+    after_run(store)
     return report
 
 
