@@ -20,10 +20,12 @@ For a store built by ``scale_build.py`` it makes a fresh clone (``git clone`` + 
   ``summaries.tsv`` (the anchor),
   ``--builds`` first ``vtrack ls -n 20`` processes (wall, peak RSS of the process and its
   git children) and as many in-process builds (seconds, the process's own ``ru_maxrss``,
-  its children's apart).
+  its children's apart), beside SQLite alone writing the same rows (parsed beforehand:
+  the floor of any build that holds them) and, with ``--compare CHECKOUT``, the same
+  build by another checkout's code (e.g. a ``git worktree`` of an older commit), paired.
 
 Usage: ``PYTHONPATH=. python benchmarks/bench_index.py STORE [--repeat 5] [--history]
-[--archived]``
+[--archived [--compare CHECKOUT]]``
 """
 
 from __future__ import annotations
@@ -132,11 +134,17 @@ def main() -> int:
     ap.add_argument("--dir", type=Path, default=None)
     ap.add_argument("--reuse", action="store_true", help="reuse the clone of an earlier run")
     ap.add_argument("--archived", action="store_true", help="the build of an archived store")
+    ap.add_argument(
+        "--compare",
+        type=Path,
+        default=None,
+        help="with --archived: another checkout whose build each one is paired with",
+    )
     args = ap.parse_args()
     work = Path(args.dir or tempfile.mkdtemp(prefix="vtrack-index-"))
     work.mkdir(parents=True, exist_ok=True)
     if args.archived:
-        return archived(args.store.resolve(), work, args.builds)
+        return archived(args.store.resolve(), work, args.builds, args.compare)
     clone = fresh_clone(args.store.resolve(), work, args.reuse)
     fl = floors(clone)
     print(f"\n## {fl['runs']:,} runs ({args.store})\n")
@@ -214,6 +222,65 @@ print(json.dumps({"s": s, "own": own, "kids": kids, "read": stats.read,
 """
 
 
+_SQL_FLOOR = """
+import json, os, sqlite3, subprocess, sys, time
+from vtrack.store import index as ix
+clone = sys.argv[1]
+names = subprocess.run(["git", "for-each-ref", "--format=%(objectname):summaries.tsv",
+                        "refs/vtrack/archive/"], cwd=clone, capture_output=True, text=True,
+                       check=True).stdout.split()
+runs, records, datasets, inputs = [], [], [], []
+rid = 1
+for name in names:  # parsed beforehand, untimed: only SQLite's part is measured
+    data = subprocess.run(["git", "cat-file", "blob", name], cwd=clone, capture_output=True,
+                          check=True).stdout.decode()
+    for line in data.split("\\n")[1:]:
+        if len(line) < 74:
+            continue
+        run_id, commit, derived, body = line.split("\\t", 3)
+        attrs, _, _, _, ds, ins = json.loads(derived)
+        runs.append((rid, run_id, commit, "active", 0, *attrs))
+        records.append((rid, body))
+        datasets += [(rid, *d) for d in ds]
+        inputs += [(rid, *f) for f in ins]
+        rid += 1
+path = os.path.join(clone, ".git", "floor.sqlite")
+for extra in ("", "-journal", "-wal", "-shm"):
+    if os.path.exists(path + extra):
+        os.unlink(path + extra)
+t0 = time.perf_counter()
+conn = sqlite3.connect(path, isolation_level=None)
+conn.execute(f"PRAGMA page_size = {ix.PAGE_BYTES}")
+conn.execute("PRAGMA journal_mode = DELETE")
+conn.execute("PRAGMA synchronous = OFF")
+conn.execute(f"PRAGMA cache_size = {-ix.CACHE_KIB}")
+conn.executescript(ix._SCHEMA)
+conn.execute("BEGIN")
+for name, _ in ix._BULK_INDEXES:
+    conn.execute(f"DROP INDEX {name}")
+for table, rows in (("runs", runs), ("records", records), ("datasets", datasets),
+                    ("input_files", inputs)):
+    for at in range(0, len(rows), 1000):
+        chunk = rows[at : at + 1000]
+        conn.executemany(f"INSERT INTO {table} VALUES({','.join('?' * len(chunk[0]))})", chunk)
+for _, create in ix._BULK_INDEXES:
+    conn.execute(create)
+conn.execute("COMMIT")
+conn.close()
+print(json.dumps({"s": time.perf_counter() - t0, "runs": len(runs)}))
+os.unlink(path)
+"""
+
+
+def sql_floor(clone: Path) -> float:
+    """Seconds SQLite alone takes to write the rows a build from the tables writes (rows
+    parsed beforehand; same pragmas, page size and deferred indexes): a floor under any
+    build that holds those rows."""
+    res = subprocess.run([sys.executable, "-c", _SQL_FLOOR, str(clone)], cwd=clone,
+                         env=bench_scale.env(), capture_output=True, text=True, check=True)  # fmt: skip
+    return float(json.loads(res.stdout)["s"])
+
+
 def table_stream(clone: Path) -> tuple[float, int, int]:
     """Seconds for ``git cat-file --batch`` to stream every batch's summary table, and
     (tables, bytes) it handed over."""
@@ -230,9 +297,24 @@ def table_stream(clone: Path) -> tuple[float, int, int]:
     return seconds, len(blobs), sum(blobs)
 
 
-def archived(store: Path, work: Path, builds: int) -> int:
-    """The fresh clone's first command of an archived store (module doc, ``--archived``)."""
-    streams, procs, peaks, inproc = [], [], [], []
+def in_process_build(clone: Path, root: Path | None = None) -> dict[str, Any]:
+    """One in-process build on ``clone`` (its index and archive cache removed first), with
+    this checkout's code or, with ``root``, another checkout's (a before/after pair)."""
+    drop_index(clone)
+    shutil.rmtree(clone / ".git" / "vtrack" / "archive-cache", ignore_errors=True)
+    env = bench_scale.env()
+    if root is not None:
+        env["PYTHONPATH"] = str(root)
+    res = subprocess.run([sys.executable, "-c", _IN_PROCESS, str(clone)], cwd=clone, env=env,
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    out: dict[str, Any] = json.loads(res.stdout)
+    return out
+
+
+def archived(store: Path, work: Path, builds: int, compare: Path | None = None) -> int:
+    """The fresh clone's first command of an archived store (module doc, ``--archived``);
+    with ``compare``, each in-process build is paired with one by that checkout's code."""
+    streams, procs, peaks, inproc, before, floors_s = [], [], [], [], [], []
     clone = work / f"clone-{store.name}"
     shutil.rmtree(clone, ignore_errors=True)
     t0 = time.perf_counter()  # a local clone (hardlinked pack): a network one repacks
@@ -247,11 +329,10 @@ def archived(store: Path, work: Path, builds: int) -> int:
         s, peak = bench_scale.timed_process(bench_scale.vtrack_cli("ls", "-n", "20"), clone)
         procs.append(s)
         peaks.append(peak)
-        drop_index(clone)
-        shutil.rmtree(clone / ".git" / "vtrack" / "archive-cache", ignore_errors=True)
-        res = subprocess.run([sys.executable, "-c", _IN_PROCESS, str(clone)], cwd=clone,
-                             env=bench_scale.env(), capture_output=True, text=True, check=True)  # fmt: skip
-        inproc.append(json.loads(res.stdout))
+        inproc.append(in_process_build(clone))
+        if compare is not None:
+            before.append(in_process_build(clone, compare))
+        floors_s.append(sql_floor(clone))
     runs = inproc[-1]["read"]
     print(f"\n## {runs:,} runs, archived ({store}), {builds} fresh clones\n")
     print(f"local clone (`git clone` + `refs/vtrack/*`): {spread(clones)}")
@@ -265,6 +346,12 @@ def archived(store: Path, work: Path, builds: int) -> int:
           f"{max(r['own'] for r in inproc) / 1024:.0f} MB, git children's "
           f"{max(r['kids'] for r in inproc) / 1024:.0f} MB; {inproc[-1]['from_tables']:,} of "
           f"{runs:,} runs from {inproc[-1]['tables']} tables")  # fmt: skip
+    print(f"SQLite alone writing the same rows (anchor): {spread(floors_s)}; the build is "
+          f"{statistics.median(secs) / statistics.median(floors_s):.2f}x it")  # fmt: skip
+    if before:
+        old = [r["s"] for r in before]
+        print(f"the same build with {compare}'s code (paired): {spread(old)}; now "
+              f"{statistics.median(old) / statistics.median(secs):.2f}x faster")  # fmt: skip
     return 0
 
 
