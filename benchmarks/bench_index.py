@@ -224,7 +224,7 @@ print(json.dumps({"s": s, "own": own, "kids": kids, "read": stats.read,
 
 _SQL_FLOOR = """
 import json, os, sqlite3, subprocess, sys, time
-from vtrack.store import index as ix
+from vtrack.store import index_schema as ix
 clone = sys.argv[1]
 names = subprocess.run(["git", "for-each-ref", "--format=%(objectname):summaries.tsv",
                         "refs/vtrack/archive/"], cwd=clone, capture_output=True, text=True,
@@ -254,16 +254,16 @@ conn.execute(f"PRAGMA page_size = {ix.PAGE_BYTES}")
 conn.execute("PRAGMA journal_mode = DELETE")
 conn.execute("PRAGMA synchronous = OFF")
 conn.execute(f"PRAGMA cache_size = {-ix.CACHE_KIB}")
-conn.executescript(ix._SCHEMA)
+conn.executescript(ix.SCHEMA)
 conn.execute("BEGIN")
-for name, _ in ix._BULK_INDEXES:
+for name, _ in ix.BULK_INDEXES:
     conn.execute(f"DROP INDEX {name}")
 for table, rows in (("runs", runs), ("records", records), ("datasets", datasets),
                     ("input_files", inputs)):
     for at in range(0, len(rows), 1000):
         chunk = rows[at : at + 1000]
         conn.executemany(f"INSERT INTO {table} VALUES({','.join('?' * len(chunk[0]))})", chunk)
-for _, create in ix._BULK_INDEXES:
+for _, create in ix.BULK_INDEXES:
     conn.execute(create)
 conn.execute("COMMIT")
 conn.close()

@@ -13,7 +13,7 @@ from tests.conftest import git, reap, run_script
 from vtrack import TrackingClient
 from vtrack.query import Comparison, OrderKey
 from vtrack.store import index as index_mod
-from vtrack.store import index_records
+from vtrack.store import index_records, index_schema, index_sync
 from vtrack.store.index import RunIndex, compile_search, like_to_glob
 
 
@@ -64,7 +64,7 @@ def test_search_rows_equal_get_run(repo: Path) -> None:
 
 
 def test_run_deleted_while_index_is_stale_disappears(repo: Path, monkeypatch) -> None:
-    monkeypatch.setattr(index_mod, "SETTLED_SECONDS", 0.0)  # let the listing be skipped
+    monkeypatch.setattr(index_sync, "SETTLED_SECONDS", 0.0)  # let the listing be skipped
     c = TrackingClient()
     keep, drop = _finished_run(c, "keep"), _finished_run(c, "drop")
     time.sleep(0.05)
@@ -90,7 +90,7 @@ def test_ref_removed_by_plain_git_disappears(repo: Path) -> None:
 
 
 def test_packed_refs_are_followed(repo: Path, monkeypatch) -> None:
-    monkeypatch.setattr(index_mod, "SETTLED_SECONDS", 0.0)
+    monkeypatch.setattr(index_sync, "SETTLED_SECONDS", 0.0)
     c = TrackingClient()
     a = _finished_run(c, "a")
     time.sleep(0.05)
@@ -206,7 +206,7 @@ def test_live_run_of_this_process_is_visible_before_any_checkpoint(repo: Path) -
 def test_live_runs_are_reread_without_listing_refs_while_refs_are_still(
     repo: Path, monkeypatch
 ) -> None:
-    monkeypatch.setattr(index_mod, "SETTLED_SECONDS", 0.0)
+    monkeypatch.setattr(index_sync, "SETTLED_SECONDS", 0.0)
     c = TrackingClient()
     _finished_run(c, "done")
     rid = c.create_run(run_name="training").info.run_id
@@ -228,7 +228,7 @@ def test_live_runs_are_reread_without_listing_refs_while_refs_are_still(
 
 
 def test_unchanged_listing_skips_the_row_comparison(repo: Path, monkeypatch) -> None:
-    monkeypatch.setattr(index_mod, "SETTLED_SECONDS", 1e9)  # never skip the listing itself
+    monkeypatch.setattr(index_sync, "SETTLED_SECONDS", 1e9)  # never skip the listing itself
     c = TrackingClient()
     _finished_run(c, "a")
     idx = _fresh_index(c)
@@ -312,7 +312,7 @@ def test_index_lives_in_the_vtrack_dir_and_uses_wal(repo: Path) -> None:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert raw.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[
             0
-        ] == str(index_mod.SCHEMA_VERSION)
+        ] == str(index_schema.SCHEMA_VERSION)
 
 
 def test_unwritable_store_falls_back_to_an_in_memory_index(repo: Path, monkeypatch) -> None:

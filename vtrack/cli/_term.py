@@ -214,6 +214,9 @@ JSON_INDENT_LIMIT = 64 * 1024
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, (set, frozenset)):
         return list(obj)
+    as_record = getattr(obj, "as_record", None)  # record entries: their cached record form
+    if as_record is not None:
+        return as_record()
     if isinstance(obj, Mapping):
         return dict(obj)
     return str(obj)

@@ -114,6 +114,11 @@ class _RecordEntry(Mapping[str, Any]):
             object.__setattr__(self, "_record_cache", cached)
         return cached
 
+    def as_record(self) -> Mapping[str, Any]:
+        """The record form, computed once and shared: read it, never change it (what a
+        JSON encoder takes; :meth:`to_record` gives a copy to keep)."""
+        return self._record()
+
     def __getitem__(self, key: str) -> Any:
         return self._record()[key]
 
