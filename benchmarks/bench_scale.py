@@ -9,9 +9,13 @@ For each store size (bulk-built by :mod:`scale_build`: runs with 20 params, 10 m
 - ``search_runs`` with a 2-clause filter and an order, warm, in-process;
 - ``vtrack ls`` and ``vtrack lineage data/d7.csv``, whole processes, warm index;
 - the user's own git: ``fetch`` (nothing new), ``push`` of a branch, ``branch -a``,
-  ``for-each-ref``, ``log --all --oneline``, ``status`` — in the store with its refs
-  loose and no commit-graph (as vtrack left them before issue 15), after vtrack's own
-  compaction (:func:`vtrack.store.maintain.compact`), and in a clone without runs;
+  ``for-each-ref``, ``log --all --oneline`` (and the documented ``--exclude`` form),
+  ``status``, ``clone`` (``--no-local``, which fetches no run refs) — in a clone without
+  runs (the anchor), in the store with its refs loose and no commit-graph (as vtrack
+  left them before issue 15), after vtrack's own compaction
+  (:func:`vtrack.store.maintain.compact`), and after ``vtrack archive`` (its wall time
+  and the peak RSS of its process tree too); the anchor is measured again right before
+  each state, so each ratio is to an anchor of the same minutes;
 
 and once: the history of one metric of 100,000 points (``get_metric_history``), and a
 check that the bulk store matches one made through the public API (objects and bytes per
@@ -24,7 +28,9 @@ Usage::
     nice -n 10 python benchmarks/bench_scale.py [--sizes 1000,10000] [--store PATH ...]
         [--mlflow-runs 1000] [--api-runs 200] [--repeat 3] [--dir DIR]
 
-``--store`` measures existing stores (made by ``scale_build.py``) instead of building.
+``--store`` measures existing stores (made by ``scale_build.py``) too; they are changed
+(refs unpacked, packed, archived), so give copies. With ``--store`` nothing is built
+unless ``--sizes`` is given.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ GIT_COMMANDS = {
     "git log --all --exclude=refs/vtrack/*": ["log", "--exclude=refs/vtrack/*", "--all",
                                               "--oneline"],
     "git status": ["status", "--short"],
+    "git clone": None,  # --no-local into a new folder, see _git_table
 }  # fmt: skip
 
 
@@ -103,6 +110,10 @@ def repeat(fn: Callable[[], Any], n: int) -> list[float]:
         fn()
         out.append(time.perf_counter() - t0)
     return out
+
+
+def _load() -> str:
+    return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def vtrack_cli(*args: str) -> list[str]:
@@ -178,7 +189,10 @@ def _unpack_refs(repo: Path) -> None:
     shutil.rmtree(info / "commit-graphs", ignore_errors=True)
 
 
-def _git_table(repo: Path, work: Path, n_repeat: int) -> dict[str, dict[str, list[float]]]:
+def _git_table(repo: Path, work: Path, n_repeat: int) -> dict[str, Any]:
+    """The user's git in each state (module docstring); ``{command: {state: times}}``,
+    plus ``"anchors"`` (``{state: {command: times}}`` of the clone without runs measured
+    right before it) and ``"archive"`` (``vtrack archive``'s seconds and peak RSS)."""
     from vtrack.client import TrackingClient
     from vtrack.store import maintain
 
@@ -191,27 +205,52 @@ def _git_table(repo: Path, work: Path, n_repeat: int) -> dict[str, dict[str, lis
     scale_build.git(plain, "remote", "add", "scalebench", str(bare))
     subprocess.run(["git", "remote", "remove", "scalebench"], cwd=repo, capture_output=True)
     scale_build.git(repo, "remote", "add", "scalebench", str(bare))
-    table: dict[str, dict[str, list[float]]] = {}
-    states = [("without runs", plain, None), ("runs, refs loose (before)", repo, _unpack_refs),
+    table: dict[str, Any] = {}
+    anchors: dict[str, dict[str, list[float]]] = {}
+    archived: dict[str, float] = {}
+
+    def archive(r: Path) -> None:
+        seconds, peak = timed_process(vtrack_cli("archive"), r)
+        archived.update(seconds=seconds, rss=peak)
+        maintain.compact(TrackingClient(str(r)).repo.store)  # as a run's end would
+
+    states = [("runs, refs loose (before)", repo, _unpack_refs),
               ("runs, after vtrack's compaction", repo,
-               lambda r: maintain.compact(TrackingClient(str(r)).repo.store))]  # fmt: skip
+               lambda r: maintain.compact(TrackingClient(str(r)).repo.store)),
+              ("runs, after `vtrack archive`", repo, archive)]  # fmt: skip
     for label, where, prepare in states:
-        if prepare is not None:
-            prepare(where)
-        scale_build.git(where, "fetch", "-q", "scalebench")
-        for name, args in GIT_COMMANDS.items():
-            times = []
-            for k in range(n_repeat):
-                if args is None:
-                    branch = f"bench-{label[:5].replace(' ', '')}-{k}-{time.time_ns()}"
-                    cmd = ["git", "push", "-q", "scalebench", f"HEAD:refs/heads/{branch}"]
-                else:
-                    cmd = ["git", *args]
-                t0 = time.perf_counter()
-                subprocess.run(cmd, cwd=where, env=env(), capture_output=True, check=True)
-                times.append(time.perf_counter() - t0)
+        prepare(where)
+        anchors[label] = _git_times(plain, work, n_repeat, "anchor")
+        for name, times in _git_times(where, work, n_repeat, label).items():
             table.setdefault(name, {})[label] = times
+    table["anchors"] = anchors
+    table["archive"] = archived
     return table
+
+
+def _git_times(where: Path, work: Path, n_repeat: int, label: str) -> dict[str, list[float]]:
+    """Each of :data:`GIT_COMMANDS` ``n_repeat`` times in ``where``."""
+    scale_build.git(where, "fetch", "-q", "scalebench")
+    out: dict[str, list[float]] = {}
+    tag = "".join(ch for ch in label if ch.isalnum())[:12]
+    for name, args in GIT_COMMANDS.items():
+        times = []
+        for k in range(n_repeat):
+            target = work / f"clone-of-{where.name}-{k}"
+            if name == "git clone":
+                shutil.rmtree(target, ignore_errors=True)
+                cmd = ["git", "clone", "-q", "--no-local", str(where), str(target)]
+            elif args is None:
+                branch = f"bench-{tag}-{k}-{time.time_ns()}"
+                cmd = ["git", "push", "-q", "scalebench", f"HEAD:refs/heads/{branch}"]
+            else:
+                cmd = ["git", *args]
+            t0 = time.perf_counter()
+            subprocess.run(cmd, cwd=where, env=env(), capture_output=True, check=True)
+            times.append(time.perf_counter() - t0)
+            shutil.rmtree(target, ignore_errors=True)
+        out[name] = times
+    return out
 
 
 # --- once -----------------------------------------------------------------------------------
@@ -282,13 +321,13 @@ def mlflow_anchor(work: Path, n: int, n_repeat: int, points: int = 100_000) -> d
 
     search()
     warm = repeat(search, 3 * n_repeat)
+    size = (where / "mlflow.db").stat().st_size  # the runs only, before the history run
     hist = client.create_run(exp)
     for at in range(0, points, 1000):
         client.log_batch(hist.info.run_id,
                          metrics=[Metric("loss", 1.0 / (s + 1), start, s)
                                   for s in range(at, min(points, at + 1000))])  # fmt: skip
     history = repeat(lambda: client.get_metric_history(hist.info.run_id, "loss"), n_repeat)
-    size = (where / "mlflow.db").stat().st_size
     return {"runs": n, "create_s": create, "search": warm, "history": history,
             "db_bytes_per_run": size / max(n, 1)}  # fmt: skip
 
@@ -325,18 +364,7 @@ def report(stores: dict[int, dict[str, Any]], extra: dict[str, Any]) -> None:
         row("metric history, 100,000 points", [fmt3(extra["history"])] + [""] * (len(sizes) - 1),
             fmt3(mf["history"]) if mf else "")  # fmt: skip
     for s in sizes:
-        table = stores[s]["git"]
-        labels = list(next(iter(table.values())))
-        print(f"\n## The user's git at {s:,} runs (median of {len(table['git status'][labels[0]])},"
-              " ratio to the clone without runs)\n")  # fmt: skip
-        print("| command | " + " | ".join(labels) + " |")
-        print("|---" * (len(labels) + 1) + "|")
-        for name, by in table.items():
-            anchor = statistics.median(by[labels[0]])
-            cells = [fmt(statistics.median(by[labels[0]]))]
-            cells += [f"{fmt(statistics.median(by[lab]))} ({statistics.median(by[lab]) / anchor:.1f}×)"
-                      for lab in labels[1:]]  # fmt: skip
-            print(f"| `{name}` | " + " | ".join(cells) + " |")
+        _report_git(s, stores[s]["git"])
     if "api_vs_bulk" in extra:
         print("\n## Bulk store vs public API (same runs)\n")
         print("| store | objects/run | bytes/run | packs | loose |\n|---|---|---|---|---|")
@@ -350,9 +378,33 @@ def report(stores: dict[int, dict[str, Any]], extra: dict[str, Any]) -> None:
         )
 
 
+def _report_git(runs: int, table: dict[str, Any]) -> None:
+    """The user's git at ``runs`` runs: median (min–max) per state, ratio to the anchor
+    measured right before that state."""
+    anchors, archived = table["anchors"], table["archive"]
+    labels = list(anchors)
+    n = len(anchors[labels[0]]["git status"])
+    print(f"\n## The user's git at {runs:,} runs (median (min–max) of {n}; ratio to the clone"
+          " without runs measured right before; its medians in the first column)\n")  # fmt: skip
+    print("| command | without runs | " + " | ".join(labels) + " |")
+    print("|---" * (len(labels) + 2) + "|")
+    for name in GIT_COMMANDS:
+        by = table[name]
+        base = " / ".join(fmt(statistics.median(anchors[lab][name])) for lab in labels)
+        cells = []
+        for lab in labels:
+            ratio = statistics.median(by[lab]) / max(statistics.median(anchors[lab][name]), 1e-6)
+            cells.append(f"{fmt3(by[lab])}, {ratio:.1f}×")
+        print(f"| `{name}` | {base} | " + " | ".join(cells) + " |")
+    if archived:
+        print(f"\n`vtrack archive` of {runs:,} runs: {archived['seconds']:.1f} s, peak RSS "
+              f"{archived['rss'] / 2**20:.0f} MB (the process and its git children)")  # fmt: skip
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="1000,10000", help="store sizes to build")
+    ap.add_argument("--sizes", default=None,
+                    help="store sizes to build (default 1000,10000; none with --store)")  # fmt: skip
     ap.add_argument("--store", type=Path, action="append", default=[],
                     help="measure this existing store (repeatable) instead of building")  # fmt: skip
     ap.add_argument("--mlflow-runs", type=int, default=1000, help="0 skips MLflow")
@@ -363,22 +415,25 @@ def main() -> int:
     work = Path(args.dir or tempfile.mkdtemp(prefix="vtrack-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     stores: dict[int, dict[str, Any]] = {}
-    repos = list(args.store)
-    if not repos:
-        for size in (int(s) for s in args.sizes.split(",") if s):
+    repos = []
+    sizes = args.sizes if args.sizes is not None else ("" if args.store else "1000,10000")
+    if sizes:
+        for size in (int(s) for s in sizes.split(",") if s):
             repo = scale_build.make_repo(work / f"store-{size}")
             seconds = scale_build.build_bulk(repo, size)
             print(f"built {size:,} runs in {seconds:.0f} s", flush=True)
             repos.append(repo)
+    repos += args.store
     for repo in repos:
         res = measure_store(repo, work, args.repeat)
         stores[res["profile"]["runs"]] = res
-        print(f"measured {repo} ({res['profile']['runs']:,} runs)", flush=True)
+        print(f"measured {repo} ({res['profile']['runs']:,} runs), {_load()}", flush=True)
     extra: dict[str, Any] = {"history": metric_history(work, 5)}
     if args.api_runs:
         extra["api_vs_bulk"] = api_vs_bulk(work, args.api_runs)
     if args.mlflow_runs:
         extra["mlflow"] = mlflow_anchor(work, args.mlflow_runs, args.repeat)
+        print(f"MLflow measured, {_load()}", flush=True)
     report(stores, extra)
     print(f"\n(work folder: {work})")
     return 0
