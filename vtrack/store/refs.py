@@ -4,7 +4,9 @@ Names, reads, compare-and-swap updates, listings, the fingerprint the index watc
 the refspecs sharing moves: no other module knows where runs, the trash or experiments
 live, so the layout can change (archive refs at scale, DESIGN.md §11) in one place.
 Updates use git's own lock protocol (``<ref>.lock`` created exclusively), so they
-interoperate with concurrent git commands.
+interoperate with concurrent git commands. The names themselves are in
+:mod:`vtrack.store.refs_names` (re-exported here), what sharing needs in
+:mod:`vtrack.store.refs_sharing` (:class:`RefStore` inherits it).
 """
 
 from __future__ import annotations
@@ -21,32 +23,31 @@ from typing import TYPE_CHECKING, Any
 from vtrack import gitcmd
 from vtrack.errors import GitError, RefConflictError, StoreError
 from vtrack.store.fileio import acquire_lock, is_stale, unique_suffix
+from vtrack.store.refs_names import (  # noqa: F401 - the layout, re-exported
+    ACTIVE,
+    ARCHIVE,
+    DELETED,
+    EXPERIMENTS,
+    LIVE,
+    REGISTRY,
+    REMOTES,
+    ROOT,
+    RUNS,
+    SHARED,
+    TRACKING_TABLE,
+    TRASH,
+    ZERO,
+    archive_ref,
+    experiment_ref,
+    live_ref,
+    parse_listing,
+    run_ref,
+    trash_ref,
+)
+from vtrack.store.refs_sharing import SharingRefs
 
 if TYPE_CHECKING:
     from vtrack.store.archive_read import ArchiveView
-
-RUNS = "refs/vtrack/runs/"
-EXPERIMENTS = "refs/vtrack/experiments/"
-TRASH = "refs/vtrack/trash/"
-#: Per-writer refs that keep a live run's not-yet-committed objects reachable.
-LIVE = "refs/vtrack/live/"
-#: Archive batches (docs/scale.md): one commit per batch of finished runs, its parents the
-#: run commits, its tree a table of them (:mod:`vtrack.store.archive_table`).
-ARCHIVE = "refs/vtrack/archive/"
-ROOT = "refs/vtrack/"
-ZERO = "0" * 40
-#: Where a clone remembers each remote: what its shared refs were at the last push or pull
-#: (one table ref, ``refs/vtrack-remotes/<remote>/shared``: :mod:`vtrack.store.tracking`),
-#: its registry, and unresolved conflicts (``.../conflicts/<kind>/<id>``, one ref each).
-#: Outside ``refs/vtrack/`` so that no listing of local runs sees them.
-REMOTES = "refs/vtrack-remotes/"
-#: The name of a remote's tracking table ref under its ``REMOTES`` folder.
-TRACKING_TABLE = "shared"
-#: The kinds of ref that sharing moves, in push order (an archive batch before the deletion
-#: of the run refs it holds, a run's trash copy before the run ref's deletion).
-SHARED = (ARCHIVE, TRASH, RUNS, EXPERIMENTS)
-#: The model registry's event log (DESIGN.md §16): one linear chain of event commits.
-REGISTRY = "refs/vtrack/registry"
 
 _SHA = re.compile(rb"[0-9a-f]{40}")
 #: Ref updates per ``git update-ref --stdin`` transaction (:meth:`RefStore.apply`).
@@ -72,37 +73,7 @@ def _raise_corrupt_packed(path: Path, data: bytes) -> None:
     raise StoreError(f"{path} is corrupt", hint="repair or remove it (git refuses it too)")
 
 
-def run_ref(run_id: str) -> str:
-    """Ref name of a live (not deleted) run."""
-    return RUNS + run_id
-
-
-def trash_ref(run_id: str) -> str:
-    """Ref name of a deleted run."""
-    return TRASH + run_id
-
-
-def live_ref(run_id: str, writer_id: str) -> str:
-    """Ref name that keeps the pending objects of one writer of a live run reachable."""
-    return f"{LIVE}{run_id}/{writer_id}"
-
-
-def archive_ref(batch_id: str) -> str:
-    """Ref name of an archive batch."""
-    return ARCHIVE + batch_id
-
-
-def experiment_ref(exp_id: str) -> str:
-    """Ref name of an experiment."""
-    return EXPERIMENTS + exp_id
-
-
-#: Lifecycle labels of the run listing (as the index stores them).
-ACTIVE = "active"
-DELETED = "deleted"
-
-
-class RefStore:
+class RefStore(SharingRefs):
     """Refs of one repository's common git directory."""
 
     def __init__(self, git_dir: Path, *, fsync: bool = False) -> None:
@@ -420,183 +391,6 @@ class RefStore:
                 out.append(None)
         return out
 
-    @staticmethod
-    def shared_refspecs() -> builtins.list[str]:
-        """The refspecs that sharing moves (archive batches, runs, the trash, experiments);
-        never live refs."""
-        return [f"+{p}*:{p}*" for p in SHARED]
-
-    @staticmethod
-    def push_refspecs() -> builtins.list[str]:
-        """The wildcard refspecs a push sends its staged refs by (:meth:`stage_for_push`).
-
-        Never forced (no ``+``): git lets a ``+`` override ``--force-with-lease``, which
-        would overwrite a ref that moved on the remote. A ref whose lease holds is updated
-        even when the update is not a fast-forward.
-        """
-        return [f"{p}*:{p}*" for p in SHARED]
-
-    # -- sharing: which refs move, and what each remote had ------------------
-    @staticmethod
-    def shared_prefixes() -> tuple[str, ...]:
-        """The ref prefixes a push or pull moves (never ``refs/vtrack/live/``)."""
-        return SHARED
-
-    @staticmethod
-    def is_shared(name: str) -> bool:
-        """True for a ref that sharing moves."""
-        return name.startswith(SHARED) and name.count("/") == 3
-
-    @staticmethod
-    def tracking_prefix(remote: str) -> str:
-        """Where this clone remembers ``remote``'s shared refs."""
-        if not remote or "/" in remote or remote.startswith("."):
-            raise StoreError(f"remote name {remote!r} cannot name a ref folder")
-        return f"{REMOTES}{remote}/"
-
-    @classmethod
-    def tracking_table_ref(cls, remote: str) -> str:
-        """The one ref holding what ``remote`` had at the last sync (:mod:`vtrack.store.tracking`)."""
-        return cls.tracking_prefix(remote) + TRACKING_TABLE
-
-    def _legacy_prefixes(self, remote: str) -> builtins.list[str]:
-        """Where the first layout kept one tracking ref per shared ref of ``remote``
-        (``refs/vtrack-remotes/<remote>/runs/<id>``...), when any is left."""
-        prefixes = [self.tracking_prefix(remote) + p[len(ROOT) :] for p in SHARED]
-        return [p for p in prefixes if (self.git_dir / p).is_dir() or self.packed_under(p)]
-
-    def legacy_tracking(self, remote: str) -> dict[str, str]:
-        """``{shared ref name: sha}`` of the first layout's tracking refs of ``remote``."""
-        prefixes = self._legacy_prefixes(remote)
-        if not prefixes:
-            return {}
-        res = gitcmd.run(["for-each-ref", "--format=%(objectname) %(refname)", *prefixes],
-                         git_dir=self.git_dir)  # fmt: skip
-        start = len(self.tracking_prefix(remote))
-        return {ROOT + n[start:]: sha for n, sha in _parse_listing(res.stdout).items()}
-
-    def drop_legacy_tracking(self, remote: str) -> None:
-        """Delete the first layout's tracking refs of ``remote`` (its table holds them)."""
-        start = len(ROOT)
-        names = [self.tracking_prefix(remote) + n[start:] for n in self.legacy_tracking(remote)]
-        self.apply([(n, None, None) for n in names], force=True)
-
-    def list_tracking(self, remote: str) -> dict[str, str]:
-        """``{shared ref name: sha}`` as ``remote`` had them at the last push or pull."""
-        from vtrack.store import tracking
-
-        return tracking.read(self, remote)
-
-    def record_tracking(
-        self, remote: str, changes: dict[str, str | None], *, replace: bool = False
-    ) -> None:
-        """Record that ``remote`` now holds ``changes`` (None: not that ref), or exactly
-        them with ``replace``: one table commit, one compare-and-swap
-        (:func:`vtrack.store.tracking.record`)."""
-        from vtrack.store import tracking
-
-        tracking.record(self, remote, changes, replace=replace)
-
-    def list_shared(self) -> dict[str, str]:
-        """``{shared ref name: sha}`` of this repository."""
-        res = gitcmd.run(
-            ["for-each-ref", "--format=%(objectname) %(refname)", *SHARED], git_dir=self.git_dir
-        )
-        return _parse_listing(res.stdout)
-
-    def archived_runs_in(self, shared: dict[str, str]) -> dict[str, tuple[str, str]]:
-        """``{run ref name: (commit, archive ref name)}`` of the archived runs that the
-        batches among ``shared`` (``{shared ref name: sha}``: this clone's, or a remote's
-        tracking refs) hold and that no run or trash ref among ``shared`` shadows.
-
-        How sharing compares an archived run with its loose copy on the other side: a
-        run is at the same commit whether its ref or a batch holds it. Raises StoreError
-        when a batch's objects are missing.
-        """
-        batches = {n[len(ARCHIVE) :]: sha for n, sha in shared.items() if n.startswith(ARCHIVE)}
-        if not batches:
-            return {}
-        out = {}
-        for rid, (sha, batch) in self.archive.entries_of(batches).items():
-            if run_ref(rid) not in shared and trash_ref(rid) not in shared:
-                out[run_ref(rid)] = (sha, archive_ref(batch))
-        return out
-
-    def archive_name_of(self, run_id: str) -> str | None:
-        """The archive batch ref that holds ``run_id`` here (shadowed or not), or None."""
-        if not self.archive.batches():
-            return None
-        found = self.archive.entries().get(run_id)
-        return archive_ref(found[1]) if found else None
-
-    def stage_for_push(self, staging: Path, refs: dict[str, str]) -> None:
-        """Make ``staging`` (an empty folder) a git directory that holds exactly ``refs``
-        (``{shared ref name: sha}``) over this repository's objects, for a push by
-        :meth:`push_refspecs`.
-
-        Why: git matches every explicit refspec of a push against every local ref, so a
-        push of N runs by N explicit refspecs costs O(N x refs here) (1,000 runs: 10-15x
-        ``git push`` of the same refs). From the staging directory a wildcard sends
-        exactly ``refs``. Its refs are one ``packed-refs`` file (git's documented format,
-        written once: no per-ref lock files); its objects are this repository's (an
-        ``alternates`` entry); its config includes this repository's, so remote URL
-        rewrites, ssh commands and credential helpers set here apply.
-        """
-        if not all(self.is_shared(n) for n in refs):
-            raise StoreError("only shared refs can be staged for a push")
-        gitcmd.run(["init", "--quiet", "--bare", str(staging)])
-        info = staging / "objects" / "info"
-        info.mkdir(parents=True, exist_ok=True)
-        (info / "alternates").write_text(f"{(self.git_dir / 'objects').resolve()}\n")
-        with (staging / "config").open("a") as f:
-            f.write(f"[include]\n\tpath = {(self.git_dir / 'config').resolve()}\n")
-        lines = "".join(f"{sha} {name}\n" for name, sha in sorted(refs.items()))
-        (staging / "packed-refs").write_text(
-            f"# pack-refs with: peeled fully-peeled sorted \n{lines}"
-        )
-
-    def conflict_ref(self, remote: str, name: str) -> str:
-        """Marks a shared ref whose local and remote versions conflict (-> the remote's)."""
-        return self.tracking_prefix(remote) + "conflicts/" + name[len(ROOT) :]
-
-    def list_conflicts(self, remote: str) -> dict[str, str]:
-        """``{shared ref name: the remote's sha}`` of unresolved conflicts with ``remote``."""
-        prefix = self.tracking_prefix(remote) + "conflicts/"
-        res = gitcmd.run(
-            ["for-each-ref", "--format=%(objectname) %(refname)", prefix], git_dir=self.git_dir
-        )
-        return {ROOT + n[len(prefix) :]: sha for n, sha in _parse_listing(res.stdout).items()}
-
-    @staticmethod
-    def run_of(name: str) -> tuple[str, str] | None:
-        """``(kind, id)`` of a shared ref: kind ``run``, ``trash``, ``experiment`` or
-        ``archive``; else None."""
-        for prefix, kind in ((RUNS, "run"), (TRASH, "trash"), (EXPERIMENTS, "experiment"),
-                             (ARCHIVE, "archive")):  # fmt: skip
-            if name.startswith(prefix):
-                return kind, name[len(prefix) :]
-        return None
-
-    @staticmethod
-    def trash_twin(name: str) -> str | None:
-        """For a run ref, the ref its deleted copy lives at (a deletion pushes as a move there)."""
-        return trash_ref(name[len(RUNS) :]) if name.startswith(RUNS) else None
-
-    @staticmethod
-    def names_for_run(run_id: str) -> builtins.list[str]:
-        """The shared refs that can hold run ``run_id`` (live, then deleted)."""
-        return [run_ref(run_id), trash_ref(run_id)]
-
-    @staticmethod
-    def batch_name(batch_id: str) -> str:
-        """The shared ref of archive batch ``batch_id``."""
-        return archive_ref(batch_id)
-
-    @staticmethod
-    def experiment_name(exp_id: str) -> str:
-        """The shared ref of experiment ``exp_id``."""
-        return experiment_ref(exp_id)
-
     def run_parents(self) -> dict[str, str]:
         """``{run_id: parent code commit}`` of every (not deleted) run that has one: one git
         call for the loose refs, the archive tables for archived runs."""
@@ -793,11 +587,3 @@ TAGS = "refs/tags/"
 def tag_ref(tag: str) -> str:
     """The ref of the tag named ``tag``."""
     return TAGS + tag
-
-
-def _parse_listing(raw: bytes) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in raw.decode("utf-8", "replace").splitlines():
-        sha, _, name = line.partition(" ")
-        out[name] = sha
-    return out
