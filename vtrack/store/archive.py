@@ -271,10 +271,11 @@ def _compact(store: Store, older_than_days: float | None, keep: int, batch_size:
         else:
             report.archived.append(r.run_id)
     # one pack per batch: past half of gc.autoPackLimit, the user's `git gc --auto` would
-    # repack the whole store (100,000 runs left 101 packs); roll them up as a run's end does
-    from vtrack.store.maintain import after_run
+    # repack the whole store (100,000 runs left 101 packs); roll them up as a run's end
+    # does (not its automatic compaction: this one holds the archive lock)
+    from vtrack.store.maintain import fold
 
-    after_run(store)
+    fold(store)
     return report
 
 

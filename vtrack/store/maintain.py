@@ -38,6 +38,7 @@ best effort: a failure leaves the store as it was, only less compact.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -102,26 +103,32 @@ def loose_run_refs(git_dir: Path) -> int:
 
 
 def after_run(store: Store) -> bool:
-    """Fold away what finished runs left (see the module docstring); True if it repacked.
+    """Fold away what finished runs left (see the module docstring) and, every
+    :data:`LOOSE_REFS_AT` run refs, archive past ``vtrack.archive.auto``; True if it
+    repacked. Cheap when there is nothing to do (two folder listings). Never raises."""
+    done, refs = fold(store)
+    if refs >= LOOSE_REFS_AT:
+        from vtrack.store.archive import auto_compact
 
-    Cheap when there is nothing to do (two folder listings). Never raises.
-    """
+        with contextlib.suppress(OSError, StoreError):
+            auto_compact(store)
+    return done
+
+
+def fold(store: Store) -> tuple[bool, int]:
+    """Roll packs up and pack refs when either has piled up (:func:`compact`); return
+    (whether it repacked, the loose run refs it found). Never raises."""
     git_dir = store.location.git_dir
     try:
         packs = unkept_packs(git_dir)
         refs = loose_run_refs(git_dir)
-        if packs < 2 and refs < LOOSE_REFS_AT:
-            return False
+        if packs < 2 and refs < LOOSE_REFS_AT:  # (no `git config` read for the threshold)
+            return False, refs
         if packs < pack_threshold(git_dir) and refs < LOOSE_REFS_AT:
-            return False
-        done = compact(store)
-        if refs >= LOOSE_REFS_AT:  # every LOOSE_REFS_AT runs: past vtrack.archive.auto?
-            from vtrack.store.archive import auto_compact
-
-            auto_compact(store)
-        return done
+            return False, refs
+        return compact(store), refs
     except (OSError, StoreError):
-        return False
+        return False, 0
 
 
 def _big_packs(pack_dir: Path) -> list[str]:
