@@ -29,6 +29,7 @@ from vtrack.store.archive_table import (
     SUPERSEDES_FILE,
     TOMBSTONES_FILE,
     BatchTable,
+    cache_of,
     decode_runs,
     decode_supersedes,
     decode_tombstones,
@@ -133,8 +134,8 @@ class ArchiveView:
                 decode_supersedes(supersedes or b""),
             )
             # the files as read (they decoded): the cache is what dump_cache would write
-            self._write_cache(self.git_dir / CACHE_DIR / sha, runs + b"#tombstones\n"
-                              + (tombstones or b"") + b"#supersedes\n" + (supersedes or b""))  # fmt: skip
+            self._write_cache(self.git_dir / CACHE_DIR / sha,
+                              cache_of(runs, tombstones or b"", supersedes or b""))  # fmt: skip
             self._tables[sha] = table
 
     def _write_cache(self, path: Path, data: bytes) -> None:

@@ -97,14 +97,21 @@ def decode_line(
         rec = IndexedRecord.from_body(rid, commit, lifecycle, body)
         return derive(rec, body)
     attrs, pkeys, mkeys, tkeys, datasets, inputs = loads(derived)
-    rows = ([tuple(r) for r in datasets] if datasets else [],
-            [tuple(r) for r in inputs] if inputs else [])  # fmt: skip
-    if len(attrs) != 7 or any(len(r) != 4 for r in rows[0]) or any(len(r) != 10 for r in rows[1]):
+    if not rows_fit(attrs, datasets, inputs):
         raise StoreError("damaged summary table line")  # (rows of another width: no insert)
     return DerivedRun(
         rid, commit, lifecycle, False, tuple(attrs), (tuple(pkeys), tuple(mkeys), tuple(tkeys)),
-        *rows, body,
+        [tuple(r) for r in datasets] if datasets else [],
+        [tuple(r) for r in inputs] if inputs else [], body,
     )  # fmt: skip
+
+
+def rows_fit(attrs: Any, datasets: Any, inputs: Any) -> bool:
+    """True when a line's derived attrs, dataset rows and input rows have the widths of
+    :class:`DerivedRun`'s (7, 4 and 10): what the index can insert. TypeError when one
+    is not a sequence at all."""
+    return (len(attrs) == 7 and all(len(r) == 4 for r in datasets or ())
+            and all(len(r) == 10 for r in inputs or ()))  # fmt: skip
 
 
 # -- writing (vtrack archive) ----------------------------------------------------------------
@@ -197,7 +204,7 @@ class TableBatch:
 
     def derived(self) -> Iterator[DerivedRun]:
         """The runs one at a time, as :func:`iter_derived` yields them without batches."""
-        found = _from_table(self.data, self.group)
+        found = _runs_of(self, ROWS_VERSION)  # (a batch's table is of this version)
         self.taken = set(found)
         yield from found.values()
 
@@ -251,10 +258,15 @@ def _from_table(data: bytes, group: dict[str, Wanted]) -> dict[str, DerivedRun]:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return {}
+    return _runs_of(TableBatch(text, data, group), version)
+
+
+def _runs_of(table: TableBatch, version: int) -> dict[str, DerivedRun]:
+    """The runs of a decoded table written with ``version``'s rows (damaged lines left out)."""
     same = version == ROWS_VERSION
-    loads = summary.plain_loads(data)
+    loads = summary.plain_loads(table.data)
     out: dict[str, DerivedRun] = {}
-    for w, derived, body in TableBatch(text, data, group).lines():
+    for w, derived, body in table.lines():
         try:
             out[w[0]] = decode_line(w, derived, body, same, loads)
         except Exception:  # noqa: BLE001 - a damaged line: that run is read from git

@@ -141,13 +141,13 @@ def decode_supersedes(data: bytes) -> set[str]:
 
 def dump_cache(table: BatchTable) -> bytes:
     """One file holding a whole table (the per-batch cache under ``.git/vtrack/``)."""
-    return (
-        encode_runs(table.runs)
-        + b"#tombstones\n"
-        + encode_tombstones(table.tombstones)
-        + b"#supersedes\n"
-        + encode_supersedes(table.supersedes)
-    )
+    return cache_of(encode_runs(table.runs), encode_tombstones(table.tombstones),
+                    encode_supersedes(table.supersedes))  # fmt: skip
+
+
+def cache_of(runs: bytes, tombstones: bytes, supersedes: bytes) -> bytes:
+    """The cache file of a table's three files as encoded (or as read from git)."""
+    return runs + b"#tombstones\n" + tombstones + b"#supersedes\n" + supersedes
 
 
 def load_cache(data: bytes, where: str) -> BatchTable:

@@ -31,8 +31,9 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from vtrack.store.archive_summaries import TableBatch
+from vtrack.store.archive_summaries import TableBatch, rows_fit
 from vtrack.store.index_keys import KeyCounts
+from vtrack.store.summary import orjson_loads
 
 #: ``(run, entity keys...)``: the key sets of one experiment and lifecycle, counted.
 _KeySets = tuple[Any, str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]
@@ -45,7 +46,7 @@ def ingest(conn: sqlite3.Connection, batch: TableBatch, base: int, counts: KeyCo
 
     A line whose derived JSON is not ``[attrs (7), param keys, metric keys, tag keys,
     datasets, inputs]`` is left out (its run is read from git)."""
-    loads = _loads()
+    loads = orjson_loads() or json.loads  # derived JSON holds no float but the times
     runs: list[tuple[Any, ...]] = []
     records: list[tuple[int, str]] = []
     datasets: list[tuple[Any, ...]] = []
@@ -59,16 +60,15 @@ def ingest(conn: sqlite3.Connection, batch: TableBatch, base: int, counts: KeyCo
                 attrs, pkeys, mkeys, tkeys, ds, ins = loads(derived)
             except ValueError:  # what orjson refuses (NaN...): json's reading
                 attrs, pkeys, mkeys, tkeys, ds, ins = json.loads(derived)
+            if not rows_fit(attrs, ds, ins):
+                continue
             if type(attrs[3]) is float or type(attrs[4]) is float:  # as json reads them
                 attrs = json.loads(derived)[0]
             row = (rid, run_id, commit, lifecycle, 0, *attrs)
             key = (attrs[1], lifecycle, tuple(pkeys), tuple(mkeys), tuple(tkeys))
-            # the usual run has one dataset and one input row; any other width is damaged
             drows = [(rid, *d) for d in ds] if ds else ()
             irows = [(rid, *f) for f in ins] if ins else ()
-        except (ValueError, TypeError, IndexError):  # damaged: read from git
-            continue
-        if len(row) != 12 or any(len(r) != 5 for r in drows) or any(len(r) != 11 for r in irows):
+        except (ValueError, TypeError):  # damaged: read from git
             continue
         runs.append(row)
         records.append((rid, body))
@@ -88,16 +88,6 @@ def ingest(conn: sqlite3.Connection, batch: TableBatch, base: int, counts: KeyCo
         counts.add(exp, lifecycle, n, (("params", pkeys), ("metrics", mkeys), ("tags", tkeys)))
     batch.taken = taken
     return rid
-
-
-def _loads() -> Any:
-    """orjson's ``loads`` when installed (derived JSON holds no float but the times,
-    which :func:`ingest` reads with ``json`` when orjson made them floats), else json's."""
-    try:
-        import orjson
-    except ImportError:
-        return json.loads
-    return orjson.loads
 
 
 # -- an empty index's build ------------------------------------------------------------------

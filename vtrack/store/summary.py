@@ -106,6 +106,15 @@ def plain_loads(data: bytes) -> Any:
     return _orjson.loads
 
 
+def orjson_loads() -> Any:
+    """orjson's ``loads`` when it is installed (the ``fast`` extra), else None: for
+    callers that check what it may read differently themselves (:func:`fast_loads`)."""
+    global _orjson
+    if _orjson is None:
+        _orjson = _load_orjson()
+    return None if _orjson is False else _orjson.loads
+
+
 def _load_orjson() -> Any:
     try:
         import orjson
