@@ -218,10 +218,11 @@ class IndexSync:
             input_rows = rows[index_inputs.TABLE]  # (cleared in place by each insert)
             next_id = int(conn.execute("SELECT coalesce(max(id), 0) + 1 FROM runs").fetchone()[0])
             pending = 0
-            # tables written by SQLite itself when every run is new and no key has rows
-            in_sql = bulk and clean and not mat_any
+            # summary tables written whole (index_bulk.ingest) when every run is new and
+            # no key has value rows to write beside them
+            whole = bulk and clean and not mat_any
             deferred = contextlib.ExitStack()
-            if in_sql and next_id == 1:  # an empty index: its indexes are built once, after
+            if whole and next_id == 1:  # an empty index: its indexes are built once, after
                 deferred.enter_context(index_bulk.deferred_indexes(conn, index_schema.BULK_INDEXES))
 
             def flat() -> Iterator[DerivedRun]:
@@ -229,7 +230,7 @@ class IndexSync:
                 for rec in records:
                     if not isinstance(rec, TableBatch):
                         yield rec
-                    elif not in_sql:
+                    elif not whole:
                         yield from rec.derived()
                     else:
                         _insert_rows(conn, rows)  # run numbers in order
